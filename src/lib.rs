@@ -1,0 +1,10 @@
+//! apigw-compliance: keeps AWS API Gateway stages compliant with the Security Hub
+//! API Gateway controls.
+//!
+//! The data flows one way: catalog -> inventory -> evaluate -> report. The CLI and the
+//! operator are thin shells around that pipeline.
+
+pub mod controls;
+pub mod evaluate;
+pub mod finding;
+pub mod inventory;
