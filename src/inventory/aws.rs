@@ -1,1 +1,556 @@
-//! The AWS reader: fills the inventory from API Gateway, API Gateway v2 and WAFv2.
+//! The AWS reader: fills the inventory from API Gateway (REST) and API Gateway v2.
+//!
+//! The calls are exactly what the controls need: every page of GetRestApis and GetApis,
+//! one GetStages per REST API, one GetStages and one GetRoutes per v2 API, and
+//! GetResources per REST API only when APIGateway.2's `onlyWithHttpIntegrations` asks
+//! for it. Never one call per stage. Regions are read concurrently; APIs within a
+//! region with bounded concurrency, because the whole account shares 10 management
+//! requests per second. Throttling is retried by the SDK's adaptive retry; whatever
+//! still fails is recorded in `Inventory::errors`, never silently dropped.
+
+use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
+use aws_sdk_apigateway::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use futures::{StreamExt, stream};
+
+use super::{
+    AccessLogSettings, IntegrationLookup, Inventory, MethodSetting, ReadError, RegionInventory,
+    RestApi, RestStage, Route, V2Api, V2Protocol, V2Stage, rest_api_arn, v2_api_arn,
+};
+
+/// Attempts per AWS call, counting the first. Adaptive retry backs off on throttling
+/// and slows the client down, so a throttled scan finishes late rather than failing.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
+
+/// Per-API calls in flight per region. API Gateway allows 10 management requests per
+/// second per account and region, shared with every other caller in the account.
+pub const DEFAULT_API_CONCURRENCY: usize = 4;
+
+/// A progress report callback (the CLI prints these on stderr for long scans).
+pub type ProgressFn = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// What to read, beyond the always-read stages and routes.
+#[derive(Clone)]
+pub struct ReadOptions {
+    /// Read REST APIs (skipped when no selected control looks at them).
+    pub rest: bool,
+    /// Read v2 APIs (skipped when no selected control looks at them).
+    pub v2: bool,
+    /// Look up whether each REST API has an HTTP integration (APIGateway.2's
+    /// `onlyWithHttpIntegrations`): one throttled GetResources call per REST API.
+    pub http_integrations: bool,
+    /// Per-API calls in flight per region.
+    pub api_concurrency: usize,
+    pub progress: Option<ProgressFn>,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        Self {
+            rest: true,
+            v2: true,
+            http_integrations: false,
+            api_concurrency: DEFAULT_API_CONCURRENCY,
+            progress: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for ReadOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadOptions")
+            .field("rest", &self.rest)
+            .field("v2", &self.v2)
+            .field("http_integrations", &self.http_integrations)
+            .field("api_concurrency", &self.api_concurrency)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Loads the AWS configuration from the standard chain (environment, shared config and
+/// credentials files, web identity / IRSA, container and instance metadata), so
+/// `AWS_ENDPOINT_URL` points every client at an emulator. Throttling is retried with
+/// adaptive backoff.
+pub async fn load_sdk_config(max_attempts: u32) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(
+            RetryConfig::adaptive()
+                .with_max_attempts(max_attempts)
+                .with_initial_backoff(Duration::from_millis(200))
+                .with_max_backoff(Duration::from_secs(20)),
+        )
+        .load()
+        .await
+}
+
+/// Why the credentials in the configuration cannot be used, in words that say what to do.
+pub async fn check_credentials(sdk: &SdkConfig) -> Result<(), String> {
+    use aws_sdk_apigateway::config::ProvideCredentials;
+    let Some(provider) = sdk.credentials_provider() else {
+        return Err(NO_CREDENTIALS_HINT.to_string());
+    };
+    provider
+        .provide_credentials()
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("{} ({})", NO_CREDENTIALS_HINT, DisplayErrorContext(&e)))
+}
+
+const NO_CREDENTIALS_HINT: &str = "no usable AWS credentials: set AWS_PROFILE or \
+AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run with an IAM role (IRSA, EKS Pod Identity, \
+instance profile)";
+
+/// Reads the inventory of every region concurrently. Never fails as a whole: what
+/// could not be read is listed in `Inventory::errors`.
+pub async fn read_inventory(sdk: &SdkConfig, regions: &[String], options: &ReadOptions) -> Inventory {
+    let per_region = futures::future::join_all(
+        regions
+            .iter()
+            .map(|region| read_region(sdk, region.clone(), options)),
+    )
+    .await;
+    let mut inventory = Inventory::default();
+    for (region_inventory, errors) in per_region {
+        inventory.errors.extend(errors);
+        if let Some(region_inventory) = region_inventory {
+            inventory.regions.push(region_inventory);
+        }
+    }
+    inventory
+}
+
+/// One region: `None` when even its API lists could not be read.
+async fn read_region(
+    sdk: &SdkConfig,
+    region: String,
+    options: &ReadOptions,
+) -> (Option<RegionInventory>, Vec<ReadError>) {
+    let rest_client = aws_sdk_apigateway::Client::from_conf(
+        aws_sdk_apigateway::config::Builder::from(sdk)
+            .region(Region::new(region.clone()))
+            .build(),
+    );
+    let v2_client = aws_sdk_apigatewayv2::Client::from_conf(
+        aws_sdk_apigatewayv2::config::Builder::from(sdk)
+            .region(Region::new(region.clone()))
+            .build(),
+    );
+    let reader = RegionReader {
+        region: &region,
+        rest: rest_client,
+        v2: v2_client,
+        options,
+    };
+    let (rest, v2) = futures::join!(
+        async {
+            if options.rest {
+                reader.rest_apis().await
+            } else {
+                Ok((Vec::new(), Vec::new()))
+            }
+        },
+        async {
+            if options.v2 {
+                reader.v2_apis().await
+            } else {
+                Ok((Vec::new(), Vec::new()))
+            }
+        },
+    );
+    let mut errors = Vec::new();
+    let mut region_inventory = RegionInventory {
+        region: region.clone(),
+        ..RegionInventory::default()
+    };
+    let mut listed_any = false;
+    match rest {
+        Ok((apis, api_errors)) => {
+            listed_any = true;
+            region_inventory.rest_apis = apis;
+            errors.extend(api_errors);
+        }
+        Err(e) => errors.push(e),
+    }
+    match v2 {
+        Ok((apis, api_errors)) => {
+            listed_any = true;
+            region_inventory.v2_apis = apis;
+            errors.extend(api_errors);
+        }
+        Err(e) => errors.push(e),
+    }
+    if let Some(progress) = &options.progress {
+        progress(&format!(
+            "{region}: read {} REST APIs ({} stages), {} v2 APIs ({} stages, {} routes), {} errors",
+            region_inventory.rest_apis.len(),
+            region_inventory.rest_apis.iter().map(|a| a.stages.len()).sum::<usize>(),
+            region_inventory.v2_apis.len(),
+            region_inventory.v2_apis.iter().map(|a| a.stages.len()).sum::<usize>(),
+            region_inventory.v2_apis.iter().map(|a| a.routes.len()).sum::<usize>(),
+            errors.len(),
+        ));
+    }
+    (listed_any.then_some(region_inventory), errors)
+}
+
+struct RegionReader<'a> {
+    region: &'a str,
+    rest: aws_sdk_apigateway::Client,
+    v2: aws_sdk_apigatewayv2::Client,
+    options: &'a ReadOptions,
+}
+
+/// APIs read, plus the per-API errors; `Err` when the API list itself failed.
+type ApisRead<T> = Result<(Vec<T>, Vec<ReadError>), ReadError>;
+
+impl RegionReader<'_> {
+    fn error<E, R>(&self, operation: &str, resource_arn: Option<String>, err: &SdkError<E, R>) -> ReadError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        ReadError {
+            region: self.region.to_string(),
+            resource_arn,
+            operation: operation.to_string(),
+            message: describe_sdk_error(self.region, operation, err),
+        }
+    }
+
+    fn progress(&self, message: String) {
+        if let Some(progress) = &self.options.progress {
+            progress(&message);
+        }
+    }
+
+    async fn rest_apis(&self) -> ApisRead<RestApi> {
+        let listed: Vec<aws_sdk_apigateway::types::RestApi> = self
+            .rest
+            .get_rest_apis()
+            .limit(500)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| self.error("GetRestApis", None, &e))?;
+        self.progress(format!(
+            "{}: {} REST APIs listed, reading their stages",
+            self.region,
+            listed.len()
+        ));
+        let results: Vec<Result<RestApi, ReadError>> = stream::iter(listed)
+            .map(|api| self.rest_api(api))
+            .buffer_unordered(self.options.api_concurrency.max(1))
+            .collect()
+            .await;
+        let mut apis = Vec::new();
+        let mut errors = Vec::new();
+        for result in results {
+            match result {
+                Ok(api) => apis.push(api),
+                Err(e) => errors.push(e),
+            }
+        }
+        apis.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok((apis, errors))
+    }
+
+    async fn rest_api(&self, api: aws_sdk_apigateway::types::RestApi) -> Result<RestApi, ReadError> {
+        let id = api.id().unwrap_or_default().to_string();
+        let arn = rest_api_arn(self.region, &id);
+        let stages = self
+            .rest
+            .get_stages()
+            .rest_api_id(&id)
+            .send()
+            .await
+            .map_err(|e| self.error("GetStages", Some(arn.clone()), &e))?;
+        let http_integration = if self.options.http_integrations {
+            Some(match self.has_http_integration(&id).await {
+                Ok(found) => IntegrationLookup::Found(found),
+                Err(e) => IntegrationLookup::Failed(describe_sdk_error(self.region, "GetResources", &e)),
+            })
+        } else {
+            None
+        };
+        let mut stages: Vec<RestStage> = stages.item().iter().map(rest_stage).collect();
+        stages.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(RestApi {
+            name: api.name().unwrap_or_default().to_string(),
+            tags: sorted(api.tags()),
+            id,
+            http_integration,
+            stages,
+        })
+    }
+
+    /// Whether any method of the API integrates with an HTTP backend (`HTTP` or
+    /// `HTTP_PROXY`), which is what a backend client certificate authenticates to.
+    async fn has_http_integration(
+        &self,
+        api_id: &str,
+    ) -> Result<bool, SdkError<aws_sdk_apigateway::operation::get_resources::GetResourcesError, aws_sdk_apigateway::config::http::HttpResponse>>
+    {
+        use aws_sdk_apigateway::types::IntegrationType;
+        let resources: Vec<aws_sdk_apigateway::types::Resource> = self
+            .rest
+            .get_resources()
+            .rest_api_id(api_id)
+            .embed("methods")
+            .limit(500)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await?;
+        Ok(resources.iter().any(|resource| {
+            resource.resource_methods().into_iter().flatten().any(|(_, method)| {
+                matches!(
+                    method.method_integration().and_then(|i| i.r#type()),
+                    Some(IntegrationType::Http | IntegrationType::HttpProxy)
+                )
+            })
+        }))
+    }
+
+    async fn v2_apis(&self) -> ApisRead<V2Api> {
+        let mut listed = Vec::new();
+        let mut next_token: Option<String> = None;
+        loop {
+            let page = self
+                .v2
+                .get_apis()
+                .max_results("500")
+                .set_next_token(next_token.take())
+                .send()
+                .await
+                .map_err(|e| self.error("GetApis", None, &e))?;
+            listed.extend(page.items().iter().cloned());
+            match page.next_token() {
+                Some(token) if !token.is_empty() => next_token = Some(token.to_string()),
+                _ => break,
+            }
+        }
+        self.progress(format!(
+            "{}: {} v2 APIs listed, reading their stages and routes",
+            self.region,
+            listed.len()
+        ));
+        let results: Vec<Result<V2Api, ReadError>> = stream::iter(listed)
+            .map(|api| self.v2_api(api))
+            .buffer_unordered(self.options.api_concurrency.max(1))
+            .collect()
+            .await;
+        let mut apis = Vec::new();
+        let mut errors = Vec::new();
+        for result in results {
+            match result {
+                Ok(api) => apis.push(api),
+                Err(e) => errors.push(e),
+            }
+        }
+        apis.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok((apis, errors))
+    }
+
+    async fn v2_api(&self, api: aws_sdk_apigatewayv2::types::Api) -> Result<V2Api, ReadError> {
+        use aws_sdk_apigatewayv2::types::ProtocolType;
+        let id = api.api_id().unwrap_or_default().to_string();
+        let arn = v2_api_arn(self.region, &id);
+        let protocol = match api.protocol_type() {
+            Some(ProtocolType::Websocket) => V2Protocol::WebSocket,
+            Some(ProtocolType::Http) => V2Protocol::Http,
+            other => {
+                return Err(ReadError {
+                    region: self.region.to_string(),
+                    resource_arn: Some(arn),
+                    operation: "GetApis".to_string(),
+                    message: format!(
+                        "API {id} has protocol type {:?}, which this version does not know; \
+                         upgrade apigw-compliance",
+                        other.map(|p| p.as_str())
+                    ),
+                });
+            }
+        };
+        let (stages, routes) = futures::join!(self.v2_stages(&id, &arn), self.v2_routes(&id, &arn));
+        let mut stages = stages?;
+        let mut routes = routes?;
+        stages.sort_by(|a, b| a.name.cmp(&b.name));
+        routes.sort_by(|a, b| a.route_key.cmp(&b.route_key).then_with(|| a.id.cmp(&b.id)));
+        Ok(V2Api {
+            name: api.name().unwrap_or_default().to_string(),
+            tags: sorted(api.tags()),
+            id,
+            protocol,
+            stages,
+            routes,
+        })
+    }
+
+    async fn v2_stages(&self, api_id: &str, api_arn: &str) -> Result<Vec<V2Stage>, ReadError> {
+        let mut stages = Vec::new();
+        let mut next_token: Option<String> = None;
+        loop {
+            let page = self
+                .v2
+                .get_stages()
+                .api_id(api_id)
+                .max_results("500")
+                .set_next_token(next_token.take())
+                .send()
+                .await
+                .map_err(|e| self.error("GetStages", Some(api_arn.to_string()), &e))?;
+            stages.extend(page.items().iter().map(v2_stage));
+            match page.next_token() {
+                Some(token) if !token.is_empty() => next_token = Some(token.to_string()),
+                _ => break,
+            }
+        }
+        Ok(stages)
+    }
+
+    async fn v2_routes(&self, api_id: &str, api_arn: &str) -> Result<Vec<Route>, ReadError> {
+        let mut routes = Vec::new();
+        let mut next_token: Option<String> = None;
+        loop {
+            let page = self
+                .v2
+                .get_routes()
+                .api_id(api_id)
+                .max_results("500")
+                .set_next_token(next_token.take())
+                .send()
+                .await
+                .map_err(|e| self.error("GetRoutes", Some(api_arn.to_string()), &e))?;
+            routes.extend(page.items().iter().map(|route| Route {
+                id: route.route_id().unwrap_or_default().to_string(),
+                route_key: route.route_key().unwrap_or_default().to_string(),
+                authorization_type: route.authorization_type().map(|t| t.as_str().to_string()),
+            }));
+            match page.next_token() {
+                Some(token) if !token.is_empty() => next_token = Some(token.to_string()),
+                _ => break,
+            }
+        }
+        Ok(routes)
+    }
+}
+
+fn rest_stage(stage: &aws_sdk_apigateway::types::Stage) -> RestStage {
+    RestStage {
+        name: stage.stage_name().unwrap_or_default().to_string(),
+        method_settings: stage
+            .method_settings()
+            .into_iter()
+            .flatten()
+            .map(|(key, setting)| {
+                (
+                    key.clone(),
+                    MethodSetting {
+                        logging_level: setting.logging_level().map(str::to_string),
+                        caching_enabled: setting.caching_enabled(),
+                        cache_data_encrypted: setting.cache_data_encrypted(),
+                    },
+                )
+            })
+            .collect(),
+        tracing_enabled: stage.tracing_enabled(),
+        client_certificate_id: non_empty(stage.client_certificate_id()),
+        web_acl_arn: non_empty(stage.web_acl_arn()),
+        cache_cluster_enabled: stage.cache_cluster_enabled(),
+        tags: sorted(stage.tags()),
+    }
+}
+
+fn v2_stage(stage: &aws_sdk_apigatewayv2::types::Stage) -> V2Stage {
+    V2Stage {
+        name: stage.stage_name().unwrap_or_default().to_string(),
+        default_logging_level: stage
+            .default_route_settings()
+            .and_then(|s| s.logging_level())
+            .map(|l| l.as_str().to_string()),
+        route_logging_levels: stage
+            .route_settings()
+            .into_iter()
+            .flatten()
+            .map(|(key, settings)| (key.clone(), settings.logging_level().map(|l| l.as_str().to_string())))
+            .collect(),
+        access_log: stage.access_log_settings().map(|settings| AccessLogSettings {
+            destination_arn: non_empty(settings.destination_arn()),
+            format: non_empty(settings.format()),
+        }),
+        auto_deploy: stage.auto_deploy().unwrap_or(false),
+        tags: sorted(stage.tags()),
+    }
+}
+
+fn non_empty(value: Option<&str>) -> Option<String> {
+    value.filter(|v| !v.is_empty()).map(str::to_string)
+}
+
+fn sorted(tags: Option<&HashMap<String, String>>) -> BTreeMap<String, String> {
+    tags.into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Turns an SDK error into a message that names what failed and what to do.
+pub fn describe_sdk_error<E, R>(region: &str, operation: &str, err: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match err {
+        SdkError::ServiceError(service) => {
+            let inner = service.err();
+            let code = inner.code().unwrap_or("Unknown");
+            let message = inner.message().unwrap_or("no message");
+            match code {
+                "AccessDeniedException" | "UnauthorizedException" | "AccessDenied" => format!(
+                    "{operation} in {region} was denied ({code}: {message}); grant the scanning \
+                     identity apigateway:GET on arn:aws:apigateway:{region}::/* (see docs/iam/)"
+                ),
+                "TooManyRequestsException" | "ThrottlingException" | "LimitExceededException" => format!(
+                    "{operation} in {region} was still throttled after {DEFAULT_MAX_ATTEMPTS} attempts \
+                     ({code}: {message}); other callers share the account's API Gateway quota: \
+                     lower --api-concurrency or scan again later"
+                ),
+                "UnrecognizedClientException" | "InvalidClientTokenId" | "InvalidSignatureException"
+                | "ExpiredTokenException" | "SignatureDoesNotMatch" => format!(
+                    "{operation} in {region} rejected the credentials ({code}: {message}); refresh \
+                     or fix the AWS credentials in use"
+                ),
+                "NotFoundException" => format!(
+                    "{operation} in {region}: {message} (the resource was deleted while scanning?)"
+                ),
+                _ => format!("{operation} in {region} failed: {code}: {message}"),
+            }
+        }
+        SdkError::DispatchFailure(dispatch) => {
+            let what = if dispatch.is_timeout() {
+                "timed out"
+            } else if dispatch.is_io() {
+                "could not connect"
+            } else {
+                "could not be sent"
+            };
+            format!(
+                "{operation} in {region} {what} ({}); check that {region} is a valid AWS region, \
+                 that the network allows HTTPS to API Gateway, and AWS_ENDPOINT_URL if set",
+                DisplayErrorContext(err)
+            )
+        }
+        SdkError::TimeoutError(_) => format!(
+            "{operation} in {region} timed out; the endpoint is slow or unreachable: check the \
+             network and AWS_ENDPOINT_URL if set"
+        ),
+        _ => format!("{operation} in {region} failed: {}", DisplayErrorContext(err)),
+    }
+}
