@@ -8,3 +8,5 @@ pub mod controls;
 pub mod evaluate;
 pub mod finding;
 pub mod inventory;
+pub mod report;
+
