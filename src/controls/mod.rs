@@ -5,13 +5,24 @@
 //! set. Every verdict traces back to a sentence of the Security Hub specification or to
 //! a decision recorded in docs/controls/.
 
+pub mod access_logging;
+pub mod cache_encryption;
+pub mod client_certificate;
+pub mod execution_logging;
+pub mod route_authorization;
+pub mod waf_acl;
+pub mod xray_tracing;
+
+#[cfg(test)]
+pub(crate) mod test_support;
+
 use std::fmt;
 use std::str::FromStr;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::finding::Finding;
+use crate::finding::{Finding, Status};
 use crate::inventory::RegionInventory;
 
 /// A Security Hub API Gateway control.
@@ -290,19 +301,323 @@ impl Default for RouteAuthorizationParameters {
     }
 }
 
+impl ControlMeta {
+    /// Whether Security Hub evaluates this control in `region` (a region code).
+    pub fn is_supported_in(&self, region: &str) -> bool {
+        !self.unsupported_regions.contains(&region)
+    }
+
+    /// This control's verdict on one resource, with the control's severity.
+    pub(crate) fn finding(
+        &self,
+        resource_type: ResourceType,
+        region: &str,
+        resource_arn: String,
+        status: Status,
+        reason: String,
+    ) -> Finding {
+        Finding {
+            control_id: self.id,
+            resource_type,
+            resource_arn,
+            region: region.to_string(),
+            status,
+            severity: self.severity,
+            reason,
+            exempted: false,
+        }
+    }
+}
+
 /// The catalog entry of a control.
 pub fn meta(id: ControlId) -> &'static ControlMeta {
-    todo!("catalog: {id}")
+    match id {
+        ControlId::ApiGateway1 => &execution_logging::META,
+        ControlId::ApiGateway2 => &client_certificate::META,
+        ControlId::ApiGateway3 => &xray_tracing::META,
+        ControlId::ApiGateway4 => &waf_acl::META,
+        ControlId::ApiGateway5 => &cache_encryption::META,
+        ControlId::ApiGateway8 => &route_authorization::META,
+        ControlId::ApiGateway9 => &access_logging::META,
+    }
+}
+
+/// Every control's catalog entry, in catalog order.
+pub fn catalog() -> [&'static ControlMeta; 7] {
+    ControlId::ALL.map(meta)
 }
 
 /// Evaluates one control on one region's inventory, appending one finding per
 /// in-scope resource.
+///
+/// Security Hub does not evaluate a control in the regions where it does not support
+/// it, so under `AwsParity` such a region yields no findings for that control (the
+/// counts then agree with its dashboard). `Strict` evaluates every control everywhere:
+/// an unsupported region does not make a stage compliant.
 pub fn evaluate(
     id: ControlId,
     region: &RegionInventory,
     params: &ControlParameters,
     findings: &mut Vec<Finding>,
 ) {
-    let _ = (id, region, params, findings);
-    todo!("dispatch to the control's file")
+    if params.semantics == Semantics::AwsParity && !meta(id).is_supported_in(&region.region) {
+        return;
+    }
+    let evaluate_control = match id {
+        ControlId::ApiGateway1 => execution_logging::evaluate,
+        ControlId::ApiGateway2 => client_certificate::evaluate,
+        ControlId::ApiGateway3 => xray_tracing::evaluate,
+        ControlId::ApiGateway4 => waf_acl::evaluate,
+        ControlId::ApiGateway5 => cache_encryption::evaluate,
+        ControlId::ApiGateway8 => route_authorization::evaluate,
+        ControlId::ApiGateway9 => access_logging::evaluate,
+    };
+    evaluate_control(region, params, findings);
+}
+
+/// The `methodSettings` key of a REST stage's stage-wide settings.
+pub(crate) const STAGE_WIDE_KEY: &str = "*/*";
+
+/// How many names a reason lists before it says "and N more": a stage with hundreds of
+/// failing methods must still give a readable reason.
+const MAX_NAMES_IN_REASON: usize = 10;
+
+/// A `methodSettings` key as a person reads it: `~1orders~1{id}/GET` becomes
+/// `GET /orders/{id}`. API Gateway escapes the resource path like a JSON pointer
+/// (`~1` for `/`, `~0` for `~`), and a `*` method means every method of the path.
+pub(crate) fn method_setting_name(key: &str) -> String {
+    let Some((path, method)) = key.rsplit_once('/') else {
+        return key.to_string();
+    };
+    let path = path.replace("~1", "/").replace("~0", "~");
+    if method == "*" {
+        format!("all methods of {path}")
+    } else {
+        format!("{method} {path}")
+    }
+}
+
+/// Names for a reason: `a`, `a and b`, `a, b and c`, at most `MAX_NAMES_IN_REASON` then
+/// `... and N more`.
+pub(crate) fn name_list(names: &[String]) -> String {
+    if names.len() > MAX_NAMES_IN_REASON {
+        let (shown, rest) = names.split_at(MAX_NAMES_IN_REASON);
+        return format!("{} and {} more", shown.join(", "), rest.len());
+    }
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        Some((last, _)) => last.clone(),
+        None => String::new(),
+    }
+}
+
+/// Alternatives for a reason: `a`, `a or b`, `a, b or c`.
+pub(crate) fn join_or(names: &[String]) -> String {
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        Some((last, _)) => last.clone(),
+        None => String::new(),
+    }
+}
+
+/// A string field that is set to something other than blanks: AWS may return an empty
+/// string where a setting was cleared, which configures nothing.
+pub(crate) fn non_empty(value: &Option<String>) -> Option<&str> {
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|value| !value.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controls::test_support::*;
+    use crate::inventory::{RegionInventory, V2Protocol};
+
+    fn everywhere_failing(region: &str) -> RegionInventory {
+        let mut inventory = region_with(
+            vec![rest_api(
+                "r1",
+                vec![rest_stage(&[("~1x/GET", caching(false))])],
+            )],
+            vec![v2_api(
+                "w1",
+                V2Protocol::WebSocket,
+                vec![v2_stage()],
+                vec![route("c1", "$connect", None)],
+            )],
+        );
+        inventory.region = region.to_string();
+        inventory
+    }
+
+    fn findings_for(
+        id: ControlId,
+        region: &RegionInventory,
+        params: &ControlParameters,
+    ) -> Vec<Finding> {
+        let mut findings = Vec::new();
+        evaluate(id, region, params, &mut findings);
+        findings
+    }
+
+    #[test]
+    fn catalog_lists_the_seven_controls_in_order() {
+        let ids: Vec<ControlId> = catalog().iter().map(|meta| meta.id).collect();
+        assert_eq!(ids, ControlId::ALL);
+    }
+
+    #[test]
+    fn every_catalog_entry_is_complete() {
+        for meta in catalog() {
+            assert!(!meta.title.is_empty(), "{}", meta.id);
+            assert!(meta.category.contains(" > "), "{}", meta.id);
+            assert!(!meta.resource_types.is_empty(), "{}", meta.id);
+            assert!(!meta.related_requirements.is_empty(), "{}", meta.id);
+            assert!(
+                meta.related_requirements
+                    .iter()
+                    .all(|r| r.starts_with("NIST.800-53.r5 ")),
+                "{}",
+                meta.id
+            );
+            assert!(meta.config_rule.starts_with("api-gw"), "{}", meta.id);
+            assert!(
+                meta.remediation_url
+                    .starts_with("https://docs.aws.amazon.com/"),
+                "{}",
+                meta.id
+            );
+        }
+    }
+
+    #[test]
+    fn severities_follow_the_specification() {
+        for meta in catalog() {
+            let expected = if meta.id == ControlId::ApiGateway3 {
+                Severity::Low
+            } else {
+                Severity::Medium
+            };
+            assert_eq!(meta.severity, expected, "{}", meta.id);
+        }
+    }
+
+    #[test]
+    fn unsupported_regions_follow_the_specification() {
+        assert_eq!(
+            meta(ControlId::ApiGateway1).unsupported_regions,
+            ["af-south-1", "eu-south-1", "me-central-1"]
+        );
+        assert!(meta(ControlId::ApiGateway5).unsupported_regions.is_empty());
+        assert!(
+            meta(ControlId::ApiGateway3)
+                .unsupported_regions
+                .contains(&"me-central-1")
+        );
+        assert!(
+            !meta(ControlId::ApiGateway2)
+                .unsupported_regions
+                .contains(&"me-central-1")
+        );
+        assert!(
+            meta(ControlId::ApiGateway8)
+                .unsupported_regions
+                .contains(&"ap-southeast-3")
+        );
+        assert!(
+            meta(ControlId::ApiGateway9)
+                .unsupported_regions
+                .contains(&"us-gov-west-1")
+        );
+    }
+
+    #[test]
+    fn aws_parity_emits_nothing_for_a_control_in_a_region_security_hub_does_not_support() {
+        let region = everywhere_failing("af-south-1");
+        assert!(findings_for(ControlId::ApiGateway1, &region, &parity()).is_empty());
+    }
+
+    #[test]
+    fn aws_parity_still_evaluates_controls_that_are_supported_in_that_region() {
+        let region = everywhere_failing("af-south-1");
+        assert!(!findings_for(ControlId::ApiGateway5, &region, &parity()).is_empty());
+        assert!(!findings_for(ControlId::ApiGateway8, &region, &parity()).is_empty());
+    }
+
+    #[test]
+    fn strict_evaluates_every_control_in_unsupported_regions_too() {
+        let region = everywhere_failing("af-south-1");
+        let findings = findings_for(
+            ControlId::ApiGateway1,
+            &region,
+            &ControlParameters::default(),
+        );
+        assert_eq!(findings.len(), 2);
+        assert!(
+            findings
+                .iter()
+                .all(|finding| finding.region == "af-south-1")
+        );
+    }
+
+    #[test]
+    fn every_control_emits_findings_through_the_dispatch() {
+        let region = everywhere_failing("us-east-1");
+        for id in ControlId::ALL {
+            let findings = findings_for(id, &region, &ControlParameters::default());
+            assert!(!findings.is_empty(), "{id}");
+            assert!(
+                findings.iter().all(|finding| finding.control_id == id),
+                "{id}"
+            );
+            assert!(
+                findings
+                    .iter()
+                    .all(|finding| meta(id).resource_types.contains(&finding.resource_type)),
+                "{id}"
+            );
+        }
+    }
+
+    #[test]
+    fn method_setting_keys_decode_to_method_and_path() {
+        assert_eq!(
+            method_setting_name("~1orders~1{id}/GET"),
+            "GET /orders/{id}"
+        );
+        assert_eq!(method_setting_name("~1/GET"), "GET /");
+        assert_eq!(method_setting_name("~1orders/*"), "all methods of /orders");
+        assert_eq!(method_setting_name("~1a~0b/POST"), "POST /a~b");
+        assert_eq!(method_setting_name("weird"), "weird");
+    }
+
+    #[test]
+    fn long_name_lists_are_cut_with_a_count() {
+        let names: Vec<String> = (1..=12).map(|n| format!("m{n}")).collect();
+        assert_eq!(
+            name_list(&names),
+            "m1, m2, m3, m4, m5, m6, m7, m8, m9, m10 and 2 more"
+        );
+        assert_eq!(name_list(&names[..3]), "m1, m2 and m3");
+        assert_eq!(name_list(&names[..1]), "m1");
+    }
+
+    #[test]
+    fn blank_strings_are_not_a_setting() {
+        assert_eq!(non_empty(&Some("  ".to_string())), None);
+        assert_eq!(non_empty(&None), None);
+        assert_eq!(non_empty(&Some("x".to_string())), Some("x"));
+    }
+
+    #[test]
+    fn catalog_metadata_serializes_in_camel_case() {
+        let json = serde_json::to_value(meta(ControlId::ApiGateway1)).unwrap();
+        assert_eq!(json["id"], "APIGateway.1");
+        assert_eq!(json["severity"], "MEDIUM");
+        assert_eq!(json["resourceTypes"][1], "AWS::ApiGatewayV2::Stage");
+        assert_eq!(json["configRule"], "api-gw-execution-logging-enabled");
+        assert_eq!(json["unsupportedRegions"][0], "af-south-1");
+    }
 }

@@ -1,0 +1,253 @@
+//! APIGateway.9 — Access logging should be configured for API Gateway V2 Stages.
+//!
+//! Traces to: "This control fails if access log settings aren't defined." Decisions:
+//! docs/controls/APIGateway.9.md.
+
+use crate::controls::{
+    ControlId, ControlMeta, ControlParameters, ResourceType, Semantics, Severity, non_empty,
+};
+use crate::finding::{Finding, Status};
+use crate::inventory::{RegionInventory, V2Stage, v2_stage_arn};
+
+pub static META: ControlMeta = ControlMeta {
+    id: ControlId::ApiGateway9,
+    title: "Access logging should be configured for API Gateway V2 Stages",
+    severity: Severity::Medium,
+    category: "Identify > Logging",
+    resource_types: &[ResourceType::V2Stage],
+    related_requirements: &[
+        "NIST.800-53.r5 AC-4(26)",
+        "NIST.800-53.r5 AU-10",
+        "NIST.800-53.r5 AU-12",
+        "NIST.800-53.r5 AU-2",
+        "NIST.800-53.r5 AU-3",
+        "NIST.800-53.r5 AU-6(3)",
+        "NIST.800-53.r5 AU-6(4)",
+        "NIST.800-53.r5 CA-7",
+        "NIST.800-53.r5 SC-7(9)",
+        "NIST.800-53.r5 SI-7(8)",
+    ],
+    config_rule: "api-gwv2-access-logs-enabled",
+    unsupported_regions: &[
+        "ap-southeast-3",
+        "cn-north-1",
+        "cn-northwest-1",
+        "me-central-1",
+        "us-gov-east-1",
+        "us-gov-west-1",
+    ],
+    remediation_url: "https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html#set-up-access-logging-using-console",
+};
+
+/// One finding per stage of every HTTP and WebSocket API.
+pub fn evaluate(region: &RegionInventory, params: &ControlParameters, findings: &mut Vec<Finding>) {
+    for api in &region.v2_apis {
+        for stage in &api.stages {
+            let (status, reason) = evaluate_stage(stage, params.semantics);
+            findings.push(META.finding(
+                ResourceType::V2Stage,
+                &region.region,
+                v2_stage_arn(&region.region, &api.id, &stage.name),
+                status,
+                reason,
+            ));
+        }
+    }
+}
+
+fn evaluate_stage(stage: &V2Stage, semantics: Semantics) -> (Status, String) {
+    let Some(settings) = &stage.access_log else {
+        return (
+            Status::Failed,
+            "stage has no access log settings; set AccessLogSettings with a CloudWatch Logs log group ARN \
+             as DestinationArn and a Format that includes $context.requestId"
+                .to_string(),
+        );
+    };
+    let destination = non_empty(&settings.destination_arn);
+    let format = non_empty(&settings.format);
+    // Strict reads "access logging configured" as logs that are written: API Gateway
+    // writes nothing without a format. AWS's rule only checks that settings exist.
+    let format_required = semantics == Semantics::Strict;
+
+    let mut problems = Vec::new();
+    if destination.is_none() {
+        problems.push("access log destination (DestinationArn) is empty; set it to a CloudWatch Logs log group ARN");
+    }
+    if format.is_none() && format_required {
+        problems.push("access log format is empty; set a Format that includes $context.requestId");
+    }
+    match destination {
+        Some(destination) if problems.is_empty() => {
+            let reason = if format.is_some() {
+                format!("access logs go to {destination}")
+            } else {
+                format!(
+                    "access logs go to {destination}; the format is empty, which AWS parity accepts"
+                )
+            };
+            (Status::Passed, reason)
+        }
+        _ => (Status::Failed, problems.join("; ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controls::test_support::*;
+    use crate::inventory::{AccessLogSettings, V2Protocol};
+
+    const LOG_GROUP: &str = "arn:aws:logs:us-east-1:123456789012:log-group:api-access";
+
+    fn stage(access_log: Option<(Option<&str>, Option<&str>)>) -> V2Stage {
+        V2Stage {
+            access_log: access_log.map(|(destination, format)| AccessLogSettings {
+                destination_arn: destination.map(str::to_string),
+                format: format.map(str::to_string),
+            }),
+            ..v2_stage()
+        }
+    }
+
+    fn verdict(protocol: V2Protocol, stage: V2Stage, params: &ControlParameters) -> Finding {
+        let region = region_with(
+            Vec::new(),
+            vec![v2_api("v2", protocol, vec![stage], Vec::new())],
+        );
+        run_one(evaluate, &region, params)
+    }
+
+    fn strict() -> ControlParameters {
+        ControlParameters::default()
+    }
+
+    #[test]
+    fn http_stage_with_destination_and_format_passes() {
+        let finding = verdict(
+            V2Protocol::Http,
+            stage(Some((Some(LOG_GROUP), Some("$context.requestId")))),
+            &strict(),
+        );
+        assert_eq!(finding.status, Status::Passed);
+        assert_eq!(finding.reason, format!("access logs go to {LOG_GROUP}"));
+        assert_eq!(finding.control_id, ControlId::ApiGateway9);
+        assert_eq!(finding.resource_type, ResourceType::V2Stage);
+        assert_eq!(
+            finding.resource_arn,
+            "arn:aws:apigateway:us-east-1::/apis/v2/stages/prod"
+        );
+    }
+
+    #[test]
+    fn websocket_stage_with_destination_and_format_passes() {
+        let finding = verdict(
+            V2Protocol::WebSocket,
+            stage(Some((Some(LOG_GROUP), Some("$context.requestId")))),
+            &strict(),
+        );
+        assert_eq!(finding.status, Status::Passed);
+    }
+
+    #[test]
+    fn stage_without_access_log_settings_fails() {
+        let finding = verdict(V2Protocol::Http, stage(None), &strict());
+        assert_eq!(finding.status, Status::Failed);
+        assert!(
+            finding
+                .reason
+                .starts_with("stage has no access log settings"),
+            "{}",
+            finding.reason
+        );
+    }
+
+    #[test]
+    fn stage_without_access_log_settings_fails_under_aws_parity_too() {
+        assert_eq!(
+            verdict(V2Protocol::WebSocket, stage(None), &parity()).status,
+            Status::Failed
+        );
+    }
+
+    #[test]
+    fn stage_with_an_empty_destination_fails() {
+        let finding = verdict(
+            V2Protocol::Http,
+            stage(Some((Some(""), Some("$context.requestId")))),
+            &strict(),
+        );
+        assert_eq!(finding.status, Status::Failed);
+        assert_eq!(
+            finding.reason,
+            "access log destination (DestinationArn) is empty; set it to a CloudWatch Logs log group ARN"
+        );
+    }
+
+    #[test]
+    fn stage_with_a_missing_destination_fails_under_aws_parity_too() {
+        let finding = verdict(
+            V2Protocol::Http,
+            stage(Some((None, Some("$context.requestId")))),
+            &parity(),
+        );
+        assert_eq!(finding.status, Status::Failed);
+    }
+
+    #[test]
+    fn stage_with_an_empty_format_fails_in_strict() {
+        let finding = verdict(
+            V2Protocol::Http,
+            stage(Some((Some(LOG_GROUP), Some("")))),
+            &strict(),
+        );
+        assert_eq!(finding.status, Status::Failed);
+        assert_eq!(
+            finding.reason,
+            "access log format is empty; set a Format that includes $context.requestId"
+        );
+    }
+
+    #[test]
+    fn stage_with_an_empty_format_passes_under_aws_parity_and_says_so() {
+        let finding = verdict(
+            V2Protocol::Http,
+            stage(Some((Some(LOG_GROUP), None))),
+            &parity(),
+        );
+        assert_eq!(finding.status, Status::Passed);
+        assert!(
+            finding
+                .reason
+                .ends_with("the format is empty, which AWS parity accepts"),
+            "{}",
+            finding.reason
+        );
+    }
+
+    #[test]
+    fn stage_with_empty_destination_and_format_names_both() {
+        let finding = verdict(
+            V2Protocol::WebSocket,
+            stage(Some((Some(" "), Some("")))),
+            &strict(),
+        );
+        assert_eq!(finding.status, Status::Failed);
+        assert!(
+            finding.reason.contains("DestinationArn) is empty"),
+            "{}",
+            finding.reason
+        );
+        assert!(
+            finding.reason.contains("format is empty"),
+            "{}",
+            finding.reason
+        );
+    }
+
+    #[test]
+    fn rest_stages_get_no_finding() {
+        let region = rest_region(rest_stage(&[]));
+        assert!(run(evaluate, &region, &strict()).is_empty());
+    }
+}

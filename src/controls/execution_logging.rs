@@ -1,0 +1,753 @@
+//! APIGateway.1 — API Gateway REST and WebSocket API execution logging should be enabled.
+//!
+//! Traces to: "The control fails if logging is not enabled for all methods of a stage or
+//! if `loggingLevel` is neither `ERROR` nor `INFO`." The cases the sentence leaves open
+//! are settled in docs/controls/APIGateway.1.md.
+
+use crate::controls::{
+    ControlId, ControlMeta, ControlParameters, LoggingLevel, ResourceType, STAGE_WIDE_KEY,
+    Semantics, Severity, join_or, method_setting_name, name_list,
+};
+use crate::finding::{Finding, Status};
+use crate::inventory::{
+    RegionInventory, RestStage, V2Protocol, V2Stage, rest_stage_arn, v2_stage_arn,
+};
+
+pub static META: ControlMeta = ControlMeta {
+    id: ControlId::ApiGateway1,
+    title: "API Gateway REST and WebSocket API execution logging should be enabled",
+    severity: Severity::Medium,
+    category: "Identify > Logging",
+    resource_types: &[ResourceType::RestStage, ResourceType::V2Stage],
+    related_requirements: &[
+        "NIST.800-53.r5 AC-4(26)",
+        "NIST.800-53.r5 AU-10",
+        "NIST.800-53.r5 AU-12",
+        "NIST.800-53.r5 AU-2",
+        "NIST.800-53.r5 AU-3",
+        "NIST.800-53.r5 AU-6(3)",
+        "NIST.800-53.r5 AU-6(4)",
+        "NIST.800-53.r5 CA-7",
+        "NIST.800-53.r5 SC-7(9)",
+        "NIST.800-53.r5 SI-7(8)",
+    ],
+    config_rule: "api-gw-execution-logging-enabled",
+    unsupported_regions: &["af-south-1", "eu-south-1", "me-central-1"],
+    remediation_url: "https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html#set-up-access-logging-using-console",
+};
+
+/// One finding per REST stage, WebSocket stage and HTTP stage (the last NOT_APPLICABLE).
+pub fn evaluate(region: &RegionInventory, params: &ControlParameters, findings: &mut Vec<Finding>) {
+    let accepted = Accepted::new(&params.execution_logging.accepted_levels);
+    for api in &region.rest_apis {
+        for stage in &api.stages {
+            let (status, reason) = evaluate_rest_stage(stage, &accepted, params.semantics);
+            findings.push(META.finding(
+                ResourceType::RestStage,
+                &region.region,
+                rest_stage_arn(&region.region, &api.id, &stage.name),
+                status,
+                reason,
+            ));
+        }
+    }
+    for api in &region.v2_apis {
+        for stage in &api.stages {
+            let (status, reason) = match api.protocol {
+                V2Protocol::WebSocket => {
+                    evaluate_websocket_stage(stage, &accepted, params.semantics)
+                }
+                V2Protocol::Http => (
+                    Status::NotApplicable,
+                    "HTTP APIs do not support execution logging; APIGateway.1 covers REST and \
+                     WebSocket stages (access logging of HTTP stages is APIGateway.9)"
+                        .to_string(),
+                ),
+            };
+            findings.push(META.finding(
+                ResourceType::V2Stage,
+                &region.region,
+                v2_stage_arn(&region.region, &api.id, &stage.name),
+                status,
+                reason,
+            ));
+        }
+    }
+}
+
+/// The logging levels that pass. An empty list in the profile means the control's own
+/// default (ERROR or INFO) rather than "nothing passes", which no one would ask for.
+struct Accepted {
+    levels: Vec<LoggingLevel>,
+}
+
+impl Accepted {
+    fn new(configured: &[LoggingLevel]) -> Self {
+        let mut levels = if configured.is_empty() {
+            vec![LoggingLevel::Error, LoggingLevel::Info]
+        } else {
+            configured.to_vec()
+        };
+        levels.sort();
+        levels.dedup();
+        Self { levels }
+    }
+
+    /// AWS reports levels as strings; anything it might spell differently in case is
+    /// still recognised, but an unknown or absent level never passes.
+    fn accepts(&self, level: Option<&str>) -> bool {
+        level.is_some_and(|level| {
+            self.levels
+                .iter()
+                .any(|ok| ok.as_str().eq_ignore_ascii_case(level))
+        })
+    }
+
+    /// e.g. `ERROR or INFO`.
+    fn describe(&self) -> String {
+        let names: Vec<String> = self
+            .levels
+            .iter()
+            .map(|level| level.as_str().to_string())
+            .collect();
+        join_or(&names)
+    }
+}
+
+fn shown_level(level: Option<&str>) -> &str {
+    level.unwrap_or("no level")
+}
+
+fn evaluate_rest_stage(
+    stage: &RestStage,
+    accepted: &Accepted,
+    semantics: Semantics,
+) -> (Status, String) {
+    let wanted = accepted.describe();
+    if stage.method_settings.is_empty() {
+        return (
+            Status::Failed,
+            format!(
+                "stage has no method settings, so execution logging is off for all methods; \
+                 set the stage-wide (*/*) logging level to {wanted}"
+            ),
+        );
+    }
+
+    let mut problems = Vec::new();
+    let stage_wide = stage.method_settings.get(STAGE_WIDE_KEY);
+    match stage_wide {
+        // AWS's reference rule only looks at the entries that exist, so a stage whose
+        // every entry is an accepted override passes there; the control's sentence
+        // ("all methods") does not, because methods without an override are not logged.
+        None if semantics == Semantics::Strict => problems.push(format!(
+            "stage has no stage-wide (*/*) method setting, so methods without an override are \
+             not logged; set the */* logging level to {wanted}"
+        )),
+        None => {}
+        Some(setting) if !accepted.accepts(setting.logging_level.as_deref()) => {
+            problems.push(match setting.logging_level.as_deref() {
+                Some(level) => {
+                    format!("stage-wide (*/*) logging level is {level}; set it to {wanted}")
+                }
+                None => format!(
+                    "stage-wide (*/*) method setting has no logging level; set it to {wanted}"
+                ),
+            })
+        }
+        Some(_) => {}
+    }
+
+    let overrides: Vec<(&String, Option<&str>)> = stage
+        .method_settings
+        .iter()
+        .filter(|(key, _)| key.as_str() != STAGE_WIDE_KEY)
+        .map(|(key, setting)| (key, setting.logging_level.as_deref()))
+        .collect();
+    let not_logged: Vec<String> = overrides
+        .iter()
+        .filter(|(_, level)| !accepted.accepts(*level))
+        .map(|(key, level)| format!("{} ({})", method_setting_name(key), shown_level(*level)))
+        .collect();
+    match not_logged.len() {
+        0 => {}
+        1 => problems.push(format!(
+            "method override {} is not logged at {wanted}; set its logging level to {wanted}",
+            not_logged[0]
+        )),
+        _ => problems.push(format!(
+            "method overrides {} are not logged at {wanted}; set their logging level to {wanted}",
+            name_list(&not_logged)
+        )),
+    }
+
+    if !problems.is_empty() {
+        return (Status::Failed, problems.join("; "));
+    }
+    let reason = match (stage_wide, overrides.len()) {
+        (Some(setting), 0) => format!(
+            "execution logging is at {} for all methods (stage-wide */*)",
+            shown_level(setting.logging_level.as_deref())
+        ),
+        (Some(setting), count) => format!(
+            "execution logging is at {} stage-wide (*/*) and at {wanted} in all {count} method overrides",
+            shown_level(setting.logging_level.as_deref())
+        ),
+        (None, count) => format!(
+            "all {count} method settings log at {wanted}; there is no stage-wide (*/*) setting, \
+             which AWS parity accepts (strict semantics fails it)"
+        ),
+    };
+    (Status::Passed, reason)
+}
+
+fn evaluate_websocket_stage(
+    stage: &V2Stage,
+    accepted: &Accepted,
+    semantics: Semantics,
+) -> (Status, String) {
+    let wanted = accepted.describe();
+    let mut problems = Vec::new();
+    let default_level = stage.default_logging_level.as_deref();
+    match default_level {
+        None => problems.push(format!(
+            "stage has no default route logging level, so routes without an override are not \
+             logged; set DefaultRouteSettings.LoggingLevel to {wanted}"
+        )),
+        Some(level) if !accepted.accepts(Some(level)) => problems.push(format!(
+            "default route logging level is {level}; set DefaultRouteSettings.LoggingLevel to {wanted}"
+        )),
+        Some(_) => {}
+    }
+
+    // A route entry without a LoggingLevel overrides other settings (throttling) only:
+    // that route logs at the default level, which is checked above.
+    let not_logged: Vec<String> = stage
+        .route_logging_levels
+        .iter()
+        .filter_map(|(route_key, level)| level.as_deref().map(|level| (route_key, level)))
+        .filter(|(_, level)| !accepted.accepts(Some(level)))
+        .map(|(route_key, level)| format!("{route_key} ({level})"))
+        .collect();
+
+    match semantics {
+        Semantics::Strict => match not_logged.len() {
+            0 => {}
+            1 => problems.push(format!(
+                "route override {} is not logged at {wanted}; set its RouteSettings LoggingLevel to {wanted}",
+                not_logged[0]
+            )),
+            _ => problems.push(format!(
+                "route overrides {} are not logged at {wanted}; set their RouteSettings LoggingLevel to {wanted}",
+                name_list(&not_logged)
+            )),
+        },
+        Semantics::AwsParity => {}
+    }
+
+    if !problems.is_empty() {
+        return (Status::Failed, problems.join("; "));
+    }
+    let level = shown_level(default_level);
+    let reason = if not_logged.is_empty() {
+        format!("default route logging level is {level} and no route override is below {wanted}")
+    } else {
+        // Parity passes this stage; the owner should still learn what strict would flag.
+        format!(
+            "default route logging level is {level}; route overrides {} are not checked under AWS parity",
+            name_list(&not_logged)
+        )
+    };
+    (Status::Passed, reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controls::ExecutionLoggingParameters;
+    use crate::controls::test_support::*;
+    use crate::inventory::V2Protocol;
+
+    fn info_only() -> ControlParameters {
+        ControlParameters {
+            execution_logging: ExecutionLoggingParameters {
+                accepted_levels: vec![LoggingLevel::Info],
+            },
+            ..ControlParameters::default()
+        }
+    }
+
+    fn websocket_region(stage: V2Stage) -> RegionInventory {
+        region_with(
+            Vec::new(),
+            vec![v2_api(
+                "ws1",
+                V2Protocol::WebSocket,
+                vec![stage],
+                Vec::new(),
+            )],
+        )
+    }
+
+    fn websocket_stage(default: Option<&str>, routes: &[(&str, Option<&str>)]) -> V2Stage {
+        V2Stage {
+            default_logging_level: default.map(str::to_string),
+            route_logging_levels: routes
+                .iter()
+                .map(|(key, level)| ((*key).to_string(), level.map(str::to_string)))
+                .collect(),
+            ..v2_stage()
+        }
+    }
+
+    fn rest(
+        settings: &[(&str, crate::inventory::MethodSetting)],
+        params: &ControlParameters,
+    ) -> Finding {
+        run_one(evaluate, &rest_region(rest_stage(settings)), params)
+    }
+
+    #[test]
+    fn rest_stage_with_stage_wide_info_passes() {
+        let finding = rest(&[("*/*", logging("INFO"))], &ControlParameters::default());
+        assert_eq!(finding.status, Status::Passed);
+        assert_eq!(
+            finding.reason,
+            "execution logging is at INFO for all methods (stage-wide */*)"
+        );
+    }
+
+    #[test]
+    fn rest_stage_with_stage_wide_error_passes_by_default() {
+        let finding = rest(&[("*/*", logging("ERROR"))], &ControlParameters::default());
+        assert_eq!(finding.status, Status::Passed);
+    }
+
+    #[test]
+    fn rest_stage_with_stage_wide_off_fails_and_says_the_level() {
+        let finding = rest(&[("*/*", logging("OFF"))], &ControlParameters::default());
+        assert_eq!(finding.status, Status::Failed);
+        assert_eq!(
+            finding.reason,
+            "stage-wide (*/*) logging level is OFF; set it to ERROR or INFO"
+        );
+    }
+
+    #[test]
+    fn rest_stage_without_method_settings_fails() {
+        let finding = rest(&[], &ControlParameters::default());
+        assert_eq!(finding.status, Status::Failed);
+        assert!(
+            finding.reason.starts_with("stage has no method settings"),
+            "{}",
+            finding.reason
+        );
+    }
+
+    #[test]
+    fn rest_stage_without_method_settings_fails_under_aws_parity_too() {
+        assert_eq!(rest(&[], &parity()).status, Status::Failed);
+    }
+
+    #[test]
+    fn rest_stage_with_one_method_at_off_fails_and_names_the_method() {
+        let finding = rest(
+            &[
+                ("*/*", logging("INFO")),
+                ("~1orders~1{id}/GET", logging("OFF")),
+            ],
+            &ControlParameters::default(),
+        );
+        assert_eq!(finding.status, Status::Failed);
+        assert_eq!(
+            finding.reason,
+            "method override GET /orders/{id} (OFF) is not logged at ERROR or INFO; \
+             set its logging level to ERROR or INFO"
+        );
+    }
+
+    #[test]
+    fn rest_stage_with_several_methods_off_names_all_of_them() {
+        let finding = rest(
+            &[
+                ("*/*", logging("INFO")),
+                ("~1orders/POST", logging("OFF")),
+                ("~1orders~1{id}/DELETE", logging("OFF")),
+                ("~1health/GET", logging("ERROR")),
+            ],
+            &ControlParameters::default(),
+        );
+        assert_eq!(finding.status, Status::Failed);
+        assert!(
+            finding.reason.starts_with(
+                "method overrides POST /orders (OFF) and DELETE /orders/{id} (OFF) are not logged"
+            ),
+            "{}",
+            finding.reason
+        );
+        assert!(!finding.reason.contains("/health"), "{}", finding.reason);
+    }
+
+    #[test]
+    fn rest_stage_with_stage_wide_off_and_a_method_off_names_both_problems() {
+        let finding = rest(
+            &[("*/*", logging("OFF")), ("~1/GET", logging("OFF"))],
+            &ControlParameters::default(),
+        );
+        assert_eq!(finding.status, Status::Failed);
+        assert!(
+            finding
+                .reason
+                .contains("stage-wide (*/*) logging level is OFF"),
+            "{}",
+            finding.reason
+        );
+        assert!(
+            finding.reason.contains("method override GET / (OFF)"),
+            "{}",
+            finding.reason
+        );
+    }
+
+    #[test]
+    fn rest_stage_with_stage_wide_off_but_every_override_info_still_fails() {
+        let finding = rest(
+            &[("*/*", logging("OFF")), ("~1orders/GET", logging("INFO"))],
+            &ControlParameters::default(),
+        );
+        assert_eq!(finding.status, Status::Failed);
+    }
+
+    #[test]
+    fn rest_stage_with_stage_wide_info_and_overrides_at_error_passes_and_counts_them() {
+        let finding = rest(
+            &[
+                ("*/*", logging("INFO")),
+                ("~1a/GET", logging("ERROR")),
+                ("~1b/PUT", logging("INFO")),
+            ],
+            &ControlParameters::default(),
+        );
+        assert_eq!(finding.status, Status::Passed);
+        assert_eq!(
+            finding.reason,
+            "execution logging is at INFO stage-wide (*/*) and at ERROR or INFO in all 2 method overrides"
+        );
+    }
+
+    #[test]
+    fn rest_stage_with_only_accepted_overrides_fails_in_strict() {
+        let finding = rest(
+            &[("~1orders/GET", logging("INFO"))],
+            &ControlParameters::default(),
+        );
+        assert_eq!(finding.status, Status::Failed);
+        assert!(
+            finding
+                .reason
+                .starts_with("stage has no stage-wide (*/*) method setting"),
+            "{}",
+            finding.reason
+        );
+    }
+
+    #[test]
+    fn rest_stage_with_only_accepted_overrides_passes_under_aws_parity() {
+        let finding = rest(
+            &[
+                ("~1orders/GET", logging("INFO")),
+                ("~1orders/POST", logging("ERROR")),
+            ],
+            &parity(),
+        );
+        assert_eq!(finding.status, Status::Passed);
+        assert!(
+            finding.reason.contains("AWS parity accepts"),
+            "{}",
+            finding.reason
+        );
+    }
+
+    #[test]
+    fn rest_stage_with_only_overrides_one_of_them_off_fails_under_aws_parity() {
+        let finding = rest(
+            &[
+                ("~1orders/GET", logging("INFO")),
+                ("~1orders/POST", logging("OFF")),
+            ],
+            &parity(),
+        );
+        assert_eq!(finding.status, Status::Failed);
+        assert!(
+            finding.reason.contains("POST /orders (OFF)"),
+            "{}",
+            finding.reason
+        );
+        assert!(!finding.reason.contains("stage-wide"), "{}", finding.reason);
+    }
+
+    #[test]
+    fn accepting_info_only_fails_a_stage_logging_at_error() {
+        let finding = rest(&[("*/*", logging("ERROR"))], &info_only());
+        assert_eq!(finding.status, Status::Failed);
+        assert_eq!(
+            finding.reason,
+            "stage-wide (*/*) logging level is ERROR; set it to INFO"
+        );
+    }
+
+    #[test]
+    fn accepting_info_only_fails_a_method_override_at_error() {
+        let finding = rest(
+            &[("*/*", logging("INFO")), ("~1pay/POST", logging("ERROR"))],
+            &info_only(),
+        );
+        assert_eq!(finding.status, Status::Failed);
+        assert!(
+            finding
+                .reason
+                .contains("POST /pay (ERROR) is not logged at INFO"),
+            "{}",
+            finding.reason
+        );
+    }
+
+    #[test]
+    fn accepting_info_only_passes_a_stage_at_info() {
+        assert_eq!(
+            rest(&[("*/*", logging("INFO"))], &info_only()).status,
+            Status::Passed
+        );
+    }
+
+    #[test]
+    fn an_empty_accepted_levels_list_means_the_default_error_or_info() {
+        let params = ControlParameters {
+            execution_logging: ExecutionLoggingParameters {
+                accepted_levels: Vec::new(),
+            },
+            ..ControlParameters::default()
+        };
+        assert_eq!(
+            rest(&[("*/*", logging("ERROR"))], &params).status,
+            Status::Passed
+        );
+        assert_eq!(
+            rest(&[("*/*", logging("OFF"))], &params).status,
+            Status::Failed
+        );
+    }
+
+    #[test]
+    fn logging_levels_compare_case_insensitively() {
+        assert_eq!(
+            rest(&[("*/*", logging("info"))], &ControlParameters::default()).status,
+            Status::Passed
+        );
+    }
+
+    #[test]
+    fn an_unknown_logging_level_is_not_accepted() {
+        let finding = rest(
+            &[("*/*", logging("VERBOSE"))],
+            &ControlParameters::default(),
+        );
+        assert_eq!(finding.status, Status::Failed);
+        assert!(finding.reason.contains("is VERBOSE"), "{}", finding.reason);
+    }
+
+    #[test]
+    fn a_method_setting_without_a_logging_level_is_not_accepted() {
+        let no_level = crate::inventory::MethodSetting::default();
+        let finding = rest(&[("*/*", no_level)], &ControlParameters::default());
+        assert_eq!(finding.status, Status::Failed);
+        assert_eq!(
+            finding.reason,
+            "stage-wide (*/*) method setting has no logging level; set it to ERROR or INFO"
+        );
+    }
+
+    #[test]
+    fn data_trace_is_not_part_of_the_check() {
+        // MethodSetting carries no dataTraceEnabled at all: INFO without data trace passes.
+        assert_eq!(
+            rest(&[("*/*", logging("INFO"))], &ControlParameters::default()).status,
+            Status::Passed
+        );
+    }
+
+    #[test]
+    fn rest_finding_carries_the_stage_arn_type_severity_and_region() {
+        let finding = rest(&[("*/*", logging("INFO"))], &ControlParameters::default());
+        assert_eq!(finding.control_id, ControlId::ApiGateway1);
+        assert_eq!(finding.resource_type, ResourceType::RestStage);
+        assert_eq!(
+            finding.resource_arn,
+            "arn:aws:apigateway:us-east-1::/restapis/a1b2c3/stages/prod"
+        );
+        assert_eq!(finding.region, "us-east-1");
+        assert_eq!(finding.severity, Severity::Medium);
+        assert!(!finding.exempted);
+    }
+
+    #[test]
+    fn websocket_stage_with_default_info_passes() {
+        let finding = run_one(
+            evaluate,
+            &websocket_region(websocket_stage(Some("INFO"), &[])),
+            &ControlParameters::default(),
+        );
+        assert_eq!(finding.status, Status::Passed);
+        assert_eq!(finding.resource_type, ResourceType::V2Stage);
+        assert_eq!(
+            finding.resource_arn,
+            "arn:aws:apigateway:us-east-1::/apis/ws1/stages/prod"
+        );
+    }
+
+    #[test]
+    fn websocket_stage_without_default_logging_level_fails() {
+        let finding = run_one(
+            evaluate,
+            &websocket_region(websocket_stage(None, &[])),
+            &ControlParameters::default(),
+        );
+        assert_eq!(finding.status, Status::Failed);
+        assert!(
+            finding
+                .reason
+                .starts_with("stage has no default route logging level"),
+            "{}",
+            finding.reason
+        );
+    }
+
+    #[test]
+    fn websocket_stage_with_default_off_fails() {
+        let finding = run_one(
+            evaluate,
+            &websocket_region(websocket_stage(Some("OFF"), &[])),
+            &ControlParameters::default(),
+        );
+        assert_eq!(finding.status, Status::Failed);
+        assert_eq!(
+            finding.reason,
+            "default route logging level is OFF; set DefaultRouteSettings.LoggingLevel to ERROR or INFO"
+        );
+    }
+
+    #[test]
+    fn websocket_stage_with_a_route_override_off_fails_and_names_the_route() {
+        let finding = run_one(
+            evaluate,
+            &websocket_region(websocket_stage(
+                Some("INFO"),
+                &[("$default", Some("OFF")), ("sendMessage", Some("ERROR"))],
+            )),
+            &ControlParameters::default(),
+        );
+        assert_eq!(finding.status, Status::Failed);
+        assert_eq!(
+            finding.reason,
+            "route override $default (OFF) is not logged at ERROR or INFO; \
+             set its RouteSettings LoggingLevel to ERROR or INFO"
+        );
+    }
+
+    #[test]
+    fn websocket_route_override_off_is_ignored_under_aws_parity_but_mentioned() {
+        let finding = run_one(
+            evaluate,
+            &websocket_region(websocket_stage(Some("INFO"), &[("$default", Some("OFF"))])),
+            &parity(),
+        );
+        assert_eq!(finding.status, Status::Passed);
+        assert!(
+            finding
+                .reason
+                .contains("$default (OFF) are not checked under AWS parity"),
+            "{}",
+            finding.reason
+        );
+    }
+
+    #[test]
+    fn websocket_default_off_fails_under_aws_parity_even_if_routes_log() {
+        let finding = run_one(
+            evaluate,
+            &websocket_region(websocket_stage(Some("OFF"), &[("$connect", Some("INFO"))])),
+            &parity(),
+        );
+        assert_eq!(finding.status, Status::Failed);
+    }
+
+    #[test]
+    fn websocket_route_entry_without_a_level_inherits_the_default() {
+        let finding = run_one(
+            evaluate,
+            &websocket_region(websocket_stage(Some("ERROR"), &[("$connect", None)])),
+            &ControlParameters::default(),
+        );
+        assert_eq!(finding.status, Status::Passed);
+    }
+
+    #[test]
+    fn accepting_info_only_fails_a_websocket_route_at_error() {
+        let finding = run_one(
+            evaluate,
+            &websocket_region(websocket_stage(
+                Some("INFO"),
+                &[("$disconnect", Some("ERROR"))],
+            )),
+            &info_only(),
+        );
+        assert_eq!(finding.status, Status::Failed);
+        assert!(
+            finding
+                .reason
+                .contains("$disconnect (ERROR) is not logged at INFO"),
+            "{}",
+            finding.reason
+        );
+    }
+
+    #[test]
+    fn http_api_stage_is_not_applicable_with_the_v2_stage_type() {
+        let region = region_with(
+            Vec::new(),
+            vec![v2_api(
+                "http1",
+                V2Protocol::Http,
+                vec![v2_stage()],
+                Vec::new(),
+            )],
+        );
+        let finding = run_one(evaluate, &region, &ControlParameters::default());
+        assert_eq!(finding.status, Status::NotApplicable);
+        assert_eq!(finding.resource_type, ResourceType::V2Stage);
+        assert_eq!(
+            finding.resource_arn,
+            "arn:aws:apigateway:us-east-1::/apis/http1/stages/prod"
+        );
+        assert!(
+            finding
+                .reason
+                .contains("HTTP APIs do not support execution logging")
+        );
+    }
+
+    #[test]
+    fn every_stage_of_every_api_gets_exactly_one_finding() {
+        let mut second = rest_stage(&[("*/*", logging("INFO"))]);
+        second.name = "dev".to_string();
+        let region = region_with(
+            vec![rest_api("r1", vec![rest_stage(&[]), second])],
+            vec![
+                v2_api("ws1", V2Protocol::WebSocket, vec![v2_stage()], Vec::new()),
+                v2_api("http1", V2Protocol::Http, vec![v2_stage()], Vec::new()),
+            ],
+        );
+        let findings = run(evaluate, &region, &ControlParameters::default());
+        assert_eq!(findings.len(), 4);
+    }
+}
