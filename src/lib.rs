@@ -9,4 +9,4 @@ pub mod evaluate;
 pub mod finding;
 pub mod inventory;
 pub mod report;
-
+pub mod scan;

@@ -1,1 +1,301 @@
-fn main() {}
+//! The `apigw-compliance` command: `scan` (one-shot, no cluster) and `controls` (the
+//! catalog); the operator commands are added beside them. This file only parses
+//! arguments and calls the library.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use apigw_compliance::controls::{
+    self, AuthorizationType, ControlId, ControlParameters, LoggingLevel, NonConnectRoutePolicy,
+    Semantics,
+};
+use apigw_compliance::finding::Status;
+use apigw_compliance::inventory::aws::{
+    DEFAULT_API_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, ReadOptions, check_credentials, load_sdk_config,
+};
+use apigw_compliance::scan::{is_region_code, scan};
+
+/// Exit status: the scan ran and nothing matched `--fail-on`.
+const EXIT_OK: u8 = 0;
+/// Exit status: at least one non-exempted finding has a verdict listed in `--fail-on`.
+const EXIT_FINDINGS: u8 = 1;
+/// Exit status: the scan could not run (bad arguments, no credentials).
+const EXIT_USAGE: u8 = 2;
+/// Exit status: the scan ran but some part could not be read (see the errors).
+const EXIT_INCOMPLETE: u8 = 3;
+
+#[derive(Parser)]
+#[command(
+    name = "apigw-compliance",
+    version,
+    about = "Keeps AWS API Gateway stages compliant with the Security Hub API Gateway controls"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Scan API Gateway once and print the verdicts (no cluster needed).
+    Scan(ScanArgs),
+    /// List the control catalog.
+    Controls(ControlsArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FailOn {
+    Failed,
+    Error,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SemanticsArg {
+    Strict,
+    AwsParity,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum NonConnectArg {
+    Fail,
+    NotApplicable,
+}
+
+#[derive(Args)]
+struct ScanArgs {
+    /// Region to scan; repeat for several. Default: the region of the AWS configuration.
+    #[arg(long = "region", value_name = "REGION")]
+    regions: Vec<String>,
+    /// Control to evaluate (e.g. APIGateway.1); repeat for several. Default: all seven.
+    #[arg(long = "control", value_name = "ID")]
+    controls: Vec<ControlId>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    output: Output,
+    /// Exit with status 1 when a non-exempted finding has this verdict; repeat or
+    /// comma-separate for several (e.g. `--fail-on FAILED,ERROR`).
+    #[arg(
+        long = "fail-on",
+        value_enum,
+        value_delimiter = ',',
+        ignore_case = true
+    )]
+    fail_on: Vec<FailOn>,
+    /// `strict` follows each control's sentence; `aws-parity` reproduces Security Hub.
+    #[arg(long, value_enum, default_value = "strict")]
+    semantics: SemanticsArg,
+    /// APIGateway.1: accepted execution logging level (repeat). Default: ERROR and INFO.
+    #[arg(long = "accepted-logging-level", value_name = "LEVEL", value_parser = parse_logging_level)]
+    accepted_logging_levels: Vec<LoggingLevel>,
+    /// APIGateway.2: accepted client certificate id (repeat). Default: any.
+    #[arg(long = "accepted-client-certificate-id", value_name = "ID")]
+    accepted_client_certificate_ids: Vec<String>,
+    /// APIGateway.2: evaluate only REST APIs with an HTTP integration (one throttled
+    /// GetResources call per REST API).
+    #[arg(long)]
+    only_with_http_integrations: bool,
+    /// APIGateway.4: accepted web ACL ARN (repeat). Default: any.
+    #[arg(long = "accepted-web-acl-arn", value_name = "ARN")]
+    accepted_web_acl_arns: Vec<String>,
+    /// APIGateway.8: accepted authorization type (repeat). Default: AWS_IAM, JWT, CUSTOM.
+    #[arg(long = "accepted-authorization-type", value_name = "TYPE", value_parser = parse_authorization_type)]
+    accepted_authorization_types: Vec<AuthorizationType>,
+    /// APIGateway.8: verdict for WebSocket routes other than $connect.
+    #[arg(long, value_enum, default_value = "fail")]
+    websocket_non_connect_routes: NonConnectArg,
+    /// Per-API calls in flight per region (the account shares 10 requests/s).
+    #[arg(long, default_value_t = DEFAULT_API_CONCURRENCY)]
+    api_concurrency: usize,
+    /// Attempts per AWS call, with adaptive backoff on throttling.
+    #[arg(long, default_value_t = DEFAULT_MAX_ATTEMPTS)]
+    max_attempts: u32,
+    /// Print progress on stderr (default: when stderr is a terminal).
+    #[arg(long)]
+    progress: bool,
+}
+
+#[derive(Args)]
+struct ControlsArgs {
+    #[arg(long, value_enum, default_value = "table")]
+    output: Output,
+}
+
+fn parse_logging_level(s: &str) -> Result<LoggingLevel, String> {
+    match s.to_ascii_uppercase().as_str() {
+        "ERROR" => Ok(LoggingLevel::Error),
+        "INFO" => Ok(LoggingLevel::Info),
+        _ => Err(format!(
+            "{s:?} is not an accepted logging level: use ERROR or INFO"
+        )),
+    }
+}
+
+fn parse_authorization_type(s: &str) -> Result<AuthorizationType, String> {
+    match s.to_ascii_uppercase().as_str() {
+        "AWS_IAM" => Ok(AuthorizationType::AwsIam),
+        "JWT" => Ok(AuthorizationType::Jwt),
+        "CUSTOM" => Ok(AuthorizationType::Custom),
+        _ => Err(format!(
+            "{s:?} is not an authorization type: use AWS_IAM, JWT or CUSTOM"
+        )),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match cli.command {
+        Command::Controls(args) => controls_command(&args),
+        Command::Scan(args) => match tokio::runtime::Runtime::new() {
+            Ok(runtime) => runtime.block_on(scan_command(args)),
+            Err(e) => {
+                eprintln!("error: cannot start the async runtime: {e}");
+                ExitCode::from(EXIT_USAGE)
+            }
+        },
+    }
+}
+
+/// Human-readable logs on stderr; `RUST_LOG` sets the level (default: warnings).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn controls_command(args: &ControlsArgs) -> ExitCode {
+    let catalog: Vec<_> = ControlId::ALL
+        .iter()
+        .map(|id| controls::meta(*id))
+        .collect();
+    match args.output {
+        Output::Json => match serde_json::to_string_pretty(&catalog) {
+            Ok(json) => println!("{json}"),
+            Err(e) => {
+                eprintln!("error: cannot serialise the catalog: {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        },
+        Output::Table => {
+            println!(
+                "{:<13} {:<7} {:<26} TITLE",
+                "ID", "SEVERITY", "RESOURCE TYPES"
+            );
+            for meta in catalog {
+                let types: Vec<&str> = meta.resource_types.iter().map(|t| t.as_str()).collect();
+                println!(
+                    "{:<13} {:<8} {:<50} {}",
+                    meta.id.as_str(),
+                    meta.severity.as_str(),
+                    types.join(", "),
+                    meta.title
+                );
+            }
+        }
+    }
+    ExitCode::from(EXIT_OK)
+}
+
+fn parameters(args: &ScanArgs) -> ControlParameters {
+    let mut params = ControlParameters {
+        semantics: match args.semantics {
+            SemanticsArg::Strict => Semantics::Strict,
+            SemanticsArg::AwsParity => Semantics::AwsParity,
+        },
+        ..ControlParameters::default()
+    };
+    if !args.accepted_logging_levels.is_empty() {
+        params.execution_logging.accepted_levels = args.accepted_logging_levels.clone();
+    }
+    params.client_certificate.accepted_certificate_ids =
+        args.accepted_client_certificate_ids.clone();
+    params.client_certificate.only_with_http_integrations = args.only_with_http_integrations;
+    params.waf.accepted_web_acl_arns = args.accepted_web_acl_arns.clone();
+    if !args.accepted_authorization_types.is_empty() {
+        params.route_authorization.accepted_authorization_types =
+            args.accepted_authorization_types.clone();
+    }
+    params.route_authorization.websocket_non_connect_routes =
+        match args.websocket_non_connect_routes {
+            NonConnectArg::Fail => NonConnectRoutePolicy::Fail,
+            NonConnectArg::NotApplicable => NonConnectRoutePolicy::NotApplicable,
+        };
+    params
+}
+
+async fn scan_command(args: ScanArgs) -> ExitCode {
+    let sdk = load_sdk_config(args.max_attempts.max(1)).await;
+    let regions: Vec<String> = if args.regions.is_empty() {
+        match sdk.region() {
+            Some(region) => vec![region.to_string()],
+            None => {
+                eprintln!("error: no region to scan: pass --region (repeatable) or set AWS_REGION");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        }
+    } else {
+        args.regions.clone()
+    };
+    if let Some(bad) = regions.iter().find(|r| !is_region_code(r)) {
+        eprintln!(
+            "error: {bad:?} is not an AWS region code (expected e.g. us-east-1, eu-central-1)"
+        );
+        return ExitCode::from(EXIT_USAGE);
+    }
+    if let Err(message) = check_credentials(&sdk).await {
+        eprintln!("error: {message}");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let controls: Vec<ControlId> = if args.controls.is_empty() {
+        ControlId::ALL.to_vec()
+    } else {
+        let mut selected = args.controls.clone();
+        selected.sort();
+        selected.dedup();
+        selected
+    };
+    let params = parameters(&args);
+    let show_progress = args.progress || std::io::stderr().is_terminal();
+    let options = ReadOptions {
+        api_concurrency: args.api_concurrency.max(1),
+        progress: show_progress.then(|| Arc::new(|line: &str| eprintln!("{line}")) as _),
+        ..ReadOptions::default()
+    };
+
+    let report = scan(&sdk, &regions, &controls, &params, options).await;
+    match args.output {
+        Output::Json => println!("{}", report.to_json()),
+        Output::Table => print!("{}", report.to_table()),
+    }
+    for error in &report.errors {
+        eprintln!("error: {}", error.message);
+    }
+
+    let gate: Vec<Status> = args
+        .fail_on
+        .iter()
+        .map(|f| match f {
+            FailOn::Failed => Status::Failed,
+            FailOn::Error => Status::Error,
+        })
+        .collect();
+    if report.has_any(&gate) {
+        ExitCode::from(EXIT_FINDINGS)
+    } else if !report.errors.is_empty() {
+        ExitCode::from(EXIT_INCOMPLETE)
+    } else {
+        ExitCode::from(EXIT_OK)
+    }
+}

@@ -67,7 +67,8 @@ impl ScanReport {
 
     pub fn to_json(&self) -> String {
         // Serialising plain strings, enums and vectors cannot fail.
-        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"serializationError\": \"{e}\"}}"))
+        serde_json::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("{{\"serializationError\": \"{e}\"}}"))
     }
 
     /// A table grouped by resource: resources with failures first, then errors, then
@@ -75,7 +76,10 @@ impl ScanReport {
     pub fn to_table(&self) -> String {
         let mut by_resource: BTreeMap<&str, Vec<&Finding>> = BTreeMap::new();
         for finding in &self.findings {
-            by_resource.entry(&finding.resource_arn).or_default().push(finding);
+            by_resource
+                .entry(&finding.resource_arn)
+                .or_default()
+                .push(finding);
         }
         let mut resources: Vec<(&str, Vec<&Finding>)> = by_resource.into_iter().collect();
         let rank = |findings: &Vec<&Finding>| {
@@ -86,13 +90,19 @@ impl ScanReport {
                 .min()
                 .unwrap_or(Status::NotApplicable)
         };
-        resources.sort_by(|(arn_a, a), (arn_b, b)| rank(a).cmp(&rank(b)).then_with(|| arn_a.cmp(arn_b)));
+        resources
+            .sort_by(|(arn_a, a), (arn_b, b)| rank(a).cmp(&rank(b)).then_with(|| arn_a.cmp(arn_b)));
 
         let mut out = String::new();
         for (arn, mut findings) in resources {
             findings.sort_by_key(|f| (f.exempted, f.status, f.control_id));
             let first = findings[0];
-            let _ = writeln!(out, "{arn}  ({}, {})", first.resource_type.as_str(), first.region);
+            let _ = writeln!(
+                out,
+                "{arn}  ({}, {})",
+                first.resource_type.as_str(),
+                first.region
+            );
             for f in findings {
                 let verdict = if f.exempted {
                     format!("{} (exempted)", f.status)
@@ -154,7 +164,12 @@ mod tests {
     #[test]
     fn json_report_has_findings_and_errors_in_contract_shape() {
         let report = ScanReport {
-            findings: vec![finding("arn:a", ControlId::ApiGateway1, Status::Failed, false)],
+            findings: vec![finding(
+                "arn:a",
+                ControlId::ApiGateway1,
+                Status::Failed,
+                false,
+            )],
             errors: vec![ReadError {
                 region: "eu-west-1".into(),
                 resource_arn: None,
@@ -186,7 +201,12 @@ mod tests {
             finding("arn:a", ControlId::ApiGateway1, Status::Failed, true),
             finding("arn:a", ControlId::ApiGateway3, Status::Failed, false),
             finding("arn:b", ControlId::ApiGateway3, Status::Passed, false),
-            finding("arn:b", ControlId::ApiGateway5, Status::NotApplicable, false),
+            finding(
+                "arn:b",
+                ControlId::ApiGateway5,
+                Status::NotApplicable,
+                false,
+            ),
             finding("arn:c", ControlId::ApiGateway2, Status::Error, false),
         ];
         assert_eq!(
@@ -205,7 +225,12 @@ mod tests {
     #[test]
     fn exempted_failures_do_not_trip_the_gate() {
         let report = ScanReport {
-            findings: vec![finding("arn:a", ControlId::ApiGateway1, Status::Failed, true)],
+            findings: vec![finding(
+                "arn:a",
+                ControlId::ApiGateway1,
+                Status::Failed,
+                true,
+            )],
             errors: vec![],
         };
         assert!(!report.has_any(&[Status::Failed]));
@@ -215,19 +240,39 @@ mod tests {
     fn table_lists_resources_with_failures_first_and_ends_with_a_summary() {
         let report = ScanReport {
             findings: vec![
-                finding("arn:a-passing", ControlId::ApiGateway3, Status::Passed, false),
-                finding("arn:z-failing", ControlId::ApiGateway3, Status::Failed, false),
-                finding("arn:z-failing", ControlId::ApiGateway1, Status::Passed, false),
+                finding(
+                    "arn:a-passing",
+                    ControlId::ApiGateway3,
+                    Status::Passed,
+                    false,
+                ),
+                finding(
+                    "arn:z-failing",
+                    ControlId::ApiGateway3,
+                    Status::Failed,
+                    false,
+                ),
+                finding(
+                    "arn:z-failing",
+                    ControlId::ApiGateway1,
+                    Status::Passed,
+                    false,
+                ),
             ],
             errors: vec![],
         };
         let table = report.to_table();
-        let failing = table.find("arn:z-failing").expect("failing resource listed");
-        let passing = table.find("arn:a-passing").expect("passing resource listed");
+        let failing = table
+            .find("arn:z-failing")
+            .expect("failing resource listed");
+        let passing = table
+            .find("arn:a-passing")
+            .expect("passing resource listed");
         assert!(failing < passing, "failures first:\n{table}");
         let failing_block = &table[failing..passing];
         assert!(
-            failing_block.find("FAILED").expect("FAILED row") < failing_block.find("PASSED").expect("PASSED row"),
+            failing_block.find("FAILED").expect("FAILED row")
+                < failing_block.find("PASSED").expect("PASSED row"),
             "within a resource, failures first:\n{table}"
         );
         assert!(table.trim_end().ends_with(

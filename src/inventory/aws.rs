@@ -106,7 +106,11 @@ instance profile)";
 
 /// Reads the inventory of every region concurrently. Never fails as a whole: what
 /// could not be read is listed in `Inventory::errors`.
-pub async fn read_inventory(sdk: &SdkConfig, regions: &[String], options: &ReadOptions) -> Inventory {
+pub async fn read_inventory(
+    sdk: &SdkConfig,
+    regions: &[String],
+    options: &ReadOptions,
+) -> Inventory {
     let per_region = futures::future::join_all(
         regions
             .iter()
@@ -187,10 +191,22 @@ async fn read_region(
         progress(&format!(
             "{region}: read {} REST APIs ({} stages), {} v2 APIs ({} stages, {} routes), {} errors",
             region_inventory.rest_apis.len(),
-            region_inventory.rest_apis.iter().map(|a| a.stages.len()).sum::<usize>(),
+            region_inventory
+                .rest_apis
+                .iter()
+                .map(|a| a.stages.len())
+                .sum::<usize>(),
             region_inventory.v2_apis.len(),
-            region_inventory.v2_apis.iter().map(|a| a.stages.len()).sum::<usize>(),
-            region_inventory.v2_apis.iter().map(|a| a.routes.len()).sum::<usize>(),
+            region_inventory
+                .v2_apis
+                .iter()
+                .map(|a| a.stages.len())
+                .sum::<usize>(),
+            region_inventory
+                .v2_apis
+                .iter()
+                .map(|a| a.routes.len())
+                .sum::<usize>(),
             errors.len(),
         ));
     }
@@ -208,7 +224,12 @@ struct RegionReader<'a> {
 type ApisRead<T> = Result<(Vec<T>, Vec<ReadError>), ReadError>;
 
 impl RegionReader<'_> {
-    fn error<E, R>(&self, operation: &str, resource_arn: Option<String>, err: &SdkError<E, R>) -> ReadError
+    fn error<E, R>(
+        &self,
+        operation: &str,
+        resource_arn: Option<String>,
+        err: &SdkError<E, R>,
+    ) -> ReadError
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
@@ -260,7 +281,10 @@ impl RegionReader<'_> {
         Ok((apis, errors))
     }
 
-    async fn rest_api(&self, api: aws_sdk_apigateway::types::RestApi) -> Result<RestApi, ReadError> {
+    async fn rest_api(
+        &self,
+        api: aws_sdk_apigateway::types::RestApi,
+    ) -> Result<RestApi, ReadError> {
         let id = api.id().unwrap_or_default().to_string();
         let arn = rest_api_arn(self.region, &id);
         let stages = self
@@ -273,7 +297,9 @@ impl RegionReader<'_> {
         let http_integration = if self.options.http_integrations {
             Some(match self.has_http_integration(&id).await {
                 Ok(found) => IntegrationLookup::Found(found),
-                Err(e) => IntegrationLookup::Failed(describe_sdk_error(self.region, "GetResources", &e)),
+                Err(e) => {
+                    IntegrationLookup::Failed(describe_sdk_error(self.region, "GetResources", &e))
+                }
             })
         } else {
             None
@@ -294,8 +320,13 @@ impl RegionReader<'_> {
     async fn has_http_integration(
         &self,
         api_id: &str,
-    ) -> Result<bool, SdkError<aws_sdk_apigateway::operation::get_resources::GetResourcesError, aws_sdk_apigateway::config::http::HttpResponse>>
-    {
+    ) -> Result<
+        bool,
+        SdkError<
+            aws_sdk_apigateway::operation::get_resources::GetResourcesError,
+            aws_sdk_apigateway::config::http::HttpResponse,
+        >,
+    > {
         use aws_sdk_apigateway::types::IntegrationType;
         let resources: Vec<aws_sdk_apigateway::types::Resource> = self
             .rest
@@ -309,12 +340,16 @@ impl RegionReader<'_> {
             .try_collect()
             .await?;
         Ok(resources.iter().any(|resource| {
-            resource.resource_methods().into_iter().flatten().any(|(_, method)| {
-                matches!(
-                    method.method_integration().and_then(|i| i.r#type()),
-                    Some(IntegrationType::Http | IntegrationType::HttpProxy)
-                )
-            })
+            resource
+                .resource_methods()
+                .into_iter()
+                .flatten()
+                .any(|(_, method)| {
+                    matches!(
+                        method.method_integration().and_then(|i| i.r#type()),
+                        Some(IntegrationType::Http | IntegrationType::HttpProxy)
+                    )
+                })
         }))
     }
 
@@ -479,12 +514,19 @@ fn v2_stage(stage: &aws_sdk_apigatewayv2::types::Stage) -> V2Stage {
             .route_settings()
             .into_iter()
             .flatten()
-            .map(|(key, settings)| (key.clone(), settings.logging_level().map(|l| l.as_str().to_string())))
+            .map(|(key, settings)| {
+                (
+                    key.clone(),
+                    settings.logging_level().map(|l| l.as_str().to_string()),
+                )
+            })
             .collect(),
-        access_log: stage.access_log_settings().map(|settings| AccessLogSettings {
-            destination_arn: non_empty(settings.destination_arn()),
-            format: non_empty(settings.format()),
-        }),
+        access_log: stage
+            .access_log_settings()
+            .map(|settings| AccessLogSettings {
+                destination_arn: non_empty(settings.destination_arn()),
+                format: non_empty(settings.format()),
+            }),
         auto_deploy: stage.auto_deploy().unwrap_or(false),
         tags: sorted(stage.tags()),
     }
@@ -517,13 +559,18 @@ where
                     "{operation} in {region} was denied ({code}: {message}); grant the scanning \
                      identity apigateway:GET on arn:aws:apigateway:{region}::/* (see docs/iam/)"
                 ),
-                "TooManyRequestsException" | "ThrottlingException" | "LimitExceededException" => format!(
-                    "{operation} in {region} was still throttled after {DEFAULT_MAX_ATTEMPTS} attempts \
+                "TooManyRequestsException" | "ThrottlingException" | "LimitExceededException" => {
+                    format!(
+                        "{operation} in {region} was still throttled after {DEFAULT_MAX_ATTEMPTS} attempts \
                      ({code}: {message}); other callers share the account's API Gateway quota: \
                      lower --api-concurrency or scan again later"
-                ),
-                "UnrecognizedClientException" | "InvalidClientTokenId" | "InvalidSignatureException"
-                | "ExpiredTokenException" | "SignatureDoesNotMatch" => format!(
+                    )
+                }
+                "UnrecognizedClientException"
+                | "InvalidClientTokenId"
+                | "InvalidSignatureException"
+                | "ExpiredTokenException"
+                | "SignatureDoesNotMatch" => format!(
                     "{operation} in {region} rejected the credentials ({code}: {message}); refresh \
                      or fix the AWS credentials in use"
                 ),
@@ -551,6 +598,9 @@ where
             "{operation} in {region} timed out; the endpoint is slow or unreachable: check the \
              network and AWS_ENDPOINT_URL if set"
         ),
-        _ => format!("{operation} in {region} failed: {}", DisplayErrorContext(err)),
+        _ => format!(
+            "{operation} in {region} failed: {}",
+            DisplayErrorContext(err)
+        ),
     }
 }

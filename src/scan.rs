@@ -1,0 +1,135 @@
+//! One scan: read the inventory the selected controls need, evaluate it, report.
+//! Shared by the `scan` command and the operator.
+
+use aws_config::SdkConfig;
+
+use crate::controls::{ControlId, ControlParameters};
+use crate::evaluate::evaluate;
+use crate::inventory::Inventory;
+use crate::inventory::aws::{ReadOptions, read_inventory};
+use crate::report::ScanReport;
+
+/// The read options the selected controls need: REST APIs only for .1 to .5, v2 APIs
+/// only for .1, .8 and .9, and GetResources only for .2's `onlyWithHttpIntegrations`.
+pub fn read_options_for(
+    controls: &[ControlId],
+    params: &ControlParameters,
+    base: ReadOptions,
+) -> ReadOptions {
+    use ControlId::*;
+    let wants = |ids: &[ControlId]| controls.iter().any(|c| ids.contains(c));
+    ReadOptions {
+        rest: wants(&[
+            ApiGateway1,
+            ApiGateway2,
+            ApiGateway3,
+            ApiGateway4,
+            ApiGateway5,
+        ]),
+        v2: wants(&[ApiGateway1, ApiGateway8, ApiGateway9]),
+        http_integrations: controls.contains(&ApiGateway2)
+            && params.client_certificate.only_with_http_integrations,
+        ..base
+    }
+}
+
+/// Evaluates an inventory into a report (pure).
+pub fn report(
+    inventory: &Inventory,
+    controls: &[ControlId],
+    params: &ControlParameters,
+) -> ScanReport {
+    ScanReport {
+        findings: evaluate(inventory, controls, params),
+        errors: inventory.errors.clone(),
+    }
+}
+
+/// Reads the regions and evaluates them.
+pub async fn scan(
+    sdk: &SdkConfig,
+    regions: &[String],
+    controls: &[ControlId],
+    params: &ControlParameters,
+    base: ReadOptions,
+) -> ScanReport {
+    let options = read_options_for(controls, params, base);
+    let inventory = read_inventory(sdk, regions, &options).await;
+    report(&inventory, controls, params)
+}
+
+/// Whether a string looks like an AWS region code (`us-east-1`, `us-gov-west-1`,
+/// `cn-north-1`, `eu-central-2`). Catches typos such as `us-east1` or `useast-1` before
+/// any call; a well-formed but unknown region fails at the first call with a message
+/// that says to check the region.
+pub fn is_region_code(region: &str) -> bool {
+    let parts: Vec<&str> = region.split('-').collect();
+    let (Some(first), Some(last)) = (parts.first(), parts.last()) else {
+        return false;
+    };
+    (3..=4).contains(&parts.len())
+        && first.len() == 2
+        && first.bytes().all(|b| b.is_ascii_lowercase())
+        && parts[1..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && !last.is_empty()
+        && last.bytes().all(|b| b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_codes_are_recognised_and_typos_are_not() {
+        for ok in [
+            "us-east-1",
+            "eu-central-2",
+            "us-gov-west-1",
+            "cn-northwest-1",
+            "ap-southeast-3",
+        ] {
+            assert!(is_region_code(ok), "{ok}");
+        }
+        for bad in [
+            "us-east1",
+            "useast-1",
+            "US-EAST-1",
+            "us-east-",
+            "us",
+            "",
+            "us-east-1a",
+            "u-east-1",
+        ] {
+            assert!(!is_region_code(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_the_api_types_the_selected_controls_need_are_read() {
+        let params = ControlParameters::default();
+        let v2_only = read_options_for(&[ControlId::ApiGateway8], &params, ReadOptions::default());
+        assert!(!v2_only.rest && v2_only.v2);
+        let rest_only =
+            read_options_for(&[ControlId::ApiGateway3], &params, ReadOptions::default());
+        assert!(rest_only.rest && !rest_only.v2);
+        let logging = read_options_for(&[ControlId::ApiGateway1], &params, ReadOptions::default());
+        assert!(logging.rest && logging.v2);
+        assert!(!logging.http_integrations);
+    }
+
+    #[test]
+    fn integrations_are_read_only_when_apigateway_2_asks_for_them() {
+        let mut params = ControlParameters::default();
+        params.client_certificate.only_with_http_integrations = true;
+        assert!(
+            read_options_for(&[ControlId::ApiGateway2], &params, ReadOptions::default())
+                .http_integrations
+        );
+        assert!(
+            !read_options_for(&[ControlId::ApiGateway3], &params, ReadOptions::default())
+                .http_integrations
+        );
+    }
+}
