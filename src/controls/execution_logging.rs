@@ -253,8 +253,13 @@ fn evaluate_websocket_stage(
         format!("default route logging level is {level} and no route override is below {wanted}")
     } else {
         // Parity passes this stage; the owner should still learn what strict would flag.
+        let (noun, verb) = if not_logged.len() == 1 {
+            ("route override", "is")
+        } else {
+            ("route overrides", "are")
+        };
         format!(
-            "default route logging level is {level}; route overrides {} are not checked under AWS parity",
+            "default route logging level is {level}; {noun} {} {verb} not checked under AWS parity",
             name_list(&not_logged)
         )
     };
@@ -665,7 +670,7 @@ mod tests {
         assert!(
             finding
                 .reason
-                .contains("$default (OFF) are not checked under AWS parity"),
+                .contains("route override $default (OFF) is not checked under AWS parity"),
             "{}",
             finding.reason
         );
