@@ -93,8 +93,8 @@ impl Accepted {
         Self { levels }
     }
 
-    /// AWS reports levels as strings; anything it might spell differently in case is
-    /// still recognised, but an unknown or absent level never passes.
+    /// AWS reports levels as strings: they are compared without regard to case, and an
+    /// unknown or absent level never passes.
     fn accepts(&self, level: Option<&str>) -> bool {
         level.is_some_and(|level| {
             self.levels
@@ -222,10 +222,13 @@ fn evaluate_websocket_stage(
 
     // A route entry without a LoggingLevel overrides other settings (throttling) only:
     // that route logs at the default level, which is checked above.
-    let not_logged: Vec<String> = stage
+    let route_levels: Vec<(&String, &str)> = stage
         .route_logging_levels
         .iter()
         .filter_map(|(route_key, level)| level.as_deref().map(|level| (route_key, level)))
+        .collect();
+    let not_logged: Vec<String> = route_levels
+        .iter()
         .filter(|(_, level)| !accepted.accepts(Some(level)))
         .map(|(route_key, level)| format!("{route_key} ({level})"))
         .collect();
@@ -249,8 +252,13 @@ fn evaluate_websocket_stage(
         return (Status::Failed, problems.join("; "));
     }
     let level = shown_level(default_level);
-    let reason = if not_logged.is_empty() {
-        format!("default route logging level is {level} and no route override is below {wanted}")
+    let reason = if route_levels.is_empty() {
+        format!("default route logging level is {level}")
+    } else if not_logged.is_empty() {
+        format!(
+            "default route logging level is {level} and all {} route overrides log at {wanted}",
+            route_levels.len()
+        )
     } else {
         // Parity passes this stage; the owner should still learn what strict would flag.
         let (noun, verb) = if not_logged.len() == 1 {
@@ -607,6 +615,24 @@ mod tests {
         assert_eq!(
             finding.resource_arn,
             "arn:aws:apigateway:us-east-1::/apis/ws1/stages/prod"
+        );
+        assert_eq!(finding.reason, "default route logging level is INFO");
+    }
+
+    #[test]
+    fn websocket_stage_with_accepted_route_overrides_passes_and_counts_them() {
+        let finding = run_one(
+            evaluate,
+            &websocket_region(websocket_stage(
+                Some("ERROR"),
+                &[("$connect", Some("INFO")), ("$default", Some("ERROR"))],
+            )),
+            &ControlParameters::default(),
+        );
+        assert_eq!(finding.status, Status::Passed);
+        assert_eq!(
+            finding.reason,
+            "default route logging level is ERROR and all 2 route overrides log at ERROR or INFO"
         );
     }
 

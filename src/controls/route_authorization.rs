@@ -122,12 +122,11 @@ fn evaluate_route(
         )
     };
     let action = if non_connect {
-        format!(
-            "only $connect can carry an authorizer on a WebSocket API: authorize clients at $connect, \
-             and set routeAuthorization.websocketNonConnectRoutes to NotApplicable if you already do; \
-             otherwise, to pass, set its authorization type to {}",
-            join_types(accepted)
-        )
+        // Such a route cannot be given a type, so say how the finding can be resolved.
+        "only $connect can carry an authorizer on a WebSocket API, so Security Hub fails \
+         every other route: authorize clients at $connect, then set \
+         routeAuthorization.websocketNonConnectRoutes to NotApplicable or exempt the route"
+            .to_string()
     } else {
         fix_for(websocket, accepted)
     };
