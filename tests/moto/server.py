@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import io
 import json
 import os
 import random
@@ -31,7 +32,8 @@ import string
 import sys
 import threading
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 from urllib.parse import parse_qs, unquote
 
 import moto
@@ -73,10 +75,7 @@ def _paginate(
         start = int(token) if token else 0
     except ValueError as err:
         raise ValueError(f"invalid pagination token {token!r}") from err
-    if size in (None, ""):
-        count = default
-    else:
-        count = max(1, min(int(size), maximum))
+    count = default if size in (None, "") else max(1, min(int(size), maximum))
     if count is None:
         return items[start:], None
     page = items[start : start + count]
@@ -129,7 +128,8 @@ def _rest_stage_apply(self: Any, patch_operations: list[dict[str, Any]]) -> Any:
                 self.client_certificate_id = None
             else:
                 raise BadRequestException(
-                    f"Invalid patch operation specified. Must be one of: [replace, remove] for path /clientCertificateId"
+                    "Invalid patch operation specified. "
+                    "Must be one of: [replace, remove] for path /clientCertificateId"
                 )
         else:
             rest.append(op)
@@ -230,7 +230,9 @@ def _client_certificates(backend: Any) -> dict[str, dict[str, Any]]:
     return backend.__dict__.setdefault("_apigw_test_client_certificates", {})
 
 
-def _self_signed_pem(common_name: str, not_before: datetime.datetime, not_after: datetime.datetime) -> str:
+def _self_signed_pem(
+    common_name: str, not_before: datetime.datetime, not_after: datetime.datetime
+) -> str:
     """A real, parseable PEM certificate (EC P-256: generating it costs ~1 ms)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -259,7 +261,7 @@ def _generate_client_certificate(self: Any) -> Any:
     cert_id = "".join(random.choice(alphabet) for _ in range(6))
     while cert_id in certs:
         cert_id = "".join(random.choice(alphabet) for _ in range(6))
-    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
     expires = now + datetime.timedelta(days=365)  # AWS: client certificates last 365 days
     cert = {
         "clientCertificateId": cert_id,
@@ -403,7 +405,9 @@ def _v2_paged(self: Any, key: str, items: list[Any]) -> Any:
     # in its GetApis). Honour them so the product's NextToken loop is exercised; with
     # no maxResults everything comes back in one page, as moto did.
     try:
-        page, token = _paginate(items, _query(self, "nextToken"), _query(self, "maxResults"), None, 500)
+        page, token = _paginate(
+            items, _query(self, "nextToken"), _query(self, "maxResults"), None, 500
+        )
     except ValueError as err:
         raise V2BadRequestException(str(err)) from err
     out: dict[str, Any] = {key: [i.to_json() for i in page]}
@@ -528,7 +532,9 @@ class ControlMiddleware:
         if target:  # JSON protocols (wafv2, ...): "AWSWAF_20190729.GetWebACL"
             return service or target.split(".")[0], target.split(".")[-1]
         if service == "apigateway":
-            name = "apigatewayv2" if environ.get("PATH_INFO", "").startswith("/v2/") else "apigateway"
+            name = (
+                "apigatewayv2" if environ.get("PATH_INFO", "").startswith("/v2/") else "apigateway"
+            )
             try:
                 operation, _ = get_service_router(name).match(MotoRequest(environ))
                 return name, operation.name
@@ -536,8 +542,6 @@ class ControlMiddleware:
                 return name, f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}"
         if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
             # Query protocol (sts, ...): the Action is in the body; read and put it back.
-            import io
-
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = environ["wsgi.input"].read(length) if length else b""
             environ["wsgi.input"] = io.BytesIO(body)
@@ -559,7 +563,9 @@ class ControlMiddleware:
 
     # ---- WSGI -------------------------------------------------------------------
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path.startswith(CONTROL_PREFIX):
             return self._control(environ, start_response)
@@ -567,7 +573,9 @@ class ControlMiddleware:
             return self.app(environ, start_response)
 
         scope = self._credential_scope(environ)
-        access_key, region, signing = (scope[0], scope[2], scope[3]) if scope else (None, "us-east-1", None)
+        access_key, region, signing = (
+            (scope[0], scope[2], scope[3]) if scope else (None, "us-east-1", None)
+        )
         account = self._account(environ, access_key)
         service, operation = self._operation(environ, signing)
         key = f"{service}:{operation}"
@@ -588,7 +596,10 @@ class ControlMiddleware:
                     ("Content-Type", "application/json"),
                     ("Content-Length", str(len(body))),
                     ("x-amzn-ErrorType", "TooManyRequestsException"),
-                    ("x-amzn-RequestId", "".join(random.choice(string.hexdigits) for _ in range(32))),
+                    (
+                        "x-amzn-RequestId",
+                        "".join(random.choice(string.hexdigits) for _ in range(32)),
+                    ),
                     ("Retry-After", "1"),
                 ],
             )
@@ -604,9 +615,15 @@ class ControlMiddleware:
             for key, n in self.calls.get(account, {}).items():
                 merged[key] = merged.get(key, 0) + n
             throttled += self.throttled.get(account, 0)
-        return {"total": sum(merged.values()), "throttled": throttled, "calls": dict(sorted(merged.items()))}
+        return {
+            "total": sum(merged.values()),
+            "throttled": throttled,
+            "calls": dict(sorted(merged.items())),
+        }
 
-    def _control(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def _control(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         route = environ.get("PATH_INFO", "")[len(CONTROL_PREFIX) :].rstrip("/")
         query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
@@ -637,7 +654,10 @@ class ControlMiddleware:
                 except ValueError:
                     rate, burst = -1.0, -1.0
                 if rate < 0 or (rate > 0 and burst < 1):
-                    status, payload = "400 Bad Request", {"message": "rate >= 0 and burst >= 1 required"}
+                    status, payload = (
+                        "400 Bad Request",
+                        {"message": "rate >= 0 and burst >= 1 required"},
+                    )
                 else:
                     limit = (rate, burst) if rate > 0 else None
                     if account:
@@ -651,7 +671,9 @@ class ControlMiddleware:
             else:
                 status, payload = "404 Not Found", {"message": f"no control route {method} {route}"}
         body = json.dumps(payload).encode()
-        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        start_response(
+            status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        )
         return [body]
 
 
@@ -681,9 +703,13 @@ def _watch_owner(pid: int, stop: Callable[[], None]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one (default)")
+    parser.add_argument(
+        "--port", type=int, default=0, help="port to bind; 0 picks a free one (default)"
+    )
     parser.add_argument("--url-file", help="write the server URL here once it listens")
     parser.add_argument("--owner-pid", type=int, help="exit when this process exits")
     parser.add_argument(
@@ -696,10 +722,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--rate-burst",
         type=float,
-        default=float(os.environ["APIGW_MOTO_RATE_BURST"]) if os.environ.get("APIGW_MOTO_RATE_BURST") else None,
-        help="token-bucket size; default 4 x rate like AWS's 10/s burst 40 (env APIGW_MOTO_RATE_BURST)",
+        default=float(os.environ.get("APIGW_MOTO_RATE_BURST") or 0) or None,
+        help="token-bucket size; default 4 x rate, like AWS's 10/s with burst 40 "
+        "(env APIGW_MOTO_RATE_BURST)",
     )
-    parser.add_argument("--log-requests", action="store_true", help="log one line per request to stderr")
+    parser.add_argument(
+        "--log-requests", action="store_true", help="log one line per request to stderr"
+    )
     args = parser.parse_args(argv)
     burst = args.rate_burst if args.rate_burst is not None else max(1.0, args.rate_limit * 4)
 
