@@ -5,8 +5,10 @@
 //! operator are thin shells around that pipeline.
 
 pub mod controls;
+pub mod crd;
 pub mod evaluate;
 pub mod finding;
 pub mod inventory;
 pub mod report;
 pub mod scan;
+pub mod scope;

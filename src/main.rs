@@ -44,6 +44,8 @@ enum Command {
     Scan(ScanArgs),
     /// List the control catalog.
     Controls(ControlsArgs),
+    /// Print the ComplianceProfile CustomResourceDefinition as YAML (what crds/ holds).
+    Crd,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -155,6 +157,16 @@ fn main() -> ExitCode {
     init_logging();
     match cli.command {
         Command::Controls(args) => controls_command(&args),
+        Command::Crd => match apigw_compliance::crd::crd_yaml() {
+            Ok(yaml) => {
+                print!("{yaml}");
+                ExitCode::from(EXIT_OK)
+            }
+            Err(e) => {
+                eprintln!("error: cannot render the CRD: {e}");
+                ExitCode::from(EXIT_USAGE)
+            }
+        },
         Command::Scan(args) => match tokio::runtime::Runtime::new() {
             Ok(runtime) => runtime.block_on(scan_command(args)),
             Err(e) => {

@@ -1,0 +1,471 @@
+//! The status a ComplianceProfile carries: conditions, scan times, counts and a bounded
+//! list of failing findings. docs/operator.md is the reference for every condition type
+//! and reason.
+//!
+//! The status is written with server-side apply as a whole: a field left out here (an
+//! empty list, a condition that is no longer True) is removed from the object.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Serialize};
+
+use crate::controls::{ControlId, Severity};
+use crate::crd::RemediationMode;
+use crate::finding::Status;
+
+/// What the operator last observed and concluded about a profile.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ComplianceProfileStatus {
+    /// The `metadata.generation` of the spec this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// `Ready` (the last scan of the current spec completed), `Compliant` (every
+    /// in-scope resource passes), and, only while True, `Reconciling` (a scan of a new
+    /// spec or a retry is under way) and `Stalled` (the profile cannot be scanned until
+    /// it, or the operator's tenancy configuration, changes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "conditions_schema")]
+    pub conditions: Vec<Condition>,
+
+    /// When the last scan finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "time_schema")]
+    pub last_scan_time: Option<Time>,
+
+    /// When the next scan is due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "time_schema")]
+    pub next_scan_time: Option<Time>,
+
+    /// The AWS account scanned, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+
+    /// The regions scanned.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<String>,
+
+    /// Counts over every finding of the last scan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<Summary>,
+
+    /// Counts per control, in catalog order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub controls: Vec<ControlCounts>,
+
+    /// Failing (FAILED or ERROR, not exempted) findings, at most 50 of them: highest
+    /// severity first, then by control, then by resource ARN. `scan --profile` lists
+    /// them all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failing_findings: Vec<FailingFinding>,
+
+    /// How many failing findings were left out of `failingFindings`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failing_findings_truncated: u32,
+
+    /// What could not be read (a region, or one API's stages or routes), at most 10 of
+    /// them. Nothing listed here is ever reported as passing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scan_errors: Vec<ScanError>,
+
+    /// How many scan errors were left out of `scanErrors`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub scan_errors_truncated: u32,
+
+    /// Exemptions of the spec whose expiry has passed: they no longer apply.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expired_exemptions: Vec<ExpiredExemption>,
+
+    /// What remediation did or would do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remediation: Option<RemediationStatus>,
+}
+
+/// At most this many failing findings are listed in status; the rest are counted. About
+/// 400 bytes each, so the list stays near 20 KiB, far below etcd's 1.5 MiB object limit,
+/// however many stages are in scope.
+pub const FAILING_FINDINGS_LIMIT: usize = 50;
+/// At most this many scan errors are listed in status; the rest are counted.
+pub const SCAN_ERRORS_LIMIT: usize = 10;
+/// Longer reasons and messages are cut (on a character boundary) and end with `…`.
+pub const MESSAGE_LIMIT: usize = 512;
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// A condition in the shape of metav1.Condition.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// `Ready`, `Compliant`, `Reconciling` or `Stalled`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub status: ConditionStatus,
+    /// One CamelCase word; docs/operator.md lists them all.
+    pub reason: String,
+    /// For people: what happened and what to do.
+    pub message: String,
+    /// The generation the condition was set for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// When `status` last changed (not when the condition was last written).
+    #[schemars(schema_with = "time_schema_required")]
+    pub last_transition_time: Time,
+}
+
+/// `True`, `False` or `Unknown`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ConditionStatus {
+    True,
+    False,
+    Unknown,
+}
+
+impl ConditionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConditionStatus::True => "True",
+            ConditionStatus::False => "False",
+            ConditionStatus::Unknown => "Unknown",
+        }
+    }
+}
+
+/// Counts over the findings of one scan. `evaluated` is the sum of the others but
+/// `unreadable`: an exempted finding counts as `exempted` only, whatever its verdict.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub evaluated: u32,
+    pub passed: u32,
+    pub failed: u32,
+    pub not_applicable: u32,
+    pub exempted: u32,
+    /// Findings that could not be evaluated (status ERROR).
+    pub errors: u32,
+    /// Parts of the inventory that could not be read at all (see `scanErrors`).
+    pub unreadable: u32,
+}
+
+/// Counts of one control's findings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ControlCounts {
+    pub control_id: ControlId,
+    pub passed: u32,
+    pub failed: u32,
+    pub not_applicable: u32,
+    pub exempted: u32,
+    pub errors: u32,
+}
+
+/// A failing finding, as `scan --output json` reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FailingFinding {
+    pub control_id: ControlId,
+    pub resource_arn: String,
+    pub severity: Severity,
+    /// `FAILED` or `ERROR`.
+    pub status: Status,
+    pub reason: String,
+}
+
+/// Something the scan could not read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanError {
+    pub region: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_arn: Option<String>,
+    /// The AWS operation that failed, e.g. `GetStages`.
+    pub operation: String,
+    pub message: String,
+}
+
+/// An exemption whose expiry has passed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExpiredExemption {
+    pub control: ControlId,
+    pub resource_arn_glob: String,
+    /// The expiry as written in the spec.
+    pub expires: String,
+}
+
+/// The remediation mode in force and whether it acts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RemediationStatus {
+    pub mode: RemediationMode,
+    /// False while the mode asks for something this release does not do yet.
+    pub active: bool,
+    pub message: String,
+}
+
+/// The condition types and their reasons, spelled once.
+pub mod reason {
+    pub const READY: &str = "Ready";
+    pub const COMPLIANT: &str = "Compliant";
+    pub const RECONCILING: &str = "Reconciling";
+    pub const STALLED: &str = "Stalled";
+
+    /// Ready=True: the last scan of the current spec read everything in scope.
+    pub const SCAN_SUCCEEDED: &str = "ScanSucceeded";
+    /// Ready=False: some regions or APIs could not be read; retried with backoff.
+    pub const SCAN_INCOMPLETE: &str = "ScanIncomplete";
+    /// Ready=False: nothing could be read; retried with backoff.
+    pub const SCAN_FAILED: &str = "ScanFailed";
+    /// Ready=False, Stalled=True: the tenancy configuration does not let the profile's
+    /// namespace use the role (or the operator's identity).
+    pub const ROLE_NOT_ALLOWED: &str = "RoleNotAllowed";
+    /// Ready=False, Stalled=True: the spec cannot work as written.
+    pub const INVALID_SPEC: &str = "InvalidSpec";
+    /// Ready=False: AWS credentials could not be obtained (AssumeRole refused, no
+    /// credentials); retried with backoff.
+    pub const CREDENTIALS_UNAVAILABLE: &str = "CredentialsUnavailable";
+    /// Reconciling=True: the first scan of a new generation is under way.
+    pub const SCANNING: &str = "Scanning";
+    /// Reconciling=True: the last attempt failed and a retry is scheduled.
+    pub const RETRYING: &str = "Retrying";
+
+    /// Compliant=True: every in-scope resource passes (or is exempted/not applicable).
+    pub const ALL_PASSED: &str = "AllPassed";
+    /// Compliant=True: the scope selected nothing.
+    pub const NOTHING_IN_SCOPE: &str = "NothingInScope";
+    /// Compliant=False: at least one finding failed.
+    pub const FINDINGS_FAILED: &str = "FindingsFailed";
+    /// Compliant=Unknown: nothing failed, but something could not be read or evaluated.
+    pub const INCOMPLETE_SCAN: &str = "IncompleteScan";
+    /// Compliant=Unknown: no scan of the current spec has completed.
+    pub const NOT_SCANNED: &str = "NotScanned";
+}
+
+/// A condition as the controller wants it, before transition times are settled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DesiredCondition {
+    pub type_: &'static str,
+    pub status: ConditionStatus,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// The conditions to write: `desired` in order, each keeping its previous
+/// `lastTransitionTime` unless its status flipped (or it is new). Conditions not in
+/// `desired` are dropped, which is how `Reconciling` and `Stalled` disappear when they
+/// stop being True.
+pub fn settle_conditions(
+    previous: &[Condition],
+    desired: Vec<DesiredCondition>,
+    generation: Option<i64>,
+    now: &Time,
+) -> Vec<Condition> {
+    desired
+        .into_iter()
+        .map(|d| {
+            let last_transition_time = previous
+                .iter()
+                .find(|p| p.type_ == d.type_ && p.status == d.status)
+                .map(|p| p.last_transition_time.clone())
+                .unwrap_or_else(|| now.clone());
+            Condition {
+                type_: d.type_.to_string(),
+                status: d.status,
+                reason: d.reason.to_string(),
+                message: truncate(&d.message),
+                observed_generation: generation,
+                last_transition_time,
+            }
+        })
+        .collect()
+}
+
+impl ComplianceProfileStatus {
+    /// The condition of this type, if present.
+    pub fn condition(&self, type_: &str) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.type_ == type_)
+    }
+}
+
+/// Now, to the second: status times are written at second precision, so a time read
+/// back compares equal to the one written.
+pub fn now() -> Time {
+    Time(Timestamp::from_second(Timestamp::now().as_second()).unwrap_or(Timestamp::UNIX_EPOCH))
+}
+
+/// Cuts `text` to at most [`MESSAGE_LIMIT`] bytes on a character boundary.
+pub fn truncate(text: &str) -> String {
+    if text.len() <= MESSAGE_LIMIT {
+        return text.to_string();
+    }
+    let mut end = MESSAGE_LIMIT - '…'.len_utf8();
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+fn time_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({"type": "string", "format": "date-time", "nullable": true})
+}
+
+fn time_schema_required(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({"type": "string", "format": "date-time"})
+}
+
+/// Conditions are a map keyed by type, as in every Kubernetes API, so server-side apply
+/// merges them by type.
+fn conditions_schema(generator: &mut SchemaGenerator) -> Schema {
+    let mut schema = Vec::<Condition>::json_schema(generator);
+    schema.insert("x-kubernetes-list-type".into(), "map".into());
+    schema.insert(
+        "x-kubernetes-list-map-keys".into(),
+        serde_json::json!(["type"]),
+    );
+    schema
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(second: i64) -> Time {
+        Time(Timestamp::from_second(second).unwrap_or(Timestamp::UNIX_EPOCH))
+    }
+
+    fn desired(
+        type_: &'static str,
+        status: ConditionStatus,
+        reason: &'static str,
+    ) -> DesiredCondition {
+        DesiredCondition {
+            type_,
+            status,
+            reason,
+            message: format!("{type_} is {}", status.as_str()),
+        }
+    }
+
+    #[test]
+    fn unchanged_status_keeps_its_transition_time_even_when_reason_changes() {
+        let first = settle_conditions(
+            &[],
+            vec![desired(
+                reason::READY,
+                ConditionStatus::False,
+                reason::SCAN_FAILED,
+            )],
+            Some(1),
+            &at(100),
+        );
+        let second = settle_conditions(
+            &first,
+            vec![desired(
+                reason::READY,
+                ConditionStatus::False,
+                reason::SCAN_INCOMPLETE,
+            )],
+            Some(2),
+            &at(200),
+        );
+        assert_eq!(second[0].last_transition_time, at(100));
+        assert_eq!(second[0].reason, reason::SCAN_INCOMPLETE);
+        assert_eq!(second[0].observed_generation, Some(2));
+    }
+
+    #[test]
+    fn flipped_status_takes_the_new_transition_time() {
+        let first = settle_conditions(
+            &[],
+            vec![desired(
+                reason::COMPLIANT,
+                ConditionStatus::True,
+                reason::ALL_PASSED,
+            )],
+            Some(1),
+            &at(100),
+        );
+        let second = settle_conditions(
+            &first,
+            vec![desired(
+                reason::COMPLIANT,
+                ConditionStatus::False,
+                reason::FINDINGS_FAILED,
+            )],
+            Some(1),
+            &at(200),
+        );
+        assert_eq!(second[0].last_transition_time, at(200));
+        assert_eq!(second[0].status, ConditionStatus::False);
+    }
+
+    #[test]
+    fn conditions_left_out_disappear_and_come_back_with_a_new_time() {
+        let with_stalled = settle_conditions(
+            &[],
+            vec![
+                desired(
+                    reason::READY,
+                    ConditionStatus::False,
+                    reason::ROLE_NOT_ALLOWED,
+                ),
+                desired(
+                    reason::STALLED,
+                    ConditionStatus::True,
+                    reason::ROLE_NOT_ALLOWED,
+                ),
+            ],
+            Some(1),
+            &at(100),
+        );
+        let without = settle_conditions(
+            &with_stalled,
+            vec![desired(
+                reason::READY,
+                ConditionStatus::True,
+                reason::SCAN_SUCCEEDED,
+            )],
+            Some(2),
+            &at(200),
+        );
+        assert_eq!(without.len(), 1);
+        assert_eq!(without[0].type_, reason::READY);
+        let again = settle_conditions(
+            &without,
+            vec![desired(
+                reason::STALLED,
+                ConditionStatus::True,
+                reason::ROLE_NOT_ALLOWED,
+            )],
+            Some(3),
+            &at(300),
+        );
+        assert_eq!(again[0].last_transition_time, at(300));
+    }
+
+    #[test]
+    fn long_messages_are_cut_on_a_character_boundary() {
+        let long = "é".repeat(MESSAGE_LIMIT);
+        let cut = truncate(&long);
+        assert!(cut.len() <= MESSAGE_LIMIT);
+        assert!(cut.ends_with('…'));
+        assert_eq!(truncate("short"), "short");
+    }
+
+    #[test]
+    fn times_round_trip_through_json_unchanged() {
+        let t = now();
+        let status = ComplianceProfileStatus {
+            last_scan_time: Some(t.clone()),
+            ..Default::default()
+        };
+        let back: ComplianceProfileStatus =
+            serde_json::from_value(serde_json::to_value(&status).expect("serializes"))
+                .expect("deserializes");
+        assert_eq!(back.last_scan_time, Some(t));
+    }
+}
