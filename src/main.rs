@@ -202,7 +202,7 @@ fn controls_command(args: &ControlsArgs) -> ExitCode {
         },
         Output::Table => {
             println!(
-                "{:<13} {:<7} {:<26} TITLE",
+                "{:<13} {:<8} {:<50} TITLE",
                 "ID", "SEVERITY", "RESOURCE TYPES"
             );
             for meta in catalog {

@@ -133,27 +133,74 @@ pub struct ReadError {
     pub message: String,
 }
 
-/// ARN of a REST API stage: `arn:aws:apigateway:{region}::/restapis/{apiId}/stages/{stage}`.
+/// The ARN partition of a region: `aws-cn` in China, `aws-us-gov` in GovCloud, else `aws`.
+pub fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+/// ARN of a REST API stage: `arn:{partition}:apigateway:{region}::/restapis/{apiId}/stages/{stage}`.
 pub fn rest_stage_arn(region: &str, api_id: &str, stage: &str) -> String {
-    format!("arn:aws:apigateway:{region}::/restapis/{api_id}/stages/{stage}")
+    format!(
+        "arn:{}:apigateway:{region}::/restapis/{api_id}/stages/{stage}",
+        partition(region)
+    )
 }
 
-/// ARN of a REST API: `arn:aws:apigateway:{region}::/restapis/{apiId}`.
+/// ARN of a REST API: `arn:{partition}:apigateway:{region}::/restapis/{apiId}`.
 pub fn rest_api_arn(region: &str, api_id: &str) -> String {
-    format!("arn:aws:apigateway:{region}::/restapis/{api_id}")
+    format!(
+        "arn:{}:apigateway:{region}::/restapis/{api_id}",
+        partition(region)
+    )
 }
 
-/// ARN of a v2 stage: `arn:aws:apigateway:{region}::/apis/{apiId}/stages/{stage}`.
+/// ARN of a v2 stage: `arn:{partition}:apigateway:{region}::/apis/{apiId}/stages/{stage}`.
 pub fn v2_stage_arn(region: &str, api_id: &str, stage: &str) -> String {
-    format!("arn:aws:apigateway:{region}::/apis/{api_id}/stages/{stage}")
+    format!(
+        "arn:{}:apigateway:{region}::/apis/{api_id}/stages/{stage}",
+        partition(region)
+    )
 }
 
-/// ARN of a v2 API: `arn:aws:apigateway:{region}::/apis/{apiId}`.
+/// ARN of a v2 API: `arn:{partition}:apigateway:{region}::/apis/{apiId}`.
 pub fn v2_api_arn(region: &str, api_id: &str) -> String {
-    format!("arn:aws:apigateway:{region}::/apis/{api_id}")
+    format!(
+        "arn:{}:apigateway:{region}::/apis/{api_id}",
+        partition(region)
+    )
 }
 
-/// ARN of a v2 route: `arn:aws:apigateway:{region}::/apis/{apiId}/routes/{routeId}`.
+/// ARN of a v2 route: `arn:{partition}:apigateway:{region}::/apis/{apiId}/routes/{routeId}`.
 pub fn v2_route_arn(region: &str, api_id: &str, route_id: &str) -> String {
-    format!("arn:aws:apigateway:{region}::/apis/{api_id}/routes/{route_id}")
+    format!(
+        "arn:{}:apigateway:{region}::/apis/{api_id}/routes/{route_id}",
+        partition(region)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arns_use_the_partition_of_their_region() {
+        assert_eq!(
+            rest_stage_arn("us-east-1", "a1", "prod"),
+            "arn:aws:apigateway:us-east-1::/restapis/a1/stages/prod"
+        );
+        assert_eq!(
+            v2_route_arn("cn-north-1", "b2", "r1"),
+            "arn:aws-cn:apigateway:cn-north-1::/apis/b2/routes/r1"
+        );
+        assert_eq!(
+            v2_stage_arn("us-gov-west-1", "b2", "live"),
+            "arn:aws-us-gov:apigateway:us-gov-west-1::/apis/b2/stages/live"
+        );
+    }
 }

@@ -1,0 +1,488 @@
+//! The `scan` command end to end: moto seeded with REST, WebSocket and HTTP APIs in
+//! two regions, the public binary run against it, its JSON findings asserted.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::process::Output;
+
+use aws_sdk_apigatewayv2::types::{AuthorizationType, LoggingLevel, ProtocolType};
+use serde_json::Value;
+use support::moto::{MotoAccount, new_account};
+use support::seed::{self, V2StageSpec};
+
+const BIN: &str = env!("CARGO_BIN_EXE_apigw-compliance");
+const LOG_GROUP: &str = "arn:aws:logs:us-east-1:123456789012:log-group:apigw-access";
+
+fn run_scan(account: &MotoAccount, args: &[&str]) -> Output {
+    std::process::Command::new(BIN)
+        .arg("scan")
+        .args(args)
+        .env_clear()
+        .envs(account.env("us-east-1"))
+        .output()
+        .expect("run apigw-compliance")
+}
+
+fn json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "scan did not print JSON ({e}); stdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+/// (controlId, resourceArn) -> status
+fn verdicts(report: &Value) -> BTreeMap<(String, String), String> {
+    let mut map = BTreeMap::new();
+    for f in report["findings"].as_array().expect("findings array") {
+        let key = (
+            f["controlId"].as_str().expect("controlId").to_string(),
+            f["resourceArn"].as_str().expect("resourceArn").to_string(),
+        );
+        let previous = map.insert(
+            key.clone(),
+            f["status"].as_str().expect("status").to_string(),
+        );
+        assert!(previous.is_none(), "two findings for {key:?}");
+    }
+    map
+}
+
+fn reason<'a>(report: &'a Value, control: &str, arn: &str) -> &'a str {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["controlId"] == control && f["resourceArn"] == arn)
+        .and_then(|f| f["reason"].as_str())
+        .unwrap_or_else(|| panic!("no {control} finding for {arn}"))
+}
+
+fn rest_arn(region: &str, api: &str, stage: &str) -> String {
+    format!("arn:aws:apigateway:{region}::/restapis/{api}/stages/{stage}")
+}
+
+fn v2_arn(region: &str, api: &str, stage: &str) -> String {
+    format!("arn:aws:apigateway:{region}::/apis/{api}/stages/{stage}")
+}
+
+fn route_arn(region: &str, api: &str, route: &str) -> String {
+    format!("arn:aws:apigateway:{region}::/apis/{api}/routes/{route}")
+}
+
+#[tokio::test]
+async fn scan_reports_every_control_on_rest_websocket_and_http_apis_in_two_regions() {
+    let account = new_account().await;
+    let east = account.sdk_config("us-east-1");
+    let west = account.sdk_config("eu-west-1");
+
+    // us-east-1, REST: `prod` is compliant on .1 .3 .4; `dev` has one method at OFF.
+    let (rest, deployment) = seed::rest_api(&east, "orders").await;
+    seed::rest_stage(
+        &east,
+        &rest,
+        &deployment,
+        "prod",
+        seed::COMPLIANT_REST_PATCHES,
+    )
+    .await;
+    let acl = seed::associate_web_acl(&east, "us-east-1", &rest, "prod").await;
+    seed::rest_stage(
+        &east,
+        &rest,
+        &deployment,
+        "dev",
+        &[
+            ("/*/*/logging/loglevel", "ERROR"),
+            ("/~1orders~1{id}/GET/logging/loglevel", "OFF"),
+        ],
+    )
+    .await;
+
+    // us-east-1, WebSocket: default INFO but $default overridden to OFF; access log set.
+    let ws = seed::v2_api(&east, "chat", ProtocolType::Websocket).await;
+    let connect = seed::v2_route(&east, &ws, "$connect", Some(AuthorizationType::AwsIam)).await;
+    let default_route = seed::v2_route(&east, &ws, "$default", None).await;
+    seed::v2_stage(
+        &east,
+        &ws,
+        "live",
+        V2StageSpec {
+            default_logging_level: Some(LoggingLevel::Info),
+            route_logging_levels: &[("$default", LoggingLevel::Off)],
+            access_log: Some((LOG_GROUP, "$context.requestId")),
+        },
+    )
+    .await;
+
+    // us-east-1, HTTP: no access log; one route with IAM, one with none.
+    let http = seed::v2_api(&east, "pets", ProtocolType::Http).await;
+    let get_pets = seed::v2_route(&east, &http, "GET /pets", Some(AuthorizationType::AwsIam)).await;
+    let post_pets = seed::v2_route(&east, &http, "POST /pets", Some(AuthorizationType::None)).await;
+    seed::v2_stage(&east, &http, "$default", V2StageSpec::default()).await;
+
+    // eu-west-1, REST: caching on but unencrypted.
+    let (cached, cached_deployment) = seed::rest_api(&west, "catalog").await;
+    seed::rest_stage(
+        &west,
+        &cached,
+        &cached_deployment,
+        "prod",
+        &[
+            ("/*/*/logging/loglevel", "INFO"),
+            ("/cacheClusterEnabled", "true"),
+            ("/*/*/caching/enabled", "true"),
+        ],
+    )
+    .await;
+
+    let output = run_scan(
+        &account,
+        &[
+            "--region",
+            "us-east-1",
+            "--region",
+            "eu-west-1",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = json(&output);
+    assert_eq!(report["errors"], serde_json::json!([]));
+    let got = verdicts(&report);
+
+    let prod = rest_arn("us-east-1", &rest, "prod");
+    let dev = rest_arn("us-east-1", &rest, "dev");
+    let live = v2_arn("us-east-1", &ws, "live");
+    let http_stage = v2_arn("us-east-1", &http, "$default");
+    let cached_prod = rest_arn("eu-west-1", &cached, "prod");
+    let expected: BTreeMap<(String, String), String> = [
+        ("APIGateway.1", &prod, "PASSED"),
+        ("APIGateway.2", &prod, "FAILED"),
+        ("APIGateway.3", &prod, "PASSED"),
+        ("APIGateway.4", &prod, "PASSED"),
+        ("APIGateway.5", &prod, "NOT_APPLICABLE"),
+        ("APIGateway.1", &dev, "FAILED"),
+        ("APIGateway.2", &dev, "FAILED"),
+        ("APIGateway.3", &dev, "FAILED"),
+        ("APIGateway.4", &dev, "FAILED"),
+        ("APIGateway.5", &dev, "NOT_APPLICABLE"),
+        ("APIGateway.1", &live, "FAILED"),
+        ("APIGateway.9", &live, "PASSED"),
+        (
+            "APIGateway.8",
+            &route_arn("us-east-1", &ws, &connect),
+            "PASSED",
+        ),
+        (
+            "APIGateway.8",
+            &route_arn("us-east-1", &ws, &default_route),
+            "FAILED",
+        ),
+        ("APIGateway.1", &http_stage, "NOT_APPLICABLE"),
+        ("APIGateway.9", &http_stage, "FAILED"),
+        (
+            "APIGateway.8",
+            &route_arn("us-east-1", &http, &get_pets),
+            "PASSED",
+        ),
+        (
+            "APIGateway.8",
+            &route_arn("us-east-1", &http, &post_pets),
+            "FAILED",
+        ),
+        ("APIGateway.1", &cached_prod, "PASSED"),
+        ("APIGateway.2", &cached_prod, "FAILED"),
+        ("APIGateway.3", &cached_prod, "FAILED"),
+        ("APIGateway.4", &cached_prod, "FAILED"),
+        ("APIGateway.5", &cached_prod, "FAILED"),
+    ]
+    .into_iter()
+    .map(|(control, arn, status)| ((control.to_string(), arn.clone()), status.to_string()))
+    .collect();
+    assert_eq!(got, expected);
+
+    assert!(
+        reason(&report, "APIGateway.1", &dev).contains("GET /orders/{id}"),
+        "{report:#}"
+    );
+    assert!(
+        reason(&report, "APIGateway.1", &live).contains("$default"),
+        "{report:#}"
+    );
+
+    // The ACL allow-list parameter: the associated ACL passes, any other fails.
+    let allowed = run_scan(
+        &account,
+        &[
+            "--region",
+            "us-east-1",
+            "--control",
+            "APIGateway.4",
+            "--output",
+            "json",
+            "--accepted-web-acl-arn",
+            &acl,
+        ],
+    );
+    let allowed = verdicts(&json(&allowed));
+    assert_eq!(
+        allowed
+            .get(&("APIGateway.4".to_string(), prod.clone()))
+            .map(String::as_str),
+        Some("PASSED")
+    );
+    let other = run_scan(
+        &account,
+        &[
+            "--region",
+            "us-east-1",
+            "--control",
+            "APIGateway.4",
+            "--output",
+            "json",
+            "--accepted-web-acl-arn",
+            "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/other/1",
+        ],
+    );
+    let other = verdicts(&json(&other));
+    assert_eq!(
+        other
+            .get(&("APIGateway.4".to_string(), prod))
+            .map(String::as_str),
+        Some("FAILED")
+    );
+}
+
+#[tokio::test]
+async fn every_finding_follows_the_json_contract() {
+    let account = new_account().await;
+    let east = account.sdk_config("us-east-1");
+    let (rest, deployment) = seed::rest_api(&east, "contract").await;
+    seed::rest_stage(&east, &rest, &deployment, "prod", &[]).await;
+    let output = run_scan(&account, &["--region", "us-east-1", "--output", "json"]);
+    let report = json(&output);
+    let top: Vec<&str> = report
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(top, ["errors", "findings"]);
+    let findings = report["findings"].as_array().expect("findings");
+    assert_eq!(
+        findings.len(),
+        5,
+        "APIGateway.1 to .5 on the one REST stage: {report:#}"
+    );
+    for f in findings {
+        let keys: Vec<&str> = f
+            .as_object()
+            .expect("finding object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "controlId",
+                "reason",
+                "region",
+                "resourceArn",
+                "resourceType",
+                "severity",
+                "status"
+            ],
+            "{f:#}"
+        );
+        assert_eq!(f["resourceType"], "AWS::ApiGateway::Stage");
+        assert_eq!(f["region"], "us-east-1");
+        assert_eq!(f["resourceArn"], rest_arn("us-east-1", &rest, "prod"));
+        assert!(!f["reason"].as_str().expect("reason").is_empty());
+    }
+}
+
+#[tokio::test]
+async fn fail_on_failed_gates_the_exit_status() {
+    let account = new_account().await;
+    let east = account.sdk_config("us-east-1");
+    let (rest, deployment) = seed::rest_api(&east, "gate").await;
+    seed::rest_stage(
+        &east,
+        &rest,
+        &deployment,
+        "prod",
+        seed::COMPLIANT_REST_PATCHES,
+    )
+    .await;
+
+    let compliant = run_scan(
+        &account,
+        &[
+            "--region",
+            "us-east-1",
+            "--control",
+            "APIGateway.3",
+            "--fail-on",
+            "FAILED",
+        ],
+    );
+    assert_eq!(
+        compliant.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&compliant.stdout)
+    );
+    let table = String::from_utf8_lossy(&compliant.stdout);
+    assert!(table.contains("1 findings: 0 failed, 1 passed"), "{table}");
+
+    let failing = run_scan(
+        &account,
+        &[
+            "--region",
+            "us-east-1",
+            "--control",
+            "APIGateway.4",
+            "--fail-on",
+            "FAILED",
+        ],
+    );
+    assert_eq!(failing.status.code(), Some(1));
+    let without_gate = run_scan(
+        &account,
+        &["--region", "us-east-1", "--control", "APIGateway.4"],
+    );
+    assert_eq!(without_gate.status.code(), Some(0));
+}
+
+#[tokio::test]
+async fn an_unreachable_endpoint_is_reported_as_an_error_and_nothing_passes() {
+    let account = new_account().await;
+    let output = std::process::Command::new(BIN)
+        .args([
+            "scan",
+            "--region",
+            "us-east-1",
+            "--output",
+            "json",
+            "--max-attempts",
+            "1",
+        ])
+        .env_clear()
+        .envs(account.env("us-east-1"))
+        // Port 9 (discard) on loopback: nothing listens, the connection is refused.
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(3), "incomplete scans exit 3");
+    let report = json(&output);
+    assert_eq!(report["findings"], serde_json::json!([]));
+    let errors = report["errors"].as_array().expect("errors");
+    let operations: Vec<&str> = errors
+        .iter()
+        .filter_map(|e| e["operation"].as_str())
+        .collect();
+    assert_eq!(operations, ["GetRestApis", "GetApis"]);
+    for e in errors {
+        assert_eq!(e["region"], "us-east-1");
+        assert!(
+            e["message"]
+                .as_str()
+                .expect("message")
+                .contains("could not connect"),
+            "{e:#}"
+        );
+    }
+}
+
+#[test]
+fn a_region_typo_is_refused_before_any_call() {
+    let output = std::process::Command::new(BIN)
+        .args(["scan", "--region", "us-esat1"])
+        .env_clear()
+        .env("AWS_ACCESS_KEY_ID", "x")
+        .env("AWS_SECRET_ACCESS_KEY", "x")
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("\"us-esat1\" is not an AWS region code"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn missing_credentials_are_reported_with_what_to_do() {
+    let empty = std::env::temp_dir();
+    let output = std::process::Command::new(BIN)
+        .args(["scan", "--region", "us-east-1"])
+        .env_clear()
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", empty.join("apigw-no-such-config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            empty.join("apigw-no-such-credentials"),
+        )
+        .env("HOME", empty.join("apigw-no-such-home"))
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no usable AWS credentials"), "{stderr}");
+    assert!(stderr.contains("AWS_PROFILE"), "{stderr}");
+}
+
+#[test]
+fn an_unknown_control_id_is_refused() {
+    let output = std::process::Command::new(BIN)
+        .args(["scan", "--region", "us-east-1", "--control", "APIGateway.6"])
+        .env_clear()
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("unknown control id \"APIGateway.6\""),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn controls_lists_the_seven_controls_as_json() {
+    let output = std::process::Command::new(BIN)
+        .args(["controls", "--output", "json"])
+        .output()
+        .expect("run");
+    assert!(output.status.success());
+    let catalog: Value = serde_json::from_slice(&output.stdout).expect("json");
+    let ids: Vec<&str> = catalog
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "APIGateway.1",
+            "APIGateway.2",
+            "APIGateway.3",
+            "APIGateway.4",
+            "APIGateway.5",
+            "APIGateway.8",
+            "APIGateway.9"
+        ]
+    );
+    assert_eq!(catalog[0]["severity"], "MEDIUM");
+    assert_eq!(catalog[2]["severity"], "LOW");
+}
