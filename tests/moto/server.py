@@ -699,6 +699,14 @@ def _watch_owner(pid: int, stop: Callable[[], None]) -> None:
             return
         except PermissionError:
             pass  # exists, owned by someone else
+        try:
+            # An exited owner its parent has not reaped yet is a zombie: gone for us.
+            with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+                if f.read().rsplit(")", 1)[-1].split()[0] == "Z":
+                    stop()
+                    return
+        except (OSError, IndexError):
+            pass  # no /proc (not Linux) or the process vanished: kill() decides next time
         time.sleep(0.5)
 
 
