@@ -12,11 +12,19 @@ use apigw_compliance::controls::{
     self, AuthorizationType, ControlId, ControlParameters, LoggingLevel, NonConnectRoutePolicy,
     Semantics,
 };
+use apigw_compliance::crd::ComplianceProfile;
 use apigw_compliance::finding::Status;
+use apigw_compliance::inventory::aws::read_inventory;
 use apigw_compliance::inventory::aws::{
-    DEFAULT_API_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, ReadOptions, check_credentials, load_sdk_config,
+    DEFAULT_API_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, NO_CREDENTIALS_HINT, ReadOptions,
+    check_credentials, load_sdk_config,
 };
-use apigw_compliance::scan::{is_region_code, scan};
+use apigw_compliance::scan::{is_region_code, profile_report, read_options_for_profile, scan};
+use apigw_compliance::scope::ScopeFilter;
+use aws_config::Region;
+use aws_config::sts::AssumeRoleProvider;
+use aws_sdk_apigateway::config::SharedCredentialsProvider;
+use k8s_openapi::jiff::Timestamp;
 
 /// Exit status: the scan ran and nothing matched `--fail-on`.
 const EXIT_OK: u8 = 0;
@@ -41,7 +49,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Scan API Gateway once and print the verdicts (no cluster needed).
-    Scan(ScanArgs),
+    Scan(Box<ScanArgs>),
     /// List the control catalog.
     Controls(ControlsArgs),
     /// Print the ComplianceProfile CustomResourceDefinition as YAML (what crds/ holds).
@@ -74,8 +82,13 @@ enum NonConnectArg {
 
 #[derive(Args)]
 struct ScanArgs {
+    /// A ComplianceProfile manifest (the YAML applied to the cluster): its regions,
+    /// role, scope, controls, parameters and exemptions drive the scan. `--control`
+    /// narrows its controls; the parameter flags below cannot be combined with it.
+    #[arg(long, value_name = "FILE")]
+    profile: Option<std::path::PathBuf>,
     /// Region to scan; repeat for several. Default: the region of the AWS configuration.
-    #[arg(long = "region", value_name = "REGION")]
+    #[arg(long = "region", value_name = "REGION", conflicts_with = "profile")]
     regions: Vec<String>,
     /// Control to evaluate (e.g. APIGateway.1); repeat for several. Default: all seven.
     #[arg(long = "control", value_name = "ID")]
@@ -93,26 +106,34 @@ struct ScanArgs {
     )]
     fail_on: Vec<FailOn>,
     /// `strict` follows each control's sentence; `aws-parity` reproduces Security Hub.
-    #[arg(long, value_enum, default_value = "strict")]
+    #[arg(long, value_enum, default_value = "strict", conflicts_with = "profile")]
     semantics: SemanticsArg,
     /// APIGateway.1: accepted execution logging level (repeat). Default: ERROR and INFO.
-    #[arg(long = "accepted-logging-level", value_name = "LEVEL", value_parser = parse_logging_level)]
+    #[arg(long = "accepted-logging-level", value_name = "LEVEL", value_parser = parse_logging_level, conflicts_with = "profile")]
     accepted_logging_levels: Vec<LoggingLevel>,
     /// APIGateway.2: accepted client certificate id (repeat). Default: any.
-    #[arg(long = "accepted-client-certificate-id", value_name = "ID")]
+    #[arg(
+        long = "accepted-client-certificate-id",
+        value_name = "ID",
+        conflicts_with = "profile"
+    )]
     accepted_client_certificate_ids: Vec<String>,
     /// APIGateway.2: evaluate only REST APIs with an HTTP integration (one throttled
     /// GetResources call per REST API).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "profile")]
     only_with_http_integrations: bool,
     /// APIGateway.4: accepted web ACL ARN (repeat). Default: any.
-    #[arg(long = "accepted-web-acl-arn", value_name = "ARN")]
+    #[arg(
+        long = "accepted-web-acl-arn",
+        value_name = "ARN",
+        conflicts_with = "profile"
+    )]
     accepted_web_acl_arns: Vec<String>,
     /// APIGateway.8: accepted authorization type (repeat). Default: AWS_IAM, JWT, CUSTOM.
-    #[arg(long = "accepted-authorization-type", value_name = "TYPE", value_parser = parse_authorization_type)]
+    #[arg(long = "accepted-authorization-type", value_name = "TYPE", value_parser = parse_authorization_type, conflicts_with = "profile")]
     accepted_authorization_types: Vec<AuthorizationType>,
     /// APIGateway.8: verdict for WebSocket routes other than $connect.
-    #[arg(long, value_enum, default_value = "fail")]
+    #[arg(long, value_enum, default_value = "fail", conflicts_with = "profile")]
     websocket_non_connect_routes: NonConnectArg,
     /// Per-API calls in flight per region (the account shares 10 requests/s).
     #[arg(long, default_value_t = DEFAULT_API_CONCURRENCY)]
@@ -168,7 +189,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Scan(args) => match tokio::runtime::Runtime::new() {
-            Ok(runtime) => runtime.block_on(scan_command(args)),
+            Ok(runtime) => runtime.block_on(scan_command(*args)),
             Err(e) => {
                 eprintln!("error: cannot start the async runtime: {e}");
                 ExitCode::from(EXIT_USAGE)
@@ -248,8 +269,20 @@ fn parameters(args: &ScanArgs) -> ControlParameters {
 }
 
 async fn scan_command(args: ScanArgs) -> ExitCode {
-    let sdk = load_sdk_config(args.max_attempts.max(1)).await;
-    let regions: Vec<String> = if args.regions.is_empty() {
+    let profile = match &args.profile {
+        Some(path) => match ComplianceProfile::from_manifest_file(path) {
+            Ok(profile) => Some(profile),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        },
+        None => None,
+    };
+    let mut sdk = load_sdk_config(args.max_attempts.max(1)).await;
+    let regions: Vec<String> = if let Some(profile) = &profile {
+        profile.spec.scope.regions.clone()
+    } else if args.regions.is_empty() {
         match sdk.region() {
             Some(region) => vec![region.to_string()],
             None => {
@@ -266,19 +299,41 @@ async fn scan_command(args: ScanArgs) -> ExitCode {
         );
         return ExitCode::from(EXIT_USAGE);
     }
-    if let Err(message) = check_credentials(&sdk).await {
-        eprintln!("error: {message}");
+    if let Err(cause) = check_credentials(&sdk).await {
+        eprintln!("error: {NO_CREDENTIALS_HINT} ({cause})");
         return ExitCode::from(EXIT_USAGE);
     }
-    let controls: Vec<ControlId> = if args.controls.is_empty() {
-        ControlId::ALL.to_vec()
-    } else {
-        let mut selected = args.controls.clone();
-        selected.sort();
-        selected.dedup();
-        selected
+    if let Some(scope) = profile.as_ref().map(|p| &p.spec.scope)
+        && let Some(role) = &scope.role_arn
+    {
+        // The profile names the role the scan runs as (credentials are resolved, and
+        // refused with STS's message, at the first call).
+        let mut provider = AssumeRoleProvider::builder(role.clone())
+            .session_name("apigw-compliance-scan")
+            .region(Region::new(regions[0].clone()))
+            .configure(&sdk);
+        if let Some(external_id) = &scope.external_id {
+            provider = provider.external_id(external_id.clone());
+        }
+        sdk = sdk
+            .into_builder()
+            .credentials_provider(SharedCredentialsProvider::new(provider.build().await))
+            .build();
+        if let Err(cause) = check_credentials(&sdk).await {
+            eprintln!(
+                "error: cannot assume {role} ({cause}); check that the role exists and that its \
+                 trust policy allows your identity (and the profile's externalId)"
+            );
+            return ExitCode::from(EXIT_USAGE);
+        }
+    }
+    let mut controls: Vec<ControlId> = match &profile {
+        Some(profile) => profile.spec.controls.ids(),
+        None => ControlId::ALL.to_vec(),
     };
-    let params = parameters(&args);
+    if !args.controls.is_empty() {
+        controls.retain(|c| args.controls.contains(c));
+    }
     let show_progress = args.progress || std::io::stderr().is_terminal();
     let options = ReadOptions {
         api_concurrency: args.api_concurrency.max(1),
@@ -286,7 +341,27 @@ async fn scan_command(args: ScanArgs) -> ExitCode {
         ..ReadOptions::default()
     };
 
-    let report = scan(&sdk, &regions, &controls, &params, options).await;
+    let report = match &profile {
+        None => scan(&sdk, &regions, &controls, &parameters(&args), options).await,
+        Some(profile) => {
+            let mut spec = profile.spec.clone();
+            spec.controls.enabled = Some(controls);
+            let scope = match ScopeFilter::new(&spec.scope) {
+                Ok(scope) => scope,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(EXIT_USAGE);
+                }
+            };
+            let inventory =
+                read_inventory(&sdk, &regions, &read_options_for_profile(&spec, options)).await;
+            let (report, exemptions) = profile_report(&inventory, &spec, &scope, Timestamp::now());
+            for expired in &exemptions.expired {
+                eprintln!("warning: {expired}; it no longer applies");
+            }
+            report
+        }
+    };
     match args.output {
         Output::Json => println!("{}", report.to_json()),
         Output::Table => print!("{}", report.to_table()),

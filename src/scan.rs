@@ -3,11 +3,15 @@
 
 use aws_config::SdkConfig;
 
+use k8s_openapi::jiff::Timestamp;
+
 use crate::controls::{ControlId, ControlParameters};
-use crate::evaluate::evaluate;
+use crate::crd::{ApiType, ComplianceProfileSpec};
+use crate::evaluate::{ExemptionOutcome, apply_exemptions, evaluate};
 use crate::inventory::Inventory;
 use crate::inventory::aws::{ReadOptions, read_inventory};
 use crate::report::ScanReport;
+use crate::scope::ScopeFilter;
 
 /// The read options the selected controls need: REST APIs only for .1 to .5, v2 APIs
 /// only for .1, .8 and .9, and GetResources only for .2's `onlyWithHttpIntegrations`.
@@ -31,6 +35,30 @@ pub fn read_options_for(
             && params.client_certificate.only_with_http_integrations,
         ..base
     }
+}
+
+/// The read options a profile needs: what its controls look at, for the API types in
+/// its scope.
+pub fn read_options_for_profile(spec: &ComplianceProfileSpec, base: ReadOptions) -> ReadOptions {
+    let mut options = read_options_for(&spec.controls.ids(), &spec.controls.parameters, base);
+    let types = spec.scope.api_types();
+    options.rest &= types.contains(&ApiType::Rest);
+    options.v2 &= types.contains(&ApiType::Http) || types.contains(&ApiType::Websocket);
+    options
+}
+
+/// A profile's verdicts on an inventory (pure): its scope, its controls with their
+/// parameters, then its exemptions as of `now`.
+pub fn profile_report(
+    inventory: &Inventory,
+    spec: &ComplianceProfileSpec,
+    scope: &ScopeFilter,
+    now: Timestamp,
+) -> (ScanReport, ExemptionOutcome) {
+    let in_scope = scope.apply(inventory);
+    let mut report = report(&in_scope, &spec.controls.ids(), &spec.controls.parameters);
+    let exemptions = apply_exemptions(&mut report.findings, &spec.exemptions, now);
+    (report, exemptions)
 }
 
 /// Evaluates an inventory into a report (pure).

@@ -486,3 +486,142 @@ fn controls_lists_the_seven_controls_as_json() {
     assert_eq!(catalog[0]["severity"], "MEDIUM");
     assert_eq!(catalog[2]["severity"], "LOW");
 }
+
+#[tokio::test]
+async fn scan_with_a_profile_applies_its_role_scope_controls_and_exemptions() {
+    // The resources live in one account; the scan runs with another account's
+    // credentials and reaches them only through the profile's roleArn.
+    let target = new_account().await;
+    let caller = new_account().await;
+    let east = target.sdk_config("us-east-1");
+    let (payments, payments_deployment) = seed::rest_api(&east, "payments-api").await;
+    seed::rest_stage(&east, &payments, &payments_deployment, "prod", &[]).await;
+    seed::rest_stage(&east, &payments, &payments_deployment, "test", &[]).await;
+    let (other, other_deployment) = seed::rest_api(&east, "inventory-api").await;
+    seed::rest_stage(&east, &other, &other_deployment, "prod", &[]).await;
+
+    let prod = rest_arn("us-east-1", &payments, "prod");
+    let test = rest_arn("us-east-1", &payments, "test");
+    let manifest = format!(
+        r#"apiVersion: apigwcompliance.io/v1alpha1
+kind: ComplianceProfile
+metadata:
+  name: payments
+spec:
+  scope:
+    regions: [us-east-1]
+    roleArn: arn:aws:iam::{account}:role/apigw-compliance-test
+    apis:
+      include: ["payments-*"]
+  controls:
+    enabled: [APIGateway.3, APIGateway.4]
+  exemptions:
+    - control: APIGateway.4
+      resourceArnGlob: "arn:aws:apigateway:us-east-1::/restapis/{payments}/stages/test"
+      reason: test stage is internal only
+  interval: 15m
+"#,
+        account = target.account_id
+    );
+    let dir = tempdir();
+    let path = dir.join("profile.yaml");
+    std::fs::write(&path, manifest).expect("write profile");
+
+    let output = run_scan(
+        &caller,
+        &[
+            "--profile",
+            path.to_str().expect("utf-8 path"),
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = json(&output);
+    let got = verdicts(&report);
+    let expected: BTreeMap<(String, String), String> = [
+        ("APIGateway.3", &prod, "FAILED"),
+        ("APIGateway.4", &prod, "FAILED"),
+        ("APIGateway.3", &test, "FAILED"),
+        ("APIGateway.4", &test, "FAILED"),
+    ]
+    .into_iter()
+    .map(|(c, a, s)| ((c.to_string(), a.clone()), s.to_string()))
+    .collect();
+    assert_eq!(got, expected, "only payments-* APIs, only .3 and .4");
+    let exempted: Vec<(&str, &str)> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["exempted"] == true)
+        .map(|f| {
+            (
+                f["controlId"].as_str().expect("id"),
+                f["resourceArn"].as_str().expect("arn"),
+            )
+        })
+        .collect();
+    assert_eq!(exempted, [("APIGateway.4", test.as_str())]);
+
+    // `--control` narrows the profile's controls.
+    let narrowed = run_scan(
+        &caller,
+        &[
+            "--profile",
+            path.to_str().expect("utf-8 path"),
+            "--control",
+            "APIGateway.3",
+            "--output",
+            "json",
+        ],
+    );
+    let narrowed = verdicts(&json(&narrowed));
+    assert!(
+        narrowed
+            .keys()
+            .all(|(control, _)| control == "APIGateway.3"),
+        "{narrowed:?}"
+    );
+    assert_eq!(narrowed.len(), 2);
+
+    // Without the role, the caller's own account has none of these APIs.
+    let own = run_scan(&caller, &["--region", "us-east-1", "--output", "json"]);
+    assert_eq!(json(&own)["findings"], serde_json::json!([]));
+}
+
+#[test]
+fn an_invalid_profile_is_refused_with_the_field_named() {
+    let dir = tempdir();
+    let path = dir.join("bad.yaml");
+    std::fs::write(
+        &path,
+        "apiVersion: apigwcompliance.io/v1alpha1\nkind: ComplianceProfile\nmetadata: {name: bad}\nspec:\n  scope:\n    regions: [us-esat1]\n",
+    )
+    .expect("write");
+    let output = std::process::Command::new(BIN)
+        .args(["scan", "--profile", path.to_str().expect("utf-8 path")])
+        .env_clear()
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("scope.regions"), "{stderr}");
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "apigw-scan-test-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}

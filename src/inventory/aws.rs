@@ -87,20 +87,22 @@ pub async fn load_sdk_config(max_attempts: u32) -> SdkConfig {
         .await
 }
 
-/// Why the credentials in the configuration cannot be used, in words that say what to do.
+/// Resolves the configuration's credentials once, so a scan without usable
+/// credentials stops before any call. The error is the provider chain's own account.
 pub async fn check_credentials(sdk: &SdkConfig) -> Result<(), String> {
     use aws_sdk_apigateway::config::ProvideCredentials;
     let Some(provider) = sdk.credentials_provider() else {
-        return Err(NO_CREDENTIALS_HINT.to_string());
+        return Err("no credentials provider is configured".to_string());
     };
     provider
         .provide_credentials()
         .await
         .map(|_| ())
-        .map_err(|e| format!("{} ({})", NO_CREDENTIALS_HINT, DisplayErrorContext(&e)))
+        .map_err(|e| DisplayErrorContext(&e).to_string())
 }
 
-const NO_CREDENTIALS_HINT: &str = "no usable AWS credentials: set AWS_PROFILE or \
+/// What to do when no credentials can be found.
+pub const NO_CREDENTIALS_HINT: &str = "no usable AWS credentials: set AWS_PROFILE or \
 AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run with an IAM role (IRSA, EKS Pod Identity, \
 instance profile)";
 
