@@ -1,0 +1,84 @@
+"""Seeds the demo's AWS emulator (moto) with API Gateway stages, some compliant and
+some not, so the operator has something real to report. Uses boto3 from the moto venv;
+AWS_ENDPOINT_URL points it at the emulator."""
+
+import boto3
+
+REGION = "us-east-1"
+LOG_GROUP = "arn:aws:logs:us-east-1:123456789012:log-group:apigw-access"
+
+apigw = boto3.client("apigateway", region_name=REGION)
+v2 = boto3.client("apigatewayv2", region_name=REGION)
+wafv2 = boto3.client("wafv2", region_name=REGION)
+
+
+def rest_api(name):
+    api_id = apigw.create_rest_api(name=name)["id"]
+    root = next(r["id"] for r in apigw.get_resources(restApiId=api_id)["items"] if r["path"] == "/")
+    orders = apigw.create_resource(restApiId=api_id, parentId=root, pathPart="orders")["id"]
+    for method in ("GET", "POST"):
+        apigw.put_method(restApiId=api_id, resourceId=orders, httpMethod=method, authorizationType="NONE")
+        apigw.put_integration(restApiId=api_id, resourceId=orders, httpMethod=method, type="MOCK")
+    deployment = apigw.create_deployment(restApiId=api_id)["id"]
+    return api_id, deployment
+
+
+def rest_stage(api_id, deployment, stage, patches):
+    apigw.create_stage(restApiId=api_id, deploymentId=deployment, stageName=stage)
+    if patches:
+        apigw.update_stage(
+            restApiId=api_id,
+            stageName=stage,
+            patchOperations=[{"op": "replace", "path": p, "value": v} for p, v in patches],
+        )
+
+
+# REST "orders": prod fully hardened (logging, X-Ray, WAF, client certificate), dev not.
+orders, deployment = rest_api("orders")
+cert = apigw.generate_client_certificate(description="demo backend certificate")["clientCertificateId"]
+rest_stage(
+    orders,
+    deployment,
+    "prod",
+    [("/*/*/logging/loglevel", "INFO"), ("/tracingEnabled", "true"), ("/clientCertificateId", cert)],
+)
+acl = wafv2.create_web_acl(
+    Name="demo-acl",
+    Scope="REGIONAL",
+    DefaultAction={"Allow": {}},
+    VisibilityConfig={"SampledRequestsEnabled": False, "CloudWatchMetricsEnabled": False, "MetricName": "demo"},
+)["Summary"]["ARN"]
+wafv2.associate_web_acl(
+    WebACLArn=acl, ResourceArn=f"arn:aws:apigateway:{REGION}::/restapis/{orders}/stages/prod"
+)
+rest_stage(
+    orders,
+    deployment,
+    "dev",
+    [
+        ("/*/*/logging/loglevel", "ERROR"),
+        ("/~1orders/GET/logging/loglevel", "OFF"),
+        ("/cacheClusterEnabled", "true"),
+        ("/*/*/caching/enabled", "true"),
+    ],
+)
+
+# WebSocket "chat": logging on, but the $default route overridden to OFF.
+chat = v2.create_api(Name="chat", ProtocolType="WEBSOCKET", RouteSelectionExpression="$request.body.action")["ApiId"]
+v2.create_route(ApiId=chat, RouteKey="$connect", AuthorizationType="AWS_IAM")
+v2.create_route(ApiId=chat, RouteKey="$default")
+v2.create_stage(
+    ApiId=chat,
+    StageName="live",
+    DefaultRouteSettings={"LoggingLevel": "INFO"},
+    RouteSettings={"$default": {"LoggingLevel": "OFF"}},
+    AccessLogSettings={"DestinationArn": LOG_GROUP, "Format": "$context.requestId"},
+)
+
+# HTTP "pets": one open route, no access logging.
+pets = v2.create_api(Name="pets", ProtocolType="HTTP")["ApiId"]
+v2.create_route(ApiId=pets, RouteKey="GET /pets", AuthorizationType="AWS_IAM")
+v2.create_route(ApiId=pets, RouteKey="POST /pets", AuthorizationType="NONE")
+v2.create_stage(ApiId=pets, StageName="$default")
+
+print(f"seeded REST API {orders} (prod, dev), WebSocket API {chat} (live), HTTP API {pets} ($default)")
