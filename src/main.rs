@@ -54,6 +54,8 @@ enum Command {
     Controls(ControlsArgs),
     /// Print the ComplianceProfile CustomResourceDefinition as YAML (what crds/ holds).
     Crd,
+    /// Run the operator: reconcile the cluster's ComplianceProfiles until SIGTERM.
+    Run(apigw_compliance::controller::RunArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -175,8 +177,12 @@ fn parse_authorization_type(s: &str) -> Result<AuthorizationType, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // The operator sets up its own logging (JSON by default, --log-format).
+    if !matches!(cli.command, Command::Run(_)) {
+        init_logging();
+    }
     match cli.command {
+        Command::Run(args) => apigw_compliance::controller::main(args),
         Command::Controls(args) => controls_command(&args),
         Command::Crd => match apigw_compliance::crd::crd_yaml() {
             Ok(yaml) => {

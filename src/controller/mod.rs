@@ -1,0 +1,837 @@
+//! The operator (`apigw-compliance run`): a kube-runtime Controller over
+//! ComplianceProfiles.
+//!
+//! A reconcile is a pipeline whose ends alone touch the network:
+//! check the spec and the tenancy (pure) -> is a scan due? (pure) -> obtain the AWS
+//! identity -> read the inventory -> scope-filter, evaluate, apply exemptions (pure) ->
+//! build the status (pure) -> write it if it changed, emit Events.
+//!
+//! No self-triggering loop: our own status write comes back as a watch event, but the
+//! status then says the current generation was scanned and when the next scan is due,
+//! so that reconcile makes no AWS call and writes nothing; it only requeues at the due
+//! time. Errors are classified once (see [`Step`]): terminal ones (invalid spec, role
+//! not allowed) set `Stalled` and wait for a change; recoverable ones (AWS read
+//! failures, credentials, Kubernetes API errors) back off exponentially per profile, up
+//! to the profile's interval.
+
+pub mod aws;
+pub mod leader;
+pub mod status;
+pub mod tenancy;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{ListParams, Patch, PatchParams};
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use kube::{Api, Client, Resource, ResourceExt};
+use serde_json::json;
+
+use crate::crd::status::{ExpiredExemption, now, reason};
+use crate::crd::{ApiType, ComplianceProfile, ComplianceProfileStatus, ConditionStatus};
+use crate::evaluate::{apply_exemptions, evaluate};
+use crate::http::{self, HttpState};
+use crate::inventory::aws::{
+    DEFAULT_API_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, ReadOptions, load_sdk_config, read_inventory,
+};
+use crate::metrics::{Metrics, Outcome};
+use crate::scan::read_options_for;
+use crate::scope::ScopeFilter;
+use crate::telemetry::{self, LogFormat};
+use aws::AwsAccess;
+use leader::{LeaderElector, LeaseConfig};
+use status::ScanResult;
+use tenancy::Tenancy;
+
+/// The field manager of our server-side-apply status writes, and the Event reporter.
+pub const MANAGER: &str = "apigw-compliance";
+
+/// First retry after a recoverable failure; doubled per consecutive failure.
+const BACKOFF_START: Duration = Duration::from_secs(5);
+/// Retries never wait longer than this (nor longer than the profile's interval).
+const BACKOFF_MAX: Duration = Duration::from_secs(5 * 60);
+
+/// `apigw-compliance run`: the operator.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunArgs {
+    /// The tenancy configuration (YAML or JSON): which IAM roles each namespace's
+    /// profiles may assume, and where the operator's own identity may be used. Without
+    /// it every profile is refused (deny by default). See docs/operator.md.
+    #[arg(long, env = "APIGW_TENANCY_CONFIG", value_name = "FILE")]
+    pub tenancy_config: Option<PathBuf>,
+
+    /// Where /healthz, /readyz and /metrics are served.
+    #[arg(long, env = "APIGW_HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    pub http_addr: SocketAddr,
+
+    /// Log format: `json` (for log collectors) or `text`.
+    #[arg(long, env = "APIGW_LOG_FORMAT", value_enum, default_value = "json")]
+    pub log_format: LogFormat,
+
+    /// Only reconcile profiles of this namespace (default: all namespaces).
+    #[arg(long, env = "APIGW_WATCH_NAMESPACE")]
+    pub watch_namespace: Option<String>,
+
+    /// Profiles reconciled at the same time, so AWS is not stampeded.
+    #[arg(long, env = "APIGW_CONCURRENCY", default_value_t = 4)]
+    pub concurrency: u16,
+
+    /// Take part in leader election (a coordination.k8s.io Lease): needed when more
+    /// than one replica runs; only the leader reconciles.
+    #[arg(long, env = "APIGW_LEADER_ELECTION")]
+    pub leader_election: bool,
+
+    /// The Lease's name.
+    #[arg(long, env = "APIGW_LEASE_NAME", default_value = MANAGER)]
+    pub lease_name: String,
+
+    /// The Lease's namespace (in a pod: its own namespace, from POD_NAMESPACE).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub lease_namespace: String,
+
+    /// This replica's identity in the Lease (in a pod: its name, from POD_NAME).
+    /// Default: the host name and process id.
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+
+    /// Seconds a Lease lasts without renewal; a standby takes over after it.
+    #[arg(long, env = "APIGW_LEASE_DURATION_SECONDS", default_value_t = 15)]
+    pub lease_duration_seconds: u64,
+
+    /// Attempts per AWS call, with adaptive backoff on throttling.
+    #[arg(long, default_value_t = DEFAULT_MAX_ATTEMPTS)]
+    pub max_attempts: u32,
+
+    /// Per-API AWS calls in flight per region (an account shares 10 requests/s).
+    #[arg(long, default_value_t = DEFAULT_API_CONCURRENCY)]
+    pub api_concurrency: usize,
+}
+
+/// Why the operator could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error(
+        "cannot reach the Kubernetes API: {0}; set KUBECONFIG, or run in a pod with a service account"
+    )]
+    Kubernetes(kube::Error),
+    #[error(transparent)]
+    Tenancy(#[from] tenancy::TenancyError),
+    #[error(transparent)]
+    Http(#[from] http::BindError),
+    #[error(transparent)]
+    LeaseLost(#[from] leader::LeaseLost),
+}
+
+/// A failed reconcile; always recoverable (the controller retries with backoff).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "cannot write the status of {namespace}/{name}: {source}; check that the operator may patch complianceprofiles/status"
+    )]
+    StatusWrite {
+        namespace: String,
+        name: String,
+        source: kube::Error,
+    },
+}
+
+/// Everything a reconcile needs, built once.
+pub struct Context {
+    client: Client,
+    tenancy: Tenancy,
+    aws: AwsAccess,
+    recorder: Recorder,
+    metrics: Arc<Metrics>,
+    store: Store<ComplianceProfile>,
+    read_base: ReadOptions,
+    /// Consecutive recoverable failures per profile, for the backoff.
+    failures: std::sync::Mutex<HashMap<ObjectRef<ComplianceProfile>, u32>>,
+}
+
+/// How one reconcile ended: the classification drives the requeue, the metric label
+/// and (through the status) the condition and the Event type.
+struct Step {
+    action: Action,
+    outcome: Outcome,
+    reason: Option<&'static str>,
+}
+
+impl Step {
+    fn scanned(after: Duration) -> Self {
+        Step {
+            action: Action::requeue(after),
+            outcome: Outcome::scanned,
+            reason: None,
+        }
+    }
+
+    fn skipped(after: Duration) -> Self {
+        Step {
+            action: Action::requeue(after),
+            outcome: Outcome::skipped,
+            reason: None,
+        }
+    }
+
+    fn recoverable(reason: &'static str, after: Duration) -> Self {
+        Step {
+            action: Action::requeue(after),
+            outcome: Outcome::recoverable_error,
+            reason: Some(reason),
+        }
+    }
+
+    /// Waits for the profile to change: retrying cannot help.
+    fn terminal(reason: &'static str) -> Self {
+        Step {
+            action: Action::await_change(),
+            outcome: Outcome::terminal_error,
+            reason: Some(reason),
+        }
+    }
+}
+
+impl Context {
+    fn backoff(&self, key: &ObjectRef<ComplianceProfile>, cap: Duration) -> Duration {
+        let mut failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let n = failures.entry(key.clone()).or_default();
+        let delay = backoff_delay(*n, cap);
+        *n = n.saturating_add(1);
+        delay
+    }
+
+    fn succeeded(&self, key: &ObjectRef<ComplianceProfile>) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(key);
+    }
+
+    /// Writes `new` with server-side apply unless it equals what the object has.
+    async fn write_status(
+        &self,
+        profile: &ComplianceProfile,
+        previous: Option<&ComplianceProfileStatus>,
+        new: &ComplianceProfileStatus,
+    ) -> Result<(), Error> {
+        if previous == Some(new) {
+            return Ok(());
+        }
+        let namespace = profile.namespace().unwrap_or_default();
+        let name = profile.name_any();
+        let api: Api<ComplianceProfile> = Api::namespaced(self.client.clone(), &namespace);
+        let patch = json!({
+            "apiVersion": ComplianceProfile::api_version(&()),
+            "kind": ComplianceProfile::kind(&()),
+            "status": new,
+        });
+        api.patch_status(
+            &name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await
+        .map_err(|source| Error::StatusWrite {
+            namespace,
+            name,
+            source,
+        })?;
+        Ok(())
+    }
+
+    /// Events for what changed between the status the object had and the one written.
+    async fn publish_events(
+        &self,
+        profile: &ComplianceProfile,
+        before: Option<&ComplianceProfileStatus>,
+        after: &ComplianceProfileStatus,
+    ) {
+        let mut events = Vec::new();
+        let condition = |s: Option<&ComplianceProfileStatus>, t: &str| {
+            s.and_then(|s| s.condition(t))
+                .map(|c| (c.status, c.reason.clone(), c.message.clone()))
+        };
+        let (old_compliant, new_compliant) = (
+            condition(before, reason::COMPLIANT),
+            condition(Some(after), reason::COMPLIANT),
+        );
+        if let Some((status, _, message)) = &new_compliant
+            && old_compliant.as_ref().map(|c| c.0) != Some(*status)
+        {
+            match status {
+                ConditionStatus::True => {
+                    events.push((EventType::Normal, "Compliant", message.clone()))
+                }
+                ConditionStatus::False => {
+                    events.push((EventType::Warning, "NonCompliant", message.clone()))
+                }
+                ConditionStatus::Unknown => {}
+            }
+        }
+        if let Some((_, stalled_reason, message)) = condition(Some(after), reason::STALLED)
+            && condition(before, reason::STALLED).map(|c| c.1) != Some(stalled_reason.clone())
+        {
+            events.push((
+                EventType::Warning,
+                stall_event_reason(&stalled_reason),
+                message,
+            ));
+        }
+        if let Some((ConditionStatus::False, ready_reason, message)) =
+            condition(Some(after), reason::READY)
+            && [
+                reason::SCAN_FAILED,
+                reason::SCAN_INCOMPLETE,
+                reason::CREDENTIALS_UNAVAILABLE,
+            ]
+            .contains(&ready_reason.as_str())
+        {
+            events.push((
+                EventType::Warning,
+                stall_event_reason(&ready_reason),
+                message,
+            ));
+        }
+        let reference = profile.object_ref(&());
+        for (type_, event_reason, note) in events {
+            let event = Event {
+                type_,
+                reason: event_reason.to_string(),
+                note: Some(crate::crd::status::truncate(&note)),
+                action: "Scan".into(),
+                secondary: None,
+            };
+            if let Err(e) = self.recorder.publish(&event, &reference).await {
+                tracing::warn!(error = %e, reason = event_reason, "cannot publish an Event; check that the operator may create events.k8s.io events");
+            }
+        }
+    }
+}
+
+/// The wait before retry number `failures + 1`: 5s, 10s, 20s... up to 5 minutes and
+/// never beyond `cap` (the profile's interval).
+fn backoff_delay(failures: u32, cap: Duration) -> Duration {
+    BACKOFF_START
+        .saturating_mul(1 << failures.min(16))
+        .min(BACKOFF_MAX)
+        .min(cap)
+}
+
+/// Event reasons are the condition reasons (a closed set), as `&'static str`.
+fn stall_event_reason(condition_reason: &str) -> &'static str {
+    [
+        reason::ROLE_NOT_ALLOWED,
+        reason::INVALID_SPEC,
+        reason::SCAN_FAILED,
+        reason::SCAN_INCOMPLETE,
+        reason::CREDENTIALS_UNAVAILABLE,
+    ]
+    .into_iter()
+    .find(|r| *r == condition_reason)
+    .unwrap_or(reason::SCAN_FAILED)
+}
+
+fn until(time: Option<&Time>, now: &Time) -> Duration {
+    time.and_then(|t| t.0.duration_since(now.0).try_into().ok())
+        .unwrap_or(Duration::ZERO)
+}
+
+fn later(now: &Time, after: Duration) -> Time {
+    Time(now.0.checked_add(after).unwrap_or(now.0))
+}
+
+/// The read options a profile needs: what its controls look at, for the API types in
+/// its scope.
+fn read_options(profile: &ComplianceProfile, base: &ReadOptions) -> ReadOptions {
+    let controls = profile.spec.controls.ids();
+    let mut options = read_options_for(&controls, &profile.spec.controls.parameters, base.clone());
+    let types = profile.spec.scope.api_types();
+    options.rest &= types.contains(&ApiType::Rest);
+    options.v2 &= types.contains(&ApiType::Http) || types.contains(&ApiType::Websocket);
+    options
+}
+
+async fn reconcile(profile: Arc<ComplianceProfile>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let span = tracing::info_span!(
+        "reconcile",
+        namespace = profile.namespace().unwrap_or_default(),
+        profile = profile.name_any()
+    );
+    let _entered = span.enter();
+    // Finding series of deleted profiles go when any profile reconciles: deletion
+    // itself triggers no reconcile (there is nothing to clean up in AWS or Kubernetes).
+    ctx.metrics.retain_profiles(|namespace, name| {
+        ctx.store
+            .get(&ObjectRef::new(name).within(namespace))
+            .is_some()
+    });
+    drop(_entered);
+    let result = tracing::Instrument::instrument(reconcile_profile(&profile, &ctx), span).await;
+    match &result {
+        Ok(step) => ctx
+            .metrics
+            .reconciled(step.outcome, step.reason, started.elapsed()),
+        Err(_) => ctx.metrics.reconciled(
+            Outcome::recoverable_error,
+            Some("StatusWriteFailed"),
+            started.elapsed(),
+        ),
+    }
+    result.map(|step| step.action)
+}
+
+fn error_policy(profile: Arc<ComplianceProfile>, error: &Error, ctx: Arc<Context>) -> Action {
+    let delay = ctx.backoff(&ObjectRef::from_obj(&profile), BACKOFF_MAX);
+    tracing::warn!(error = %error, retry_in_seconds = delay.as_secs(), "reconcile failed");
+    Action::requeue(delay)
+}
+
+async fn reconcile_profile(profile: &ComplianceProfile, ctx: &Context) -> Result<Step, Error> {
+    let key = ObjectRef::from_obj(profile);
+    let namespace = profile.namespace().unwrap_or_default();
+    let generation = profile.metadata.generation;
+    let before = profile.status.as_ref();
+    let spec = &profile.spec;
+    let now = now();
+
+    // 1. The spec, as the API server should already have checked it, plus what it
+    //    cannot check (glob syntax). Terminal: only a spec change helps.
+    let checked = spec
+        .validate()
+        .and_then(|()| Ok((ScopeFilter::new(&spec.scope)?, spec.interval()?)));
+    let (filter, interval) = match checked {
+        Ok(checked) => checked,
+        Err(e) => {
+            let new = status::stalled(
+                before,
+                generation,
+                reason::INVALID_SPEC,
+                e.to_string(),
+                &now,
+            );
+            ctx.write_status(profile, before, &new).await?;
+            ctx.publish_events(profile, before, &new).await;
+            return Ok(Step::terminal(reason::INVALID_SPEC));
+        }
+    };
+
+    // 2. Tenancy, before any AWS call. Terminal until the spec or the operator's
+    //    configuration changes.
+    let role = spec.scope.role_arn.as_deref();
+    if let Err(denial) = ctx.tenancy.check(&namespace, role) {
+        let new = status::stalled(
+            before,
+            generation,
+            reason::ROLE_NOT_ALLOWED,
+            denial.to_string(),
+            &now,
+        );
+        ctx.write_status(profile, before, &new).await?;
+        ctx.publish_events(profile, before, &new).await;
+        return Ok(Step::terminal(reason::ROLE_NOT_ALLOWED));
+    }
+
+    // 3. Nothing due: typically the watch event of our own status write.
+    if !status::scan_due(before, generation, &now) {
+        let wait = until(before.and_then(|s| s.next_scan_time.as_ref()), &now);
+        return Ok(Step::skipped(wait));
+    }
+
+    // 4. A new generation: say so before the (possibly long) scan.
+    let mut current = before.cloned();
+    if before.and_then(|s| s.observed_generation) != generation {
+        let scanning = status::scanning(before, generation, &now);
+        ctx.write_status(profile, before, &scanning).await?;
+        current = Some(scanning);
+    }
+
+    // 5. The AWS identity.
+    let first_region = spec
+        .scope
+        .regions
+        .first()
+        .map(String::as_str)
+        .unwrap_or("us-east-1");
+    let identity = match ctx
+        .aws
+        .identity(role, spec.scope.external_id.as_deref(), first_region)
+        .await
+    {
+        Ok(identity) => identity,
+        Err(e) => {
+            let delay = ctx.backoff(&key, interval);
+            let new = status::credentials_unavailable(
+                current.as_ref(),
+                generation,
+                e.to_string(),
+                &now,
+                &later(&now, delay),
+            );
+            ctx.write_status(profile, current.as_ref(), &new).await?;
+            ctx.publish_events(profile, before, &new).await;
+            return Ok(Step::recoverable(reason::CREDENTIALS_UNAVAILABLE, delay));
+        }
+    };
+
+    // 6. Read, filter, evaluate, exempt.
+    let inventory = read_inventory(
+        &identity.sdk,
+        &spec.scope.regions,
+        &read_options(profile, &ctx.read_base),
+    )
+    .await;
+    let in_scope = filter.apply(&inventory);
+    drop(inventory);
+    let controls = spec.controls.ids();
+    let mut findings = evaluate(&in_scope, &controls, &spec.controls.parameters);
+    let exemptions = apply_exemptions(&mut findings, &spec.exemptions, now.0);
+    for invalid in &exemptions.invalid {
+        // validate() refuses these; a profile stored before that check lands here.
+        tracing::warn!(exemption = %invalid, "exemption not applied");
+    }
+    let read_anything = !in_scope.regions.is_empty() || in_scope.errors.is_empty();
+    let failed = !in_scope.errors.is_empty();
+    let delay = if failed {
+        ctx.backoff(&key, interval)
+    } else {
+        ctx.succeeded(&key);
+        interval
+    };
+    let scan = ScanResult {
+        findings,
+        read_errors: in_scope.errors,
+        read_anything,
+        expired_exemptions: exemptions
+            .expired
+            .iter()
+            .map(|e| ExpiredExemption {
+                control: e.control,
+                resource_arn_glob: e.resource_arn_glob.clone(),
+                expires: e.expired_at.to_string(),
+            })
+            .collect(),
+        account: identity.account,
+        regions: spec.scope.regions.clone(),
+    };
+    ctx.metrics
+        .set_findings(&namespace, &profile.name_any(), &scan.findings);
+    let new = status::scanned(
+        current.as_ref(),
+        generation,
+        spec.remediation.mode,
+        &scan,
+        &now,
+        &later(&now, delay),
+    );
+
+    // 7. Report.
+    ctx.write_status(profile, current.as_ref(), &new).await?;
+    ctx.publish_events(profile, before, &new).await;
+    tracing::info!(
+        findings = scan.findings.len(),
+        read_errors = scan.read_errors.len(),
+        next_scan_in_seconds = delay.as_secs(),
+        "scanned"
+    );
+    Ok(if failed {
+        let ready_reason = if read_anything {
+            reason::SCAN_INCOMPLETE
+        } else {
+            reason::SCAN_FAILED
+        };
+        Step::recoverable(ready_reason, delay)
+    } else {
+        Step::scanned(delay)
+    })
+}
+
+/// One shutdown signal for the whole process: SIGTERM or SIGINT. A second one exits at
+/// once.
+#[derive(Clone)]
+struct Shutdown(tokio::sync::watch::Receiver<bool>);
+
+impl Shutdown {
+    fn install() -> Self {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            let mut terminate = match tokio::signal::unix::signal(
+                tokio::signal::unix::SignalKind::terminate(),
+            ) {
+                Ok(signal) => Some(signal),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the operator gracefully");
+                    None
+                }
+            };
+            let mut signals = 0;
+            loop {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    Some(()) = async { match terminate.as_mut() { Some(t) => t.recv().await, None => None } } => {}
+                }
+                signals += 1;
+                if signals > 1 {
+                    tracing::warn!("second shutdown signal: exiting now");
+                    std::process::exit(130);
+                }
+                tracing::info!("shutting down: finishing the reconciles in flight");
+                let _ = tx.send(true);
+            }
+        });
+        Shutdown(rx)
+    }
+
+    fn from(rx: tokio::sync::watch::Receiver<bool>) -> Self {
+        Shutdown(rx)
+    }
+
+    async fn wait(self) {
+        let mut rx = self.0;
+        // An error means the sender is gone, which happens only at process exit.
+        let _ = rx.wait_for(|stop| *stop).await;
+    }
+}
+
+/// `apigw-compliance run`: runs the operator until SIGTERM. Returns the exit code.
+pub fn main(args: RunArgs) -> ExitCode {
+    telemetry::init(args.log_format);
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(RunError::Runtime)
+        .and_then(|runtime| runtime.block_on(run(args)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "the operator stopped");
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the operator until the shutdown signal (or the loss of the leader lease).
+pub async fn run(args: RunArgs) -> Result<(), RunError> {
+    let shutdown = Shutdown::install();
+    let metrics = Arc::new(Metrics::default());
+    let state = Arc::new(HttpState::new(metrics.clone()));
+    let (listener, bound) = http::bind(args.http_addr).await?;
+    tracing::info!(address = %bound, "serving /healthz, /readyz and /metrics");
+    tokio::spawn(http::serve(
+        listener,
+        state.clone(),
+        shutdown.clone().wait(),
+    ));
+
+    let tenancy = match &args.tenancy_config {
+        Some(path) => Tenancy::load(path)?,
+        None => Tenancy::default(),
+    };
+    if tenancy.denies_everything() {
+        tracing::warn!(
+            "the tenancy configuration grants nothing: every profile will be Stalled with RoleNotAllowed (give --tenancy-config; see docs/operator.md)"
+        );
+    }
+
+    let client = Client::try_default().await.map_err(RunError::Kubernetes)?;
+    let api: Api<ComplianceProfile> = match &args.watch_namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    };
+    tokio::spawn(report_readiness(
+        api.clone(),
+        state.clone(),
+        shutdown.clone(),
+    ));
+
+    let base = load_sdk_config(args.max_attempts).await;
+    let controller = Controller::new(api, watcher::Config::default())
+        .with_config(ControllerConfig::default().concurrency(args.concurrency));
+    let identity = args.identity.clone().unwrap_or_else(|| {
+        let host = hostname();
+        format!("{host}-{}", std::process::id())
+    });
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        tenancy,
+        aws: AwsAccess::new(base, metrics.clone()),
+        recorder: Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: MANAGER.into(),
+                instance: Some(identity.clone()),
+            },
+        ),
+        metrics: metrics.clone(),
+        store: controller.store(),
+        read_base: ReadOptions {
+            api_concurrency: args.api_concurrency,
+            ..ReadOptions::default()
+        },
+        failures: Default::default(),
+    });
+
+    if !args.leader_election {
+        metrics.set_leader(true);
+        run_controller(controller, ctx, shutdown.wait()).await;
+        return Ok(());
+    }
+
+    let duration = Duration::from_secs(args.lease_duration_seconds.max(3));
+    let mut elector = LeaderElector::new(
+        client,
+        LeaseConfig {
+            name: args.lease_name.clone(),
+            namespace: args.lease_namespace.clone(),
+            identity,
+            duration,
+            retry: (duration / 5).max(Duration::from_millis(500)),
+        },
+    );
+    if !elector.acquire(shutdown.clone().wait()).await {
+        return Ok(());
+    }
+    metrics.set_leader(true);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let hold = async {
+        let held = elector.hold(shutdown.clone().wait()).await;
+        // Lost or shutting down: either way the controller stops.
+        let _ = stop_tx.send(true);
+        held
+    };
+    let ((), held) = tokio::join!(
+        run_controller(controller, ctx, Shutdown::from(stop_rx).wait()),
+        hold
+    );
+    metrics.set_leader(false);
+    held?;
+    elector.release().await;
+    Ok(())
+}
+
+async fn run_controller(
+    controller: Controller<ComplianceProfile>,
+    ctx: Arc<Context>,
+    stop: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    controller
+        .graceful_shutdown_on(stop)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            match result {
+                Ok((object, _)) => tracing::debug!(profile = %object, "reconciled"),
+                // Watch errors (an API server restart, a missing CRD) are retried by the
+                // controller with backoff.
+                Err(e) => tracing::warn!(error = %e, "controller error"),
+            }
+        })
+        .await;
+    tracing::info!("controller stopped");
+}
+
+/// Marks the operator ready once it can list ComplianceProfiles (the API server is
+/// reachable, the CRD installed, RBAC in place), retrying until then.
+async fn report_readiness(api: Api<ComplianceProfile>, state: Arc<HttpState>, shutdown: Shutdown) {
+    let stop = shutdown.wait();
+    tokio::pin!(stop);
+    loop {
+        match api.list_metadata(&ListParams::default().limit(1)).await {
+            Ok(_) => {
+                state.set_ready(true);
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list ComplianceProfiles yet; is the CRD installed (kubectl apply -f crds/) and may the operator list them?")
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(5)) => {}
+            () = &mut stop => return,
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+        .unwrap_or_else(|| MANAGER.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::jiff::Timestamp;
+
+    fn at(second: i64) -> Time {
+        Time(Timestamp::from_second(second).unwrap_or(Timestamp::UNIX_EPOCH))
+    }
+
+    fn profile(yaml: &str) -> ComplianceProfile {
+        ComplianceProfile::from_manifest(yaml).expect("test profile is valid")
+    }
+
+    #[test]
+    fn only_the_api_types_in_scope_are_read() {
+        let base = ReadOptions::default();
+        let rest_only = profile(
+            "apiVersion: apigwcompliance.io/v1alpha1\nkind: ComplianceProfile\nmetadata: {name: p}\nspec:\n  scope: {regions: [us-east-1], apiTypes: [REST]}\n",
+        );
+        let o = read_options(&rest_only, &base);
+        assert!(o.rest && !o.v2);
+        let v2_controls = profile(
+            "apiVersion: apigwcompliance.io/v1alpha1\nkind: ComplianceProfile\nmetadata: {name: p}\nspec:\n  scope: {regions: [us-east-1]}\n  controls: {enabled: [APIGateway.8]}\n",
+        );
+        let o = read_options(&v2_controls, &base);
+        assert!(!o.rest && o.v2);
+    }
+
+    #[test]
+    fn due_times_turn_into_requeue_delays() {
+        assert_eq!(until(Some(&at(160)), &at(100)), Duration::from_secs(60));
+        assert_eq!(until(Some(&at(90)), &at(100)), Duration::ZERO);
+        assert_eq!(until(None, &at(100)), Duration::ZERO);
+        assert_eq!(later(&at(100), Duration::from_secs(30)), at(130));
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_five_minutes_and_the_interval() {
+        let hour = Duration::from_secs(3600);
+        assert_eq!(backoff_delay(0, hour), Duration::from_secs(5));
+        assert_eq!(backoff_delay(3, hour), Duration::from_secs(40));
+        assert_eq!(backoff_delay(30, hour), BACKOFF_MAX);
+        assert_eq!(
+            backoff_delay(30, Duration::from_secs(60)),
+            Duration::from_secs(60)
+        );
+    }
+
+    #[test]
+    fn event_reasons_are_condition_reasons() {
+        assert_eq!(
+            stall_event_reason(reason::ROLE_NOT_ALLOWED),
+            reason::ROLE_NOT_ALLOWED
+        );
+        assert_eq!(stall_event_reason("SomethingElse"), reason::SCAN_FAILED);
+    }
+}

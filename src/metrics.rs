@@ -1,0 +1,326 @@
+//! The operator's Prometheus metrics, served on `/metrics` in the OpenMetrics text
+//! format. docs/operator.md lists them with their labels.
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::finding::{Finding, Status};
+
+/// How a reconcile ended; the label of `apigw_compliance_reconciles_total`.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum Outcome {
+    /// A scan ran and its status was written.
+    scanned,
+    /// Nothing was due (typically the watch event of our own status write).
+    skipped,
+    /// A failure that is retried with backoff (AWS throttling, outage, credentials,
+    /// Kubernetes API errors).
+    recoverable_error,
+    /// A failure that waits for the profile or the tenancy configuration to change.
+    terminal_error,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: Outcome,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    class: Outcome,
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+struct FindingLabels {
+    namespace: String,
+    profile: String,
+    control: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AwsLabels {
+    service: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AwsErrorLabels {
+    service: String,
+    class: String,
+}
+
+/// Every metric the operator exports.
+pub struct Metrics {
+    registry: Registry,
+    reconciles: Family<OutcomeLabels, Counter>,
+    reconcile_errors: Family<ErrorLabels, Counter>,
+    reconcile_duration: Histogram,
+    findings: Family<FindingLabels, Gauge>,
+    /// The finding series set per profile, so a profile's series can be removed.
+    finding_series: Mutex<BTreeSet<FindingLabels>>,
+    aws_calls: Family<AwsLabels, Counter>,
+    aws_errors: Family<AwsErrorLabels, Counter>,
+    leader: Gauge,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("apigw_compliance");
+        let reconciles = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "reconciles",
+            "Reconciles of ComplianceProfiles, by outcome",
+            reconciles.clone(),
+        );
+        let reconcile_errors = Family::<ErrorLabels, Counter>::default();
+        registry.register(
+            "reconcile_errors",
+            "Failed reconciles, by class (recoverable_error, terminal_error) and reason",
+            reconcile_errors.clone(),
+        );
+        // 10 ms to about 20 minutes: a scan of a large estate under throttling is slow.
+        let reconcile_duration = Histogram::new(exponential_buckets(0.01, 3.0, 12));
+        registry.register_with_unit(
+            "reconcile_duration",
+            "Time spent in one reconcile, scan included",
+            prometheus_client::registry::Unit::Seconds,
+            reconcile_duration.clone(),
+        );
+        let findings = Family::<FindingLabels, Gauge>::default();
+        registry.register(
+            "findings",
+            "Findings of each profile's last scan, by control and status (exempted counted apart)",
+            findings.clone(),
+        );
+        let aws_calls = Family::<AwsLabels, Counter>::default();
+        registry.register(
+            "aws_calls",
+            "AWS API requests sent (retries included), by service",
+            aws_calls.clone(),
+        );
+        let aws_errors = Family::<AwsErrorLabels, Counter>::default();
+        registry.register(
+            "aws_errors",
+            "AWS API requests that failed, by service and class (throttled, client, server, network)",
+            aws_errors.clone(),
+        );
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this replica holds the leader lease (or runs without leader election)",
+            leader.clone(),
+        );
+        Metrics {
+            registry,
+            reconciles,
+            reconcile_errors,
+            reconcile_duration,
+            findings,
+            finding_series: Mutex::default(),
+            aws_calls,
+            aws_errors,
+            leader,
+        }
+    }
+}
+
+impl Metrics {
+    /// Records a finished reconcile. `reason` is the condition reason of an error.
+    pub fn reconciled(&self, outcome: Outcome, reason: Option<&str>, took: Duration) {
+        self.reconciles
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+        if let Some(reason) = reason {
+            self.reconcile_errors
+                .get_or_create(&ErrorLabels {
+                    class: outcome,
+                    reason: reason.to_string(),
+                })
+                .inc();
+        }
+        self.reconcile_duration.observe(took.as_secs_f64());
+    }
+
+    /// Replaces a profile's finding counts with those of its latest scan.
+    pub fn set_findings(&self, namespace: &str, profile: &str, findings: &[Finding]) {
+        let mut counts: std::collections::BTreeMap<FindingLabels, i64> = Default::default();
+        for f in findings {
+            let status = if f.exempted {
+                "exempted"
+            } else {
+                match f.status {
+                    Status::Passed => "passed",
+                    Status::Failed => "failed",
+                    Status::NotApplicable => "not_applicable",
+                    Status::Error => "error",
+                }
+            };
+            *counts
+                .entry(FindingLabels {
+                    namespace: namespace.to_string(),
+                    profile: profile.to_string(),
+                    control: f.control_id.to_string(),
+                    status: status.to_string(),
+                })
+                .or_default() += 1;
+        }
+        let mut series = self
+            .finding_series
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        series.retain(|labels| {
+            let own = labels.namespace == namespace && labels.profile == profile;
+            if own && !counts.contains_key(labels) {
+                self.findings.remove(labels);
+                return false;
+            }
+            true
+        });
+        for (labels, n) in counts {
+            self.findings.get_or_create(&labels).set(n);
+            series.insert(labels);
+        }
+    }
+
+    /// Drops the finding series of profiles that no longer exist.
+    pub fn retain_profiles(&self, exists: impl Fn(&str, &str) -> bool) {
+        let mut series = self
+            .finding_series
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        series.retain(|labels| {
+            if exists(&labels.namespace, &labels.profile) {
+                return true;
+            }
+            self.findings.remove(labels);
+            false
+        });
+    }
+
+    /// Counts one AWS request, and its failure class when it failed.
+    pub fn aws_call(&self, service: &str, error_class: Option<&str>) {
+        self.aws_calls
+            .get_or_create(&AwsLabels {
+                service: service.to_string(),
+            })
+            .inc();
+        if let Some(class) = error_class {
+            self.aws_errors
+                .get_or_create(&AwsErrorLabels {
+                    service: service.to_string(),
+                    class: class.to_string(),
+                })
+                .inc();
+        }
+    }
+
+    pub fn set_leader(&self, leader: bool) {
+        self.leader.set(i64::from(leader));
+    }
+
+    /// The OpenMetrics text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail; an error here would be a bug in the encoder,
+        // and an empty scrape is the honest answer to it.
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controls::{ControlId, ResourceType, Severity};
+
+    fn finding(status: Status, exempted: bool) -> Finding {
+        Finding {
+            control_id: ControlId::ApiGateway3,
+            resource_type: ResourceType::RestStage,
+            resource_arn: "arn:aws:apigateway:us-east-1::/restapis/a/stages/prod".into(),
+            region: "us-east-1".into(),
+            status,
+            severity: Severity::Low,
+            reason: String::new(),
+            exempted,
+        }
+    }
+
+    #[test]
+    fn findings_are_replaced_per_profile_and_dropped_with_it() {
+        let m = Metrics::default();
+        m.set_findings(
+            "ns",
+            "p",
+            &[
+                finding(Status::Failed, false),
+                finding(Status::Failed, true),
+            ],
+        );
+        m.set_findings("ns", "q", &[finding(Status::Passed, false)]);
+        let text = m.encode();
+        assert!(text.contains(r#"apigw_compliance_findings{namespace="ns",profile="p",control="APIGateway.3",status="failed"} 1"#), "{text}");
+        assert!(
+            text.contains(r#"profile="p",control="APIGateway.3",status="exempted"} 1"#),
+            "{text}"
+        );
+
+        m.set_findings("ns", "p", &[finding(Status::Passed, false)]);
+        let text = m.encode();
+        assert!(
+            !text.contains(r#"profile="p",control="APIGateway.3",status="failed""#),
+            "{text}"
+        );
+
+        m.retain_profiles(|_, name| name == "q");
+        let text = m.encode();
+        assert!(!text.contains(r#"profile="p""#), "{text}");
+        assert!(text.contains(r#"profile="q""#), "{text}");
+    }
+
+    #[test]
+    fn reconciles_and_errors_are_counted_by_class() {
+        let m = Metrics::default();
+        m.reconciled(Outcome::scanned, None, Duration::from_millis(20));
+        m.reconciled(
+            Outcome::terminal_error,
+            Some("RoleNotAllowed"),
+            Duration::from_millis(1),
+        );
+        m.aws_call("apigateway", Some("throttled"));
+        let text = m.encode();
+        assert!(
+            text.contains(r#"apigw_compliance_reconciles_total{outcome="scanned"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"apigw_compliance_reconcile_errors_total{class="terminal_error",reason="RoleNotAllowed"} 1"#), "{text}");
+        assert!(
+            text.contains("apigw_compliance_reconcile_duration_seconds_count 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"apigw_compliance_aws_errors_total{service="apigateway",class="throttled"} 1"#
+            ),
+            "{text}"
+        );
+    }
+}
