@@ -1,0 +1,943 @@
+//! The operator end to end: the CRD applied with kubectl to the real local
+//! kube-apiserver, the operator binary (`apigw-compliance run`) as a subprocess, moto
+//! as AWS. Each test works in its own namespace and moto account, with its own operator
+//! watching only that namespace, so the tests run in parallel.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use apigw_compliance::crd::{ComplianceProfile, ComplianceProfileStatus, ConditionStatus};
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::Client;
+use kube::api::{Api, ListParams};
+use support::cluster::{self, ControlPlane};
+use support::moto::{MotoAccount, new_account};
+use support::seed;
+
+const BIN: &str = env!("CARGO_BIN_EXE_apigw-compliance");
+const CRD_FILE: &str = "crds/apigwcompliance.io_complianceprofiles.yaml";
+const CRD_NAME: &str = "complianceprofiles.apigwcompliance.io";
+/// Long enough for a scan against moto on a loaded 2-core machine.
+const WAIT: Duration = Duration::from_secs(90);
+const REGION: &str = "us-east-1";
+
+fn repo(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+fn crd_yaml() -> String {
+    std::fs::read_to_string(repo(CRD_FILE)).expect("crds/ holds the CRD")
+}
+
+/// Applies `crds/` to the shared control plane with kubectl, as a user does.
+async fn shared_cluster() -> Client {
+    let client = cluster::client().await;
+    cluster::apply_crd_yaml(&client, &crd_yaml()).await;
+    client
+}
+
+fn temp_dir(label: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "apigw-operator-test-{label}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A running `apigw-compliance run`, stopped (SIGTERM, then SIGKILL) when dropped.
+struct Operator {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+struct OperatorOptions<'a> {
+    kubeconfig: &'a Path,
+    namespace: &'a str,
+    tenancy: &'a str,
+    account: &'a MotoAccount,
+    extra: &'a [&'a str],
+}
+
+impl Operator {
+    fn start(o: OperatorOptions<'_>) -> Operator {
+        let dir = temp_dir("op");
+        let tenancy = dir.join("tenancy.yaml");
+        std::fs::write(&tenancy, o.tenancy).expect("write tenancy");
+        let log = dir.join("operator.log");
+        let port = free_port();
+        let child = Command::new(BIN)
+            .arg("run")
+            .arg("--tenancy-config")
+            .arg(&tenancy)
+            .args(["--watch-namespace", o.namespace])
+            .args(["--http-addr", &format!("127.0.0.1:{port}")])
+            .args(["--log-format", "text"])
+            .args(o.extra)
+            .env_clear()
+            .envs(o.account.env(REGION))
+            .env("KUBECONFIG", o.kubeconfig)
+            .env("RUST_LOG", "info,apigw_compliance=debug")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start the operator");
+        Operator { child, port, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// GET a path from the operator's HTTP endpoint (None while it is not listening).
+    fn get(&self, path: &str) -> Option<(u16, String)> {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).ok()?;
+        let status = reply.split_whitespace().nth(1)?.parse().ok()?;
+        let body = reply.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+        Some((status, body))
+    }
+
+    fn metrics(&self) -> String {
+        self.get("/metrics")
+            .map(|(_, body)| body)
+            .unwrap_or_default()
+    }
+
+    /// The value of a metric line (`name{labels}`), 0 when absent.
+    fn metric(&self, series: &str) -> f64 {
+        self.metrics()
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+    }
+
+    /// Waits for the process to exit after SIGTERM; returns its success.
+    fn wait_exit(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "the operator did not exit within {timeout:?} of SIGTERM; log:\n{}",
+            self.log()
+        );
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.terminate();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn tenancy_operator_identity(namespace: &str) -> String {
+    format!("namespaces:\n  - namespace: {namespace}\n    allowOperatorIdentity: true\n")
+}
+
+fn profile_yaml(name: &str, spec: &str) -> String {
+    format!(
+        "apiVersion: apigwcompliance.io/v1alpha1\nkind: ComplianceProfile\nmetadata:\n  name: {name}\nspec:\n{spec}"
+    )
+}
+
+fn kubectl_in(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    let mut child = Command::new(cluster::KUBECTL)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run kubectl");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).expect("kubectl stdin");
+    }
+    drop(input);
+    child.wait_with_output().expect("kubectl output")
+}
+
+/// `kubectl apply -n NS -f -` of a profile, as a user does; panics when refused.
+fn apply(kubeconfig: &Path, namespace: &str, yaml: &str) {
+    let out = kubectl_in(
+        kubeconfig,
+        &["apply", "-n", namespace, "-f", "-"],
+        Some(yaml),
+    );
+    assert!(
+        out.status.success(),
+        "kubectl apply failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn condition(status: &ComplianceProfileStatus, type_: &str) -> Option<(ConditionStatus, String)> {
+    status
+        .condition(type_)
+        .map(|c| (c.status, c.reason.clone()))
+}
+
+/// Polls the profile until `done` holds for its status; panics with the status and the
+/// operator's log after [`WAIT`].
+async fn wait_for(
+    api: &Api<ComplianceProfile>,
+    name: &str,
+    operator: &Operator,
+    what: &str,
+    done: impl Fn(&ComplianceProfile, &ComplianceProfileStatus) -> bool,
+) -> ComplianceProfile {
+    let deadline = Instant::now() + WAIT;
+    let mut last = None;
+    while Instant::now() < deadline {
+        if let Ok(Some(profile)) = api.get_opt(name).await {
+            if let Some(status) = &profile.status
+                && done(&profile, status)
+            {
+                return profile;
+            }
+            last = Some(profile);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    panic!(
+        "profile {name}: {what} not reached after {WAIT:?}; last status: {:#?}\noperator log:\n{}",
+        last.and_then(|p| p.status),
+        operator.log()
+    );
+}
+
+/// A REST API `orders` with a compliant `prod` stage (execution logging INFO, X-Ray)
+/// and a non-compliant `dev` stage. Returns the API id.
+async fn seed_orders(account: &MotoAccount) -> String {
+    let sdk = account.sdk_config(REGION);
+    let (api, deployment) = seed::rest_api(&sdk, "orders").await;
+    seed::rest_stage(
+        &sdk,
+        &api,
+        &deployment,
+        "prod",
+        seed::COMPLIANT_REST_PATCHES,
+    )
+    .await;
+    seed::rest_stage(&sdk, &api, &deployment, "dev", &[]).await;
+    api
+}
+
+const TWO_CONTROLS: &str =
+    "  scope:\n    regions: [us-east-1]\n  controls:\n    enabled: [APIGateway.1, APIGateway.3]\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crd_applies_cleanly_and_reads_well_in_kubectl() {
+    let client = shared_cluster().await;
+    let crd = cluster::wait_crd_established(&client, CRD_NAME).await;
+    assert_eq!(crd.spec.names.short_names, Some(vec!["acp".to_string()]));
+    assert_eq!(crd.spec.names.categories, Some(vec!["apigw".to_string()]));
+    let namespace = cluster::test_namespace(&client, "crd").await;
+    let kubeconfig = cluster::kubeconfig_path();
+    apply(
+        &kubeconfig,
+        &namespace,
+        &std::fs::read_to_string(repo("examples/profile.yaml")).expect("example"),
+    );
+    apply(
+        &kubeconfig,
+        &namespace,
+        &std::fs::read_to_string(repo("examples/profile-team.yaml")).expect("example"),
+    );
+    // The short name and the category both list the profiles, with the printer columns.
+    for resource in ["acp", "apigw"] {
+        let out = kubectl_in(&kubeconfig, &["get", resource, "-n", &namespace], None);
+        let table = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let header = table.lines().next().unwrap_or_default();
+        for column in ["COMPLIANT", "FAILED", "LAST SCAN", "AGE"] {
+            assert!(
+                header.contains(column),
+                "{resource}: no {column} column in {table}"
+            );
+        }
+        assert!(
+            table.contains("all-stages") && table.contains("payments-prod"),
+            "{table}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_class_of_bad_profile_is_refused_at_admission_naming_the_field() {
+    let client = shared_cluster().await;
+    let namespace = cluster::test_namespace(&client, "admission").await;
+    let kubeconfig = cluster::kubeconfig_path();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(repo("examples/invalid")).expect("examples/invalid") {
+        let path = entry.expect("entry").path();
+        let text = std::fs::read_to_string(&path).expect("example");
+        let field = text
+            .lines()
+            .find_map(|l| l.strip_prefix("# admission: "))
+            .unwrap_or_else(|| panic!("{} has no `# admission:` marker", path.display()))
+            .trim()
+            .to_string();
+        let out = kubectl_in(
+            &kubeconfig,
+            &["apply", "-n", &namespace, "-f", "-"],
+            Some(&text),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{} was accepted", path.display());
+        assert!(
+            stderr.contains("is invalid") && stderr.contains(&field),
+            "{}: the refusal does not name {field}: {stderr}",
+            path.display()
+        );
+        checked += 1;
+    }
+    assert!(checked >= 8, "only {checked} bad profiles checked");
+    let api: Api<ComplianceProfile> = Api::namespaced(client, &namespace);
+    assert!(
+        api.list(&ListParams::default())
+            .await
+            .expect("list")
+            .items
+            .is_empty(),
+        "a bad profile was stored"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn valid_profile_reconciles_to_conditions_counts_and_events_then_follows_spec_changes() {
+    let client = shared_cluster().await;
+    let namespace = cluster::test_namespace(&client, "reconcile").await;
+    let account = new_account().await;
+    seed_orders(&account).await;
+    let kubeconfig = cluster::kubeconfig_path();
+    let operator = Operator::start(OperatorOptions {
+        kubeconfig: &kubeconfig,
+        namespace: &namespace,
+        tenancy: &tenancy_operator_identity(&namespace),
+        account: &account,
+        extra: &[],
+    });
+    apply(
+        &kubeconfig,
+        &namespace,
+        &profile_yaml("orders", TWO_CONTROLS),
+    );
+    let api: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
+
+    let profile = wait_for(&api, "orders", &operator, "a completed scan", |p, s| {
+        s.observed_generation == p.metadata.generation && s.last_scan_time.is_some()
+    })
+    .await;
+    let status = profile.status.expect("status");
+    assert_eq!(
+        condition(&status, "Ready"),
+        Some((ConditionStatus::True, "ScanSucceeded".into()))
+    );
+    assert_eq!(
+        condition(&status, "Compliant"),
+        Some((ConditionStatus::False, "FindingsFailed".into()))
+    );
+    assert!(status.condition("Reconciling").is_none() && status.condition("Stalled").is_none());
+    let summary = status.summary.clone().expect("summary");
+    assert_eq!(
+        (summary.evaluated, summary.passed, summary.failed),
+        (4, 2, 2),
+        "{summary:?}"
+    );
+    assert_eq!(status.failing_findings.len(), 2);
+    assert!(
+        status
+            .failing_findings
+            .iter()
+            .all(|f| f.resource_arn.ends_with("/stages/dev"))
+    );
+    assert_eq!(status.controls.len(), 2);
+    assert_eq!(status.account.as_deref(), Some(account.account_id.as_str()));
+    assert_eq!(status.regions, vec![REGION.to_string()]);
+    let first_scan = status.last_scan_time.clone();
+
+    // kubectl shows the verdict at a glance.
+    let out = kubectl_in(
+        &kubeconfig,
+        &["get", "acp", "orders", "-n", &namespace, "--no-headers"],
+        None,
+    );
+    let row = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        row.split_whitespace().nth(1) == Some("False")
+            && row.split_whitespace().nth(2) == Some("2"),
+        "{row}"
+    );
+
+    // A NonCompliant Event was recorded on the profile.
+    let events = kubectl_in(
+        &kubeconfig,
+        &[
+            "get",
+            "events.events.k8s.io",
+            "-n",
+            &namespace,
+            "-o",
+            "jsonpath={range .items[*]}{.reason}/{.type}{\"\\n\"}{end}",
+        ],
+        None,
+    );
+    let events = String::from_utf8_lossy(&events.stdout);
+    assert!(
+        events.lines().any(|l| l == "NonCompliant/Warning"),
+        "{events}"
+    );
+
+    // Our own status write does not make the operator scan again: one scan so far.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        operator.metric("apigw_compliance_reconciles_total{outcome=\"scanned\"}"),
+        1.0,
+        "{}",
+        operator.metrics()
+    );
+    assert!(operator.metrics().contains(&format!("apigw_compliance_findings{{namespace=\"{namespace}\",profile=\"orders\",control=\"APIGateway.3\",status=\"failed\"}} 1")));
+
+    // Changing the spec re-scans at once and bumps observedGeneration: prod only now.
+    apply(
+        &kubeconfig,
+        &namespace,
+        &profile_yaml(
+            "orders",
+            "  scope:\n    regions: [us-east-1]\n    stages:\n      include: [prod]\n  controls:\n    enabled: [APIGateway.1, APIGateway.3]\n  interval: 20m\n",
+        ),
+    );
+    let profile = wait_for(
+        &api,
+        "orders",
+        &operator,
+        "the new generation scanned",
+        |p, s| {
+            p.metadata.generation == Some(2)
+                && s.observed_generation == Some(2)
+                && s.condition("Reconciling").is_none()
+        },
+    )
+    .await;
+    let status = profile.status.expect("status");
+    assert_ne!(status.last_scan_time, first_scan);
+    assert_eq!(
+        condition(&status, "Compliant"),
+        Some((ConditionStatus::True, "AllPassed".into()))
+    );
+    assert_eq!(
+        status.summary.map(|s| (s.evaluated, s.failed)),
+        Some((2, 0))
+    );
+    assert!(
+        status
+            .conditions
+            .iter()
+            .all(|c| c.observed_generation == Some(2))
+    );
+    let events = kubectl_in(
+        &kubeconfig,
+        &[
+            "get",
+            "events.events.k8s.io",
+            "-n",
+            &namespace,
+            "-o",
+            "jsonpath={range .items[*]}{.reason}{\"\\n\"}{end}",
+        ],
+        None,
+    );
+    assert!(
+        String::from_utf8_lossy(&events.stdout)
+            .lines()
+            .any(|l| l == "Compliant")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stage_change_in_aws_is_detected_at_the_next_interval() {
+    let client = shared_cluster().await;
+    let namespace = cluster::test_namespace(&client, "interval").await;
+    let account = new_account().await;
+    let api_id = seed_orders(&account).await;
+    let kubeconfig = cluster::kubeconfig_path();
+    let operator = Operator::start(OperatorOptions {
+        kubeconfig: &kubeconfig,
+        namespace: &namespace,
+        tenancy: &tenancy_operator_identity(&namespace),
+        account: &account,
+        extra: &[],
+    });
+    apply(
+        &kubeconfig,
+        &namespace,
+        &profile_yaml("orders", &format!("{TWO_CONTROLS}  interval: 1m\n")),
+    );
+    let api: Api<ComplianceProfile> = Api::namespaced(client, &namespace);
+    let first = wait_for(&api, "orders", &operator, "the first scan", |_, s| {
+        s.summary.as_ref().is_some_and(|x| x.failed == 2)
+    })
+    .await
+    .status
+    .and_then(|s| s.last_scan_time)
+    .expect("scanned");
+
+    // Fix the dev stage in AWS; nothing in the cluster changes.
+    let sdk = account.sdk_config(REGION);
+    aws_sdk_apigateway::Client::new(&sdk)
+        .update_stage()
+        .rest_api_id(&api_id)
+        .stage_name("dev")
+        .set_patch_operations(Some(
+            seed::COMPLIANT_REST_PATCHES
+                .iter()
+                .map(|(path, value)| {
+                    aws_sdk_apigateway::types::PatchOperation::builder()
+                        .op(aws_sdk_apigateway::types::Op::Replace)
+                        .path(*path)
+                        .value(*value)
+                        .build()
+                })
+                .collect(),
+        ))
+        .send()
+        .await
+        .expect("UpdateStage");
+
+    let profile = wait_for(
+        &api,
+        "orders",
+        &operator,
+        "the next interval's scan",
+        |_, s| {
+            s.last_scan_time.as_ref() != Some(&first)
+                && s.summary.as_ref().is_some_and(|x| x.failed == 0)
+        },
+    )
+    .await;
+    let status = profile.status.expect("status");
+    let elapsed = status
+        .last_scan_time
+        .as_ref()
+        .expect("scanned")
+        .0
+        .duration_since(first.0);
+    assert!(
+        elapsed.as_secs() >= 59,
+        "re-scanned after {elapsed:?}, before the 1m interval"
+    );
+    assert_eq!(
+        condition(&status, "Compliant"),
+        Some((ConditionStatus::True, "AllPassed".into()))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_naming_a_role_its_namespace_may_not_use_stalls_without_any_aws_call() {
+    let client = shared_cluster().await;
+    let namespace = cluster::test_namespace(&client, "tenancy").await;
+    let account = new_account().await;
+    seed_orders(&account).await;
+    let kubeconfig = cluster::kubeconfig_path();
+    let allowed = format!("arn:aws:iam::{}:role/apigw-audit", account.account_id);
+    let forbidden = format!("arn:aws:iam::{}:role/admin", account.account_id);
+    let tenancy =
+        format!("namespaces:\n  - namespace: {namespace}\n    allowedRoleArns: [\"{allowed}\"]\n");
+    account.reset_call_counts().await;
+    let operator = Operator::start(OperatorOptions {
+        kubeconfig: &kubeconfig,
+        namespace: &namespace,
+        tenancy: &tenancy,
+        account: &account,
+        extra: &[],
+    });
+    apply(
+        &kubeconfig,
+        &namespace,
+        &profile_yaml(
+            "forbidden",
+            &format!(
+                "  scope:\n    regions: [us-east-1]\n    roleArn: {forbidden}\n    externalId: team-x\n"
+            ),
+        ),
+    );
+    apply(
+        &kubeconfig,
+        &namespace,
+        &profile_yaml("own-identity", "  scope:\n    regions: [us-east-1]\n"),
+    );
+    let api: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
+    for name in ["forbidden", "own-identity"] {
+        let profile = wait_for(&api, name, &operator, "Stalled", |_, s| {
+            s.condition("Stalled").is_some()
+        })
+        .await;
+        let status = profile.status.expect("status");
+        assert_eq!(
+            condition(&status, "Stalled"),
+            Some((ConditionStatus::True, "RoleNotAllowed".into()))
+        );
+        assert_eq!(
+            condition(&status, "Ready"),
+            Some((ConditionStatus::False, "RoleNotAllowed".into()))
+        );
+        assert!(status.summary.is_none() && status.next_scan_time.is_none());
+        let message = &status.condition("Stalled").expect("stalled").message;
+        assert!(message.contains(&namespace), "{message}");
+    }
+    // Give a wrong implementation time to call AWS anyway.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let calls = account.call_counts().await;
+    assert_eq!(calls.total, 0, "AWS was called: {calls:?}");
+
+    // The allowed role is assumed (with its external id) and scanned in its account.
+    apply(
+        &kubeconfig,
+        &namespace,
+        &profile_yaml(
+            "allowed",
+            &format!(
+                "  scope:\n    regions: [us-east-1]\n    roleArn: {allowed}\n    externalId: team-x\n  controls:\n    enabled: [APIGateway.3]\n"
+            ),
+        ),
+    );
+    let profile = wait_for(
+        &api,
+        "allowed",
+        &operator,
+        "a scan as the allowed role",
+        |_, s| s.last_scan_time.is_some(),
+    )
+    .await;
+    let status = profile.status.expect("status");
+    assert_eq!(status.account.as_deref(), Some(account.account_id.as_str()));
+    assert_eq!(
+        status.summary.map(|s| (s.evaluated, s.failed)),
+        Some((2, 1))
+    );
+    assert_eq!(account.call_counts().await.get("sts:AssumeRole"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_profile_leaves_nothing_behind() {
+    let client = shared_cluster().await;
+    let namespace = cluster::test_namespace(&client, "delete").await;
+    let account = new_account().await;
+    seed_orders(&account).await;
+    let kubeconfig = cluster::kubeconfig_path();
+    let operator = Operator::start(OperatorOptions {
+        kubeconfig: &kubeconfig,
+        namespace: &namespace,
+        tenancy: &tenancy_operator_identity(&namespace),
+        account: &account,
+        extra: &[],
+    });
+    apply(
+        &kubeconfig,
+        &namespace,
+        &profile_yaml("doomed", TWO_CONTROLS),
+    );
+    let api: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
+    let profile = wait_for(&api, "doomed", &operator, "a scan", |_, s| {
+        s.last_scan_time.is_some()
+    })
+    .await;
+    assert!(
+        profile.metadata.finalizers.is_none(),
+        "a finalizer would block deletion when the operator is gone"
+    );
+    let series = "profile=\"doomed\"".to_string();
+    assert!(operator.metrics().contains(&series));
+
+    let out = kubectl_in(
+        &kubeconfig,
+        &[
+            "delete",
+            "acp",
+            "doomed",
+            "-n",
+            &namespace,
+            "--wait=true",
+            "--timeout=30s",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(api.get_opt("doomed").await.expect("get").is_none());
+
+    // The operator created nothing else in the namespace (Events aside, which expire).
+    for kind in [
+        "configmaps",
+        "secrets",
+        "leases.coordination.k8s.io",
+        "complianceprofiles",
+    ] {
+        let out = kubectl_in(
+            &kubeconfig,
+            &["get", kind, "-n", &namespace, "-o", "name"],
+            None,
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).trim().is_empty(),
+            "{kind} left: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    // Its metric series go with it (at the next reconcile of any profile).
+    apply(
+        &kubeconfig,
+        &namespace,
+        &profile_yaml("other", TWO_CONTROLS),
+    );
+    wait_for(&api, "other", &operator, "a scan", |_, s| {
+        s.last_scan_time.is_some()
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while operator.metrics().contains(&series) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        !operator.metrics().contains(&series),
+        "{}",
+        operator.metrics()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_do_not_both_reconcile_and_the_standby_takes_over() {
+    let client = shared_cluster().await;
+    let namespace = cluster::test_namespace(&client, "leader").await;
+    let account = new_account().await;
+    seed_orders(&account).await;
+    let kubeconfig = cluster::kubeconfig_path();
+    let tenancy = tenancy_operator_identity(&namespace);
+    let replica = |identity: &'static str| {
+        Operator::start(OperatorOptions {
+            kubeconfig: &kubeconfig,
+            namespace: &namespace,
+            tenancy: &tenancy,
+            account: &account,
+            extra: &[
+                "--leader-election",
+                "--lease-name",
+                "apigw-compliance-test",
+                "--lease-namespace",
+                &namespace,
+                "--lease-duration-seconds",
+                "4",
+                "--identity",
+                identity,
+            ],
+        })
+    };
+    let mut a = replica("replica-a");
+    // Let A take the lease first, so the roles are known.
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &namespace);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let holder = leases
+            .get_opt("apigw-compliance-test")
+            .await
+            .ok()
+            .flatten()
+            .and_then(|l| l.spec)
+            .and_then(|s| s.holder_identity);
+        if holder.as_deref() == Some("replica-a") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "replica-a never took the lease; log:\n{}",
+            a.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let b = replica("replica-b");
+    apply(
+        &kubeconfig,
+        &namespace,
+        &profile_yaml("orders", TWO_CONTROLS),
+    );
+    let api: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
+    wait_for(&api, "orders", &a, "a scan", |_, s| {
+        s.last_scan_time.is_some()
+    })
+    .await;
+    // B is up (it serves /readyz) but stands by: it has reconciled nothing.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while b.get("/readyz").map(|(code, _)| code) != Some(200) {
+        assert!(
+            Instant::now() < deadline,
+            "replica-b not ready; log:\n{}",
+            b.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(a.metric("apigw_compliance_leader"), 1.0);
+    assert_eq!(b.metric("apigw_compliance_leader"), 0.0);
+    assert_eq!(
+        b.metric("apigw_compliance_reconciles_total{outcome=\"scanned\"}"),
+        0.0,
+        "{}",
+        b.metrics()
+    );
+
+    // A stops (SIGTERM: graceful, releases the lease); B takes over and reconciles the
+    // next change.
+    a.terminate();
+    assert!(
+        a.wait_exit(Duration::from_secs(30)),
+        "replica-a did not exit cleanly; log:\n{}",
+        a.log()
+    );
+    apply(
+        &kubeconfig,
+        &namespace,
+        &profile_yaml(
+            "orders",
+            "  scope:\n    regions: [us-east-1]\n  controls:\n    enabled: [APIGateway.3]\n",
+        ),
+    );
+    wait_for(
+        &api,
+        "orders",
+        &b,
+        "the change reconciled by replica-b",
+        |_, s| {
+            s.observed_generation == Some(2)
+                && s.last_scan_time.is_some()
+                && s.condition("Reconciling").is_none()
+        },
+    )
+    .await;
+    assert_eq!(b.metric("apigw_compliance_leader"), 1.0);
+    assert!(b.metric("apigw_compliance_reconciles_total{outcome=\"scanned\"}") >= 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_server_restart_in_the_middle_is_survived() {
+    // A control plane of its own: restarting the shared one would disturb other tests.
+    let plane = tokio::task::spawn_blocking(|| ControlPlane::start("operator-restart"))
+        .await
+        .expect("join")
+        .unwrap_or_else(|e| panic!("cannot start a control plane: {e}"));
+    let client = plane.client().await;
+    let out = plane.kubectl_with_stdin(["apply", "-f", "-"], &crd_yaml());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    cluster::wait_crd_established(&client, CRD_NAME).await;
+    let namespace = cluster::test_namespace(&client, "restart").await;
+    let account = new_account().await;
+    seed_orders(&account).await;
+    let kubeconfig = plane.kubeconfig_path().to_path_buf();
+    let operator = Operator::start(OperatorOptions {
+        kubeconfig: &kubeconfig,
+        namespace: &namespace,
+        tenancy: &tenancy_operator_identity(&namespace),
+        account: &account,
+        extra: &[],
+    });
+    apply(
+        &kubeconfig,
+        &namespace,
+        &profile_yaml("orders", TWO_CONTROLS),
+    );
+    let api: Api<ComplianceProfile> = Api::namespaced(client, &namespace);
+    wait_for(&api, "orders", &operator, "a scan", |_, s| {
+        s.last_scan_time.is_some()
+    })
+    .await;
+
+    // Restart the API server (same etcd): the operator's watch breaks and must recover.
+    let plane = tokio::task::spawn_blocking(move || {
+        plane.restart_apiserver();
+        plane
+    })
+    .await
+    .expect("restart");
+    let api: Api<ComplianceProfile> = Api::namespaced(plane.client().await, &namespace);
+    apply(
+        &kubeconfig,
+        &namespace,
+        &profile_yaml(
+            "orders",
+            "  scope:\n    regions: [us-east-1]\n  controls:\n    enabled: [APIGateway.3]\n",
+        ),
+    );
+    let profile = wait_for(
+        &api,
+        "orders",
+        &operator,
+        "the post-restart change reconciled",
+        |_, s| {
+            s.observed_generation == Some(2)
+                && s.condition("Reconciling").is_none()
+                && s.last_scan_time.is_some()
+        },
+    )
+    .await;
+    assert_eq!(
+        profile
+            .status
+            .and_then(|s| s.summary)
+            .map(|s| (s.evaluated, s.failed)),
+        Some((2, 1))
+    );
+    drop(operator);
+    drop(plane);
+}
