@@ -941,3 +941,52 @@ async fn an_api_server_restart_in_the_middle_is_survived() {
     drop(operator);
     drop(plane);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_glob_the_api_server_cannot_check_stalls_the_profile_naming_the_field() {
+    let client = shared_cluster().await;
+    let namespace = cluster::test_namespace(&client, "invalid-glob").await;
+    let account = new_account().await;
+    let kubeconfig = cluster::kubeconfig_path();
+    account.reset_call_counts().await;
+    let operator = Operator::start(OperatorOptions {
+        kubeconfig: &kubeconfig,
+        namespace: &namespace,
+        tenancy: &tenancy_operator_identity(&namespace),
+        account: &account,
+        extra: &[],
+    });
+    // Admission accepts it (CEL cannot parse globs); the operator refuses it.
+    apply(
+        &kubeconfig,
+        &namespace,
+        &profile_yaml(
+            "bad-glob",
+            "  scope:\n    regions: [us-east-1]\n    stages:\n      include: [\"[prod\"]\n",
+        ),
+    );
+    let api: Api<ComplianceProfile> = Api::namespaced(client, &namespace);
+    let profile = wait_for(&api, "bad-glob", &operator, "Stalled", |_, s| {
+        s.condition("Stalled").is_some()
+    })
+    .await;
+    let status = profile.status.expect("status");
+    let stalled = status.condition("Stalled").expect("stalled");
+    assert_eq!(stalled.reason, "InvalidSpec");
+    assert!(
+        stalled.message.starts_with("spec.scope.stages.include[0]:"),
+        "{}",
+        stalled.message
+    );
+    assert_eq!(account.call_counts().await.total, 0);
+    // Found once: the status write coming back is not counted as another error.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        operator.metric(
+            "apigw_compliance_reconcile_errors_total{class=\"terminal_error\",reason=\"InvalidSpec\"}"
+        ),
+        1.0,
+        "{}",
+        operator.metrics()
+    );
+}

@@ -192,12 +192,18 @@ impl Step {
         }
     }
 
-    /// Waits for the profile to change: retrying cannot help.
-    fn terminal(reason: &'static str) -> Self {
+    /// Waits for the profile to change: retrying cannot help. Counted as an error
+    /// when it was found (the status changed), not on every later event that finds
+    /// the same stall (such as our own status write coming back).
+    fn terminal(reason: &'static str, found: bool) -> Self {
         Step {
             action: Action::await_change(),
-            outcome: Outcome::terminal_error,
-            reason: Some(reason),
+            outcome: if found {
+                Outcome::terminal_error
+            } else {
+                Outcome::skipped
+            },
+            reason: found.then_some(reason),
         }
     }
 }
@@ -222,14 +228,15 @@ impl Context {
     }
 
     /// Writes `new` with server-side apply unless it equals what the object has.
+    /// Returns whether it wrote.
     async fn write_status(
         &self,
         profile: &ComplianceProfile,
         previous: Option<&ComplianceProfileStatus>,
         new: &ComplianceProfileStatus,
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
         if previous == Some(new) {
-            return Ok(());
+            return Ok(false);
         }
         let namespace = profile.namespace().unwrap_or_default();
         let name = profile.name_any();
@@ -250,7 +257,7 @@ impl Context {
             name,
             source,
         })?;
-        Ok(())
+        Ok(true)
     }
 
     /// Events for what changed between the status the object had and the one written.
@@ -424,9 +431,9 @@ async fn reconcile_profile(profile: &ComplianceProfile, ctx: &Context) -> Result
                 e.to_string(),
                 &now,
             );
-            ctx.write_status(profile, before, &new).await?;
+            let found = ctx.write_status(profile, before, &new).await?;
             ctx.publish_events(profile, before, &new).await;
-            return Ok(Step::terminal(reason::INVALID_SPEC));
+            return Ok(Step::terminal(reason::INVALID_SPEC, found));
         }
     };
 
@@ -441,9 +448,9 @@ async fn reconcile_profile(profile: &ComplianceProfile, ctx: &Context) -> Result
             denial.to_string(),
             &now,
         );
-        ctx.write_status(profile, before, &new).await?;
+        let found = ctx.write_status(profile, before, &new).await?;
         ctx.publish_events(profile, before, &new).await;
-        return Ok(Step::terminal(reason::ROLE_NOT_ALLOWED));
+        return Ok(Step::terminal(reason::ROLE_NOT_ALLOWED, found));
     }
 
     // 3. Nothing due: typically the watch event of our own status write.
