@@ -776,7 +776,7 @@ async fn two_replicas_do_not_both_reconcile_and_the_standby_takes_over() {
                 "--lease-namespace",
                 &namespace,
                 "--lease-duration-seconds",
-                "4",
+                "10",
                 "--identity",
                 identity,
             ],
