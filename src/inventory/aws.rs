@@ -271,16 +271,7 @@ impl RegionReader<'_> {
             .buffer_unordered(self.options.api_concurrency.max(1))
             .collect()
             .await;
-        let mut apis = Vec::new();
-        let mut errors = Vec::new();
-        for result in results {
-            match result {
-                Ok(api) => apis.push(api),
-                Err(e) => errors.push(e),
-            }
-        }
-        apis.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok((apis, errors))
+        Ok(split_outcomes(results, |api| &api.id))
     }
 
     async fn rest_api(
@@ -356,23 +347,18 @@ impl RegionReader<'_> {
     }
 
     async fn v2_apis(&self) -> ApisRead<V2Api> {
-        let mut listed = Vec::new();
-        let mut next_token: Option<String> = None;
-        loop {
+        let listed = v2_pages(|token| async move {
             let page = self
                 .v2
                 .get_apis()
                 .max_results("500")
-                .set_next_token(next_token.take())
+                .set_next_token(token)
                 .send()
                 .await
                 .map_err(|e| self.error("GetApis", None, &e))?;
-            listed.extend(page.items().iter().cloned());
-            match page.next_token() {
-                Some(token) if !token.is_empty() => next_token = Some(token.to_string()),
-                _ => break,
-            }
-        }
+            Ok((page.items().to_vec(), page.next_token().map(str::to_string)))
+        })
+        .await?;
         self.progress(format!(
             "{}: {} v2 APIs listed, reading their stages and routes",
             self.region,
@@ -383,16 +369,7 @@ impl RegionReader<'_> {
             .buffer_unordered(self.options.api_concurrency.max(1))
             .collect()
             .await;
-        let mut apis = Vec::new();
-        let mut errors = Vec::new();
-        for result in results {
-            match result {
-                Ok(api) => apis.push(api),
-                Err(e) => errors.push(e),
-            }
-        }
-        apis.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok((apis, errors))
+        Ok(split_outcomes(results, |api| &api.id))
     }
 
     async fn v2_api(&self, api: aws_sdk_apigatewayv2::types::Api) -> Result<V2Api, ReadError> {
@@ -431,51 +408,90 @@ impl RegionReader<'_> {
     }
 
     async fn v2_stages(&self, api_id: &str, api_arn: &str) -> Result<Vec<V2Stage>, ReadError> {
-        let mut stages = Vec::new();
-        let mut next_token: Option<String> = None;
-        loop {
+        let stages = v2_pages(|token| async move {
             let page = self
                 .v2
                 .get_stages()
                 .api_id(api_id)
                 .max_results("500")
-                .set_next_token(next_token.take())
+                .set_next_token(token)
                 .send()
                 .await
                 .map_err(|e| self.error("GetStages", Some(api_arn.to_string()), &e))?;
-            stages.extend(page.items().iter().map(v2_stage));
-            match page.next_token() {
-                Some(token) if !token.is_empty() => next_token = Some(token.to_string()),
-                _ => break,
-            }
-        }
+            Ok((
+                page.items().iter().map(v2_stage).collect(),
+                page.next_token().map(str::to_string),
+            ))
+        })
+        .await?;
         Ok(stages)
     }
 
     async fn v2_routes(&self, api_id: &str, api_arn: &str) -> Result<Vec<Route>, ReadError> {
-        let mut routes = Vec::new();
-        let mut next_token: Option<String> = None;
-        loop {
+        let routes = v2_pages(|token| async move {
             let page = self
                 .v2
                 .get_routes()
                 .api_id(api_id)
                 .max_results("500")
-                .set_next_token(next_token.take())
+                .set_next_token(token)
                 .send()
                 .await
                 .map_err(|e| self.error("GetRoutes", Some(api_arn.to_string()), &e))?;
-            routes.extend(page.items().iter().map(|route| Route {
-                id: route.route_id().unwrap_or_default().to_string(),
-                route_key: route.route_key().unwrap_or_default().to_string(),
-                authorization_type: route.authorization_type().map(|t| t.as_str().to_string()),
-            }));
-            match page.next_token() {
-                Some(token) if !token.is_empty() => next_token = Some(token.to_string()),
-                _ => break,
-            }
-        }
+            Ok((
+                page.items()
+                    .iter()
+                    .map(|route| Route {
+                        id: route.route_id().unwrap_or_default().to_string(),
+                        route_key: route.route_key().unwrap_or_default().to_string(),
+                        authorization_type: route
+                            .authorization_type()
+                            .map(|t| t.as_str().to_string()),
+                    })
+                    .collect(),
+                page.next_token().map(str::to_string),
+            ))
+        })
+        .await?;
         Ok(routes)
+    }
+}
+
+/// Splits per-API outcomes into the APIs read (ordered by id, so output is stable
+/// whatever order the concurrent calls finished in) and the read errors.
+fn split_outcomes<T>(
+    outcomes: Vec<Result<T, ReadError>>,
+    id: impl Fn(&T) -> &String,
+) -> (Vec<T>, Vec<ReadError>) {
+    let mut read = Vec::new();
+    let mut errors = Vec::new();
+    for outcome in outcomes {
+        match outcome {
+            Ok(item) => read.push(item),
+            Err(e) => errors.push(e),
+        }
+    }
+    read.sort_by(|a, b| id(a).cmp(id(b)));
+    (read, errors)
+}
+
+/// Every page of an API Gateway v2 list call: `fetch` gets the NextToken of the
+/// previous page (None first) and returns one page's items and its NextToken; an
+/// absent or empty token ends the list.
+async fn v2_pages<T, F, Fut>(mut fetch: F) -> Result<Vec<T>, ReadError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>), ReadError>>,
+{
+    let mut items = Vec::new();
+    let mut token = None;
+    loop {
+        let (page, next) = fetch(token.take()).await?;
+        items.extend(page);
+        match next {
+            Some(next) if !next.is_empty() => token = Some(next),
+            _ => return Ok(items),
+        }
     }
 }
 
