@@ -311,11 +311,15 @@ pub async fn test_namespace(client: &Client, prefix: &str) -> String {
         })
         .collect();
     base.truncate(62 - suffix.len());
-    let name = format!("{}-{suffix}", base.trim_matches('-'));
+    let mut base = base.trim_matches('-').to_owned();
+    if base.is_empty() {
+        base = "test".to_owned();
+    }
+    let name = format!("{base}-{suffix}");
     let ns: Namespace = serde_json::from_value(serde_json::json!({
         "metadata": {
             "name": name,
-            "labels": { "apigwcompliance.io/test": base.trim_matches('-') },
+            "labels": { "apigwcompliance.io/test": base },
         }
     }))
     .expect("namespace object");
