@@ -1,0 +1,1420 @@
+//! plan(): one test per remediation and per safety rule (each fails if its rule is
+//! broken), then a property test over generated stages.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use super::*;
+use crate::controls::{
+    AuthorizationType, ClientCertificateParameters, ExecutionLoggingParameters, WafParameters,
+};
+use crate::evaluate::evaluate;
+use crate::inventory::{
+    AccessLogSettings, MethodSetting, RegionInventory, RestApi, RestStage, Route, V2Api, V2Stage,
+};
+use crate::remediate::{
+    AccessLoggingRemediation, ClientCertificateRemediation, ControlRemediations,
+    ExecutionLoggingRemediation, RemediationSettings, RemediationSwitch, WafRemediation,
+};
+
+const REGION: &str = "us-east-1";
+const ACL: &str = "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/api/0a1b";
+const OTHER_ACL: &str = "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/old/9z8y";
+const WEST_ACL: &str = "arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/api/0a1b";
+const LOG_GROUP: &str = "arn:aws:logs:us-east-1:123456789012:log-group:/apigw/access";
+const WEST_LOG_GROUP: &str = "arn:aws:logs:eu-west-1:123456789012:log-group:/apigw/access";
+const FORMAT: &str = r#"{"requestId":"$context.requestId"}"#;
+
+fn setting(level: Option<&str>, caching: bool, encrypted: bool) -> MethodSetting {
+    MethodSetting {
+        logging_level: level.map(str::to_string),
+        caching_enabled: caching,
+        cache_data_encrypted: encrypted,
+    }
+}
+
+fn rest_stage(name: &str, settings: &[(&str, MethodSetting)]) -> RestStage {
+    RestStage {
+        name: name.to_string(),
+        method_settings: settings
+            .iter()
+            .map(|(key, s)| ((*key).to_string(), s.clone()))
+            .collect(),
+        ..RestStage::default()
+    }
+}
+
+fn rest_inventory(stages: Vec<RestStage>) -> Inventory {
+    Inventory {
+        regions: vec![RegionInventory {
+            region: REGION.to_string(),
+            rest_apis: vec![RestApi {
+                id: "a1".to_string(),
+                name: "orders".to_string(),
+                stages,
+                ..RestApi::default()
+            }],
+            v2_apis: Vec::new(),
+        }],
+        errors: Vec::new(),
+    }
+}
+
+fn v2_inventory(protocol: V2Protocol, stage: V2Stage, routes: Vec<Route>) -> Inventory {
+    Inventory {
+        regions: vec![RegionInventory {
+            region: REGION.to_string(),
+            rest_apis: Vec::new(),
+            v2_apis: vec![V2Api {
+                id: "w1".to_string(),
+                name: "chat".to_string(),
+                protocol,
+                tags: BTreeMap::new(),
+                stages: vec![stage],
+                routes,
+            }],
+        }],
+        errors: Vec::new(),
+    }
+}
+
+fn findings(inventory: &Inventory, params: &ControlParameters) -> Vec<Finding> {
+    evaluate(inventory, &ControlId::ALL, params)
+}
+
+fn plan_for(
+    inventory: &Inventory,
+    params: &ControlParameters,
+    settings: &RemediationSettings,
+) -> RemediationPlan {
+    plan(inventory, &findings(inventory, params), params, settings)
+}
+
+fn all_on() -> RemediationSettings {
+    RemediationSettings {
+        controls: ControlRemediations {
+            client_certificate: Some(ClientCertificateRemediation {
+                generate: true,
+                certificate_id: None,
+            }),
+            waf: Some(WafRemediation {
+                web_acl_arn: ACL.to_string(),
+            }),
+            access_logging: Some(AccessLoggingRemediation {
+                destination_arn: LOG_GROUP.to_string(),
+                format: FORMAT.to_string(),
+            }),
+            ..ControlRemediations::default()
+        },
+        ..RemediationSettings::default()
+    }
+}
+
+fn accepted(levels: &[LoggingLevel]) -> ControlParameters {
+    ControlParameters {
+        execution_logging: ExecutionLoggingParameters {
+            accepted_levels: levels.to_vec(),
+        },
+        ..ControlParameters::default()
+    }
+}
+
+fn rest_arn(stage: &str) -> String {
+    rest_stage_arn(REGION, "a1", stage)
+}
+
+fn unplanned_for(plan: &RemediationPlan, control: ControlId) -> Vec<&Unplanned> {
+    plan.unplanned
+        .iter()
+        .filter(|u| u.control_id == control)
+        .collect()
+}
+
+fn paths(change: &Change) -> Vec<String> {
+    change
+        .items
+        .iter()
+        .filter_map(|item| match &item.edit {
+            Edit::RestReplace { path, .. } => Some(path.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_rest_stage_gets_one_update_stage_with_all_its_patch_operations() {
+    let stage = rest_stage(
+        "prod",
+        &[
+            ("*/*", setting(Some("OFF"), false, false)),
+            ("~1orders~1{id}/GET", setting(Some("OFF"), true, false)),
+        ],
+    );
+    let plan = plan_for(
+        &rest_inventory(vec![stage]),
+        &ControlParameters::default(),
+        &RemediationSettings::default(),
+    );
+    assert_eq!(plan.changes.len(), 1, "{plan:#?}");
+    let change = &plan.changes[0];
+    assert_eq!(
+        change.operation,
+        Operation::RestUpdateStage {
+            rest_api_id: "a1".into(),
+            stage_name: "prod".into()
+        }
+    );
+    assert_eq!(change.call.operation, "apigateway:UpdateStage");
+    assert_eq!(change.call.http, "PATCH /restapis/a1/stages/prod");
+    assert_eq!(
+        change.call.request,
+        json!({"patchOperations": [
+            {"op": "replace", "path": "/*/*/logging/loglevel", "value": "ERROR"},
+            {"op": "replace", "path": "/~1orders~1{id}/GET/logging/loglevel", "value": "ERROR"},
+            {"op": "replace", "path": "/tracingEnabled", "value": "true"},
+            {"op": "replace", "path": "/~1orders~1{id}/GET/caching/dataEncrypted", "value": "true"},
+        ]})
+    );
+    assert_eq!(
+        change.controls(),
+        vec![
+            ControlId::ApiGateway1,
+            ControlId::ApiGateway3,
+            ControlId::ApiGateway5
+        ]
+    );
+    let logging = &change.items[1];
+    assert_eq!(
+        (
+            logging.setting.as_str(),
+            logging.before.as_str(),
+            logging.after.as_str()
+        ),
+        ("GET /orders/{id} logging level", "OFF", "ERROR")
+    );
+    assert_eq!(
+        logging.precondition,
+        Some(Precondition::CloudWatchRoleArn {
+            region: REGION.into()
+        })
+    );
+}
+
+#[test]
+fn a_stage_without_method_settings_gets_the_stage_wide_level() {
+    let plan = plan_for(
+        &rest_inventory(vec![rest_stage("prod", &[])]),
+        &ControlParameters::default(),
+        &RemediationSettings::default(),
+    );
+    assert!(paths(&plan.changes[0]).contains(&"/*/*/logging/loglevel".to_string()));
+}
+
+#[test]
+fn info_is_never_lowered_to_error() {
+    // INFO is accepted: it stays, only the OFF override is raised to the ERROR target.
+    let stage = rest_stage(
+        "prod",
+        &[
+            ("*/*", setting(Some("INFO"), false, false)),
+            ("~1a/GET", setting(Some("OFF"), false, false)),
+        ],
+    );
+    let plan = plan_for(
+        &rest_inventory(vec![stage.clone()]),
+        &ControlParameters::default(),
+        &RemediationSettings::default(),
+    );
+    assert_eq!(
+        paths(&plan.changes[0]),
+        ["/~1a/GET/logging/loglevel", "/tracingEnabled"]
+    );
+
+    // Only ERROR accepted: fixing INFO would lower it, so it is left to a person.
+    let plan = plan_for(
+        &rest_inventory(vec![stage]),
+        &accepted(&[LoggingLevel::Error]),
+        &RemediationSettings::default(),
+    );
+    assert!(
+        plan.changes
+            .iter()
+            .flat_map(paths)
+            .all(|p| p != "/*/*/logging/loglevel"),
+        "{plan:#?}"
+    );
+    let manual = unplanned_for(&plan, ControlId::ApiGateway1);
+    assert_eq!(manual.len(), 1);
+    assert_eq!(manual[0].reason, UnplannedReason::ManualAction);
+    assert!(
+        manual[0].message.contains("never lowers"),
+        "{}",
+        manual[0].message
+    );
+}
+
+#[test]
+fn error_is_raised_to_info_when_only_info_is_accepted() {
+    let stage = rest_stage("prod", &[("*/*", setting(Some("ERROR"), false, false))]);
+    let plan = plan_for(
+        &rest_inventory(vec![stage]),
+        &accepted(&[LoggingLevel::Info]),
+        &RemediationSettings::default(),
+    );
+    assert_eq!(plan.changes[0].items[0].after, "INFO");
+    assert_eq!(plan.changes[0].items[0].before, "ERROR");
+}
+
+#[test]
+fn a_configured_level_that_is_not_accepted_is_refused_not_applied() {
+    let mut settings = RemediationSettings::default();
+    settings.controls.execution_logging.logging_level = Some(LoggingLevel::Error);
+    let plan = plan_for(
+        &rest_inventory(vec![rest_stage("prod", &[])]),
+        &accepted(&[LoggingLevel::Info]),
+        &settings,
+    );
+    assert!(
+        plan.changes
+            .iter()
+            .flat_map(paths)
+            .all(|p| !p.contains("loglevel"))
+    );
+    assert_eq!(
+        unplanned_for(&plan, ControlId::ApiGateway1)[0].reason,
+        UnplannedReason::InvalidSettings
+    );
+}
+
+#[test]
+fn only_allowed_paths_are_ever_patched_and_only_with_replace() {
+    // Every REST control failing at once, caching latent (cluster off) on */*.
+    let mut stage = rest_stage(
+        "prod",
+        &[
+            ("*/*", setting(Some("OFF"), true, false)),
+            ("~1x/POST", setting(None, false, false)),
+        ],
+    );
+    stage.cache_cluster_enabled = false;
+    let plan = plan_for(
+        &rest_inventory(vec![stage]),
+        &ControlParameters::default(),
+        &all_on(),
+    );
+    let ops = plan.changes[0].call.request["patchOperations"]
+        .as_array()
+        .expect("ops")
+        .clone();
+    assert!(!ops.is_empty());
+    for op in ops {
+        assert_eq!(op["op"], "replace");
+        let path = op["path"].as_str().expect("path");
+        assert!(
+            path.ends_with("/logging/loglevel")
+                || path.ends_with("/caching/dataEncrypted")
+                || path == "/tracingEnabled"
+                || path == "/clientCertificateId",
+            "unexpected path {path}"
+        );
+        assert!(
+            !path.contains("dataTrace")
+                && !path.contains("caching/enabled")
+                && !path.contains("cacheCluster")
+        );
+        if path.ends_with("/caching/dataEncrypted") || path == "/tracingEnabled" {
+            assert_eq!(op["value"], "true");
+        }
+    }
+}
+
+#[test]
+fn caching_is_never_turned_on_to_encrypt_it() {
+    // The cache cluster is on but no method caches: APIGateway.5 passes, nothing planned;
+    // a method that does not cache is never given cache settings.
+    let mut stage = rest_stage("prod", &[("*/*", setting(Some("ERROR"), false, false))]);
+    stage.cache_cluster_enabled = true;
+    stage.tracing_enabled = true;
+    let plan = plan_for(
+        &rest_inventory(vec![stage]),
+        &ControlParameters::default(),
+        &RemediationSettings::default(),
+    );
+    assert!(plan.changes.is_empty(), "{plan:#?}");
+}
+
+#[test]
+fn tracing_and_cache_encryption_can_be_turned_off() {
+    let settings = RemediationSettings {
+        controls: ControlRemediations {
+            xray_tracing: RemediationSwitch { enabled: false },
+            cache_encryption: RemediationSwitch { enabled: false },
+            execution_logging: ExecutionLoggingRemediation {
+                enabled: false,
+                logging_level: None,
+            },
+            ..ControlRemediations::default()
+        },
+        ..RemediationSettings::default()
+    };
+    let stage = rest_stage("prod", &[("*/*", setting(Some("OFF"), true, false))]);
+    let plan = plan_for(
+        &rest_inventory(vec![stage]),
+        &ControlParameters::default(),
+        &settings,
+    );
+    assert!(plan.changes.is_empty());
+    let disabled: Vec<ControlId> = plan
+        .unplanned
+        .iter()
+        .filter(|u| u.reason == UnplannedReason::Disabled)
+        .map(|u| u.control_id)
+        .collect();
+    for control in [
+        ControlId::ApiGateway1,
+        ControlId::ApiGateway3,
+        ControlId::ApiGateway5,
+    ] {
+        assert!(disabled.contains(&control), "{control}: {plan:#?}");
+    }
+}
+
+#[test]
+fn exempted_findings_are_never_touched() {
+    let stage = rest_stage("prod", &[("*/*", setting(Some("OFF"), false, false))]);
+    let inventory = rest_inventory(vec![stage]);
+    let params = ControlParameters::default();
+    let mut found = findings(&inventory, &params);
+    for f in &mut found {
+        if f.control_id == ControlId::ApiGateway1 {
+            f.exempted = true;
+        }
+    }
+    let partly = plan(&inventory, &found, &params, &RemediationSettings::default());
+    assert_eq!(partly.changes[0].controls(), vec![ControlId::ApiGateway3]);
+    assert!(unplanned_for(&partly, ControlId::ApiGateway1).is_empty());
+
+    for f in &mut found {
+        f.exempted = true;
+    }
+    let none = plan(&inventory, &found, &params, &all_on());
+    assert!(
+        none.changes.is_empty() && none.unplanned.is_empty(),
+        "{none:#?}"
+    );
+}
+
+#[test]
+fn passing_findings_are_never_planned() {
+    let mut stage = rest_stage("prod", &[("*/*", setting(Some("OFF"), false, false))]);
+    stage.tracing_enabled = true;
+    let inventory = rest_inventory(vec![stage]);
+    let params = ControlParameters::default();
+    let mut found = findings(&inventory, &params);
+    // Pretend the scan said .1 passed: nothing may be planned for it.
+    for f in &mut found {
+        if f.control_id == ControlId::ApiGateway1 {
+            f.status = Status::Passed;
+        }
+    }
+    let plan = plan(&inventory, &found, &params, &RemediationSettings::default());
+    assert!(plan.changes.is_empty(), "{plan:#?}");
+}
+
+#[test]
+fn max_changes_per_scan_stops_the_plan_and_keeps_the_rest_pending() {
+    let stages = (1..=3)
+        .map(|n| {
+            rest_stage(
+                &format!("s{n}"),
+                &[("*/*", setting(Some("ERROR"), false, false))],
+            )
+        })
+        .collect();
+    let settings = RemediationSettings {
+        max_changes_per_scan: 2,
+        ..RemediationSettings::default()
+    };
+    let plan = plan_for(
+        &rest_inventory(stages),
+        &ControlParameters::default(),
+        &settings,
+    );
+    let arns: Vec<&str> = plan
+        .changes
+        .iter()
+        .map(|c| c.resource_arn.as_str())
+        .collect();
+    assert_eq!(arns, [rest_arn("s1"), rest_arn("s2")]);
+    assert_eq!(plan.pending.len(), 1);
+    assert_eq!(plan.pending[0].resource_arn, rest_arn("s3"));
+    assert_eq!(plan.max_changes_per_scan, 2);
+}
+
+#[test]
+fn the_web_acl_is_associated_with_a_stage_that_has_none() {
+    let mut stage = rest_stage("prod", &[("*/*", setting(Some("ERROR"), false, false))]);
+    stage.tracing_enabled = true;
+    let plan = plan_for(
+        &rest_inventory(vec![stage]),
+        &ControlParameters::default(),
+        &all_on(),
+    );
+    assert_eq!(plan.changes.len(), 2, "{plan:#?}");
+    let waf = plan
+        .changes
+        .iter()
+        .find(|c| matches!(c.operation, Operation::AssociateWebAcl { .. }))
+        .expect("waf change");
+    assert_eq!(waf.call.operation, "wafv2:AssociateWebACL");
+    assert_eq!(
+        waf.call.request,
+        json!({"WebACLArn": ACL, "ResourceArn": rest_arn("prod")})
+    );
+    assert_eq!(
+        waf.items[0].precondition,
+        Some(Precondition::WebAclExists {
+            web_acl_arn: ACL.into()
+        })
+    );
+    assert!(waf.notes.is_empty());
+}
+
+#[test]
+fn an_existing_web_acl_is_never_replaced_unless_the_allow_list_demands_it() {
+    let mut stage = rest_stage("prod", &[("*/*", setting(Some("ERROR"), false, false))]);
+    stage.tracing_enabled = true;
+    stage.web_acl_arn = Some(OTHER_ACL.to_string());
+    stage.client_certificate_id = Some("c9".to_string());
+    let inventory = rest_inventory(vec![stage]);
+
+    // Without an allow-list the stage passes; even a forged FAILED finding does not
+    // make the plan replace the ACL.
+    let params = ControlParameters::default();
+    let mut found = findings(&inventory, &params);
+    for f in &mut found {
+        if f.control_id == ControlId::ApiGateway4 {
+            f.status = Status::Failed;
+        }
+    }
+    let plan_without = plan(&inventory, &found, &params, &all_on());
+    assert!(plan_without.changes.is_empty(), "{plan_without:#?}");
+    assert_eq!(
+        unplanned_for(&plan_without, ControlId::ApiGateway4)[0].reason,
+        UnplannedReason::ManualAction
+    );
+
+    // The allow-list names only ACL: the replacement is planned and said.
+    let params = ControlParameters {
+        waf: WafParameters {
+            accepted_web_acl_arns: vec![ACL.to_string()],
+        },
+        ..ControlParameters::default()
+    };
+    let plan = plan_for(&inventory, &params, &all_on());
+    assert_eq!(plan.changes.len(), 1);
+    assert_eq!(plan.changes[0].items[0].before, OTHER_ACL);
+    assert_eq!(
+        plan.changes[0].notes,
+        [format!(
+            "replaces web ACL {OTHER_ACL}, which acceptedWebAclArns does not list"
+        )]
+    );
+}
+
+#[test]
+fn a_web_acl_of_another_region_is_a_blocked_precondition() {
+    let mut settings = all_on();
+    settings.controls.waf = Some(WafRemediation {
+        web_acl_arn: WEST_ACL.to_string(),
+    });
+    let plan = plan_for(
+        &rest_inventory(vec![rest_stage("prod", &[])]),
+        &ControlParameters::default(),
+        &settings,
+    );
+    assert!(
+        plan.changes
+            .iter()
+            .all(|c| !matches!(c.operation, Operation::AssociateWebAcl { .. }))
+    );
+    let blocked = unplanned_for(&plan, ControlId::ApiGateway4);
+    assert_eq!(blocked[0].reason, UnplannedReason::BlockedPrecondition);
+    assert!(
+        blocked[0].message.contains("eu-west-1"),
+        "{}",
+        blocked[0].message
+    );
+}
+
+#[test]
+fn a_web_acl_outside_the_allow_list_is_refused() {
+    let params = ControlParameters {
+        waf: WafParameters {
+            accepted_web_acl_arns: vec![OTHER_ACL.to_string()],
+        },
+        ..ControlParameters::default()
+    };
+    let plan = plan_for(
+        &rest_inventory(vec![rest_stage("prod", &[])]),
+        &params,
+        &all_on(),
+    );
+    assert_eq!(
+        unplanned_for(&plan, ControlId::ApiGateway4)[0].reason,
+        UnplannedReason::InvalidSettings
+    );
+}
+
+#[test]
+fn without_a_web_acl_setting_apigateway_4_is_not_remediated() {
+    let plan = plan_for(
+        &rest_inventory(vec![rest_stage("prod", &[])]),
+        &ControlParameters::default(),
+        &RemediationSettings::default(),
+    );
+    assert_eq!(
+        unplanned_for(&plan, ControlId::ApiGateway4)[0].reason,
+        UnplannedReason::Disabled
+    );
+}
+
+#[test]
+fn client_certificates_are_opt_in() {
+    let inventory = rest_inventory(vec![rest_stage("prod", &[])]);
+    let plan = plan_for(
+        &inventory,
+        &ControlParameters::default(),
+        &RemediationSettings::default(),
+    );
+    assert!(
+        plan.changes[0]
+            .items
+            .iter()
+            .all(|i| i.control_id != ControlId::ApiGateway2)
+    );
+    assert_eq!(
+        unplanned_for(&plan, ControlId::ApiGateway2)[0].reason,
+        UnplannedReason::Disabled
+    );
+
+    let plan = plan_for(&inventory, &ControlParameters::default(), &all_on());
+    let item = plan.changes[0]
+        .items
+        .iter()
+        .find(|i| i.control_id == ControlId::ApiGateway2)
+        .expect("cert item");
+    assert_eq!(
+        item.edit,
+        Edit::RestReplace {
+            path: "/clientCertificateId".into(),
+            value: PatchValue::GeneratedClientCertificate
+        }
+    );
+    assert_eq!(item.after, GENERATED_CERTIFICATE_PLACEHOLDER);
+}
+
+#[test]
+fn a_generated_certificate_cannot_satisfy_an_allow_list() {
+    let params = ControlParameters {
+        client_certificate: ClientCertificateParameters {
+            accepted_certificate_ids: vec!["c1".into()],
+            ..ClientCertificateParameters::default()
+        },
+        ..ControlParameters::default()
+    };
+    let plan = plan_for(
+        &rest_inventory(vec![rest_stage("prod", &[])]),
+        &params,
+        &all_on(),
+    );
+    assert_eq!(
+        unplanned_for(&plan, ControlId::ApiGateway2)[0].reason,
+        UnplannedReason::InvalidSettings
+    );
+
+    // A named certificate from the list replaces one that is not listed, and says so.
+    let mut stage = rest_stage("prod", &[]);
+    stage.client_certificate_id = Some("old".into());
+    let mut settings = all_on();
+    settings.controls.client_certificate = Some(ClientCertificateRemediation {
+        generate: false,
+        certificate_id: Some("c1".into()),
+    });
+    let plan = plan_for(&rest_inventory(vec![stage]), &params, &settings);
+    let change = &plan.changes[0];
+    assert!(paths(change).contains(&"/clientCertificateId".to_string()));
+    assert!(
+        change.notes[0].contains("replaces client certificate old"),
+        "{:?}",
+        change.notes
+    );
+}
+
+fn websocket_stage(default: Option<&str>, routes: &[(&str, Option<&str>)]) -> V2Stage {
+    V2Stage {
+        name: "live".into(),
+        default_logging_level: default.map(str::to_string),
+        route_logging_levels: routes
+            .iter()
+            .map(|(k, l)| ((*k).to_string(), l.map(str::to_string)))
+            .collect(),
+        access_log: Some(AccessLogSettings {
+            destination_arn: Some(LOG_GROUP.into()),
+            format: Some(FORMAT.into()),
+        }),
+        ..V2Stage::default()
+    }
+}
+
+#[test]
+fn websocket_default_and_route_levels_are_raised_in_one_v2_update_stage() {
+    let stage = websocket_stage(
+        Some("OFF"),
+        &[
+            ("$default", Some("OFF")),
+            ("$connect", Some("INFO")),
+            ("ping", None),
+        ],
+    );
+    let plan = plan_for(
+        &v2_inventory(V2Protocol::WebSocket, stage, Vec::new()),
+        &ControlParameters::default(),
+        &all_on(),
+    );
+    assert_eq!(plan.changes.len(), 1, "{plan:#?}");
+    let change = &plan.changes[0];
+    assert_eq!(change.call.operation, "apigatewayv2:UpdateStage");
+    assert_eq!(change.call.http, "PATCH /v2/apis/w1/stages/live");
+    assert_eq!(
+        change.call.request,
+        json!({
+            "defaultRouteSettings": {"loggingLevel": "ERROR"},
+            "routeSettings": {"$default": {"loggingLevel": "ERROR"}}
+        })
+    );
+    assert!(change.notes[0].starts_with("read-modify-write"));
+}
+
+#[test]
+fn aws_parity_leaves_websocket_route_overrides_alone() {
+    let stage = websocket_stage(Some("OFF"), &[("$default", Some("OFF"))]);
+    let params = ControlParameters {
+        semantics: Semantics::AwsParity,
+        ..ControlParameters::default()
+    };
+    let plan = plan_for(
+        &v2_inventory(V2Protocol::WebSocket, stage, Vec::new()),
+        &params,
+        &all_on(),
+    );
+    assert_eq!(
+        plan.changes[0].call.request,
+        json!({"defaultRouteSettings": {"loggingLevel": "ERROR"}})
+    );
+}
+
+#[test]
+fn http_stages_are_never_sent_a_logging_level() {
+    let stage = V2Stage {
+        name: "live".into(),
+        ..V2Stage::default()
+    };
+    let inventory = v2_inventory(V2Protocol::Http, stage, Vec::new());
+    let params = ControlParameters::default();
+    let mut found = findings(&inventory, &params);
+    // Forge a FAILED execution-logging verdict on the HTTP stage.
+    for f in &mut found {
+        if f.control_id == ControlId::ApiGateway1 {
+            f.status = Status::Failed;
+        }
+    }
+    let plan = plan(&inventory, &found, &params, &all_on());
+    let change = &plan.changes[0];
+    assert_eq!(change.controls(), vec![ControlId::ApiGateway9]);
+    assert!(change.call.request.get("defaultRouteSettings").is_none());
+    assert!(change.call.request.get("routeSettings").is_none());
+    assert_eq!(
+        unplanned_for(&plan, ControlId::ApiGateway1)[0].reason,
+        UnplannedReason::ManualAction
+    );
+}
+
+#[test]
+fn access_logging_is_set_from_the_profile() {
+    let stage = V2Stage {
+        name: "live".into(),
+        ..V2Stage::default()
+    };
+    let plan = plan_for(
+        &v2_inventory(V2Protocol::Http, stage, Vec::new()),
+        &ControlParameters::default(),
+        &all_on(),
+    );
+    assert_eq!(
+        plan.changes[0].call.request,
+        json!({"accessLogSettings": {"destinationArn": LOG_GROUP, "format": FORMAT}})
+    );
+}
+
+#[test]
+fn an_access_log_destination_that_is_set_is_never_redirected() {
+    let stage = V2Stage {
+        name: "live".into(),
+        access_log: Some(AccessLogSettings {
+            destination_arn: Some("arn:aws:logs:us-east-1:123456789012:log-group:theirs".into()),
+            format: None,
+        }),
+        ..V2Stage::default()
+    };
+    let plan = plan_for(
+        &v2_inventory(V2Protocol::Http, stage, Vec::new()),
+        &ControlParameters::default(),
+        &all_on(),
+    );
+    assert_eq!(
+        plan.changes[0].call.request,
+        json!({"accessLogSettings": {"format": FORMAT}})
+    );
+}
+
+#[test]
+fn the_access_log_destination_must_be_a_log_group_in_the_stage_region() {
+    let stage = V2Stage {
+        name: "live".into(),
+        ..V2Stage::default()
+    };
+    let inventory = v2_inventory(V2Protocol::Http, stage, Vec::new());
+    let mut settings = all_on();
+    settings.controls.access_logging = Some(AccessLoggingRemediation {
+        destination_arn: "arn:aws:s3:::my-bucket".into(),
+        format: FORMAT.into(),
+    });
+    let plan = plan_for(&inventory, &ControlParameters::default(), &settings);
+    assert!(plan.changes.is_empty());
+    assert_eq!(
+        unplanned_for(&plan, ControlId::ApiGateway9)[0].reason,
+        UnplannedReason::InvalidSettings
+    );
+
+    settings.controls.access_logging = Some(AccessLoggingRemediation {
+        destination_arn: WEST_LOG_GROUP.into(),
+        format: FORMAT.into(),
+    });
+    let plan = plan_for(&inventory, &ControlParameters::default(), &settings);
+    assert!(plan.changes.is_empty());
+    assert_eq!(
+        unplanned_for(&plan, ControlId::ApiGateway9)[0].reason,
+        UnplannedReason::BlockedPrecondition
+    );
+
+    let plan = plan_for(
+        &inventory,
+        &ControlParameters::default(),
+        &RemediationSettings::default(),
+    );
+    assert_eq!(
+        unplanned_for(&plan, ControlId::ApiGateway9)[0].reason,
+        UnplannedReason::Disabled
+    );
+}
+
+#[test]
+fn route_authorization_is_never_changed_only_explained() {
+    let stage = websocket_stage(Some("ERROR"), &[]);
+    let routes = vec![Route {
+        id: "r1".into(),
+        route_key: "$connect".into(),
+        authorization_type: None,
+    }];
+    let plan = plan_for(
+        &v2_inventory(V2Protocol::WebSocket, stage, routes),
+        &ControlParameters::default(),
+        &all_on(),
+    );
+    assert!(plan.changes.is_empty(), "{plan:#?}");
+    let manual = unplanned_for(&plan, ControlId::ApiGateway8);
+    assert_eq!(manual.len(), 1);
+    assert_eq!(manual[0].reason, UnplannedReason::ManualAction);
+    assert_eq!(manual[0].resource_arn, v2_route_arn(REGION, "w1", "r1"));
+    assert!(
+        manual[0].message.contains("never adds authorization"),
+        "{}",
+        manual[0].message
+    );
+}
+
+#[test]
+fn a_finding_for_a_resource_missing_from_the_inventory_is_not_guessed_at() {
+    let inventory = rest_inventory(vec![rest_stage("prod", &[])]);
+    let params = ControlParameters::default();
+    let found = findings(&inventory, &params);
+    let plan = plan(
+        &Inventory::default(),
+        &found,
+        &params,
+        &RemediationSettings::default(),
+    );
+    assert!(plan.changes.is_empty());
+    assert!(!plan.unplanned.is_empty());
+}
+
+// ---------------------------------------------------------------------------------
+// Property test: generated stages, parameters and settings; the plan applied to the
+// model never weakens anything, and fixes every failing finding it does not explain.
+// ---------------------------------------------------------------------------------
+
+/// SplitMix64: a fixed seed makes every run test the same cases (no new crate).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+    fn pick<T: Clone>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len())].clone()
+    }
+}
+
+const LEVELS: [Option<&str>; 4] = [None, Some("OFF"), Some("ERROR"), Some("INFO")];
+const KEYS: [&str; 4] = ["~1orders/GET", "~1orders~1{id}/POST", "~1/GET", "~1a/*"];
+const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
+
+fn gen_level(rng: &mut Rng) -> Option<String> {
+    rng.pick(&LEVELS).map(str::to_string)
+}
+
+fn gen_rest_stage(rng: &mut Rng, name: String) -> RestStage {
+    let mut method_settings = BTreeMap::new();
+    let gen_setting = |rng: &mut Rng| MethodSetting {
+        logging_level: gen_level(rng),
+        caching_enabled: rng.chance(30),
+        cache_data_encrypted: rng.chance(50),
+    };
+    if rng.chance(70) {
+        method_settings.insert(STAGE_WIDE_KEY.to_string(), gen_setting(rng));
+    }
+    for _ in 0..rng.below(4) {
+        method_settings.insert(rng.pick(&KEYS).to_string(), gen_setting(rng));
+    }
+    RestStage {
+        name,
+        method_settings,
+        tracing_enabled: rng.chance(50),
+        client_certificate_id: rng.pick(&[None, Some("c1".to_string()), Some("c2".to_string())]),
+        web_acl_arn: rng.pick(&[
+            None,
+            None,
+            Some(ACL.to_string()),
+            Some(OTHER_ACL.to_string()),
+        ]),
+        cache_cluster_enabled: rng.chance(50),
+        tags: BTreeMap::new(),
+    }
+}
+
+fn gen_v2_api(rng: &mut Rng, id: String) -> V2Api {
+    let protocol = if rng.chance(50) {
+        V2Protocol::WebSocket
+    } else {
+        V2Protocol::Http
+    };
+    let stages = (0..1 + rng.below(2))
+        .map(|n| {
+            let websocket = protocol == V2Protocol::WebSocket;
+            V2Stage {
+                name: format!("s{n}"),
+                default_logging_level: if websocket { gen_level(rng) } else { None },
+                route_logging_levels: if websocket {
+                    (0..rng.below(3))
+                        .map(|_| {
+                            (
+                                rng.pick(&["$default", "$connect", "send"]).to_string(),
+                                gen_level(rng),
+                            )
+                        })
+                        .collect()
+                } else {
+                    BTreeMap::new()
+                },
+                access_log: rng.pick(&[
+                    None,
+                    Some(AccessLogSettings::default()),
+                    Some(AccessLogSettings {
+                        destination_arn: Some(LOG_GROUP.into()),
+                        format: None,
+                    }),
+                    Some(AccessLogSettings {
+                        destination_arn: None,
+                        format: Some("$context.status".into()),
+                    }),
+                    Some(AccessLogSettings {
+                        destination_arn: Some(LOG_GROUP.into()),
+                        format: Some(FORMAT.into()),
+                    }),
+                ]),
+                auto_deploy: rng.chance(50),
+                tags: BTreeMap::new(),
+            }
+        })
+        .collect();
+    let routes = (0..rng.below(3))
+        .map(|n| Route {
+            id: format!("r{n}"),
+            route_key: rng.pick(&["$connect", "GET /x", "$default"]).to_string(),
+            authorization_type: rng.pick(&[
+                None,
+                Some("NONE".to_string()),
+                Some("AWS_IAM".to_string()),
+            ]),
+        })
+        .collect();
+    V2Api {
+        id,
+        name: "api".into(),
+        protocol,
+        tags: BTreeMap::new(),
+        stages,
+        routes,
+    }
+}
+
+fn gen_case(rng: &mut Rng) -> (Inventory, ControlParameters, RemediationSettings) {
+    let regions = REGIONS
+        .iter()
+        .map(|region| RegionInventory {
+            region: region.to_string(),
+            rest_apis: vec![RestApi {
+                id: "r1".into(),
+                name: "rest".into(),
+                stages: (0..1 + rng.below(3))
+                    .map(|n| gen_rest_stage(rng, format!("s{n}")))
+                    .collect(),
+                ..RestApi::default()
+            }],
+            v2_apis: (0..rng.below(3))
+                .map(|n| gen_v2_api(rng, format!("v{n}")))
+                .collect(),
+        })
+        .collect();
+    let params = ControlParameters {
+        semantics: rng.pick(&[Semantics::Strict, Semantics::AwsParity]),
+        execution_logging: ExecutionLoggingParameters {
+            accepted_levels: rng.pick(&[
+                vec![LoggingLevel::Error, LoggingLevel::Info],
+                vec![LoggingLevel::Error],
+                vec![LoggingLevel::Info],
+            ]),
+        },
+        client_certificate: ClientCertificateParameters {
+            accepted_certificate_ids: rng.pick(&[vec![], vec!["c1".to_string()]]),
+            ..ClientCertificateParameters::default()
+        },
+        waf: WafParameters {
+            accepted_web_acl_arns: rng.pick(&[vec![], vec![ACL.to_string()]]),
+        },
+        route_authorization: crate::controls::RouteAuthorizationParameters {
+            accepted_authorization_types: vec![AuthorizationType::AwsIam],
+            ..Default::default()
+        },
+    };
+    let settings = RemediationSettings {
+        max_changes_per_scan: 1 + rng.below(4) as u32,
+        controls: ControlRemediations {
+            execution_logging: ExecutionLoggingRemediation {
+                enabled: rng.chance(85),
+                logging_level: rng.pick(&[
+                    None,
+                    Some(LoggingLevel::Error),
+                    Some(LoggingLevel::Info),
+                ]),
+            },
+            client_certificate: rng.pick(&[
+                None,
+                Some(ClientCertificateRemediation {
+                    generate: true,
+                    certificate_id: None,
+                }),
+                Some(ClientCertificateRemediation {
+                    generate: false,
+                    certificate_id: Some("c1".into()),
+                }),
+                Some(ClientCertificateRemediation {
+                    generate: false,
+                    certificate_id: Some("c3".into()),
+                }),
+            ]),
+            xray_tracing: RemediationSwitch {
+                enabled: rng.chance(85),
+            },
+            waf: rng.pick(&[
+                None,
+                Some(WafRemediation {
+                    web_acl_arn: ACL.into(),
+                }),
+                Some(WafRemediation {
+                    web_acl_arn: WEST_ACL.into(),
+                }),
+            ]),
+            cache_encryption: RemediationSwitch {
+                enabled: rng.chance(85),
+            },
+            access_logging: rng.pick(&[
+                None,
+                Some(AccessLoggingRemediation {
+                    destination_arn: LOG_GROUP.into(),
+                    format: FORMAT.into(),
+                }),
+                Some(AccessLoggingRemediation {
+                    destination_arn: WEST_LOG_GROUP.into(),
+                    format: FORMAT.into(),
+                }),
+            ]),
+        },
+    };
+    (
+        Inventory {
+            regions,
+            errors: Vec::new(),
+        },
+        params,
+        settings,
+    )
+}
+
+/// The plan's edits made on the model, as AWS would make them. Panics on any edit a
+/// safety rule forbids (a path outside the allowed set, a logging level for an HTTP
+/// stage, an access log field that was already set).
+fn simulate(inventory: &Inventory, changes: &[&Change]) -> Inventory {
+    let mut after = inventory.clone();
+    for change in changes {
+        let region = after
+            .regions
+            .iter_mut()
+            .find(|r| r.region == change.region)
+            .expect("region");
+        match &change.operation {
+            Operation::RestUpdateStage {
+                rest_api_id,
+                stage_name,
+            } => {
+                let stage = region
+                    .rest_apis
+                    .iter_mut()
+                    .find(|a| &a.id == rest_api_id)
+                    .and_then(|a| a.stages.iter_mut().find(|s| &s.name == stage_name))
+                    .expect("stage");
+                for item in &change.items {
+                    let Edit::RestReplace { path, value } = &item.edit else {
+                        panic!("non-REST edit in a REST UpdateStage: {item:?}");
+                    };
+                    let value = match value {
+                        PatchValue::Literal(v) => v.clone(),
+                        PatchValue::GeneratedClientCertificate => "generated".to_string(),
+                    };
+                    assert!(!path.contains("dataTrace"), "{path}");
+                    if path == "/tracingEnabled" {
+                        assert_eq!(value, "true");
+                        stage.tracing_enabled = true;
+                    } else if path == "/clientCertificateId" {
+                        stage.client_certificate_id = Some(value);
+                    } else if let Some(key) = path
+                        .strip_prefix('/')
+                        .and_then(|p| p.strip_suffix("/logging/loglevel"))
+                    {
+                        stage
+                            .method_settings
+                            .entry(key.to_string())
+                            .or_default()
+                            .logging_level = Some(value);
+                    } else if let Some(key) = path
+                        .strip_prefix('/')
+                        .and_then(|p| p.strip_suffix("/caching/dataEncrypted"))
+                    {
+                        assert_eq!(value, "true");
+                        let setting = stage
+                            .method_settings
+                            .get_mut(key)
+                            .expect("encrypts only an existing setting");
+                        assert!(setting.caching_enabled, "encrypts only where caching is on");
+                        setting.cache_data_encrypted = true;
+                    } else {
+                        panic!("patch path {path} is not one remediation may send");
+                    }
+                }
+            }
+            Operation::AssociateWebAcl { web_acl_arn } => {
+                let stage = region
+                    .rest_apis
+                    .iter_mut()
+                    .flat_map(|a| {
+                        let id = a.id.clone();
+                        a.stages.iter_mut().map(move |s| (id.clone(), s))
+                    })
+                    .find(|(id, s)| {
+                        rest_stage_arn(&change.region, id, &s.name) == change.resource_arn
+                    })
+                    .map(|(_, s)| s)
+                    .expect("stage");
+                stage.web_acl_arn = Some(web_acl_arn.clone());
+            }
+            Operation::V2UpdateStage {
+                api_id,
+                stage_name,
+                protocol,
+            } => {
+                let api = region
+                    .v2_apis
+                    .iter_mut()
+                    .find(|a| &a.id == api_id)
+                    .expect("api");
+                assert_eq!(api.protocol, *protocol);
+                let stage = api
+                    .stages
+                    .iter_mut()
+                    .find(|s| &s.name == stage_name)
+                    .expect("stage");
+                for item in &change.items {
+                    match &item.edit {
+                        Edit::DefaultRouteLoggingLevel { level } => {
+                            assert_eq!(
+                                *protocol,
+                                V2Protocol::WebSocket,
+                                "logging level sent to an HTTP stage"
+                            );
+                            stage.default_logging_level = Some(level.as_str().into());
+                        }
+                        Edit::RouteLoggingLevel { route_key, level } => {
+                            assert_eq!(
+                                *protocol,
+                                V2Protocol::WebSocket,
+                                "logging level sent to an HTTP stage"
+                            );
+                            let entry = stage
+                                .route_logging_levels
+                                .get_mut(route_key)
+                                .expect("existing route override");
+                            *entry = Some(level.as_str().into());
+                        }
+                        Edit::AccessLogDestination { destination_arn } => {
+                            let access = stage
+                                .access_log
+                                .get_or_insert_with(AccessLogSettings::default);
+                            assert!(
+                                non_empty(&access.destination_arn).is_none(),
+                                "redirected access logs"
+                            );
+                            access.destination_arn = Some(destination_arn.clone());
+                        }
+                        Edit::AccessLogFormat { format } => {
+                            let access = stage
+                                .access_log
+                                .get_or_insert_with(AccessLogSettings::default);
+                            assert!(
+                                non_empty(&access.format).is_none(),
+                                "rewrote an access log format"
+                            );
+                            access.format = Some(format.clone());
+                        }
+                        other => panic!("not a v2 stage edit: {other:?}"),
+                    }
+                }
+            }
+        }
+    }
+    after
+}
+
+/// Nothing the plan did weakens a stage.
+fn assert_only_strengthened(before: &Inventory, after: &Inventory, params: &ControlParameters) {
+    for (b_region, a_region) in before.regions.iter().zip(&after.regions) {
+        for (b_api, a_api) in b_region.rest_apis.iter().zip(&a_region.rest_apis) {
+            for (b, a) in b_api.stages.iter().zip(&a_api.stages) {
+                for (key, bs) in &b.method_settings {
+                    let as_ = a
+                        .method_settings
+                        .get(key)
+                        .expect("a method setting was removed");
+                    assert!(
+                        level_rank(as_.logging_level.as_deref())
+                            >= level_rank(bs.logging_level.as_deref()),
+                        "lowered {key}"
+                    );
+                    assert_eq!(
+                        as_.caching_enabled, bs.caching_enabled,
+                        "caching toggled on {key}"
+                    );
+                    assert!(
+                        as_.cache_data_encrypted || !bs.cache_data_encrypted,
+                        "encryption turned off on {key}"
+                    );
+                }
+                for key in a.method_settings.keys() {
+                    assert!(
+                        b.method_settings.contains_key(key) || key == STAGE_WIDE_KEY,
+                        "created {key}"
+                    );
+                }
+                assert_eq!(
+                    a.cache_cluster_enabled, b.cache_cluster_enabled,
+                    "cache cluster toggled"
+                );
+                assert!(
+                    a.tracing_enabled || !b.tracing_enabled,
+                    "tracing turned off"
+                );
+                if let Some(acl) = &b.web_acl_arn {
+                    let now = a.web_acl_arn.as_ref().expect("web ACL removed");
+                    let allow = &params.waf.accepted_web_acl_arns;
+                    assert!(
+                        now == acl || (!allow.is_empty() && !allow.contains(acl)),
+                        "replaced an accepted web ACL"
+                    );
+                }
+                if let Some(cert) = &b.client_certificate_id {
+                    let now = a
+                        .client_certificate_id
+                        .as_ref()
+                        .expect("certificate removed");
+                    let allow = &params.client_certificate.accepted_certificate_ids;
+                    assert!(
+                        now == cert || (!allow.is_empty() && !allow.contains(cert)),
+                        "replaced an accepted certificate"
+                    );
+                }
+            }
+        }
+        for (b_api, a_api) in b_region.v2_apis.iter().zip(&a_region.v2_apis) {
+            for (b, a) in b_api.stages.iter().zip(&a_api.stages) {
+                assert!(
+                    level_rank(a.default_logging_level.as_deref())
+                        >= level_rank(b.default_logging_level.as_deref())
+                );
+                assert_eq!(
+                    a.route_logging_levels.keys().collect::<Vec<_>>(),
+                    b.route_logging_levels.keys().collect::<Vec<_>>()
+                );
+                for (key, level) in &b.route_logging_levels {
+                    assert!(
+                        level_rank(a.route_logging_levels[key].as_deref())
+                            >= level_rank(level.as_deref())
+                    );
+                }
+                if let Some(b_log) = &b.access_log {
+                    let a_log = a.access_log.as_ref().expect("access log settings removed");
+                    if non_empty(&b_log.destination_arn).is_some() {
+                        assert_eq!(a_log.destination_arn, b_log.destination_arn);
+                    }
+                    if non_empty(&b_log.format).is_some() {
+                        assert_eq!(a_log.format, b_log.format);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn property_plans_only_strengthen_and_fix_what_they_do_not_explain() {
+    let mut rng = Rng(0x5EED_A91C_0DE5_2026);
+    let mut fixed = 0usize;
+    for case in 0..2000 {
+        let (inventory, params, settings) = gen_case(&mut rng);
+        let mut found = findings(&inventory, &params);
+        for f in &mut found {
+            f.exempted = rng.chance(10);
+        }
+        let plan = plan(&inventory, &found, &params, &settings);
+        assert!(
+            plan.changes.len() <= settings.max_changes_per_scan as usize,
+            "case {case}"
+        );
+        let every: Vec<&Change> = plan.changes.iter().chain(&plan.pending).collect();
+
+        // One UpdateStage per stage: every REST stage's patch operations in one call.
+        let mut updates = BTreeSet::new();
+        for change in &every {
+            if !matches!(change.operation, Operation::AssociateWebAcl { .. }) {
+                assert!(
+                    updates.insert(change.resource_arn.clone()),
+                    "case {case}: two UpdateStage calls for {}",
+                    change.resource_arn
+                );
+            }
+        }
+
+        let after = simulate(&inventory, &every);
+        assert_only_strengthened(&inventory, &after, &params);
+
+        let now: BTreeMap<(ControlId, String), Status> = findings(&after, &params)
+            .into_iter()
+            .map(|f| ((f.control_id, f.resource_arn), f.status))
+            .collect();
+        for f in found.iter().filter(|f| f.status == Status::Failed) {
+            let key = (f.control_id, f.resource_arn.clone());
+            if f.exempted {
+                // Never touched: an exempted control's own settings are unchanged
+                // unless another, non-exempted control's change covered them.
+                continue;
+            }
+            let explained = plan
+                .unplanned
+                .iter()
+                .any(|u| u.control_id == f.control_id && u.resource_arn == f.resource_arn);
+            if explained {
+                continue;
+            }
+            assert_ne!(
+                now.get(&key),
+                Some(&Status::Failed),
+                "case {case}: {} still fails on {} after the plan, and the plan did not say why\nplan: {plan:#?}",
+                f.control_id,
+                f.resource_arn
+            );
+            fixed += 1;
+        }
+    }
+    assert!(
+        fixed > 1000,
+        "the generator should produce many fixable failures, got {fixed}"
+    );
+}
+
+#[test]
+fn property_exempted_controls_get_no_items() {
+    let mut rng = Rng(0xE8E3_B7ED);
+    for case in 0..500 {
+        let (inventory, params, settings) = gen_case(&mut rng);
+        let mut found = findings(&inventory, &params);
+        for f in &mut found {
+            f.exempted = rng.chance(50);
+        }
+        let plan = plan(&inventory, &found, &params, &settings);
+        let exempted: BTreeSet<(ControlId, &str)> = found
+            .iter()
+            .filter(|f| f.exempted)
+            .map(|f| (f.control_id, f.resource_arn.as_str()))
+            .collect();
+        for change in plan.changes.iter().chain(&plan.pending) {
+            for item in &change.items {
+                assert!(
+                    !exempted.contains(&(item.control_id, change.resource_arn.as_str())),
+                    "case {case}: planned {} on exempted {}",
+                    item.control_id,
+                    change.resource_arn
+                );
+            }
+        }
+    }
+}
