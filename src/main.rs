@@ -361,7 +361,8 @@ async fn scan_command(args: ScanArgs) -> ExitCode {
             };
             let inventory =
                 read_inventory(&sdk, &regions, &read_options_for_profile(&spec, options)).await;
-            let (report, exemptions) = profile_report(&inventory, &spec, &scope, Timestamp::now());
+            let (report, exemptions) =
+                profile_report(&scope.apply(&inventory), &spec, Timestamp::now());
             for expired in &exemptions.expired {
                 eprintln!("warning: {expired}; it no longer applies");
             }

@@ -11,7 +11,6 @@ use crate::evaluate::{ExemptionOutcome, apply_exemptions, evaluate};
 use crate::inventory::Inventory;
 use crate::inventory::aws::{ReadOptions, read_inventory};
 use crate::report::ScanReport;
-use crate::scope::ScopeFilter;
 
 /// The read options the selected controls need: REST APIs only for .1 to .5, v2 APIs
 /// only for .1, .8 and .9, and GetResources only for .2's `onlyWithHttpIntegrations`.
@@ -47,16 +46,14 @@ pub fn read_options_for_profile(spec: &ComplianceProfileSpec, base: ReadOptions)
     options
 }
 
-/// A profile's verdicts on an inventory (pure): its scope, its controls with their
-/// parameters, then its exemptions as of `now`.
+/// A profile's verdicts on the in-scope part of an inventory (pure): its controls with
+/// their parameters, then its exemptions as of `now`.
 pub fn profile_report(
-    inventory: &Inventory,
+    in_scope: &Inventory,
     spec: &ComplianceProfileSpec,
-    scope: &ScopeFilter,
     now: Timestamp,
 ) -> (ScanReport, ExemptionOutcome) {
-    let in_scope = scope.apply(inventory);
-    let mut report = report(&in_scope, &spec.controls.ids(), &spec.controls.parameters);
+    let mut report = report(in_scope, &spec.controls.ids(), &spec.controls.parameters);
     let exemptions = apply_exemptions(&mut report.findings, &spec.exemptions, now);
     (report, exemptions)
 }
@@ -145,6 +142,26 @@ mod tests {
         let logging = read_options_for(&[ControlId::ApiGateway1], &params, ReadOptions::default());
         assert!(logging.rest && logging.v2);
         assert!(!logging.http_integrations);
+    }
+
+    fn spec(yaml: &str) -> ComplianceProfileSpec {
+        crate::crd::ComplianceProfile::from_manifest(yaml)
+            .expect("test profile is valid")
+            .spec
+    }
+
+    #[test]
+    fn a_profile_reads_only_the_api_types_in_its_scope_that_its_controls_need() {
+        let rest_only = spec(
+            "apiVersion: apigwcompliance.io/v1alpha1\nkind: ComplianceProfile\nmetadata: {name: p}\nspec:\n  scope: {regions: [us-east-1], apiTypes: [REST]}\n",
+        );
+        let o = read_options_for_profile(&rest_only, ReadOptions::default());
+        assert!(o.rest && !o.v2);
+        let v2_controls = spec(
+            "apiVersion: apigwcompliance.io/v1alpha1\nkind: ComplianceProfile\nmetadata: {name: p}\nspec:\n  scope: {regions: [us-east-1]}\n  controls: {enabled: [APIGateway.8]}\n",
+        );
+        let o = read_options_for_profile(&v2_controls, ReadOptions::default());
+        assert!(!o.rest && o.v2);
     }
 
     #[test]

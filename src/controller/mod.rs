@@ -37,14 +37,13 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 
 use crate::crd::status::{ExpiredExemption, now, reason};
-use crate::crd::{ApiType, ComplianceProfile, ComplianceProfileStatus, ConditionStatus};
-use crate::evaluate::{apply_exemptions, evaluate};
+use crate::crd::{ComplianceProfile, ComplianceProfileStatus, ConditionStatus};
 use crate::http::{self, HttpState};
 use crate::inventory::aws::{
     DEFAULT_API_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, ReadOptions, load_sdk_config, read_inventory,
 };
 use crate::metrics::{Metrics, Outcome};
-use crate::scan::read_options_for;
+use crate::scan::{profile_report, read_options_for_profile};
 use crate::scope::ScopeFilter;
 use crate::telemetry::{self, LogFormat};
 use aws::AwsAccess;
@@ -361,17 +360,6 @@ fn later(now: &Time, after: Duration) -> Time {
     Time(now.0.checked_add(after).unwrap_or(now.0))
 }
 
-/// The read options a profile needs: what its controls look at, for the API types in
-/// its scope.
-fn read_options(profile: &ComplianceProfile, base: &ReadOptions) -> ReadOptions {
-    let controls = profile.spec.controls.ids();
-    let mut options = read_options_for(&controls, &profile.spec.controls.parameters, base.clone());
-    let types = profile.spec.scope.api_types();
-    options.rest &= types.contains(&ApiType::Rest);
-    options.v2 &= types.contains(&ApiType::Http) || types.contains(&ApiType::Websocket);
-    options
-}
-
 async fn reconcile(profile: Arc<ComplianceProfile>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
     let span = tracing::info_span!(
@@ -499,14 +487,12 @@ async fn reconcile_profile(profile: &ComplianceProfile, ctx: &Context) -> Result
     let inventory = read_inventory(
         &identity.sdk,
         &spec.scope.regions,
-        &read_options(profile, &ctx.read_base),
+        &read_options_for_profile(spec, ctx.read_base.clone()),
     )
     .await;
     let in_scope = filter.apply(&inventory);
     drop(inventory);
-    let controls = spec.controls.ids();
-    let mut findings = evaluate(&in_scope, &controls, &spec.controls.parameters);
-    let exemptions = apply_exemptions(&mut findings, &spec.exemptions, now.0);
+    let (report, exemptions) = profile_report(&in_scope, spec, now.0);
     for invalid in &exemptions.invalid {
         // validate() refuses these; a profile stored before that check lands here.
         tracing::warn!(exemption = %invalid, "exemption not applied");
@@ -520,8 +506,8 @@ async fn reconcile_profile(profile: &ComplianceProfile, ctx: &Context) -> Result
         interval
     };
     let scan = ScanResult {
-        findings,
-        read_errors: in_scope.errors,
+        findings: report.findings,
+        read_errors: report.errors,
         read_anything,
         expired_exemptions: exemptions
             .expired
@@ -792,25 +778,6 @@ mod tests {
 
     fn at(second: i64) -> Time {
         Time(Timestamp::from_second(second).unwrap_or(Timestamp::UNIX_EPOCH))
-    }
-
-    fn profile(yaml: &str) -> ComplianceProfile {
-        ComplianceProfile::from_manifest(yaml).expect("test profile is valid")
-    }
-
-    #[test]
-    fn only_the_api_types_in_scope_are_read() {
-        let base = ReadOptions::default();
-        let rest_only = profile(
-            "apiVersion: apigwcompliance.io/v1alpha1\nkind: ComplianceProfile\nmetadata: {name: p}\nspec:\n  scope: {regions: [us-east-1], apiTypes: [REST]}\n",
-        );
-        let o = read_options(&rest_only, &base);
-        assert!(o.rest && !o.v2);
-        let v2_controls = profile(
-            "apiVersion: apigwcompliance.io/v1alpha1\nkind: ComplianceProfile\nmetadata: {name: p}\nspec:\n  scope: {regions: [us-east-1]}\n  controls: {enabled: [APIGateway.8]}\n",
-        );
-        let o = read_options(&v2_controls, &base);
-        assert!(!o.rest && o.v2);
     }
 
     #[test]
