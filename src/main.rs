@@ -19,7 +19,11 @@ use apigw_compliance::inventory::aws::{
     DEFAULT_API_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, NO_CREDENTIALS_HINT, ReadOptions,
     check_credentials, load_sdk_config,
 };
-use apigw_compliance::scan::{is_region_code, profile_report, read_options_for_profile, scan};
+use apigw_compliance::remediate::{Mode, RemediationReport, RemediationSettings};
+use apigw_compliance::scan::{
+    is_region_code, profile_report, read_options_for, read_options_for_profile,
+    report as evaluate_report,
+};
 use apigw_compliance::scope::ScopeFilter;
 use aws_config::Region;
 use aws_config::sts::AssumeRoleProvider;
@@ -34,6 +38,8 @@ const EXIT_FINDINGS: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 /// Exit status: the scan ran but some part could not be read (see the errors).
 const EXIT_INCOMPLETE: u8 = 3;
+/// Exit status: `--remediate enforce` had a change refused by AWS (see the report).
+const EXIT_REMEDIATION_FAILED: u8 = 4;
 
 #[derive(Parser)]
 #[command(
@@ -68,6 +74,12 @@ enum Output {
 enum FailOn {
     Failed,
     Error,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RemediateArg {
+    DryRun,
+    Enforce,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -146,6 +158,12 @@ struct ScanArgs {
     /// Print progress on stderr (default: when stderr is a terminal).
     #[arg(long)]
     progress: bool,
+    /// Remediate the failing, non-exempted findings: `dry-run` shows the exact calls
+    /// (checking preconditions with reads only), `enforce` makes them. Settings come
+    /// from the profile's spec.remediation (the defaults without --profile); this flag
+    /// overrides the profile's mode. See docs/remediation.md.
+    #[arg(long, value_enum, value_name = "MODE")]
+    remediate: Option<RemediateArg>,
 }
 
 #[derive(Args)]
@@ -285,6 +303,17 @@ async fn scan_command(args: ScanArgs) -> ExitCode {
         },
         None => None,
     };
+    let remediation_settings = match (args.remediate, &args.profile) {
+        (None, _) => None,
+        (Some(_), None) => Some(RemediationSettings::default()),
+        (Some(_), Some(path)) => match RemediationSettings::from_manifest_file(path) {
+            Ok(settings) => Some(settings),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        },
+    };
     let mut sdk = load_sdk_config(args.max_attempts.max(1)).await;
     let regions: Vec<String> = if let Some(profile) = &profile {
         profile.spec.scope.regions.clone()
@@ -347,8 +376,17 @@ async fn scan_command(args: ScanArgs) -> ExitCode {
         ..ReadOptions::default()
     };
 
-    let report = match &profile {
-        None => scan(&sdk, &regions, &controls, &parameters(&args), options).await,
+    let (report, inventory, params) = match &profile {
+        None => {
+            let params = parameters(&args);
+            let options = read_options_for(&controls, &params, options);
+            let inventory = read_inventory(&sdk, &regions, &options).await;
+            (
+                evaluate_report(&inventory, &controls, &params),
+                inventory,
+                params,
+            )
+        }
         Some(profile) => {
             let mut spec = profile.spec.clone();
             spec.controls.enabled = Some(controls);
@@ -366,12 +404,29 @@ async fn scan_command(args: ScanArgs) -> ExitCode {
             for expired in &exemptions.expired {
                 eprintln!("warning: {expired}; it no longer applies");
             }
-            report
+            (report, inventory, spec.controls.parameters)
         }
     };
-    match args.output {
-        Output::Json => println!("{}", report.to_json()),
-        Output::Table => print!("{}", report.to_table()),
+    let remediation = match (args.remediate, &remediation_settings) {
+        (Some(mode), Some(settings)) => {
+            let mode = match mode {
+                RemediateArg::DryRun => Mode::DryRun,
+                RemediateArg::Enforce => Mode::Enforce,
+            };
+            let findings = &report.findings;
+            Some(RemediationReport::run(mode, &sdk, &inventory, findings, &params, settings).await)
+        }
+        _ => None,
+    };
+    match (args.output, &remediation) {
+        (Output::Json, Some(remediation)) => println!("{}", remediation.scan_json(&report)),
+        (Output::Json, None) => println!("{}", report.to_json()),
+        (Output::Table, remediation) => {
+            print!("{}", report.to_table());
+            if let Some(remediation) = remediation {
+                print!("\n{}", remediation.to_table());
+            }
+        }
     }
     for error in &report.errors {
         eprintln!("error: {}", error.message);
@@ -387,6 +442,11 @@ async fn scan_command(args: ScanArgs) -> ExitCode {
         .collect();
     if report.has_any(&gate) {
         ExitCode::from(EXIT_FINDINGS)
+    } else if remediation
+        .as_ref()
+        .is_some_and(RemediationReport::has_failures)
+    {
+        ExitCode::from(EXIT_REMEDIATION_FAILED)
     } else if !report.errors.is_empty() {
         ExitCode::from(EXIT_INCOMPLETE)
     } else {
