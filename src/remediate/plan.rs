@@ -25,8 +25,8 @@ use crate::inventory::{
 };
 
 use super::{
-    CertificateSource, RemediationSettings, check_access_log_format, parse_log_destination,
-    parse_web_acl_arn,
+    CertificateSource, LogDestination, RemediationSettings, check_access_log_format,
+    parse_log_destination, parse_web_acl_arn,
 };
 
 /// Every change that would fix the failing findings, in a stable order (region, then
@@ -847,7 +847,7 @@ impl Planner<'_> {
         for &control in controls {
             match control {
                 ControlId::ApiGateway1 => self.websocket_logging(api, stage, out, &mut items),
-                ControlId::ApiGateway9 => self.access_logging(stage, out, &mut items),
+                ControlId::ApiGateway9 => self.access_logging(api, stage, out, &mut items),
                 other => out.unplanned(
                     other,
                     UnplannedReason::ManualAction,
@@ -955,7 +955,13 @@ impl Planner<'_> {
         }
     }
 
-    fn access_logging(&self, stage: &V2Stage, out: &mut Out, items: &mut Vec<ChangeItem>) {
+    fn access_logging(
+        &self,
+        api: &V2Api,
+        stage: &V2Stage,
+        out: &mut Out,
+        items: &mut Vec<ChangeItem>,
+    ) {
         let control = ControlId::ApiGateway9;
         let Some(access) = &self.settings.controls.access_logging else {
             return out.unplanned(
@@ -986,6 +992,14 @@ impl Planner<'_> {
                 ),
             );
         }
+        // REST and WebSocket APIs write logs to CloudWatch Logs with the role named in
+        // the account settings, as execution logging does; HTTP APIs (and Firehose
+        // destinations) do not use it.
+        let precondition = (api.protocol == V2Protocol::WebSocket
+            && matches!(destination, LogDestination::LogGroup { .. }))
+        .then(|| Precondition::CloudWatchRoleArn {
+            region: out.region.to_string(),
+        });
         // Fill what is empty, keep what is set: logs already going somewhere are never
         // redirected, and a format someone wrote is never rewritten.
         let current = stage.access_log.clone().unwrap_or_default();
@@ -1000,7 +1014,7 @@ impl Planner<'_> {
                 edit: Edit::AccessLogDestination {
                     destination_arn: access.destination_arn.clone(),
                 },
-                precondition: None,
+                precondition: precondition.clone(),
             });
         }
         if current_format.is_none() {
@@ -1012,7 +1026,7 @@ impl Planner<'_> {
                 edit: Edit::AccessLogFormat {
                     format: access.format.clone(),
                 },
-                precondition: None,
+                precondition,
             });
         }
     }

@@ -759,6 +759,36 @@ fn access_logging_is_set_from_the_profile() {
 }
 
 #[test]
+fn websocket_access_logs_to_a_log_group_need_the_cloudwatch_role_and_http_ones_do_not() {
+    let bare = V2Stage {
+        name: "live".into(),
+        default_logging_level: Some("ERROR".into()),
+        ..V2Stage::default()
+    };
+    for (protocol, expected) in [
+        (
+            V2Protocol::WebSocket,
+            Some(Precondition::CloudWatchRoleArn {
+                region: REGION.into(),
+            }),
+        ),
+        (V2Protocol::Http, None),
+    ] {
+        let plan = plan_for(
+            &v2_inventory(protocol, bare.clone(), Vec::new()),
+            &ControlParameters::default(),
+            &all_on(),
+        );
+        let items = &plan.changes[0].items;
+        assert_eq!(items.len(), 2, "{protocol:?}");
+        assert!(
+            items.iter().all(|i| i.precondition == expected),
+            "{protocol:?}"
+        );
+    }
+}
+
+#[test]
 fn an_access_log_destination_that_is_set_is_never_redirected() {
     let stage = V2Stage {
         name: "live".into(),
