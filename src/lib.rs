@@ -12,6 +12,7 @@ pub mod finding;
 pub mod http;
 pub mod inventory;
 pub mod metrics;
+pub mod ratelimit;
 pub mod remediate;
 pub mod report;
 pub mod scan;

@@ -1,0 +1,453 @@
+//! Client-side rate limiting of API Gateway requests, per AWS account and region.
+//!
+//! API Gateway's management API allows 10 requests per second with a burst of 40 per
+//! account and region, shared by every caller in the account (deployment pipelines,
+//! consoles, other tools), and GetResources 5 per 2 seconds. Adaptive retry alone would
+//! find the limit by hitting it, taking budget from everyone else. So every API Gateway
+//! request (v1 and v2, retries included) first takes a token from a bucket of its
+//! account and region; by default the buckets allow half the quota.
+//!
+//! The limit sits in the HTTP client of an [`SdkConfig`] ([`AwsRateLimiter::limit`]):
+//! whatever is built from the returned configuration (the inventory reader, the
+//! remediation engine) is limited, whatever region its clients use, without the
+//! callers pacing themselves. The region of a request is read from its SigV4 credential
+//! scope, so one limited configuration serves every region.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_config::SdkConfig;
+use aws_sdk_apigateway::config::ConfigBag;
+use aws_smithy_http_client::tls;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::runtime_components::{
+    RuntimeComponents, RuntimeComponentsBuilder,
+};
+
+/// Default requests per second per account and region: half of API Gateway's 10.
+pub const DEFAULT_RATE: f64 = 5.0;
+/// Default burst per account and region: half of API Gateway's 40.
+pub const DEFAULT_BURST: u32 = 20;
+
+/// GetResources has its own, lower quota (5 per 2 s); half of it, like the rest.
+const GET_RESOURCES: RateLimit = RateLimit {
+    per_second: 1.25,
+    burst: 2,
+};
+
+/// A token bucket's size and refill rate.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RateLimit {
+    /// Tokens added per second (requests per second in the long run).
+    pub per_second: f64,
+    /// The most tokens banked (requests sent at once after a quiet period).
+    pub burst: u32,
+}
+
+impl RateLimit {
+    /// The limit for `per_second` and `burst`; `None` (no limit) when `per_second` is
+    /// zero or less, which is meant for emulators and benchmarks, not for AWS.
+    pub fn new(per_second: f64, burst: u32) -> Option<Self> {
+        (per_second > 0.0 && per_second.is_finite()).then_some(RateLimit {
+            per_second,
+            burst: burst.max(1),
+        })
+    }
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit {
+            per_second: DEFAULT_RATE,
+            burst: DEFAULT_BURST,
+        }
+    }
+}
+
+/// The bucket's arithmetic, apart from any clock so it can be tested exactly.
+///
+/// A caller always takes its token at once, possibly driving the balance below zero,
+/// and is told how long to wait until that token would have been there. Callers are
+/// therefore served in the order they asked, and a waiting caller never has to ask
+/// again.
+#[derive(Debug)]
+struct Bucket {
+    limit: RateLimit,
+    tokens: f64,
+    stamp: Instant,
+}
+
+impl Bucket {
+    fn new(limit: RateLimit, now: Instant) -> Self {
+        Bucket {
+            limit,
+            tokens: f64::from(limit.burst),
+            stamp: now,
+        }
+    }
+
+    /// Takes one token; returns how long the caller must wait before using it.
+    fn reserve(&mut self, now: Instant) -> Duration {
+        // Instants handed in out of order (two threads racing to the lock) must not
+        // make time run backwards.
+        if now > self.stamp {
+            let elapsed = now.duration_since(self.stamp).as_secs_f64();
+            self.tokens =
+                (self.tokens + elapsed * self.limit.per_second).min(f64::from(self.limit.burst));
+            self.stamp = now;
+        }
+        self.tokens -= 1.0;
+        if self.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.tokens / self.limit.per_second)
+        }
+    }
+}
+
+/// A token bucket shared by concurrent callers.
+#[derive(Debug)]
+pub struct TokenBucket {
+    bucket: Mutex<Bucket>,
+}
+
+impl TokenBucket {
+    pub fn new(limit: RateLimit) -> Self {
+        TokenBucket {
+            bucket: Mutex::new(Bucket::new(limit, Instant::now())),
+        }
+    }
+
+    /// Waits until the caller may send one request. A cancelled wait keeps its token
+    /// spent: erring on the side of sending less.
+    pub async fn acquire(&self) {
+        let wait = self
+            .bucket
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .reserve(Instant::now());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// The buckets of one account and region.
+#[derive(Debug)]
+struct RegionBudget {
+    /// Every API Gateway management request.
+    management: TokenBucket,
+    /// GetResources, on top of `management`.
+    get_resources: TokenBucket,
+}
+
+/// The API Gateway request budgets of every account and region the process calls.
+#[derive(Debug)]
+pub struct AwsRateLimiter {
+    limit: Option<RateLimit>,
+    /// One entry per (account, region) ever called: a few dozen at most, so never
+    /// evicted.
+    budgets: Mutex<HashMap<(Arc<str>, String), Arc<RegionBudget>>>,
+}
+
+impl AwsRateLimiter {
+    /// `None`: no client-side limit (the SDK's adaptive retry still backs off).
+    pub fn new(limit: Option<RateLimit>) -> Arc<Self> {
+        Arc::new(AwsRateLimiter {
+            limit,
+            budgets: Mutex::default(),
+        })
+    }
+
+    /// The limit each account and region gets; `None` when unlimited.
+    pub fn rate_limit(&self) -> Option<RateLimit> {
+        self.limit
+    }
+
+    /// `sdk`, with every API Gateway request (REST and v2, each retry included) waiting
+    /// for a token of `account`'s budget in the request's region. Other services (STS,
+    /// WAFv2) pass unlimited: they have quotas of their own. `account` is a key: the
+    /// account id when known, otherwise anything that names the identity; requests of
+    /// all configurations limited with the same key share one budget per region.
+    pub fn limit(self: &Arc<Self>, sdk: &SdkConfig, account: &str) -> SdkConfig {
+        if self.limit.is_none() {
+            return sdk.clone();
+        }
+        let inner = sdk.http_client().unwrap_or_else(default_http_client);
+        let client = LimitedHttpClient {
+            inner,
+            limiter: self.clone(),
+            account: Arc::from(account),
+        };
+        sdk.clone()
+            .into_builder()
+            .http_client(SharedHttpClient::new(client))
+            .build()
+    }
+
+    fn budget(&self, account: &Arc<str>, region: &str) -> Option<Arc<RegionBudget>> {
+        let limit = self.limit?;
+        let mut budgets = self
+            .budgets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let budget = budgets
+            .entry((account.clone(), region.to_string()))
+            .or_insert_with(|| {
+                Arc::new(RegionBudget {
+                    management: TokenBucket::new(limit),
+                    // Never more generous than the management limit itself.
+                    get_resources: TokenBucket::new(RateLimit {
+                        per_second: GET_RESOURCES.per_second.min(limit.per_second),
+                        burst: GET_RESOURCES.burst.min(limit.burst),
+                    }),
+                })
+            });
+        Some(budget.clone())
+    }
+}
+
+/// The SDK's default HTTPS client (hyper 1, rustls on aws-lc), for configurations that
+/// name none (the SDK would otherwise build this same client itself).
+fn default_http_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .build_https()
+}
+
+#[derive(Debug)]
+struct LimitedHttpClient {
+    inner: SharedHttpClient,
+    limiter: Arc<AwsRateLimiter>,
+    account: Arc<str>,
+}
+
+impl HttpClient for LimitedHttpClient {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(LimitedConnector {
+            inner: self.inner.http_connector(settings, components),
+            limiter: self.limiter.clone(),
+            account: self.account.clone(),
+        })
+    }
+
+    fn validate_base_client_config(
+        &self,
+        runtime_components: &RuntimeComponentsBuilder,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.inner
+            .validate_base_client_config(runtime_components, cfg)
+    }
+
+    fn validate_final_config(
+        &self,
+        runtime_components: &RuntimeComponents,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.inner.validate_final_config(runtime_components, cfg)
+    }
+}
+
+#[derive(Debug)]
+struct LimitedConnector {
+    inner: SharedHttpConnector,
+    limiter: Arc<AwsRateLimiter>,
+    account: Arc<str>,
+}
+
+impl HttpConnector for LimitedConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let budget = match credential_scope(&request) {
+            Some((region, "apigateway")) => self.limiter.budget(&self.account, region),
+            _ => None,
+        };
+        let get_resources = is_get_resources(request.method(), request.uri());
+        let inner = self.inner.clone();
+        // The request is already signed here. A SigV4 signature stays valid for
+        // minutes, and the wait is bounded by the requests in flight for the account
+        // and region (a few dozen) divided by the rate: seconds.
+        HttpConnectorFuture::new(async move {
+            if let Some(budget) = budget {
+                budget.management.acquire().await;
+                if get_resources {
+                    budget.get_resources.acquire().await;
+                }
+            }
+            inner.call(request).await
+        })
+    }
+}
+
+/// (region, service) of a SigV4-signed request, from the credential scope of its
+/// Authorization header (`Credential=AKID/20260101/us-east-1/apigateway/aws4_request`):
+/// works whatever the endpoint, including an emulator on 127.0.0.1.
+fn credential_scope(request: &HttpRequest) -> Option<(&str, &str)> {
+    let authorization = request.headers().get("authorization")?;
+    let scope = authorization.split("Credential=").nth(1)?;
+    let mut parts = scope.split('/');
+    let region = parts.nth(2)?;
+    let service = parts.next()?;
+    Some((region, service))
+}
+
+/// `GET /restapis/{id}/resources` (any query): GetResources, which AWS throttles apart.
+fn is_get_resources(method: &str, uri: &str) -> bool {
+    if method != "GET" {
+        return false;
+    }
+    let path = uri
+        .split_once("://")
+        .map_or(uri, |(_, rest)| rest.find('/').map_or("", |i| &rest[i..]));
+    let path = path.split('?').next().unwrap_or(path);
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    matches!(segments.as_slice(), ["restapis", _, "resources"])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limit(per_second: f64, burst: u32) -> RateLimit {
+        RateLimit::new(per_second, burst).expect("a positive rate")
+    }
+
+    #[test]
+    fn a_full_bucket_lets_the_burst_through_then_paces_at_the_rate() {
+        let start = Instant::now();
+        let mut bucket = Bucket::new(limit(5.0, 3), start);
+        for _ in 0..3 {
+            assert_eq!(bucket.reserve(start), Duration::ZERO);
+        }
+        // The 4th, 5th and 6th callers at the same instant wait 1, 2 and 3 token times.
+        assert_eq!(bucket.reserve(start), Duration::from_millis(200));
+        assert_eq!(bucket.reserve(start), Duration::from_millis(400));
+        assert_eq!(bucket.reserve(start), Duration::from_millis(600));
+    }
+
+    #[test]
+    fn tokens_refill_with_time_up_to_the_burst() {
+        let start = Instant::now();
+        let mut bucket = Bucket::new(limit(2.0, 2), start);
+        bucket.reserve(start);
+        bucket.reserve(start);
+        // Half a second later one token is back.
+        let later = start + Duration::from_millis(500);
+        assert_eq!(bucket.reserve(later), Duration::ZERO);
+        assert_eq!(bucket.reserve(later), Duration::from_millis(500));
+        // After a long quiet period the bucket holds the burst, no more.
+        let much_later = later + Duration::from_secs(60);
+        assert_eq!(bucket.reserve(much_later), Duration::ZERO);
+        assert_eq!(bucket.reserve(much_later), Duration::ZERO);
+        assert_eq!(bucket.reserve(much_later), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn callers_are_served_in_order_and_the_long_run_rate_holds() {
+        let start = Instant::now();
+        let mut bucket = Bucket::new(limit(10.0, 1), start);
+        let waits: Vec<Duration> = (0..100).map(|_| bucket.reserve(start)).collect();
+        assert!(waits.windows(2).all(|w| w[0] < w[1]), "{waits:?}");
+        // 100 requests at 10/s with a burst of 1: the last goes 9.9 s after the first.
+        let last = waits.last().copied().unwrap_or_default();
+        assert!(
+            (last.as_secs_f64() - 9.9).abs() < 1e-9,
+            "last request waits {last:?}"
+        );
+    }
+
+    #[test]
+    fn an_instant_from_the_past_does_not_refill() {
+        let start = Instant::now();
+        let later = start + Duration::from_secs(1);
+        let mut bucket = Bucket::new(limit(1.0, 1), later);
+        assert_eq!(bucket.reserve(later), Duration::ZERO);
+        assert_eq!(bucket.reserve(start), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn no_rate_means_no_limit() {
+        assert_eq!(RateLimit::new(0.0, 20), None);
+        assert_eq!(RateLimit::new(-1.0, 20), None);
+        assert_eq!(RateLimit::new(f64::NAN, 20), None);
+        assert_eq!(RateLimit::new(2.0, 0).map(|l| l.burst), Some(1));
+        assert_eq!(
+            RateLimit::default(),
+            RateLimit {
+                per_second: 5.0,
+                burst: 20
+            }
+        );
+    }
+
+    #[test]
+    fn budgets_are_per_account_and_region() {
+        let limiter = AwsRateLimiter::new(Some(limit(5.0, 20)));
+        let a: Arc<str> = Arc::from("111122223333");
+        let b: Arc<str> = Arc::from("444455556666");
+        let a_east = limiter.budget(&a, "us-east-1").expect("limited");
+        assert!(Arc::ptr_eq(
+            &a_east,
+            &limiter.budget(&a, "us-east-1").expect("limited")
+        ));
+        assert!(!Arc::ptr_eq(
+            &a_east,
+            &limiter.budget(&a, "eu-west-1").expect("limited")
+        ));
+        assert!(!Arc::ptr_eq(
+            &a_east,
+            &limiter.budget(&b, "us-east-1").expect("limited")
+        ));
+        assert!(AwsRateLimiter::new(None).budget(&a, "us-east-1").is_none());
+    }
+
+    #[test]
+    fn the_region_and_service_come_from_the_sigv4_scope() {
+        let mut request = HttpRequest::empty();
+        request.headers_mut().insert(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=AKID/20260101/eu-west-1/apigateway/aws4_request, SignedHeaders=host, Signature=abc",
+        );
+        assert_eq!(
+            credential_scope(&request),
+            Some(("eu-west-1", "apigateway"))
+        );
+        assert_eq!(credential_scope(&HttpRequest::empty()), None);
+    }
+
+    #[test]
+    fn get_resources_is_recognised_by_method_and_path() {
+        assert!(is_get_resources(
+            "GET",
+            "http://127.0.0.1:5000/restapis/a1b2c3/resources?embed=methods&limit=500"
+        ));
+        assert!(is_get_resources("GET", "/restapis/a1b2c3/resources"));
+        assert!(!is_get_resources(
+            "GET",
+            "https://apigateway.us-east-1.amazonaws.com/restapis/a1b2c3/stages"
+        ));
+        assert!(!is_get_resources("POST", "/restapis/a1b2c3/resources"));
+        assert!(!is_get_resources("GET", "/restapis"));
+    }
+
+    #[tokio::test]
+    async fn an_unlimited_limiter_leaves_the_configuration_alone() {
+        let sdk = SdkConfig::builder().build();
+        let limited = AwsRateLimiter::new(None).limit(&sdk, "acct");
+        assert!(limited.http_client().is_none());
+        let limited = AwsRateLimiter::new(Some(RateLimit::default())).limit(&sdk, "acct");
+        assert!(limited.http_client().is_some());
+    }
+}
