@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_config::{Region, SdkConfig};
 use aws_sdk_apigateway::error::{ProvideErrorMetadata, SdkError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::controls::{ControlId, LoggingLevel};
@@ -156,8 +156,10 @@ impl ItemStatus {
     }
 }
 
-/// Items by status.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+/// Items by status. Deserialize and JsonSchema so the profile's status can hold it.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub struct ApplySummary {
     pub applied: usize,
@@ -168,7 +170,8 @@ pub struct ApplySummary {
 }
 
 /// One applied setting, for the audit trail (Kubernetes Event, metric, status list).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// Deserialize and JsonSchema so the profile's status can list the last ones.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditRecord {
     pub control_id: ControlId,
