@@ -112,12 +112,21 @@ const CALLS: &[(&str, &[Permission])] = &[
     ),
     // Remediation (src/remediate/apply.rs).
     (
+        // Is a CloudWatch Logs role set in the region's account settings? Needed before
+        // execution logging (.1) and WebSocket access logging to a log group (.9).
         "get_account",
-        &[(
-            Remediation("APIGateway.1"),
-            "apigateway:GET",
-            "arn:aws:apigateway:*::/account",
-        )],
+        &[
+            (
+                Remediation("APIGateway.1"),
+                "apigateway:GET",
+                "arn:aws:apigateway:*::/account",
+            ),
+            (
+                Remediation("APIGateway.9"),
+                "apigateway:GET",
+                "arn:aws:apigateway:*::/account",
+            ),
+        ],
     ),
     (
         "update_stage",
@@ -156,20 +165,14 @@ const CALLS: &[(&str, &[Permission])] = &[
         )],
     ),
     (
+        // Carries the tag apigwcompliance.io/managed=true, authorised with the POST
+        // (aws:RequestTag / aws:TagKeys conditions must allow it).
         "generate_client_certificate",
-        &[
-            (
-                Remediation("APIGateway.2"),
-                "apigateway:POST",
-                "arn:aws:apigateway:*::/clientcertificates",
-            ),
-            // The certificate is created with a tag (tag-on-create).
-            (
-                Remediation("APIGateway.2"),
-                "apigateway:PUT",
-                "arn:aws:apigateway:*::/tags/*",
-            ),
-        ],
+        &[(
+            Remediation("APIGateway.2"),
+            "apigateway:POST",
+            "arn:aws:apigateway:*::/clientcertificates",
+        )],
     ),
     (
         "get_web_acl",
