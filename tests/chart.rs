@@ -535,6 +535,39 @@ fn service_account_carries_the_irsa_annotation_and_the_tenancy_is_what_the_opera
     assert!(tenancy.check("other", None).is_err());
 }
 
+fn env_value(docs: &[Value], name: &str) -> Option<String> {
+    container(docs)["env"]
+        .as_sequence()
+        .expect("env")
+        .iter()
+        .find(|e| e["name"].as_str() == Some(name))
+        .map(|e| e["value"].as_str().unwrap_or_default().to_string())
+}
+
+#[test]
+fn aws_rate_limit_reaches_the_operator_only_when_set() {
+    let docs = render(&[]);
+    assert_eq!(env_value(&docs, "APIGW_AWS_RATE_LIMIT"), None);
+    assert_eq!(env_value(&docs, "APIGW_AWS_BURST"), None);
+    assert_eq!(env_value(&docs, "AWS_REGION"), None);
+    let docs = render(&[
+        "--set",
+        "aws.rateLimit=2.5,aws.burst=10,aws.region=eu-west-1",
+    ]);
+    assert_eq!(
+        env_value(&docs, "APIGW_AWS_RATE_LIMIT").as_deref(),
+        Some("2.5")
+    );
+    assert_eq!(env_value(&docs, "APIGW_AWS_BURST").as_deref(), Some("10"));
+    assert_eq!(env_value(&docs, "AWS_REGION").as_deref(), Some("eu-west-1"));
+    // 0 turns the client-side limit off: it must be passed, not dropped as "empty".
+    let docs = render(&["--set", "aws.rateLimit=0"]);
+    assert_eq!(
+        env_value(&docs, "APIGW_AWS_RATE_LIMIT").as_deref(),
+        Some("0")
+    );
+}
+
 #[test]
 fn optional_objects_render_when_enabled() {
     let docs = render(&[
