@@ -155,6 +155,15 @@ struct ScanArgs {
     /// Attempts per AWS call, with adaptive backoff on throttling.
     #[arg(long, default_value_t = DEFAULT_MAX_ATTEMPTS)]
     max_attempts: u32,
+    /// API Gateway requests per second in each region (retries included). Default:
+    /// half of the 10/s the account shares with every other caller. 0: no limit (for
+    /// emulators).
+    #[arg(long, default_value_t = apigw_compliance::ratelimit::DEFAULT_RATE)]
+    aws_rate_limit: f64,
+    /// API Gateway requests that may go at once after a quiet period, per region.
+    /// Default: half of the account's burst of 40.
+    #[arg(long, default_value_t = apigw_compliance::ratelimit::DEFAULT_BURST)]
+    aws_burst: u32,
     /// Print progress on stderr (default: when stderr is a terminal).
     #[arg(long)]
     progress: bool,
@@ -362,6 +371,12 @@ async fn scan_command(args: ScanArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     }
+    // Every API Gateway call of this scan (reads and remediation) is paced per region;
+    // one process scans one identity, so one key serves.
+    let limiter = apigw_compliance::ratelimit::AwsRateLimiter::new(
+        apigw_compliance::ratelimit::RateLimit::new(args.aws_rate_limit, args.aws_burst),
+    );
+    let sdk = limiter.limit(&sdk, "scan");
     let mut controls: Vec<ControlId> = match &profile {
         Some(profile) => profile.spec.controls.ids(),
         None => ControlId::ALL.to_vec(),

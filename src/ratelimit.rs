@@ -147,13 +147,16 @@ struct RegionBudget {
     get_resources: TokenBucket,
 }
 
+/// (account key, region).
+type BudgetKey = (Arc<str>, String);
+
 /// The API Gateway request budgets of every account and region the process calls.
 #[derive(Debug)]
 pub struct AwsRateLimiter {
     limit: Option<RateLimit>,
     /// One entry per (account, region) ever called: a few dozen at most, so never
     /// evicted.
-    budgets: Mutex<HashMap<(Arc<str>, String), Arc<RegionBudget>>>,
+    budgets: Mutex<HashMap<BudgetKey, Arc<RegionBudget>>>,
 }
 
 impl AwsRateLimiter {

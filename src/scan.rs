@@ -8,9 +8,11 @@ use k8s_openapi::jiff::Timestamp;
 use crate::controls::{ControlId, ControlParameters};
 use crate::crd::{ApiType, ComplianceProfileSpec};
 use crate::evaluate::{ExemptionOutcome, apply_exemptions, evaluate};
-use crate::inventory::Inventory;
+use crate::finding::Finding;
 use crate::inventory::aws::{ReadOptions, read_inventory};
+use crate::inventory::{Inventory, RegionInventory};
 use crate::report::ScanReport;
+use crate::scope::ScopeFilter;
 
 /// The read options the selected controls need: REST APIs only for .1 to .5, v2 APIs
 /// only for .1, .8 and .9, and GetResources only for .2's `onlyWithHttpIntegrations`.
@@ -56,6 +58,61 @@ pub fn profile_report(
     let mut report = report(in_scope, &spec.controls.ids(), &spec.controls.parameters);
     let exemptions = apply_exemptions(&mut report.findings, &spec.exemptions, now);
     (report, exemptions)
+}
+
+/// A profile's verdicts on region reads that other profiles may share (pure): each
+/// region's in-scope part is borrowed when the scope takes the whole region and copied
+/// otherwise (see [`ScopeFilter::region_view`]); read errors are kept unless they name
+/// an API known to be out of scope. Also says whether anything in scope was read (false
+/// when every region failed).
+pub fn profile_report_shared<'a>(
+    reads: impl IntoIterator<Item = &'a Inventory>,
+    filter: &ScopeFilter,
+    spec: &ComplianceProfileSpec,
+    now: Timestamp,
+) -> (ScanReport, ExemptionOutcome, bool) {
+    let mut views = Vec::new();
+    let mut errors = Vec::new();
+    for read in reads {
+        views.extend(read.regions.iter().filter_map(|r| filter.region_view(r)));
+        errors.extend(
+            read.errors
+                .iter()
+                .filter(|e| filter.keeps_error(e, read))
+                .cloned(),
+        );
+    }
+    let read_anything = !views.is_empty() || errors.is_empty();
+    let mut findings = evaluate_regions(
+        views.iter().map(|v| &**v),
+        &spec.controls.ids(),
+        &spec.controls.parameters,
+    );
+    drop(views);
+    let exemptions = apply_exemptions(&mut findings, &spec.exemptions, now);
+    (ScanReport { findings, errors }, exemptions, read_anything)
+}
+
+/// [`evaluate`] on regions held apart rather than in one [`Inventory`]: the same
+/// findings in the same order (a test checks it).
+fn evaluate_regions<'a>(
+    regions: impl IntoIterator<Item = &'a RegionInventory>,
+    controls: &[ControlId],
+    params: &ControlParameters,
+) -> Vec<Finding> {
+    let mut selected = controls.to_vec();
+    selected.sort();
+    selected.dedup();
+    let mut findings = Vec::new();
+    for region in regions {
+        for id in &selected {
+            crate::controls::evaluate(*id, region, params, &mut findings);
+        }
+    }
+    findings.sort_by(|a, b| {
+        (&a.region, &a.resource_arn, a.control_id).cmp(&(&b.region, &b.resource_arn, b.control_id))
+    });
+    findings
 }
 
 /// Evaluates an inventory into a report (pure).
@@ -162,6 +219,106 @@ mod tests {
         );
         let o = read_options_for_profile(&v2_controls, ReadOptions::default());
         assert!(!o.rest && o.v2);
+    }
+
+    fn shared_reads() -> Vec<Inventory> {
+        use crate::inventory::{
+            ReadError, RestApi, RestStage, V2Api, V2Protocol, V2Stage, rest_api_arn,
+        };
+        let region = |name: &str, apis: &[(&str, &str)]| Inventory {
+            regions: vec![RegionInventory {
+                region: name.to_string(),
+                rest_apis: apis
+                    .iter()
+                    .map(|(id, api_name)| RestApi {
+                        id: id.to_string(),
+                        name: api_name.to_string(),
+                        stages: ["prod", "dev"]
+                            .iter()
+                            .map(|s| RestStage {
+                                name: s.to_string(),
+                                tracing_enabled: *s == "prod",
+                                ..RestStage::default()
+                            })
+                            .collect(),
+                        ..RestApi::default()
+                    })
+                    .collect(),
+                v2_apis: vec![V2Api {
+                    id: format!("{name}-ws"),
+                    name: "chat".into(),
+                    protocol: V2Protocol::WebSocket,
+                    tags: Default::default(),
+                    stages: vec![V2Stage {
+                        name: "live".into(),
+                        ..V2Stage::default()
+                    }],
+                    routes: Vec::new(),
+                }],
+            }],
+            errors: vec![ReadError {
+                region: name.to_string(),
+                resource_arn: Some(rest_api_arn(name, "gone")),
+                operation: "GetStages".into(),
+                message: "denied".into(),
+            }],
+        };
+        vec![
+            region("us-east-1", &[("a1", "orders"), ("a2", "billing")]),
+            region("eu-west-1", &[("b1", "orders")]),
+        ]
+    }
+
+    #[test]
+    fn shared_reads_give_the_verdicts_of_a_private_read() {
+        for scope in [
+            "{regions: [us-east-1, eu-west-1]}",
+            "{regions: [us-east-1], apis: {include: [orders]}}",
+            "{regions: [eu-west-1, us-east-1], stages: {exclude: [dev]}, apiTypes: [REST]}",
+        ] {
+            let spec = spec(&format!(
+                "apiVersion: apigwcompliance.io/v1alpha1\nkind: ComplianceProfile\nmetadata: {{name: p}}\nspec:\n  scope: {scope}\n  exemptions: [{{control: APIGateway.3, resourceArnGlob: 'arn:aws:apigateway:*::/restapis/a2/stages/*', reason: r}}]\n"
+            ));
+            let filter = ScopeFilter::new(&spec.scope).expect("scope compiles");
+            let reads = shared_reads();
+            let merged = Inventory {
+                regions: reads.iter().flat_map(|r| r.regions.clone()).collect(),
+                errors: reads.iter().flat_map(|r| r.errors.clone()).collect(),
+            };
+            let now = Timestamp::UNIX_EPOCH;
+            let (private, private_exemptions) = profile_report(&filter.apply(&merged), &spec, now);
+            let (shared, shared_exemptions, read_anything) =
+                profile_report_shared(&reads, &filter, &spec, now);
+            assert_eq!(shared, private, "{scope}");
+            assert_eq!(
+                shared_exemptions.exempted_findings,
+                private_exemptions.exempted_findings
+            );
+            assert!(read_anything);
+            assert!(!shared.findings.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_profile_whose_regions_all_failed_read_nothing() {
+        let spec = spec(
+            "apiVersion: apigwcompliance.io/v1alpha1\nkind: ComplianceProfile\nmetadata: {name: p}\nspec:\n  scope: {regions: [us-east-1]}\n",
+        );
+        let failed = Inventory {
+            regions: Vec::new(),
+            errors: vec![crate::inventory::ReadError {
+                region: "us-east-1".into(),
+                resource_arn: None,
+                operation: "GetRestApis".into(),
+                message: "throttled".into(),
+            }],
+        };
+        let filter = ScopeFilter::new(&spec.scope).expect("scope compiles");
+        let (report, _, read_anything) =
+            profile_report_shared([&failed], &filter, &spec, Timestamp::UNIX_EPOCH);
+        assert!(!read_anything);
+        assert!(report.findings.is_empty());
+        assert_eq!(report.errors.len(), 1);
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! - a read error is kept unless it names an API that is known to be out of scope, so
 //!   nothing unread in scope is ever reported as passing.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use globset::GlobMatcher;
@@ -126,7 +127,7 @@ impl ScopeFilter {
             .regions
             .iter()
             .filter(|r| self.regions.contains(&r.region))
-            .map(|r| self.region(r))
+            .map(|r| self.copy_region(r))
             .collect();
         let errors = inventory
             .errors
@@ -137,21 +138,80 @@ impl ScopeFilter {
         Inventory { regions, errors }
     }
 
-    fn region(&self, region: &RegionInventory) -> RegionInventory {
-        let rest_apis = if self.api_types.contains(&ApiType::Rest) {
-            region
-                .rest_apis
-                .iter()
-                .filter(|api| self.apis.selects(&api.name))
-                .filter_map(|api| self.rest_api(api))
-                .collect()
+    /// The in-scope part of one region, `None` when the region is not in scope.
+    /// Borrowed when the scope takes the whole region (the common case of profiles that
+    /// differ in controls, parameters or exemptions rather than scope), so an
+    /// inventory shared by many profiles is not copied for each; otherwise a copy of
+    /// just the in-scope APIs, stages and routes.
+    pub fn region_view<'a>(&self, region: &'a RegionInventory) -> Option<Cow<'a, RegionInventory>> {
+        if !self.regions.contains(&region.region) {
+            return None;
+        }
+        Some(if self.takes_all(region) {
+            Cow::Borrowed(region)
         } else {
-            Vec::new()
-        };
+            Cow::Owned(self.copy_region(region))
+        })
+    }
+
+    /// Whether every stage and route of the region is in scope. APIs without stages
+    /// and routes do not matter: they yield no finding either way.
+    fn takes_all(&self, region: &RegionInventory) -> bool {
+        let rest = region.rest_apis.iter().all(|api| {
+            api.stages.is_empty()
+                || (self.rest_api_selected(api)
+                    && api
+                        .stages
+                        .iter()
+                        .all(|s| self.stage_selected(&api.tags, &s.name, &s.tags)))
+        });
+        rest && region.v2_apis.iter().all(|api| {
+            if api.stages.is_empty() && api.routes.is_empty() {
+                return true;
+            }
+            self.v2_api_selected(api)
+                && api
+                    .stages
+                    .iter()
+                    .all(|s| self.stage_selected(&api.tags, &s.name, &s.tags))
+                && (api.routes.is_empty() || self.routes_selected(api, !api.stages.is_empty()))
+        })
+    }
+
+    fn rest_api_selected(&self, api: &RestApi) -> bool {
+        self.api_types.contains(&ApiType::Rest) && self.apis.selects(&api.name)
+    }
+
+    fn v2_api_selected(&self, api: &V2Api) -> bool {
+        self.api_types.contains(&api_type(api)) && self.apis.selects(&api.name)
+    }
+
+    fn stage_selected(
+        &self,
+        api_tags: &BTreeMap<String, String>,
+        name: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> bool {
+        self.stages.selects(name) && self.tags.selects(&overlay(api_tags, tags))
+    }
+
+    /// Routes are in scope when the API's own tags pass and, with a stage filter, at
+    /// least one of its stages is in scope.
+    fn routes_selected(&self, api: &V2Api, any_stage_selected: bool) -> bool {
+        self.tags.selects(&plain(&api.tags)) && (!self.stages.is_set() || any_stage_selected)
+    }
+
+    fn copy_region(&self, region: &RegionInventory) -> RegionInventory {
+        let rest_apis = region
+            .rest_apis
+            .iter()
+            .filter(|api| self.rest_api_selected(api))
+            .filter_map(|api| self.rest_api(api))
+            .collect();
         let v2_apis = region
             .v2_apis
             .iter()
-            .filter(|api| self.api_types.contains(&api_type(api)) && self.apis.selects(&api.name))
+            .filter(|api| self.v2_api_selected(api))
             .filter_map(|api| self.v2_api(api))
             .collect();
         RegionInventory {
@@ -165,14 +225,15 @@ impl ScopeFilter {
         let stages: Vec<_> = api
             .stages
             .iter()
-            .filter(|s| {
-                self.stages.selects(&s.name) && self.tags.selects(&overlay(&api.tags, &s.tags))
-            })
+            .filter(|s| self.stage_selected(&api.tags, &s.name, &s.tags))
             .cloned()
             .collect();
         (!stages.is_empty()).then(|| RestApi {
+            id: api.id.clone(),
+            name: api.name.clone(),
+            tags: api.tags.clone(),
+            http_integration: api.http_integration.clone(),
             stages,
-            ..api.clone()
         })
     }
 
@@ -180,14 +241,10 @@ impl ScopeFilter {
         let stages: Vec<_> = api
             .stages
             .iter()
-            .filter(|s| {
-                self.stages.selects(&s.name) && self.tags.selects(&overlay(&api.tags, &s.tags))
-            })
+            .filter(|s| self.stage_selected(&api.tags, &s.name, &s.tags))
             .cloned()
             .collect();
-        let routes_in_scope =
-            self.tags.selects(&plain(&api.tags)) && (!self.stages.is_set() || !stages.is_empty());
-        let routes = if routes_in_scope {
+        let routes = if self.routes_selected(api, !stages.is_empty()) {
             api.routes.clone()
         } else {
             Vec::new()
@@ -203,7 +260,7 @@ impl ScopeFilter {
     }
 
     /// Keeps a read error unless it names an API known to be out of scope.
-    fn keeps_error(&self, error: &ReadError, inventory: &Inventory) -> bool {
+    pub fn keeps_error(&self, error: &ReadError, inventory: &Inventory) -> bool {
         if !self.regions.contains(&error.region) {
             return false;
         }
@@ -469,6 +526,50 @@ mod tests {
         let out = scope("regions: [us-east-1]\napis: {include: [orders]}").apply(&inventory());
         let arns: Vec<_> = out.errors.iter().map(|e| e.resource_arn.clone()).collect();
         assert_eq!(arns, vec![Some(rest_api_arn("us-east-1", "unknown"))]);
+    }
+
+    #[test]
+    fn a_scope_that_takes_a_whole_region_borrows_it_and_a_narrower_one_copies_its_part() {
+        let inventory = inventory();
+        let everything = scope("regions: [us-east-1, eu-west-1]");
+        for region in &inventory.regions {
+            assert!(matches!(
+                everything.region_view(region),
+                Some(Cow::Borrowed(_))
+            ));
+        }
+        let narrow = scope("regions: [us-east-1]\nstages: {include: [prod]}");
+        assert!(matches!(
+            narrow.region_view(&inventory.regions[0]),
+            Some(Cow::Owned(_))
+        ));
+        assert!(narrow.region_view(&inventory.regions[1]).is_none());
+    }
+
+    #[test]
+    fn a_region_view_holds_what_apply_copies() {
+        let inventory = inventory();
+        for yaml in [
+            "regions: [us-east-1, eu-west-1]",
+            "regions: [us-east-1]\napiTypes: [WEBSOCKET]",
+            "regions: [us-east-1]\napis: {include: ['orders*'], exclude: ['*-http']}",
+            "regions: [us-east-1]\nstages: {include: [prod]}",
+            "regions: [us-east-1]\ntags: {include: {team: payments}, exclude: {env: dev}}",
+            "regions: [us-east-1]\ntags: {include: {env: dev}}",
+            "regions: [eu-west-1]\napiTypes: [REST]",
+        ] {
+            let filter = scope(yaml);
+            let viewed = Inventory {
+                regions: inventory
+                    .regions
+                    .iter()
+                    .filter_map(|r| filter.region_view(r))
+                    .map(Cow::into_owned)
+                    .collect(),
+                errors: Vec::new(),
+            };
+            assert_eq!(shape(&viewed), shape(&filter.apply(&inventory)), "{yaml}");
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@
 
 pub mod aws;
 pub mod leader;
+pub mod shared;
 pub mod status;
 pub mod tenancy;
 
@@ -31,8 +32,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 
@@ -42,12 +43,15 @@ use crate::http::{self, HttpState};
 use crate::inventory::aws::{
     DEFAULT_API_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, ReadOptions, load_sdk_config, read_inventory,
 };
+use crate::inventory::{Inventory, ReadError};
 use crate::metrics::{Metrics, Outcome};
-use crate::scan::{profile_report, read_options_for_profile};
+use crate::ratelimit::{AwsRateLimiter, DEFAULT_BURST, DEFAULT_RATE, RateLimit};
+use crate::scan::{profile_report_shared, read_options_for_profile};
 use crate::scope::ScopeFilter;
 use crate::telemetry::{self, LogFormat};
 use aws::AwsAccess;
 use leader::{LeaderElector, LeaseConfig};
+use shared::{Coverage, Identity, InventoryCache, ReadKey, SharedRead};
 use status::ScanResult;
 use tenancy::Tenancy;
 
@@ -80,8 +84,10 @@ pub struct RunArgs {
     #[arg(long, env = "APIGW_WATCH_NAMESPACE")]
     pub watch_namespace: Option<String>,
 
-    /// Profiles reconciled at the same time, so AWS is not stampeded.
-    #[arg(long, env = "APIGW_CONCURRENCY", default_value_t = 4)]
+    /// Profiles reconciled at the same time. Most of a reconcile is waiting on AWS
+    /// (often on a read shared with other profiles), and the request rate is bounded by
+    /// `--aws-rate-limit`, not by this: it only caps how many profiles wait at once.
+    #[arg(long, env = "APIGW_CONCURRENCY", default_value_t = 32)]
     pub concurrency: u16,
 
     /// Take part in leader election (a coordination.k8s.io Lease): needed when more
@@ -113,6 +119,23 @@ pub struct RunArgs {
     /// Per-API AWS calls in flight per region (an account shares 10 requests/s).
     #[arg(long, default_value_t = DEFAULT_API_CONCURRENCY)]
     pub api_concurrency: usize,
+
+    /// API Gateway requests per second per AWS account and region (retries included),
+    /// for all profiles together. Default: half of API Gateway's shared 10/s. 0 turns
+    /// the client-side limit off (for emulators; the SDK still backs off on throttling).
+    #[arg(long, env = "APIGW_AWS_RATE_LIMIT", default_value_t = DEFAULT_RATE)]
+    pub aws_rate_limit: f64,
+
+    /// Requests that may go at once after a quiet period, per account and region.
+    /// Default: half of API Gateway's burst of 40.
+    #[arg(long, env = "APIGW_AWS_BURST", default_value_t = DEFAULT_BURST)]
+    pub aws_burst: u32,
+
+    /// The oldest inventory read (in seconds) a profile may reuse from another profile
+    /// of the same identity and region. Default: half the profile's interval, which
+    /// lets N overlapping profiles share one read per interval.
+    #[arg(long, env = "APIGW_INVENTORY_MAX_AGE_SECONDS")]
+    pub inventory_max_age_seconds: Option<u64>,
 }
 
 /// Why the operator could not start or stopped abnormally.
@@ -154,6 +177,16 @@ pub struct Context {
     metrics: Arc<Metrics>,
     store: Store<ComplianceProfile>,
     read_base: ReadOptions,
+    /// Paces every API Gateway request per account and region.
+    limiter: Arc<AwsRateLimiter>,
+    /// Inventory reads shared by the profiles of one identity and region.
+    inventories: InventoryCache,
+    /// `--inventory-max-age-seconds`.
+    max_inventory_age: Option<Duration>,
+    /// One evaluation at a time: it is CPU-bound (no gain from more on a small pod) and
+    /// its findings are the largest allocation of a reconcile, so this bounds memory
+    /// however many profiles finish their reads together.
+    evaluation: Arc<tokio::sync::Semaphore>,
     /// Consecutive recoverable failures per profile, for the backoff.
     failures: std::sync::Mutex<HashMap<ObjectRef<ComplianceProfile>, u32>>,
 }
@@ -224,6 +257,81 @@ impl Context {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .remove(key);
+    }
+
+    /// What every profile allowed to use `key`'s identity in its region needs read:
+    /// a new read covers them all, so their next scans can share it.
+    fn coverage_wanted(&self, key: &ReadKey) -> Coverage {
+        self.store
+            .state()
+            .iter()
+            .filter(|p| {
+                let scope = &p.spec.scope;
+                scope.regions.contains(&key.region)
+                    && Identity::new(scope.role_arn.as_deref(), scope.external_id.as_deref())
+                        == key.identity
+                    && self
+                        .tenancy
+                        .check(
+                            &p.namespace().unwrap_or_default(),
+                            scope.role_arn.as_deref(),
+                        )
+                        .is_ok()
+            })
+            .fold(Coverage::default(), |wanted, p| {
+                wanted.union(Coverage::of(&read_options_for_profile(
+                    &p.spec,
+                    ReadOptions::default(),
+                )))
+            })
+    }
+
+    /// The profile's regions as read by `sdk`, each shared with the overlapping
+    /// profiles (see [`shared`]). A read runs in a task of its own so that its
+    /// response parsing uses every core and the controller keeps polling the other
+    /// reconciles meanwhile.
+    async fn read_regions(
+        &self,
+        identity: &Identity,
+        regions: &[String],
+        needed: Coverage,
+        max_age: Duration,
+        sdk: &aws_config::SdkConfig,
+        now: &Time,
+    ) -> Vec<SharedRead> {
+        let started = Instant::now();
+        futures::future::join_all(regions.iter().map(|region| async move {
+            let key = ReadKey {
+                identity: identity.clone(),
+                region: region.clone(),
+            };
+            let wanted = self.coverage_wanted(&key);
+            self.inventories
+                .get(&key, needed, wanted, max_age, (started, now), |coverage| {
+                    let options = coverage.options(&self.read_base);
+                    let sdk = sdk.clone();
+                    let regions = [region.clone()];
+                    async move {
+                        let read =
+                            tokio::spawn(
+                                async move { read_inventory(&sdk, &regions, &options).await },
+                            );
+                        // Only a bug in the reader ends here; its region is reported
+                        // unread rather than the reconcile failing without a status.
+                        read.await.unwrap_or_else(|e| Inventory {
+                            regions: Vec::new(),
+                            errors: vec![ReadError {
+                                region: region.clone(),
+                                resource_arn: None,
+                                operation: "ReadInventory".into(),
+                                message: format!("the inventory read stopped unexpectedly: {e}"),
+                            }],
+                        })
+                    }
+                })
+                .await
+        }))
+        .await
     }
 
     /// Writes `new` with server-side apply unless it equals what the object has.
@@ -396,8 +504,8 @@ fn error_policy(profile: Arc<ComplianceProfile>, error: &Error, ctx: Arc<Context
     Action::requeue(delay)
 }
 
-async fn reconcile_profile(profile: &ComplianceProfile, ctx: &Context) -> Result<Step, Error> {
-    let key = ObjectRef::from_obj(profile);
+async fn reconcile_profile(profile: &Arc<ComplianceProfile>, ctx: &Context) -> Result<Step, Error> {
+    let key = ObjectRef::from_obj(&**profile);
     let namespace = profile.namespace().unwrap_or_default();
     let generation = profile.metadata.generation;
     let before = profile.status.as_ref();
@@ -483,27 +591,71 @@ async fn reconcile_profile(profile: &ComplianceProfile, ctx: &Context) -> Result
         }
     };
 
-    // 6. Read, filter, evaluate, exempt.
-    let inventory = read_inventory(
-        &identity.sdk,
-        &spec.scope.regions,
-        &read_options_for_profile(spec, ctx.read_base.clone()),
-    )
-    .await;
-    let in_scope = filter.apply(&inventory);
-    drop(inventory);
-    let (report, exemptions) = profile_report(&in_scope, spec, now.0);
+    // 6. Read: one read per identity and region, shared with the profiles that
+    //    overlap it, every API Gateway request paced by the account's rate limit.
+    let identity_key = Identity::new(role, spec.scope.external_id.as_deref());
+    let limiter_key = identity
+        .account
+        .clone()
+        .unwrap_or_else(|| match &identity_key {
+            Identity::Operator => "operator".to_string(),
+            Identity::Role { arn, .. } => arn.clone(),
+        });
+    let sdk = ctx.limiter.limit(&identity.sdk, &limiter_key);
+    let needed = Coverage::of(&read_options_for_profile(spec, ReadOptions::default()));
+    let reads = ctx
+        .read_regions(
+            &identity_key,
+            &spec.scope.regions,
+            needed,
+            shared::max_age(interval, ctx.max_inventory_age),
+            &sdk,
+            &now,
+        )
+        .await;
+    let shared_regions = reads.iter().filter(|r| !r.fresh).count();
+    // The data is as old as its oldest read: the next scan is due an interval after
+    // it, so profiles sharing reads fall due together (see shared.rs).
+    let read_at = reads
+        .iter()
+        .map(|r| r.started_at.clone())
+        .min_by(|a, b| a.0.cmp(&b.0))
+        .unwrap_or_else(|| now.clone());
+
+    // 7. Filter, evaluate, exempt (pure, CPU-bound): on a blocking thread, one at a
+    //    time (see Context::evaluation), borrowing the shared reads.
+    let permit = ctx.evaluation.clone().acquire_owned().await.ok();
+    let evaluation = {
+        let profile = profile.clone();
+        let now = now.0;
+        tokio::task::spawn_blocking(move || {
+            let inventories = reads.iter().map(|r| &*r.inventory);
+            profile_report_shared(inventories, &filter, &profile.spec, now)
+        })
+    };
+    let (report, exemptions, read_anything) = match evaluation.await {
+        Ok(evaluated) => evaluated,
+        // The evaluation is pure: a panic there is a bug, surfaced as such.
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    };
     for invalid in &exemptions.invalid {
         // validate() refuses these; a profile stored before that check lands here.
         tracing::warn!(exemption = %invalid, "exemption not applied");
     }
-    let read_anything = !in_scope.regions.is_empty() || in_scope.errors.is_empty();
-    let failed = !in_scope.errors.is_empty();
-    let delay = if failed {
-        ctx.backoff(&key, interval)
+    let failed = !report.errors.is_empty();
+    let (delay, next) = if failed {
+        let delay = ctx.backoff(&key, interval);
+        (delay, later(&now, delay))
     } else {
         ctx.succeeded(&key);
-        interval
+        let next = later(&read_at, interval);
+        // A read whose first caller was cancelled can be older than its data; never
+        // schedule into the past.
+        if next.0 > now.0 {
+            (until(Some(&next), &now), next)
+        } else {
+            (interval, later(&now, interval))
+        }
     };
     let scan = ScanResult {
         findings: report.findings,
@@ -529,15 +681,19 @@ async fn reconcile_profile(profile: &ComplianceProfile, ctx: &Context) -> Result
         spec.remediation.mode,
         &scan,
         &now,
-        &later(&now, delay),
+        &next,
     );
+    let (findings, read_errors) = (scan.findings.len(), scan.read_errors.len());
+    drop(scan);
+    drop(permit);
 
-    // 7. Report.
+    // 8. Report.
     ctx.write_status(profile, current.as_ref(), &new).await?;
     ctx.publish_events(profile, before, &new).await;
     tracing::info!(
-        findings = scan.findings.len(),
-        read_errors = scan.read_errors.len(),
+        findings,
+        read_errors,
+        shared_regions,
         next_scan_in_seconds = delay.as_secs(),
         "scanned"
     );
@@ -653,7 +809,15 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     ));
 
     let base = load_sdk_config(args.max_attempts).await;
-    let controller = Controller::new(api, watcher::Config::default())
+    // The cache of profiles keeps only what reconciles read: managedFields and
+    // annotations (kubectl's last-applied-configuration is a second copy of the spec)
+    // are dropped as objects arrive.
+    let (store, writer) = reflector::store();
+    let profiles = watcher(api, watcher::Config::default())
+        .modify(trim_cached_profile)
+        .reflect(writer)
+        .applied_objects();
+    let controller = Controller::for_stream(profiles, store)
         .with_config(ControllerConfig::default().concurrency(args.concurrency));
     let identity = args.identity.clone().unwrap_or_else(|| {
         let host = hostname();
@@ -676,8 +840,23 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
             api_concurrency: args.api_concurrency,
             ..ReadOptions::default()
         },
+        limiter: AwsRateLimiter::new(RateLimit::new(args.aws_rate_limit, args.aws_burst)),
+        inventories: InventoryCache::default(),
+        max_inventory_age: args.inventory_max_age_seconds.map(Duration::from_secs),
+        evaluation: Arc::new(tokio::sync::Semaphore::new(1)),
         failures: Default::default(),
     });
+    match ctx.limiter.rate_limit() {
+        Some(limit) => tracing::info!(
+            requests_per_second = limit.per_second,
+            burst = limit.burst,
+            "API Gateway requests are limited per account and region"
+        ),
+        None => tracing::warn!(
+            "no client-side limit on API Gateway requests (--aws-rate-limit 0): the account's shared quota is only protected by the SDK's adaptive retry"
+        ),
+    }
+    tokio::spawn(sweep_inventories(ctx.clone(), shutdown.clone()));
 
     if !args.leader_election {
         metrics.set_leader(true);
@@ -735,6 +914,28 @@ async fn run_controller(
         })
         .await;
     tracing::info!("controller stopped");
+}
+
+/// Drops expired shared reads every minute, so an idle operator holds no inventory.
+async fn sweep_inventories(ctx: Arc<Context>, shutdown: Shutdown) {
+    let stop = shutdown.wait();
+    tokio::pin!(stop);
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => ctx.inventories.sweep(Instant::now()),
+            () = &mut stop => return,
+        }
+    }
+}
+
+/// What the controller's cache keeps of a profile: the spec, the status and the
+/// identifying metadata, not the bookkeeping fields nothing here reads.
+fn trim_cached_profile(profile: &mut ComplianceProfile) {
+    profile.metadata.managed_fields = None;
+    profile.metadata.annotations = None;
+    profile.metadata.labels = None;
 }
 
 /// Marks the operator ready once it can list ComplianceProfiles (the API server is

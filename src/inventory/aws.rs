@@ -5,8 +5,10 @@
 //! GetResources per REST API only when APIGateway.2's `onlyWithHttpIntegrations` asks
 //! for it. Never one call per stage. Regions are read concurrently; APIs within a
 //! region with bounded concurrency, because the whole account shares 10 management
-//! requests per second. Throttling is retried by the SDK's adaptive retry; whatever
-//! still fails is recorded in `Inventory::errors`, never silently dropped.
+//! requests per second. The request rate itself is paced by the caller's SDK
+//! configuration (`crate::ratelimit`: a token bucket per account and region in its HTTP
+//! client); throttling that still happens is retried by the SDK's adaptive retry;
+//! whatever still fails is recorded in `Inventory::errors`, never silently dropped.
 
 use std::collections::BTreeMap;
 use std::collections::HashMap;
@@ -581,7 +583,7 @@ where
                     format!(
                         "{operation} in {region} was still throttled after {DEFAULT_MAX_ATTEMPTS} attempts \
                      ({code}: {message}); other callers share the account's API Gateway quota: \
-                     lower --api-concurrency or scan again later"
+                     lower --aws-rate-limit or scan again later"
                     )
                 }
                 "UnrecognizedClientException"

@@ -1,0 +1,601 @@
+//! Shared inventory reads: profiles that scan the same AWS identity and region share
+//! one read of it instead of each making its own.
+//!
+//! A read is kept per (identity, region) with what it covers (REST APIs, v2 APIs, HTTP
+//! integrations). A profile whose scan is due takes a read that covers what it needs
+//! and started less than its freshness window ago (half its interval, at most the
+//! `--inventory-max-age-seconds` flag), or one still running; otherwise it starts a new
+//! read covering everything the other profiles of that identity and region need too.
+//! Concurrent reconciles of overlapping profiles therefore wait on one read (single
+//! flight), and unrelated keys never wait on each other: the map's lock is held only
+//! to look an entry up, never across a read.
+//!
+//! Why half the interval: a profile that takes a read started `age` ago sets its next
+//! scan to that read's start plus its interval, so profiles sharing a read fall due
+//! together and share the next one too. With a window of half the interval, any two
+//! phases meet within one interval (one of them is always within half an interval of
+//! the other's read), after which N profiles cost one read per interval. Their
+//! verdicts are never older than their interval, as when each read alone.
+//!
+//! A read with errors serves the reconciles that waited on it but is not reused once
+//! finished: a profile retrying after a throttled or denied read must read again.
+//! Entries expire at the end of the longest window that asked for them, so memory
+//! holds at most one inventory per identity and region, and none once profiles stop
+//! scanning.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use tokio::sync::OnceCell;
+
+use crate::inventory::Inventory;
+use crate::inventory::aws::ReadOptions;
+
+/// The AWS identity a read runs as: a role (with its external id) or the operator's own.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Identity {
+    Operator,
+    Role {
+        arn: String,
+        external_id: Option<String>,
+    },
+}
+
+impl Identity {
+    pub fn new(role: Option<&str>, external_id: Option<&str>) -> Self {
+        match role {
+            None => Identity::Operator,
+            Some(arn) => Identity::Role {
+                arn: arn.to_string(),
+                external_id: external_id.map(str::to_string),
+            },
+        }
+    }
+}
+
+/// What one shared read is for.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ReadKey {
+    pub identity: Identity,
+    pub region: String,
+}
+
+/// What a read covers, beyond the always-read stages and routes of the APIs it lists.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Coverage {
+    pub rest: bool,
+    pub v2: bool,
+    pub http_integrations: bool,
+}
+
+impl Coverage {
+    pub fn of(options: &ReadOptions) -> Self {
+        Coverage {
+            rest: options.rest,
+            v2: options.v2,
+            http_integrations: options.http_integrations,
+        }
+    }
+
+    /// Whether a read with this coverage serves a profile that needs `needed`.
+    pub fn covers(self, needed: Coverage) -> bool {
+        (self.rest || !needed.rest)
+            && (self.v2 || !needed.v2)
+            && (self.http_integrations || !needed.http_integrations)
+    }
+
+    pub fn union(self, other: Coverage) -> Coverage {
+        Coverage {
+            rest: self.rest || other.rest,
+            v2: self.v2 || other.v2,
+            http_integrations: self.http_integrations || other.http_integrations,
+        }
+    }
+
+    /// `base` (concurrency, progress) reading exactly this.
+    pub fn options(self, base: &ReadOptions) -> ReadOptions {
+        ReadOptions {
+            rest: self.rest,
+            v2: self.v2,
+            http_integrations: self.http_integrations,
+            ..base.clone()
+        }
+    }
+}
+
+/// One region's inventory as read for a profile, possibly shared with others.
+#[derive(Clone, Debug)]
+pub struct SharedRead {
+    /// The region's inventory (at most one region) and its read errors.
+    pub inventory: Arc<Inventory>,
+    /// When the read started: the data is at least this recent.
+    pub started_at: Time,
+    /// Whether this caller made the read (false: it took one made for another profile).
+    pub fresh: bool,
+}
+
+struct Entry {
+    coverage: Coverage,
+    started: Instant,
+    started_at: Time,
+    /// Kept (and reusable) until then, unless the read failed.
+    keep_until: Instant,
+    read: Arc<OnceCell<Arc<Inventory>>>,
+}
+
+impl Entry {
+    /// Reusable for a caller needing `needed` with freshness `max_age` at `now`: a
+    /// running read always is; a finished one when it read everything and is young
+    /// enough.
+    fn serves(&self, needed: Coverage, max_age: Duration, now: Instant) -> bool {
+        if !self.coverage.covers(needed) {
+            return false;
+        }
+        match self.read.get() {
+            None => true,
+            Some(inventory) => {
+                inventory.errors.is_empty() && now.saturating_duration_since(self.started) < max_age
+            }
+        }
+    }
+
+    fn expired(&self, now: Instant) -> bool {
+        match self.read.get() {
+            None => false,
+            Some(inventory) => !inventory.errors.is_empty() || now >= self.keep_until,
+        }
+    }
+}
+
+/// The shared reads, by identity and region.
+#[derive(Default)]
+pub struct InventoryCache {
+    entries: Mutex<HashMap<ReadKey, Entry>>,
+}
+
+impl std::fmt::Debug for InventoryCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InventoryCache")
+            .field("entries", &self.len())
+            .finish()
+    }
+}
+
+impl InventoryCache {
+    /// The read of `key` for a caller that needs `needed`: an existing one that serves
+    /// it (see the module comment), or a new one covering `needed` and `wanted` (what
+    /// the other profiles of the key need), made by `read` while every concurrent
+    /// caller of the same key waits for it. `now` and `now_at` are the same instant, on
+    /// the monotonic and the wall clock.
+    pub async fn get<F, Fut>(
+        &self,
+        key: &ReadKey,
+        needed: Coverage,
+        wanted: Coverage,
+        max_age: Duration,
+        (now, now_at): (Instant, &Time),
+        read: F,
+    ) -> SharedRead
+    where
+        F: FnOnce(Coverage) -> Fut,
+        Fut: Future<Output = Inventory>,
+    {
+        let (cell, coverage, started_at) = {
+            let mut entries = self.lock();
+            entries.retain(|_, entry| !entry.expired(now));
+            match entries.get_mut(key) {
+                Some(entry) if entry.serves(needed, max_age, now) => {
+                    entry.keep_until = entry.keep_until.max(entry.started + max_age);
+                    (entry.read.clone(), entry.coverage, entry.started_at.clone())
+                }
+                _ => {
+                    let coverage = needed.union(wanted);
+                    let entry = Entry {
+                        coverage,
+                        started: now,
+                        started_at: now_at.clone(),
+                        keep_until: now + max_age,
+                        read: Arc::new(OnceCell::new()),
+                    };
+                    let cell = entry.read.clone();
+                    entries.insert(key.clone(), entry);
+                    (cell, coverage, now_at.clone())
+                }
+            }
+        };
+        // Whoever polls first reads; if that caller is cancelled, a waiting one takes
+        // over with its own `read` (same identity and region, so the same data).
+        let mut made_here = false;
+        let inventory = cell
+            .get_or_init(|| {
+                made_here = true;
+                async move { Arc::new(read(coverage).await) }
+            })
+            .await
+            .clone();
+        SharedRead {
+            inventory,
+            started_at,
+            fresh: made_here,
+        }
+    }
+
+    /// Drops the entries nobody may reuse any more (expired or failed), releasing their
+    /// memory once the profiles using them are done.
+    pub fn sweep(&self, now: Instant) {
+        self.lock().retain(|_, entry| !entry.expired(now));
+    }
+
+    /// How many reads are kept.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ReadKey, Entry>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// How old a read a profile with `interval` may take: half its interval, capped by
+/// `cap` when given.
+pub fn max_age(interval: Duration, cap: Option<Duration>) -> Duration {
+    let half = interval / 2;
+    cap.map_or(half, |cap| half.min(cap))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::{ReadError, RegionInventory};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::sync::{Notify, oneshot};
+
+    fn key(region: &str) -> ReadKey {
+        ReadKey {
+            identity: Identity::new(Some("arn:aws:iam::111122223333:role/audit"), Some("x")),
+            region: region.to_string(),
+        }
+    }
+
+    const ALL: Coverage = Coverage {
+        rest: true,
+        v2: true,
+        http_integrations: false,
+    };
+    const REST: Coverage = Coverage {
+        rest: true,
+        v2: false,
+        http_integrations: false,
+    };
+    const V2: Coverage = Coverage {
+        rest: false,
+        v2: true,
+        http_integrations: false,
+    };
+
+    fn wall() -> Time {
+        Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH)
+    }
+
+    fn region(name: &str) -> Inventory {
+        Inventory {
+            regions: vec![RegionInventory {
+                region: name.to_string(),
+                ..RegionInventory::default()
+            }],
+            errors: Vec::new(),
+        }
+    }
+
+    /// A read function that counts its calls and records the coverage it was asked for.
+    fn counting(
+        reads: &AtomicUsize,
+        asked: &Mutex<Vec<Coverage>>,
+        result: Inventory,
+    ) -> impl FnOnce(Coverage) -> std::future::Ready<Inventory> {
+        move |coverage| {
+            reads.fetch_add(1, Ordering::SeqCst);
+            asked
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(coverage);
+            std::future::ready(result)
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_callers_of_one_key_wait_on_one_read() {
+        let cache = Arc::new(InventoryCache::default());
+        let reads = Arc::new(AtomicUsize::new(0));
+        let gate = Arc::new(Notify::new());
+        let (started_tx, started_rx) = oneshot::channel();
+        let now = Instant::now();
+        let first = {
+            let (cache, reads, gate) = (cache.clone(), reads.clone(), gate.clone());
+            tokio::spawn(async move {
+                cache
+                    .get(
+                        &key("us-east-1"),
+                        ALL,
+                        ALL,
+                        Duration::from_secs(60),
+                        (now, &wall()),
+                        |_| async move {
+                            reads.fetch_add(1, Ordering::SeqCst);
+                            let _ = started_tx.send(());
+                            gate.notified().await;
+                            region("us-east-1")
+                        },
+                    )
+                    .await
+            })
+        };
+        started_rx.await.expect("the first read starts");
+        let (k, at) = (key("us-east-1"), wall());
+        let (second, ()) = tokio::join!(
+            cache.get(&k, REST, ALL, Duration::from_secs(60), (now, &at), |_| {
+                reads.fetch_add(1, Ordering::SeqCst);
+                std::future::ready(region("us-east-1"))
+            },),
+            async { gate.notify_one() },
+        );
+        let first = first.await.expect("the first caller finishes");
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+        assert!(Arc::ptr_eq(&first.inventory, &second.inventory));
+        assert!(first.fresh && !second.fresh);
+    }
+
+    #[tokio::test]
+    async fn a_slow_read_of_one_key_does_not_hold_up_another_key() {
+        let cache = Arc::new(InventoryCache::default());
+        let gate = Arc::new(Notify::new());
+        let (started_tx, started_rx) = oneshot::channel();
+        let now = Instant::now();
+        let slow = {
+            let (cache, gate) = (cache.clone(), gate.clone());
+            tokio::spawn(async move {
+                cache
+                    .get(
+                        &key("us-east-1"),
+                        ALL,
+                        ALL,
+                        Duration::from_secs(60),
+                        (now, &wall()),
+                        |_| async move {
+                            let _ = started_tx.send(());
+                            gate.notified().await;
+                            region("us-east-1")
+                        },
+                    )
+                    .await
+            })
+        };
+        started_rx.await.expect("the slow read starts");
+        // Completes while the other key's read is still blocked.
+        let other = cache
+            .get(
+                &key("eu-west-1"),
+                ALL,
+                ALL,
+                Duration::from_secs(60),
+                (now, &wall()),
+                |_| std::future::ready(region("eu-west-1")),
+            )
+            .await;
+        assert_eq!(other.inventory.regions[0].region, "eu-west-1");
+        gate.notify_one();
+        let slow = slow.await.expect("the slow read finishes");
+        assert_eq!(slow.inventory.regions[0].region, "us-east-1");
+    }
+
+    #[tokio::test]
+    async fn a_read_is_reused_within_the_window_and_replaced_after_it() {
+        let cache = InventoryCache::default();
+        let reads = AtomicUsize::new(0);
+        let asked = Mutex::new(Vec::new());
+        let t0 = Instant::now();
+        let window = Duration::from_secs(30);
+        let k = key("us-east-1");
+        let first = cache
+            .get(
+                &k,
+                ALL,
+                ALL,
+                window,
+                (t0, &wall()),
+                counting(&reads, &asked, region("us-east-1")),
+            )
+            .await;
+        let within = t0 + Duration::from_secs(29);
+        let reused = cache
+            .get(
+                &k,
+                REST,
+                ALL,
+                window,
+                (within, &wall()),
+                counting(&reads, &asked, region("us-east-1")),
+            )
+            .await;
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+        assert!(Arc::ptr_eq(&first.inventory, &reused.inventory));
+        assert!(!reused.fresh);
+
+        let after = t0 + Duration::from_secs(30);
+        let replaced = cache
+            .get(
+                &k,
+                ALL,
+                ALL,
+                window,
+                (after, &wall()),
+                counting(&reads, &asked, region("us-east-1")),
+            )
+            .await;
+        assert_eq!(reads.load(Ordering::SeqCst), 2);
+        assert!(!Arc::ptr_eq(&first.inventory, &replaced.inventory));
+        assert!(replaced.fresh);
+    }
+
+    #[tokio::test]
+    async fn a_read_that_does_not_cover_the_need_is_replaced_by_a_wider_one() {
+        let cache = InventoryCache::default();
+        let reads = AtomicUsize::new(0);
+        let asked = Mutex::new(Vec::new());
+        let now = Instant::now();
+        let window = Duration::from_secs(30);
+        let k = key("us-east-1");
+        cache
+            .get(
+                &k,
+                REST,
+                REST,
+                window,
+                (now, &wall()),
+                counting(&reads, &asked, region("us-east-1")),
+            )
+            .await;
+        // A v2 profile appeared: the new read covers both, so the REST profile's next
+        // scan reuses it.
+        cache
+            .get(
+                &k,
+                V2,
+                ALL,
+                window,
+                (now, &wall()),
+                counting(&reads, &asked, region("us-east-1")),
+            )
+            .await;
+        cache
+            .get(
+                &k,
+                REST,
+                REST,
+                window,
+                (now, &wall()),
+                counting(&reads, &asked, region("us-east-1")),
+            )
+            .await;
+        assert_eq!(reads.load(Ordering::SeqCst), 2);
+        assert_eq!(
+            *asked.lock().unwrap_or_else(|p| p.into_inner()),
+            vec![REST, ALL]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_read_is_not_reused_and_is_swept() {
+        let cache = InventoryCache::default();
+        let reads = AtomicUsize::new(0);
+        let asked = Mutex::new(Vec::new());
+        let now = Instant::now();
+        let window = Duration::from_secs(30);
+        let k = key("us-east-1");
+        let failed = Inventory {
+            regions: Vec::new(),
+            errors: vec![ReadError {
+                region: "us-east-1".into(),
+                resource_arn: None,
+                operation: "GetRestApis".into(),
+                message: "throttled".into(),
+            }],
+        };
+        cache
+            .get(
+                &k,
+                ALL,
+                ALL,
+                window,
+                (now, &wall()),
+                counting(&reads, &asked, failed),
+            )
+            .await;
+        cache.sweep(now);
+        assert!(cache.is_empty());
+        cache
+            .get(
+                &k,
+                ALL,
+                ALL,
+                window,
+                (now, &wall()),
+                counting(&reads, &asked, region("us-east-1")),
+            )
+            .await;
+        assert_eq!(reads.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn entries_expire_at_the_end_of_the_longest_window_that_asked() {
+        let cache = InventoryCache::default();
+        let reads = AtomicUsize::new(0);
+        let asked = Mutex::new(Vec::new());
+        let t0 = Instant::now();
+        let k = key("us-east-1");
+        cache
+            .get(
+                &k,
+                ALL,
+                ALL,
+                Duration::from_secs(30),
+                (t0, &wall()),
+                counting(&reads, &asked, region("us-east-1")),
+            )
+            .await;
+        // A profile with a longer interval reuses it and extends its life.
+        cache
+            .get(
+                &k,
+                ALL,
+                ALL,
+                Duration::from_secs(300),
+                (t0 + Duration::from_secs(10), &wall()),
+                counting(&reads, &asked, region("us-east-1")),
+            )
+            .await;
+        cache.sweep(t0 + Duration::from_secs(299));
+        assert_eq!(cache.len(), 1);
+        cache.sweep(t0 + Duration::from_secs(300));
+        assert!(cache.is_empty());
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn the_window_is_half_the_interval_capped_by_the_flag() {
+        let minute = Duration::from_secs(60);
+        assert_eq!(max_age(15 * minute, None), Duration::from_secs(450));
+        assert_eq!(max_age(15 * minute, Some(2 * minute)), 2 * minute);
+        assert_eq!(max_age(minute, Some(10 * minute)), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn coverage_is_a_superset_check() {
+        assert!(ALL.covers(REST) && ALL.covers(V2) && ALL.covers(ALL));
+        assert!(!REST.covers(V2) && !REST.covers(ALL));
+        assert_eq!(REST.union(V2), ALL);
+        let integrations = Coverage {
+            http_integrations: true,
+            ..REST
+        };
+        assert!(!ALL.covers(integrations));
+        assert!(integrations.union(V2).covers(ALL));
+    }
+
+    #[test]
+    fn identities_differ_by_role_and_external_id() {
+        let a = Identity::new(Some("arn:aws:iam::1:role/r"), Some("x"));
+        assert_eq!(a, Identity::new(Some("arn:aws:iam::1:role/r"), Some("x")));
+        assert_ne!(a, Identity::new(Some("arn:aws:iam::1:role/r"), None));
+        assert_ne!(a, Identity::new(None, None));
+    }
+}
