@@ -693,6 +693,68 @@ fn dashboard_queries_only_metrics_the_operator_exports() {
     );
 }
 
+/// The README's "Install with Helm" values work as the README says: release
+/// `apigw-compliance` in namespace `apigw-compliance` gets ServiceAccount
+/// `apigw-compliance` (the subject docs/iam/trust-irsa.json trusts), with the IRSA
+/// annotation, and the demo namespace may use the operator's identity.
+#[test]
+fn readme_quick_start_values_render_as_documented() {
+    let readme = std::fs::read_to_string(repo("README.md")).expect("README.md");
+    let values = readme
+        .split("cat > values.yaml <<'YAML'\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\nYAML\n").next())
+        .expect("the README's values.yaml block");
+    let dir = temp_dir("readme");
+    let file = write_values(&dir, values);
+    let file = file.display().to_string();
+    let chart = chart_dir();
+    succeeded(
+        "helm lint (README values)",
+        &helm_offline(["lint", "--strict", chart.as_str(), "-f", file.as_str()]),
+    );
+    let text = succeeded(
+        "helm template (README values)",
+        &helm_offline([
+            "template",
+            "apigw-compliance",
+            chart.as_str(),
+            "--namespace",
+            "apigw-compliance",
+            "-f",
+            file.as_str(),
+        ]),
+    );
+    let docs: Vec<Value> = serde_yaml::Deserializer::from_str(&text)
+        .filter_map(|doc| Value::deserialize(doc).ok())
+        .filter(|v| !v.is_null())
+        .collect();
+    let sa = one(&docs, "ServiceAccount");
+    assert_eq!(sa["metadata"]["name"].as_str(), Some("apigw-compliance"));
+    assert_eq!(
+        sa["metadata"]["namespace"].as_str(),
+        Some("apigw-compliance")
+    );
+    let trust = std::fs::read_to_string(repo("docs/iam/trust-irsa.json")).expect("trust");
+    assert!(trust.contains("system:serviceaccount:apigw-compliance:apigw-compliance"));
+    assert!(
+        sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
+            .as_str()
+            .is_some_and(|arn| arn.starts_with("arn:aws:iam::"))
+    );
+    let tenancy = named(&docs, "ConfigMap", "apigw-compliance-tenancy")["data"]["tenancy.yaml"]
+        .as_str()
+        .expect("tenancy.yaml")
+        .to_string();
+    let tenancy = Tenancy::parse("tenancy.yaml", &tenancy).expect("the operator accepts it");
+    assert!(tenancy.check("apigw-demo", None).is_ok());
+    assert!(
+        container(&docs)["image"]
+            .as_str()
+            .is_some_and(|i| i.starts_with("registry.example.com/platform/apigw-compliance:"))
+    );
+}
+
 #[test]
 fn invalid_values_are_refused_by_the_schema_naming_the_value() {
     let chart = chart_dir();
