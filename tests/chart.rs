@@ -27,11 +27,11 @@ use apigw_compliance::controller::tenancy::Tenancy;
 use apigw_compliance::crd::{ComplianceProfile, ConditionStatus};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule, Role};
 use kube::Api;
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use serde::Deserialize;
 use serde_yaml::Value;
 use support::cluster;
@@ -876,6 +876,17 @@ async fn chart_installs_upgrades_and_uninstalls_on_the_api_server_and_refuses_ba
     let namespace = cluster::test_namespace(&client, "chart-lifecycle").await;
     let release = unique_release(&namespace);
     let chart = chart_dir();
+    Api::<Namespace>::all(client.clone())
+        .patch(
+            &namespace,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"metadata": {"labels": {
+                "pod-security.kubernetes.io/enforce": "restricted",
+                "pod-security.kubernetes.io/enforce-version": "latest",
+            }}})),
+        )
+        .await
+        .expect("label the namespace restricted");
 
     // Bad values never reach the API server: no release is recorded.
     let out = helm(owned(&[
@@ -913,6 +924,44 @@ async fn chart_installs_upgrades_and_uninstalls_on_the_api_server_and_refuses_ba
     assert_eq!(deployment.spec.as_ref().and_then(|s| s.replicas), Some(1));
     let cluster_roles: Api<ClusterRole> = Api::all(client.clone());
     cluster_roles.get(&fullname).await.expect("the ClusterRole");
+
+    // The pod the Deployment would create passes the API server's Pod Security
+    // admission at `restricted` (the namespace enforces it); the same pod without the
+    // container's securityContext is refused, so the check is real. Server-side dry
+    // run: there is no kubelet to run it anyway.
+    let template = deployment
+        .spec
+        .as_ref()
+        .map(|s| s.template.clone())
+        .expect("pod template");
+    let pod = Pod {
+        metadata: ObjectMeta {
+            name: Some("restricted-check".into()),
+            labels: template.metadata.and_then(|m| m.labels),
+            ..Default::default()
+        },
+        spec: template.spec,
+        status: None,
+    };
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+    let dry_run = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    pods.create(&dry_run, &pod)
+        .await
+        .expect("the chart's pod is admitted under the restricted Pod Security Standard");
+    let mut loose = pod.clone();
+    if let Some(spec) = loose.spec.as_mut() {
+        spec.containers[0].security_context = None;
+    }
+    match pods.create(&dry_run, &loose).await {
+        Err(kube::Error::Api(status)) => assert!(
+            status.code == 403 && status.message.contains("violates PodSecurity"),
+            "{status:?}"
+        ),
+        other => panic!("a pod without securityContext was not refused: {other:?}"),
+    }
     let out = kubectl(owned(&[
         "get",
         "serviceaccount,configmap,service,clusterrolebinding",
