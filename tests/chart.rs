@@ -561,11 +561,30 @@ fn aws_rate_limit_reaches_the_operator_only_when_set() {
     assert_eq!(env_value(&docs, "APIGW_AWS_BURST").as_deref(), Some("10"));
     assert_eq!(env_value(&docs, "AWS_REGION").as_deref(), Some("eu-west-1"));
     // 0 turns the client-side limit off: it must be passed, not dropped as "empty".
-    let docs = render(&["--set", "aws.rateLimit=0"]);
+    let docs = render(&["--set", "aws.rateLimit=0,aws.inventoryMaxAgeSeconds=0"]);
     assert_eq!(
         env_value(&docs, "APIGW_AWS_RATE_LIMIT").as_deref(),
         Some("0")
     );
+    assert_eq!(
+        env_value(&docs, "APIGW_INVENTORY_MAX_AGE_SECONDS").as_deref(),
+        Some("0")
+    );
+    // Tuning flags are passed only when set: otherwise the operator's defaults hold.
+    let defaults = args(&render(&[]));
+    for flag in ["--concurrency", "--max-attempts", "--api-concurrency"] {
+        assert!(
+            !defaults.iter().any(|a| a.starts_with(flag)),
+            "{flag} in {defaults:?}"
+        );
+    }
+    let tuned = args(&render(&[
+        "--set",
+        "concurrency=8,aws.maxAttempts=3,aws.apiConcurrency=2",
+    ]));
+    for flag in ["--concurrency=8", "--max-attempts=3", "--api-concurrency=2"] {
+        assert!(tuned.contains(&flag.to_string()), "{flag} in {tuned:?}");
+    }
 }
 
 #[test]
