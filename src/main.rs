@@ -19,7 +19,7 @@ use apigw_compliance::inventory::aws::{
     DEFAULT_API_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, NO_CREDENTIALS_HINT, ReadOptions,
     check_credentials, load_sdk_config,
 };
-use apigw_compliance::remediate::{Mode, RemediationReport, RemediationSettings};
+use apigw_compliance::remediate::{Mode, RemediationReport};
 use apigw_compliance::scan::{
     is_region_code, profile_report, read_options_for, read_options_for_profile,
     report as evaluate_report,
@@ -312,17 +312,6 @@ async fn scan_command(args: ScanArgs) -> ExitCode {
         },
         None => None,
     };
-    let remediation_settings = match (args.remediate, &args.profile) {
-        (None, _) => None,
-        (Some(_), None) => Some(RemediationSettings::default()),
-        (Some(_), Some(path)) => match RemediationSettings::from_manifest_file(path) {
-            Ok(settings) => Some(settings),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(EXIT_USAGE);
-            }
-        },
-    };
     let mut sdk = load_sdk_config(args.max_attempts.max(1)).await;
     let regions: Vec<String> = if let Some(profile) = &profile {
         profile.spec.scope.regions.clone()
@@ -422,16 +411,22 @@ async fn scan_command(args: ScanArgs) -> ExitCode {
             (report, inventory, spec.controls.parameters)
         }
     };
-    let remediation = match (args.remediate, &remediation_settings) {
-        (Some(mode), Some(settings)) => {
+    let remediation = match args.remediate {
+        Some(mode) => {
             let mode = match mode {
                 RemediateArg::DryRun => Mode::DryRun,
                 RemediateArg::Enforce => Mode::Enforce,
             };
+            // The profile's spec.remediation settings (read and checked with the
+            // profile), or the defaults without a profile.
+            let settings = profile
+                .as_ref()
+                .map(|profile| profile.spec.remediation.settings.clone())
+                .unwrap_or_default();
             let findings = &report.findings;
-            Some(RemediationReport::run(mode, &sdk, &inventory, findings, &params, settings).await)
+            Some(RemediationReport::run(mode, &sdk, &inventory, findings, &params, &settings).await)
         }
-        _ => None,
+        None => None,
     };
     match (args.output, &remediation) {
         (Output::Json, Some(remediation)) => println!("{}", remediation.scan_json(&report)),

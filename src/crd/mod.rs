@@ -27,6 +27,7 @@ use serde_json::{Value, json};
 
 use crate::controls::{ControlId, ControlParameters};
 use crate::evaluate::Exemption;
+use crate::remediate::{RemediationSettings, unknown_fields};
 
 pub use status::{
     ComplianceProfileStatus, Condition, ConditionStatus, ControlCounts, FailingFinding,
@@ -54,6 +55,36 @@ const MAX_ALLOW_LIST: u32 = 32;
 /// kept equal to the constants above by a unit test.
 const INTERVAL_FLOOR_RULE: &str =
     "duration(self) >= duration('1m') && duration(self) <= duration('24h')";
+
+// Remediation settings that contradict the control parameters: the change would not make
+// the stage pass. Each holds when either side is absent (the API server has filled in
+// the defaults by then: every level is accepted, the allow-lists are empty). The Rust
+// twins are in `ComplianceProfileSpec::validate_remediation`.
+const REMEDIATION_LEVEL_RULE: &str = "!has(self.remediation) || !has(self.remediation.controls) \
+    || !has(self.remediation.controls.executionLogging) \
+    || !has(self.remediation.controls.executionLogging.loggingLevel) \
+    || !has(self.controls) || !has(self.controls.parameters) \
+    || !has(self.controls.parameters.executionLogging) \
+    || !has(self.controls.parameters.executionLogging.acceptedLevels) \
+    || self.remediation.controls.executionLogging.loggingLevel in self.controls.parameters.executionLogging.acceptedLevels";
+const REMEDIATION_WAF_RULE: &str = "!has(self.remediation) || !has(self.remediation.controls) \
+    || !has(self.remediation.controls.waf) \
+    || !has(self.controls) || !has(self.controls.parameters) \
+    || !has(self.controls.parameters.waf) \
+    || !has(self.controls.parameters.waf.acceptedWebAclArns) \
+    || size(self.controls.parameters.waf.acceptedWebAclArns) == 0 \
+    || self.remediation.controls.waf.webAclArn in self.controls.parameters.waf.acceptedWebAclArns";
+const REMEDIATION_CERTIFICATE_RULE: &str = "!has(self.remediation) || !has(self.remediation.controls) \
+    || !has(self.remediation.controls.clientCertificate) \
+    || !has(self.controls) || !has(self.controls.parameters) \
+    || !has(self.controls.parameters.clientCertificate) \
+    || !has(self.controls.parameters.clientCertificate.acceptedCertificateIds) \
+    || size(self.controls.parameters.clientCertificate.acceptedCertificateIds) == 0 \
+    || (has(self.remediation.controls.clientCertificate.certificateId) \
+        && self.remediation.controls.clientCertificate.certificateId in self.controls.parameters.clientCertificate.acceptedCertificateIds)";
+/// APIGateway.2 remediation takes its certificate from exactly one place.
+const CERTIFICATE_SOURCE_RULE: &str =
+    "(has(self.generate) && self.generate) != has(self.certificateId)";
 
 /// Declares which API Gateway stages and routes must comply with which Security Hub
 /// controls, and how often to check. The operator writes the verdicts to `status`.
@@ -110,6 +141,9 @@ const INTERVAL_FLOOR_RULE: &str =
     )
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new(REMEDIATION_LEVEL_RULE).message("must be one of spec.controls.parameters.executionLogging.acceptedLevels: a stage set to another level would still fail APIGateway.1").field_path(".remediation.controls.executionLogging.loggingLevel").reason(Reason::FieldValueInvalid))]
+#[x_kube(validation = Rule::new(REMEDIATION_WAF_RULE).message("must be one of spec.controls.parameters.waf.acceptedWebAclArns: a stage given another web ACL would still fail APIGateway.4").field_path(".remediation.controls.waf.webAclArn").reason(Reason::FieldValueInvalid))]
+#[x_kube(validation = Rule::new(REMEDIATION_CERTIFICATE_RULE).message("with spec.controls.parameters.clientCertificate.acceptedCertificateIds set, name one of them in certificateId (a generated certificate is not in the list)").field_path(".remediation.controls.clientCertificate").reason(Reason::FieldValueInvalid))]
 pub struct ComplianceProfileSpec {
     /// Which AWS account (through an optional IAM role), regions, API types, APIs and
     /// stages are checked.
@@ -121,8 +155,9 @@ pub struct ComplianceProfileSpec {
     pub controls: ControlSelection,
 
     /// What the operator does about failing findings. `Observe` (the default) only
-    /// reports.
+    /// reports; `DryRun` shows the exact changes; `Enforce` makes them.
     #[serde(default)]
+    #[schemars(schema_with = "remediation_schema")]
     pub remediation: Remediation,
 
     /// Findings to mark as exempted: their verdict is kept but they no longer make the
@@ -283,15 +318,22 @@ impl ControlSelection {
     }
 }
 
-/// What the operator does about failing findings.
-#[derive(KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// What the operator does about failing findings: the mode, and what remediation may
+/// change per control and per scan (docs/remediation.md).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Remediation {
-    /// `Observe` (default): report only. `DryRun`: report plus the exact change that would
-    /// be made. `Enforce`: make the changes. This release reports only; `DryRun` and
-    /// `Enforce` are accepted and reported as not active yet in `status.remediation`.
+    /// `Observe` (default): report only. `DryRun`: report plus, in
+    /// `status.remediation.plan`, the exact changes that would be made (no AWS write).
+    /// `Enforce`: make the changes, each reported as an Event and in
+    /// `status.remediation.recentChanges`.
     #[serde(default)]
     pub mode: RemediationMode,
+
+    /// `maxChangesPerScan` and the per-control `controls`, beside `mode`. Used in
+    /// `DryRun` and `Enforce`.
+    #[serde(flatten)]
+    pub settings: RemediationSettings,
 }
 
 /// How far remediation goes.
@@ -319,6 +361,10 @@ impl RemediationMode {
 pub enum SpecError {
     #[error("spec.{field}: {message}")]
     Invalid { field: String, message: String },
+    /// A key under `spec.remediation` that no setting has: a typo the API server would
+    /// refuse (strict field validation) and serde would silently ignore.
+    #[error("spec.{field} is not a remediation setting (see docs/remediation.md)")]
+    UnknownRemediationField { field: String },
 }
 
 impl SpecError {
@@ -407,7 +453,25 @@ impl ComplianceProfile {
                 kind,
             });
         }
+        let given_remediation = value
+            .get("spec")
+            .and_then(|spec| spec.get("remediation"))
+            .cloned();
         let profile: ComplianceProfile = serde_yaml::from_value(value).map_err(parse_error)?;
+        if let Some(given) = given_remediation {
+            // Serialised back, the settings name every field they have (none is skipped),
+            // so a given key missing there is one serde ignored.
+            let known = serde_yaml::to_value(&profile.spec.remediation).map_err(parse_error)?;
+            if let Some(field) = unknown_fields(&given, &known, "remediation")
+                .into_iter()
+                .next()
+            {
+                return Err(ManifestError::Invalid {
+                    path,
+                    source: SpecError::UnknownRemediationField { field },
+                });
+            }
+        }
         profile
             .spec
             .validate()
@@ -438,6 +502,54 @@ impl ComplianceProfileSpec {
         validate_parameters(&self.controls.parameters)?;
         self.validate_exemptions()?;
         parse_interval(&self.interval)?;
+        self.validate_remediation()?;
+        Ok(())
+    }
+
+    /// The remediation settings on their own, then against the control parameters (the
+    /// twins of the `REMEDIATION_*_RULE` CEL rules): a change that would not make the
+    /// stage pass is refused here rather than planned and reported as unusable.
+    fn validate_remediation(&self) -> Result<(), SpecError> {
+        let settings = &self.remediation.settings;
+        settings
+            .validate()
+            .map_err(|e| SpecError::invalid(format!("remediation.{}", e.field), e.message))?;
+        let controls = &settings.controls;
+        let params = &self.controls.parameters;
+        if let Some(level) = controls.execution_logging.logging_level
+            && !params.execution_logging.accepted_levels.contains(&level)
+        {
+            return Err(SpecError::invalid(
+                "remediation.controls.executionLogging.loggingLevel",
+                format!(
+                    "{} must be one of spec.controls.parameters.executionLogging.acceptedLevels: a stage set to another level would still fail APIGateway.1",
+                    level.as_str()
+                ),
+            ));
+        }
+        let accepted_acls = &params.waf.accepted_web_acl_arns;
+        if let Some(waf) = &controls.waf
+            && !accepted_acls.is_empty()
+            && !accepted_acls.contains(&waf.web_acl_arn)
+        {
+            return Err(SpecError::invalid(
+                "remediation.controls.waf.webAclArn",
+                "must be one of spec.controls.parameters.waf.acceptedWebAclArns: a stage given another web ACL would still fail APIGateway.4",
+            ));
+        }
+        let accepted_certificates = &params.client_certificate.accepted_certificate_ids;
+        if let Some(certificate) = &controls.client_certificate
+            && !accepted_certificates.is_empty()
+            && !certificate
+                .certificate_id
+                .as_ref()
+                .is_some_and(|id| accepted_certificates.contains(id))
+        {
+            return Err(SpecError::invalid(
+                "remediation.controls.clientCertificate",
+                "with spec.controls.parameters.clientCertificate.acceptedCertificateIds set, name one of them in certificateId (a generated certificate is not in the list)",
+            ));
+        }
         Ok(())
     }
 
@@ -877,6 +989,34 @@ fn exemptions_schema(generator: &mut SchemaGenerator) -> Schema {
     Schema::try_from(value).unwrap_or_default()
 }
 
+/// RemediationSettings belongs to the remediation engine; the CRD adds what admission
+/// needs: the client certificate's one-source rule, and length bounds on the strings the
+/// spec-level CEL rules compare.
+fn remediation_schema(generator: &mut SchemaGenerator) -> Schema {
+    let mut value = Remediation::json_schema(generator).to_value();
+    if let Some(certificate) = at(&mut value, &["controls", "clientCertificate"]) {
+        certificate.insert(
+            "x-kubernetes-validations".into(),
+            json!([{
+                "rule": CERTIFICATE_SOURCE_RULE,
+                "message": "set either generate: true or certificateId, not both",
+                "reason": "FieldValueInvalid",
+            }]),
+        );
+    }
+    for (path, max_length) in [
+        (&["controls", "clientCertificate", "certificateId"][..], 64),
+        (&["controls", "waf", "webAclArn"][..], 2048),
+        (&["controls", "accessLogging", "destinationArn"][..], 2048),
+        (&["controls", "executionLogging", "loggingLevel"][..], 8),
+    ] {
+        if let Some(field) = at(&mut value, path) {
+            field.insert("maxLength".into(), json!(max_length));
+        }
+    }
+    Schema::try_from(value).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -894,7 +1034,11 @@ mod tests {
 
     #[test]
     fn sample_profiles_are_valid() {
-        for name in ["profile.yaml", "profile-team.yaml"] {
+        for name in [
+            "profile.yaml",
+            "profile-team.yaml",
+            "profile-remediate.yaml",
+        ] {
             let path = examples_dir().join(name);
             let profile = ComplianceProfile::from_manifest_file(&path)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -1008,6 +1152,11 @@ mod tests {
             "the same tag is both included and excluded",
             "every exemption needs a non-empty reason",
             "spec.scope.externalId is only used with spec.scope.roleArn",
+            REMEDIATION_LEVEL_RULE,
+            REMEDIATION_WAF_RULE,
+            REMEDIATION_CERTIFICATE_RULE,
+            CERTIFICATE_SOURCE_RULE,
+            r"\$context\.requestId",
             r#""x-kubernetes-list-map-keys":["type"]"#,
             r#""maxItems":256"#,
         ] {
@@ -1018,6 +1167,70 @@ mod tests {
                 "CRD lacks {needle}"
             );
         }
+    }
+
+    fn spec(yaml: &str) -> Result<ComplianceProfileSpec, String> {
+        ComplianceProfile::from_manifest(&format!(
+            "apiVersion: apigwcompliance.io/v1alpha1\nkind: ComplianceProfile\nmetadata: {{name: p}}\nspec:\n  scope: {{regions: [us-east-1]}}\n{yaml}"
+        ))
+        .map(|p| p.spec)
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn remediation_settings_sit_beside_the_mode_with_their_defaults() {
+        let spec = spec("  remediation: {mode: DryRun, maxChangesPerScan: 3}\n").expect("valid");
+        assert_eq!(spec.remediation.mode, RemediationMode::DryRun);
+        assert_eq!(spec.remediation.settings.max_changes_per_scan, 3);
+        assert_eq!(
+            spec.remediation.settings.controls,
+            crate::remediate::ControlRemediations::default()
+        );
+        // Absent settings are not written back, so the CRD's defaults hold no nulls.
+        let json = serde_json::to_value(&spec.remediation).expect("serialises");
+        assert_eq!(
+            json,
+            json!({"mode": "DryRun", "maxChangesPerScan": 3, "controls": {
+                "executionLogging": {"enabled": true},
+                "xrayTracing": {"enabled": true},
+                "cacheEncryption": {"enabled": true}}})
+        );
+    }
+
+    #[test]
+    fn remediation_that_contradicts_the_parameters_is_refused_naming_the_field() {
+        let acl = "arn:aws:wafv2:us-east-1:111122223333:regional/webacl/a/1";
+        let other = "arn:aws:wafv2:us-east-1:111122223333:regional/webacl/b/2";
+        for (yaml, field) in [
+            (
+                "  controls: {parameters: {executionLogging: {acceptedLevels: [INFO]}}}\n  remediation: {controls: {executionLogging: {loggingLevel: ERROR}}}\n".to_string(),
+                "spec.remediation.controls.executionLogging.loggingLevel: ",
+            ),
+            (
+                format!("  controls: {{parameters: {{waf: {{acceptedWebAclArns: [{acl}]}}}}}}\n  remediation: {{controls: {{waf: {{webAclArn: {other}}}}}}}\n"),
+                "spec.remediation.controls.waf.webAclArn: ",
+            ),
+            (
+                "  controls: {parameters: {clientCertificate: {acceptedCertificateIds: [abc]}}}\n  remediation: {controls: {clientCertificate: {generate: true}}}\n".to_string(),
+                "spec.remediation.controls.clientCertificate: ",
+            ),
+            (
+                "  controls: {parameters: {clientCertificate: {acceptedCertificateIds: [abc]}}}\n  remediation: {controls: {clientCertificate: {certificateId: def}}}\n".to_string(),
+                "spec.remediation.controls.clientCertificate: ",
+            ),
+            (
+                "  remediation: {maxChangesPerScan: 1001}\n".to_string(),
+                "spec.remediation.maxChangesPerScan: ",
+            ),
+        ] {
+            let err = spec(&yaml).expect_err(&yaml);
+            assert!(err.contains(field), "{yaml}: {err}");
+        }
+        // The same settings agree with the parameters when they name what is accepted.
+        spec(&format!(
+            "  controls: {{parameters: {{executionLogging: {{acceptedLevels: [INFO]}}, waf: {{acceptedWebAclArns: [{acl}]}}, clientCertificate: {{acceptedCertificateIds: [abc]}}}}}}\n  remediation: {{controls: {{executionLogging: {{loggingLevel: INFO}}, waf: {{webAclArn: {acl}}}, clientCertificate: {{certificateId: abc}}}}}}\n"
+        ))
+        .expect("consistent settings");
     }
 
     #[test]

@@ -77,8 +77,9 @@ impl Default for RemediationSettings {
     }
 }
 
-/// Per-control remediation settings. Fields are never skipped when serialised: the
-/// manifest reader relies on that to name unknown fields (see `unknown_fields`).
+/// Per-control remediation settings. Only absent (`None`) settings are left out when
+/// serialised, so the CRD's defaults carry no nulls; the manifest reader names unknown
+/// fields by comparing with the serialised form (see `unknown_fields`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ControlRemediations {
@@ -86,14 +87,17 @@ pub struct ControlRemediations {
     pub execution_logging: ExecutionLoggingRemediation,
     /// APIGateway.2: client certificate. Off unless set (opt-in: certificates expire
     /// after 365 days and some backends refuse client TLS).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub client_certificate: Option<ClientCertificateRemediation>,
     /// APIGateway.3: X-Ray active tracing. On by default.
     pub xray_tracing: RemediationSwitch,
     /// APIGateway.4: the web ACL to associate. Off unless set.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub waf: Option<WafRemediation>,
     /// APIGateway.5: cache encryption where caching is on. On by default.
     pub cache_encryption: RemediationSwitch,
     /// APIGateway.9: where and how access logs are written. Off unless set.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub access_logging: Option<AccessLoggingRemediation>,
 }
 
@@ -120,6 +124,7 @@ pub struct ExecutionLoggingRemediation {
     /// The level to set where logging is off or below the accepted levels: `ERROR` or
     /// `INFO`. Default: ERROR when accepted (it logs errors only, with no request
     /// detail, at a fraction of INFO's volume), else INFO. Never lowers a level.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub logging_level: Option<LoggingLevel>,
 }
 
@@ -141,6 +146,7 @@ pub struct ClientCertificateRemediation {
     /// 30 days left) and attach it.
     pub generate: bool,
     /// Attach this existing client certificate (its id, e.g. `a1b2c3`) instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^[a-z0-9]{1,64}$"))]
     pub certificate_id: Option<String>,
 }
@@ -175,30 +181,18 @@ pub struct AccessLoggingRemediation {
     pub format: String,
 }
 
-/// Remediation settings that cannot be used, or could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum SettingsError {
-    #[error("spec.remediation.{field}: {message}")]
-    Invalid { field: String, message: String },
-    #[error("cannot read profile {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{path}: spec.remediation cannot be read: {source}")]
-    Parse {
-        path: String,
-        source: serde_yaml::Error,
-    },
-    #[error(
-        "{path}: spec.remediation.{field} is not a remediation setting (see docs/remediation.md)"
-    )]
-    UnknownField { path: String, field: String },
+/// Remediation settings that cannot be used: the field (under `spec.remediation`) and
+/// what is wrong with it.
+#[derive(Debug, PartialEq, thiserror::Error)]
+#[error("spec.remediation.{field}: {message}")]
+pub struct SettingsError {
+    pub field: String,
+    pub message: String,
 }
 
 impl SettingsError {
     fn invalid(field: &str, message: impl Into<String>) -> Self {
-        SettingsError::Invalid {
+        SettingsError {
             field: field.to_string(),
             message: message.into(),
         }
@@ -238,57 +232,14 @@ impl RemediationSettings {
         }
         Ok(())
     }
-
-    /// Reads `spec.remediation` of a ComplianceProfile manifest file (the YAML applied
-    /// to the cluster), beside its `mode`, and validates it. Absent means the defaults.
-    ///
-    /// Until the CRD holds these fields the API server prunes them, so this is how
-    /// `scan --profile` gets them; unknown fields are refused, not silently ignored.
-    pub fn from_manifest_file(path: &std::path::Path) -> Result<Self, SettingsError> {
-        let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
-            path: shown.clone(),
-            source,
-        })?;
-        Self::from_manifest(&text, &shown)
-    }
-
-    /// [`Self::from_manifest_file`] on a manifest held in memory; `path` names it in
-    /// errors.
-    pub fn from_manifest(text: &str, path: &str) -> Result<Self, SettingsError> {
-        let parse_error = |source| SettingsError::Parse {
-            path: path.to_string(),
-            source,
-        };
-        let manifest: serde_yaml::Value = serde_yaml::from_str(text).map_err(parse_error)?;
-        let Some(mut remediation) = manifest
-            .get("spec")
-            .and_then(|spec| spec.get("remediation"))
-            .cloned()
-        else {
-            return Ok(Self::default());
-        };
-        // `mode` belongs to the CRD's own Remediation type, not to these settings.
-        if let serde_yaml::Value::Mapping(map) = &mut remediation {
-            map.remove("mode");
-        }
-        let settings: RemediationSettings =
-            serde_yaml::from_value(remediation.clone()).map_err(parse_error)?;
-        let known = serde_yaml::to_value(&settings).map_err(parse_error)?;
-        if let Some(field) = unknown_fields(&remediation, &known, "").into_iter().next() {
-            return Err(SettingsError::UnknownField {
-                path: path.to_string(),
-                field,
-            });
-        }
-        settings.validate()?;
-        Ok(settings)
-    }
 }
 
-/// Keys of `given` that `known` (the same settings serialised back, every field
-/// present) does not have: what serde silently ignored, i.e. typos.
-fn unknown_fields(
+/// Keys of `given` that `known` (the same settings serialised back) does not have:
+/// what serde silently ignored, i.e. typos. A key given as null sets nothing, like an
+/// absent one (and absent settings are not serialised), so it is not reported. Paths
+/// start with `prefix`. The profile manifest reader (`ComplianceProfile::from_manifest`)
+/// uses it on `spec.remediation`.
+pub(crate) fn unknown_fields(
     given: &serde_yaml::Value,
     known: &serde_yaml::Value,
     prefix: &str,
@@ -298,7 +249,7 @@ fn unknown_fields(
         return Vec::new();
     };
     let mut unknown = Vec::new();
-    for (key, value) in given {
+    for (key, value) in given.iter().filter(|(_, value)| !value.is_null()) {
         let name = key
             .as_str()
             .map(str::to_string)
@@ -643,9 +594,16 @@ spec:
         settings.validate().expect("defaults are valid");
     }
 
+    /// The settings of a profile manifest, read as `scan --profile` and the CRD read them.
+    fn from_manifest(text: &str) -> Result<RemediationSettings, String> {
+        crate::crd::ComplianceProfile::from_manifest(text)
+            .map(|profile| profile.spec.remediation.settings)
+            .map_err(|e| e.to_string())
+    }
+
     #[test]
     fn settings_are_read_from_a_profile_manifest_beside_the_mode() {
-        let settings = RemediationSettings::from_manifest(MANIFEST, "p.yaml").expect("valid");
+        let settings = from_manifest(MANIFEST).expect("valid");
         assert_eq!(settings.max_changes_per_scan, 5);
         assert_eq!(
             settings.controls.execution_logging.logging_level,
@@ -670,9 +628,9 @@ spec:
 
     #[test]
     fn a_manifest_without_remediation_settings_gets_the_defaults() {
-        let text = "apiVersion: apigwcompliance.io/v1alpha1\nkind: ComplianceProfile\nspec:\n  scope: {regions: [us-east-1]}\n  remediation: {mode: DryRun}\n";
+        let text = "apiVersion: apigwcompliance.io/v1alpha1\nkind: ComplianceProfile\nmetadata: {name: p}\nspec:\n  scope: {regions: [us-east-1]}\n  remediation: {mode: DryRun}\n";
         assert_eq!(
-            RemediationSettings::from_manifest(text, "p.yaml").expect("valid"),
+            from_manifest(text).expect("valid"),
             RemediationSettings::default()
         );
     }
@@ -680,20 +638,25 @@ spec:
     #[test]
     fn a_misspelt_field_is_refused_with_its_path() {
         let text = MANIFEST.replace("xrayTracing", "xrayTraceing");
-        let err = RemediationSettings::from_manifest(&text, "p.yaml").expect_err("typo");
+        let err = from_manifest(&text).expect_err("typo");
         assert_eq!(
-            err.to_string(),
-            "p.yaml: spec.remediation.controls.xrayTraceing is not a remediation setting (see docs/remediation.md)"
+            err,
+            "<manifest>: spec.remediation.controls.xrayTraceing is not a remediation setting (see docs/remediation.md)"
+        );
+        let nested = MANIFEST.replace("loggingLevel: INFO", "loggingLevel: INFO, level: INFO");
+        let err = from_manifest(&nested).expect_err("typo");
+        assert!(
+            err.contains("spec.remediation.controls.executionLogging.level is not"),
+            "{err}"
         );
     }
 
     #[test]
     fn a_format_without_the_request_id_is_refused() {
         let text = MANIFEST.replace("$context.requestId", "$context.status");
-        let err = RemediationSettings::from_manifest(&text, "p.yaml").expect_err("bad format");
+        let err = from_manifest(&text).expect_err("bad format");
         assert!(
-            err.to_string()
-                .starts_with("spec.remediation.controls.accessLogging.format: "),
+            err.contains("spec.remediation.controls.accessLogging.format: "),
             "{err}"
         );
     }
