@@ -593,6 +593,10 @@ async fn reconcile_profile(profile: &Arc<ComplianceProfile>, ctx: &Context) -> R
 
     // 6. Read: one read per identity and region, shared with the profiles that
     //    overlap it, every API Gateway request paced by the account's rate limit.
+    //    The cache of profiles fills in one go when the initial list completes; until
+    //    then it could not say what the other profiles need read. An error means the
+    //    watch is gone (shutdown): the read then covers this profile alone.
+    let _ = ctx.store.wait_until_ready().await;
     let identity_key = Identity::new(role, spec.scope.external_id.as_deref());
     let limiter_key = identity
         .account

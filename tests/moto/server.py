@@ -457,6 +457,73 @@ def _associate_web_acl(self: Any, web_acl_arn: str, resource_arn: str) -> None:
 waf_models.WAFV2Backend.associate_web_acl = _associate_web_acl
 
 # --------------------------------------------------------------------------------------
+# Bulk seeding (benchmarks): many APIs created in-process, without one request per call
+# --------------------------------------------------------------------------------------
+
+
+def _seed(account: str, region: str, spec: dict[str, Any]) -> dict[str, list[str]]:
+    """Creates REST APIs (with stages) and v2 APIs (with routes and stages) in one
+    account+region through moto's own backends, as CreateRestApi, CreateDeployment,
+    CreateStage, UpdateStage, CreateApi, CreateRoute and CreateStage (v2) would.
+
+    Why: a 10,000-stage benchmark estate takes tens of thousands of SDK calls to build,
+    minutes of Python request handling; in-process it takes seconds. The same patched
+    model code runs (UpdateStage patches, the HTTP-API logging check), and nothing is
+    counted as an AWS request.
+
+    spec: {"restApis": [{"name", "tags"?, "stages": [{"name", "tags"?, "patches"?:
+    [{"op", "path", "value"}]}]}], "v2Apis": [{"name", "protocol": "HTTP"|"WEBSOCKET",
+    "tags"?, "routes": [{"routeKey", "authorizationType"?}], "stages": [CreateStage
+    body: {"stageName", "defaultRouteSettings"?, "accessLogSettings"?, ...}]}]}.
+    Returns the ids created: {"restApis": [...], "v2Apis": [...]}.
+    """
+    rest = apigw_models.apigateway_backends[account][region]
+    v2 = v2_models.apigatewayv2_backends[account][region]
+    created: dict[str, list[str]] = {"restApis": [], "v2Apis": []}
+    for api_spec in spec.get("restApis") or []:
+        api = rest.create_rest_api(
+            name=api_spec["name"], description="", tags=api_spec.get("tags") or None
+        )
+        # The backend's CreateDeployment insists on methods with integrations, which a
+        # benchmark estate does not need; the API-level call is what it ends in.
+        deployment = api.create_deployment("", "")
+        for stage in api_spec.get("stages") or []:
+            rest.create_stage(api.id, stage["name"], deployment.id, tags=stage.get("tags"))
+            if stage.get("patches"):
+                rest.update_stage(api.id, stage["name"], stage["patches"])
+        created["restApis"].append(api.id)
+    for api_spec in spec.get("v2Apis") or []:
+        protocol = api_spec["protocol"]
+        api = v2.create_api(
+            api_key_selection_expression=None,
+            cors_configuration=None,
+            description="",
+            disable_schema_validation=None,
+            disable_execute_api_endpoint=None,
+            name=api_spec["name"],
+            protocol_type=protocol,
+            route_selection_expression="$request.body.action"
+            if protocol == "WEBSOCKET"
+            else None,
+            tags=api_spec.get("tags") or {},
+            version=None,
+        )
+        for route in api_spec.get("routes") or []:
+            api.create_route(
+                api_key_required=False,
+                authorization_scopes=[],
+                route_key=route["routeKey"],
+                target=None,
+                authorization_type=route.get("authorizationType") or "NONE",
+            )
+        for stage in api_spec.get("stages") or []:
+            _reject_http_execution_logging(api, stage)
+            api.create_stage(stage)
+        created["v2Apis"].append(api.api_id)
+    return created
+
+
+# --------------------------------------------------------------------------------------
 # Request counting, throttling and the /_apigw_test control API
 # --------------------------------------------------------------------------------------
 
@@ -621,6 +688,28 @@ class ControlMiddleware:
             "calls": dict(sorted(merged.items())),
         }
 
+    @staticmethod
+    def _seed(
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+        account: str | None,
+        region: str | None,
+    ) -> Iterable[bytes]:
+        status = "200 OK"
+        try:
+            if not account or not region:
+                raise ValueError("account and region are required")
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            spec = json.loads(environ["wsgi.input"].read(length) or b"{}")
+            payload: dict[str, Any] = _seed(account, region, spec)
+        except Exception as err:  # noqa: BLE001 - any bad spec is the caller's 400
+            status, payload = "400 Bad Request", {"message": f"{type(err).__name__}: {err}"}
+        body = json.dumps(payload).encode()
+        start_response(
+            status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        )
+        return [body]
+
     def _control(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
@@ -629,6 +718,10 @@ class ControlMiddleware:
         query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
         account = query.get("account")
         status, payload = "200 OK", {}
+        if route == "seed" and method == "POST":
+            # Outside the lock: seeding takes seconds and must not stall the counting
+            # of other tests' requests.
+            return self._seed(environ, start_response, account, query.get("region"))
         with self.lock:
             if route == "health" and method == "GET":
                 payload = {"ok": True, "moto": moto.__version__}
