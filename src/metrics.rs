@@ -13,6 +13,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::finding::{Finding, Status};
+use crate::remediate::{ApplyOutcome, ItemStatus};
 
 /// How a reconcile ended; the label of `apigw_compliance_reconciles_total`.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
@@ -49,6 +50,12 @@ struct FindingLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RemediationLabels {
+    control: String,
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct AwsLabels {
     service: String,
 }
@@ -70,6 +77,7 @@ pub struct Metrics {
     finding_series: Mutex<BTreeSet<FindingLabels>>,
     aws_calls: Family<AwsLabels, Counter>,
     aws_errors: Family<AwsErrorLabels, Counter>,
+    remediations: Family<RemediationLabels, Counter>,
     leader: Gauge,
 }
 
@@ -120,6 +128,12 @@ impl Default for Metrics {
             "AWS API requests that failed, by service and class (throttled, client, server, network)",
             aws_errors.clone(),
         );
+        let remediations = Family::<RemediationLabels, Counter>::default();
+        registry.register(
+            "remediations",
+            "Settings remediation changed or would change, by control and result (applied, would_apply, already_compliant, failed, blocked)",
+            remediations.clone(),
+        );
         let leader = Gauge::default();
         registry.register(
             "leader",
@@ -135,6 +149,7 @@ impl Default for Metrics {
             finding_series: Mutex::default(),
             aws_calls,
             aws_errors,
+            remediations,
             leader,
         }
     }
@@ -230,6 +245,25 @@ impl Metrics {
         }
     }
 
+    /// Counts each item of a remediation run by its control and result.
+    pub fn remediated(&self, outcome: &ApplyOutcome) {
+        for item in outcome.changes.iter().flat_map(|c| &c.items) {
+            let result = match item.status {
+                ItemStatus::Applied => "applied",
+                ItemStatus::WouldApply => "would_apply",
+                ItemStatus::AlreadyCompliant => "already_compliant",
+                ItemStatus::Failed => "failed",
+                ItemStatus::BlockedPrecondition => "blocked",
+            };
+            self.remediations
+                .get_or_create(&RemediationLabels {
+                    control: item.control_id.to_string(),
+                    result: result.to_string(),
+                })
+                .inc();
+        }
+    }
+
     pub fn set_leader(&self, leader: bool) {
         self.leader.set(i64::from(leader));
     }
@@ -294,6 +328,52 @@ mod tests {
         let text = m.encode();
         assert!(!text.contains(r#"profile="p""#), "{text}");
         assert!(text.contains(r#"profile="q""#), "{text}");
+    }
+
+    #[test]
+    fn remediation_items_are_counted_by_control_and_result() {
+        use crate::remediate::{Call, ChangeOutcome, ItemOutcome};
+        let item = |control_id, status| ItemOutcome {
+            control_id,
+            setting: "X-Ray tracing".into(),
+            before: "false".into(),
+            after: "true".into(),
+            status,
+            message: None,
+        };
+        let outcome = ApplyOutcome {
+            changes: vec![ChangeOutcome {
+                region: "us-east-1".into(),
+                resource_arn: "arn:aws:apigateway:us-east-1::/restapis/a/stages/prod".into(),
+                call: Call {
+                    operation: "apigateway:UpdateStage".into(),
+                    http: "PATCH /restapis/a/stages/prod".into(),
+                    request: serde_json::Value::Null,
+                },
+                items: vec![
+                    item(ControlId::ApiGateway3, ItemStatus::Applied),
+                    item(ControlId::ApiGateway1, ItemStatus::BlockedPrecondition),
+                    item(ControlId::ApiGateway3, ItemStatus::Applied),
+                ],
+                notes: Vec::new(),
+            }],
+            ..ApplyOutcome::default()
+        };
+        let m = Metrics::default();
+        m.remediated(&outcome);
+        let text = m.encode();
+        assert!(
+            text.contains(
+                r#"apigw_compliance_remediations_total{control="APIGateway.3",result="applied"} 2"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"apigw_compliance_remediations_total{control="APIGateway.1",result="blocked"} 1"#
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -9,8 +9,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::controls::ControlId;
 use crate::crd::status::{
-    DesiredCondition, ExpiredExemption, FAILING_FINDINGS_LIMIT, SCAN_ERRORS_LIMIT, reason,
-    settle_conditions, truncate,
+    AppliedChange, DesiredCondition, ExpiredExemption, FAILING_FINDINGS_LIMIT, PLAN_ITEMS_LIMIT,
+    PLAN_LIMIT, PROBLEMS_LIMIT, PlannedChange, PlannedItem, ProblemReason, RECENT_CHANGES_LIMIT,
+    RemediationProblem, SCAN_ERRORS_LIMIT, reason, settle_conditions, truncate,
 };
 use crate::crd::{
     ComplianceProfileStatus, ConditionStatus, ControlCounts, FailingFinding, RemediationMode,
@@ -18,6 +19,7 @@ use crate::crd::{
 };
 use crate::finding::{Finding, Status};
 use crate::inventory::ReadError;
+use crate::remediate::{CertificateAction, ItemStatus, Mode, RemediationReport, UnplannedReason};
 
 /// What one scan produced, already scope-filtered and with exemptions applied.
 #[derive(Debug, Default)]
@@ -29,6 +31,14 @@ pub struct ScanResult {
     pub expired_exemptions: Vec<ExpiredExemption>,
     pub account: Option<String>,
     pub regions: Vec<String>,
+}
+
+impl ScanResult {
+    /// Every read failed: there are no verdicts (the status keeps the last ones) and
+    /// nothing for remediation to act on.
+    pub fn read_nothing(&self) -> bool {
+        !self.read_anything && !self.read_errors.is_empty()
+    }
 }
 
 /// Counts, per-control counts and the bounded failing list of a scan.
@@ -120,23 +130,339 @@ fn saturate(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// The remediation part of status: this release reports only.
-pub fn remediation_status(mode: RemediationMode) -> RemediationStatus {
-    match mode {
-        RemediationMode::Observe => RemediationStatus {
-            mode,
-            active: true,
-            message: "Observe: findings are reported, nothing is changed".into(),
+/// The remediation part of a scan's status before remediation runs. Observe says
+/// nothing is changed; DryRun and Enforce keep the previous run's report until
+/// [`remediated`] replaces it (a scan that read nothing runs no remediation). The
+/// applied changes are kept in every mode: they are history, not a verdict.
+pub fn remediation_before_run(
+    mode: RemediationMode,
+    previous: Option<&RemediationStatus>,
+) -> RemediationStatus {
+    let recent_changes = previous
+        .map(|p| p.recent_changes.clone())
+        .unwrap_or_default();
+    match (mode, previous) {
+        (RemediationMode::Observe, _) => RemediationStatus {
+            recent_changes,
+            ..empty_remediation(
+                mode,
+                "Observe: findings are reported, nothing is changed".into(),
+            )
         },
-        RemediationMode::DryRun | RemediationMode::Enforce => RemediationStatus {
-            mode,
-            active: false,
-            message: format!(
-                "{} is accepted but not active in this release: findings are reported, no change is planned or made",
-                mode.as_str()
-            ),
+        (_, Some(previous)) if previous.mode == mode => previous.clone(),
+        _ => RemediationStatus {
+            recent_changes,
+            ..empty_remediation(
+                mode,
+                format!("{}: remediation has not run yet", mode.as_str()),
+            )
         },
     }
+}
+
+fn empty_remediation(mode: RemediationMode, message: String) -> RemediationStatus {
+    RemediationStatus {
+        mode,
+        active: true,
+        message,
+        last_run: None,
+        planned: 0,
+        pending: 0,
+        unplanned: 0,
+        plan: Vec::new(),
+        plan_truncated: 0,
+        problems: Vec::new(),
+        problems_truncated: 0,
+        recent_changes: Vec::new(),
+    }
+}
+
+/// The status after remediation ran on a scan's findings: `status` (built by
+/// [`scanned`]) with its remediation report replaced and the `Remediated` condition
+/// added. `previous` is the status the scan started from (for the condition's
+/// transition time and the applied changes kept so far).
+pub fn remediated(
+    mut status: ComplianceProfileStatus,
+    previous: Option<&ComplianceProfileStatus>,
+    report: &RemediationReport,
+    now: &Time,
+) -> ComplianceProfileStatus {
+    let mode = match report.mode {
+        Mode::DryRun => RemediationMode::DryRun,
+        Mode::Enforce => RemediationMode::Enforce,
+    };
+    let summary = report.outcome.summary();
+    let (problems, problems_truncated) = remediation_problems(report);
+    let (plan, plan_truncated) = if mode == RemediationMode::DryRun {
+        planned_changes(report)
+    } else {
+        (Vec::new(), 0)
+    };
+    let condition = remediated_condition(report, problems.first());
+    let previous_changes = status
+        .remediation
+        .as_ref()
+        .map(|r| r.recent_changes.as_slice())
+        .unwrap_or(&[]);
+    let recent_changes = report
+        .outcome
+        .audit_records()
+        .into_iter()
+        .map(|change| AppliedChange {
+            time: now.clone(),
+            change,
+        })
+        .chain(previous_changes.iter().cloned())
+        .take(RECENT_CHANGES_LIMIT)
+        .collect();
+    status.remediation = Some(RemediationStatus {
+        mode,
+        active: true,
+        message: truncate(&format!("{}: {}", mode.as_str(), condition.message)),
+        last_run: Some(summary),
+        planned: saturate(report.plan.changes.len()),
+        pending: saturate(report.plan.pending.len()),
+        unplanned: saturate(report.plan.unplanned.len()),
+        plan,
+        plan_truncated,
+        problems,
+        problems_truncated,
+        recent_changes,
+    });
+    let previous_conditions = previous.map(|p| p.conditions.as_slice()).unwrap_or(&[]);
+    status.conditions.extend(settle_conditions(
+        previous_conditions,
+        vec![condition],
+        status.observed_generation,
+        now,
+    ));
+    status
+}
+
+/// The `Remediated` condition of a run: a refusal first, then a blocked change, then
+/// work left (DryRun: the plan; Enforce: changes over the limit), then what was done.
+fn remediated_condition(
+    report: &RemediationReport,
+    first_problem: Option<&RemediationProblem>,
+) -> DesiredCondition {
+    let summary = report.outcome.summary();
+    let pending = report.plan.pending.len();
+    let limit = report.plan.max_changes_per_scan;
+    let unplanned = report.plan.unplanned.len();
+    let first = first_problem
+        .map(|p| match &p.resource_arn {
+            Some(arn) => format!("{arn}: {}", p.message),
+            None => p.message.clone(),
+        })
+        .unwrap_or_default();
+    let blocked = summary.blocked
+        + report
+            .plan
+            .unplanned
+            .iter()
+            .filter(|u| {
+                matches!(
+                    u.reason,
+                    UnplannedReason::BlockedPrecondition | UnplannedReason::InvalidSettings
+                )
+            })
+            .count();
+    let calls = report
+        .outcome
+        .changes
+        .iter()
+        .filter(|c| c.items.iter().any(|i| i.status == ItemStatus::Applied))
+        .count();
+    let (status, reason, mut message) = if summary.failed > 0 {
+        (
+            ConditionStatus::False,
+            reason::REMEDIATION_FAILED,
+            format!(
+                "AWS refused {} setting(s) (retried at the next scan), first: {first}",
+                summary.failed
+            ),
+        )
+    } else if blocked > 0 {
+        (
+            ConditionStatus::False,
+            reason::REMEDIATION_BLOCKED,
+            format!("{blocked} setting(s) cannot be changed as things are, first: {first}"),
+        )
+    } else if report.mode == Mode::DryRun && (summary.would_apply > 0 || pending > 0) {
+        (
+            ConditionStatus::False,
+            reason::CHANGES_PLANNED,
+            format!(
+                "{} change(s) would set {} setting(s) (see status.remediation.plan){}; set spec.remediation.mode to Enforce to make them",
+                report.plan.changes.len(),
+                summary.would_apply,
+                if pending > 0 {
+                    format!(", {pending} more after them (over maxChangesPerScan = {limit})")
+                } else {
+                    String::new()
+                }
+            ),
+        )
+    } else if pending > 0 {
+        (
+            ConditionStatus::False,
+            reason::CHANGES_PENDING,
+            format!(
+                "applied {} setting(s) in {calls} call(s); {pending} change(s) over maxChangesPerScan = {limit} wait for the next scans",
+                summary.applied
+            ),
+        )
+    } else if summary.applied > 0 {
+        (
+            ConditionStatus::True,
+            reason::CHANGES_APPLIED,
+            format!(
+                "applied {} setting(s) in {calls} call(s) (see status.remediation.recentChanges); the next scan checks them",
+                summary.applied
+            ),
+        )
+    } else {
+        (
+            ConditionStatus::True,
+            reason::NOTHING_TO_CHANGE,
+            "nothing to change".to_string(),
+        )
+    };
+    if unplanned > 0 {
+        let _ = write!(
+            message,
+            "; {unplanned} failing finding(s) have no automatic fix (see status.failingFindings)"
+        );
+    }
+    DesiredCondition {
+        type_: reason::REMEDIATED,
+        status,
+        reason,
+        message,
+    }
+}
+
+/// DryRun's exact changes: each call that would go, with the settings it would set;
+/// at most [`PLAN_LIMIT`] changes of at most [`PLAN_ITEMS_LIMIT`] settings.
+fn planned_changes(report: &RemediationReport) -> (Vec<PlannedChange>, u32) {
+    let would_go: Vec<_> = report
+        .outcome
+        .changes
+        .iter()
+        .filter(|c| c.items.iter().any(|i| i.status == ItemStatus::WouldApply))
+        .collect();
+    let listed = would_go
+        .iter()
+        .take(PLAN_LIMIT)
+        .map(|change| {
+            let items: Vec<_> = change
+                .items
+                .iter()
+                .filter(|i| i.status == ItemStatus::WouldApply)
+                .collect();
+            PlannedChange {
+                resource_arn: change.resource_arn.clone(),
+                region: change.region.clone(),
+                controls: sorted_controls(items.iter().map(|i| i.control_id)),
+                call: format!("{} {}", change.call.operation, change.call.http),
+                request: truncate(&change.call.request.to_string()),
+                items: items
+                    .iter()
+                    .take(PLAN_ITEMS_LIMIT)
+                    .map(|i| PlannedItem {
+                        control_id: i.control_id,
+                        setting: truncate(&i.setting),
+                        before: truncate(&i.before),
+                        after: truncate(&i.after),
+                    })
+                    .collect(),
+                items_truncated: saturate(items.len().saturating_sub(PLAN_ITEMS_LIMIT)),
+            }
+        })
+        .collect();
+    (listed, saturate(would_go.len().saturating_sub(PLAN_LIMIT)))
+}
+
+/// What stopped changes: refused calls (one per call, AWS's message), client
+/// certificates that could not be had, preconditions that do not hold (one per
+/// precondition), and findings whose change cannot work as configured. At most
+/// [`PROBLEMS_LIMIT`].
+fn remediation_problems(report: &RemediationReport) -> (Vec<RemediationProblem>, u32) {
+    let mut problems = Vec::new();
+    for change in &report.outcome.changes {
+        let failed: Vec<_> = change
+            .items
+            .iter()
+            .filter(|i| i.status == ItemStatus::Failed)
+            .collect();
+        if let Some(first) = failed.first() {
+            problems.push(RemediationProblem {
+                reason: ProblemReason::Failed,
+                resource_arn: Some(change.resource_arn.clone()),
+                controls: sorted_controls(failed.iter().map(|i| i.control_id)),
+                message: truncate(&format!(
+                    "{} refused: {}",
+                    change.call.operation,
+                    first.message.as_deref().unwrap_or("no message")
+                )),
+            });
+        }
+    }
+    for certificate in &report.outcome.client_certificates {
+        if certificate.action == CertificateAction::Failed {
+            problems.push(RemediationProblem {
+                reason: ProblemReason::Failed,
+                resource_arn: None,
+                controls: vec![ControlId::ApiGateway2],
+                message: truncate(&format!(
+                    "client certificate in {}: {}",
+                    certificate.region, certificate.message
+                )),
+            });
+        }
+    }
+    for result in report.outcome.preconditions.iter().filter(|r| !r.satisfied) {
+        let controls = report
+            .plan
+            .changes
+            .iter()
+            .flat_map(|c| &c.items)
+            .filter(|i| i.precondition.as_ref() == Some(&result.precondition))
+            .map(|i| i.control_id);
+        problems.push(RemediationProblem {
+            reason: ProblemReason::BlockedPrecondition,
+            resource_arn: None,
+            controls: sorted_controls(controls),
+            message: truncate(&format!(
+                "{}: {}",
+                result.precondition.describe(),
+                result.message
+            )),
+        });
+    }
+    for unplanned in &report.plan.unplanned {
+        let reason = match unplanned.reason {
+            UnplannedReason::BlockedPrecondition => ProblemReason::BlockedPrecondition,
+            UnplannedReason::InvalidSettings => ProblemReason::InvalidSettings,
+            UnplannedReason::ManualAction | UnplannedReason::Disabled => continue,
+        };
+        problems.push(RemediationProblem {
+            reason,
+            resource_arn: Some(unplanned.resource_arn.clone()),
+            controls: vec![unplanned.control_id],
+            message: truncate(&unplanned.message),
+        });
+    }
+    let left_out = problems.len().saturating_sub(PROBLEMS_LIMIT);
+    problems.truncate(PROBLEMS_LIMIT);
+    (problems, saturate(left_out))
+}
+
+fn sorted_controls(ids: impl IntoIterator<Item = ControlId>) -> Vec<ControlId> {
+    let mut ids: Vec<ControlId> = ids.into_iter().collect();
+    ids.sort();
+    ids.dedup();
+    ids
 }
 
 /// The Compliant condition a set of counts implies.
@@ -220,13 +546,13 @@ pub fn scanned(
     next: &Time,
 ) -> ComplianceProfileStatus {
     let previous_conditions = previous.map(|p| p.conditions.as_slice()).unwrap_or(&[]);
-    if !scan.read_anything && !scan.read_errors.is_empty() {
+    if scan.read_nothing() {
         return failed_scan(previous, generation, scan, now, next);
     }
     let (summary, controls) = summarize(&scan.findings, scan.read_errors.len());
     let (failing_findings, failing_findings_truncated) = failing_findings(&scan.findings);
     let (scan_errors, scan_errors_truncated) = scan_errors(&scan.read_errors);
-    let remediation = remediation_status(mode);
+    let remediation = remediation_before_run(mode, previous.and_then(|p| p.remediation.as_ref()));
     let resources = summary.evaluated;
     let regions = scan.regions.join(", ");
     let ready = if scan.read_errors.is_empty() {
@@ -234,10 +560,7 @@ pub fn scanned(
             type_: reason::READY,
             status: ConditionStatus::True,
             reason: reason::SCAN_SUCCEEDED,
-            message: ready_message(
-                format!("scanned {resources} finding(s) in {regions}"),
-                &remediation,
-            ),
+            message: format!("scanned {resources} finding(s) in {regions}"),
         }
     } else {
         DesiredCondition {
@@ -272,14 +595,6 @@ pub fn scanned(
         scan_errors_truncated,
         expired_exemptions: scan.expired_exemptions.clone(),
         remediation: Some(remediation),
-    }
-}
-
-fn ready_message(base: String, remediation: &RemediationStatus) -> String {
-    if remediation.active {
-        base
-    } else {
-        format!("{base}; {}", remediation.message)
     }
 }
 
@@ -401,6 +716,7 @@ fn without_results(
         },
         compliant_condition,
     ];
+    desired.extend(kept_remediated(keep));
     if is_stalled {
         desired.push(DesiredCondition {
             type_: reason::STALLED,
@@ -417,9 +733,32 @@ fn without_results(
         next_scan_time: next.cloned(),
         scan_errors,
         scan_errors_truncated,
-        remediation: base.remediation.clone(),
+        // What remediation last did stays, whatever the generation: it happened.
+        remediation: previous.and_then(|p| p.remediation.clone()),
         ..base
     }
+}
+
+/// The `Remediated` condition of `previous`, to keep while no remediation runs (a
+/// failed scan, a new generation's scan under way); none when it has none.
+fn kept_remediated(previous: Option<&ComplianceProfileStatus>) -> Option<DesiredCondition> {
+    let kept = previous?.condition(reason::REMEDIATED)?;
+    let reason = [
+        reason::NOTHING_TO_CHANGE,
+        reason::CHANGES_APPLIED,
+        reason::CHANGES_PLANNED,
+        reason::CHANGES_PENDING,
+        reason::REMEDIATION_BLOCKED,
+        reason::REMEDIATION_FAILED,
+    ]
+    .into_iter()
+    .find(|r| *r == kept.reason)?;
+    Some(DesiredCondition {
+        type_: reason::REMEDIATED,
+        status: kept.status,
+        reason,
+        message: kept.message.clone(),
+    })
 }
 
 /// Maps a reason read back from the object to its constant (reasons are `&'static`).
@@ -457,26 +796,23 @@ pub fn scanning(
         "scanning generation {}",
         generation.map(|g| g.to_string()).unwrap_or_default()
     );
-    let conditions = settle_conditions(
-        &base.conditions,
-        vec![
-            DesiredCondition {
-                type_: reason::READY,
-                status: ConditionStatus::Unknown,
-                reason: reason::SCANNING,
-                message: message.clone(),
-            },
-            compliant_condition,
-            DesiredCondition {
-                type_: reason::RECONCILING,
-                status: ConditionStatus::True,
-                reason: reason::SCANNING,
-                message,
-            },
-        ],
-        generation,
-        now,
-    );
+    let mut desired = vec![
+        DesiredCondition {
+            type_: reason::READY,
+            status: ConditionStatus::Unknown,
+            reason: reason::SCANNING,
+            message: message.clone(),
+        },
+        compliant_condition,
+    ];
+    desired.extend(kept_remediated(previous));
+    desired.push(DesiredCondition {
+        type_: reason::RECONCILING,
+        status: ConditionStatus::True,
+        reason: reason::SCANNING,
+        message,
+    });
+    let conditions = settle_conditions(&base.conditions, desired, generation, now);
     ComplianceProfileStatus {
         observed_generation: generation,
         conditions,
@@ -890,22 +1226,495 @@ mod tests {
         assert!(scan_due(Some(&ok), Some(2), &at(101)));
     }
 
+    // --- remediation ---------------------------------------------------------------
+
+    use crate::controls::ResourceType as Rt;
+    use crate::remediate::{
+        ApplyOutcome, AuditRecord, Call, Change, ChangeItem, ChangeOutcome, Edit, ItemOutcome,
+        Operation, PatchValue, Precondition, PreconditionResult, RemediationPlan, Unplanned,
+    };
+
+    fn stage_arn(i: usize) -> String {
+        format!("arn:aws:apigateway:us-east-1::/restapis/a{i}/stages/prod")
+    }
+
+    fn call(i: usize) -> Call {
+        Call {
+            operation: "apigateway:UpdateStage".into(),
+            http: format!("PATCH /restapis/a{i}/stages/prod"),
+            request: serde_json::json!({"patchOperations": [
+                {"op": "replace", "path": "/tracingEnabled", "value": "true"}]}),
+        }
+    }
+
+    /// A REST stage change with `settings` X-Ray-like items, the first one needing the
+    /// CloudWatch role precondition when `precondition` is set.
+    fn change(i: usize, settings: usize, precondition: bool) -> Change {
+        Change {
+            region: "us-east-1".into(),
+            resource_arn: stage_arn(i),
+            resource_type: Rt::RestStage,
+            operation: Operation::RestUpdateStage {
+                rest_api_id: format!("a{i}"),
+                stage_name: "prod".into(),
+            },
+            call: call(i),
+            items: (0..settings)
+                .map(|n| ChangeItem {
+                    control_id: if n == 0 && precondition {
+                        ControlId::ApiGateway1
+                    } else {
+                        ControlId::ApiGateway3
+                    },
+                    setting: format!("setting {n}"),
+                    before: "false".into(),
+                    after: "true".into(),
+                    edit: Edit::RestReplace {
+                        path: "/tracingEnabled".into(),
+                        value: PatchValue::Literal("true".into()),
+                    },
+                    precondition: (n == 0 && precondition).then(|| {
+                        Precondition::CloudWatchRoleArn {
+                            region: "us-east-1".into(),
+                        }
+                    }),
+                })
+                .collect(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// What apply reports for `change` when every item ends with `status`.
+    fn outcome_of(change: &Change, status: ItemStatus, message: Option<&str>) -> ChangeOutcome {
+        ChangeOutcome {
+            region: change.region.clone(),
+            resource_arn: change.resource_arn.clone(),
+            call: change.call.clone(),
+            items: change
+                .items
+                .iter()
+                .map(|item| ItemOutcome {
+                    control_id: item.control_id,
+                    setting: item.setting.clone(),
+                    before: item.before.clone(),
+                    after: item.after.clone(),
+                    status,
+                    message: message.map(str::to_string),
+                })
+                .collect(),
+            notes: Vec::new(),
+        }
+    }
+
+    fn report(
+        mode: Mode,
+        changes: Vec<Change>,
+        pending: usize,
+        status: ItemStatus,
+    ) -> RemediationReport {
+        let outcome = ApplyOutcome {
+            dry_run: mode == Mode::DryRun,
+            changes: changes
+                .iter()
+                .map(|c| outcome_of(c, status, None))
+                .collect(),
+            ..ApplyOutcome::default()
+        };
+        RemediationReport {
+            mode,
+            plan: RemediationPlan {
+                changes,
+                pending: (100..100 + pending).map(|i| change(i, 1, false)).collect(),
+                unplanned: Vec::new(),
+                max_changes_per_scan: 25,
+            },
+            outcome,
+        }
+    }
+
+    fn scanned_in(
+        mode: RemediationMode,
+        previous: Option<&ComplianceProfileStatus>,
+        second: i64,
+    ) -> ComplianceProfileStatus {
+        let scan = result(vec![finding(
+            ControlId::ApiGateway3,
+            &stage_arn(1),
+            Status::Failed,
+            Severity::Low,
+        )]);
+        scanned(
+            previous,
+            Some(1),
+            mode,
+            &scan,
+            &at(second),
+            &at(second + 900),
+        )
+    }
+
+    fn remediation(s: &ComplianceProfileStatus) -> &RemediationStatus {
+        s.remediation.as_ref().expect("remediation status")
+    }
+
     #[test]
-    fn inactive_remediation_modes_are_reported() {
-        let s = scanned(
+    fn observe_reports_that_nothing_is_changed_and_has_no_remediated_condition() {
+        let s = scanned_in(RemediationMode::Observe, None, 100);
+        let r = remediation(&s);
+        assert!(r.active);
+        assert_eq!(
+            r.message,
+            "Observe: findings are reported, nothing is changed"
+        );
+        assert!(s.condition(reason::REMEDIATED).is_none());
+        assert_eq!(
+            cond(&s, reason::READY).message,
+            "scanned 1 finding(s) in us-east-1"
+        );
+    }
+
+    #[test]
+    fn dry_run_lists_the_exact_changes_and_applies_nothing() {
+        let report = report(
+            Mode::DryRun,
+            vec![change(1, 2, false)],
+            0,
+            ItemStatus::WouldApply,
+        );
+        let before = scanned_in(RemediationMode::DryRun, None, 100);
+        let s = remediated(before, None, &report, &at(100));
+        let r = remediation(&s);
+        assert_eq!(r.mode, RemediationMode::DryRun);
+        assert_eq!(r.last_run.map(|l| (l.would_apply, l.applied)), Some((2, 0)));
+        assert_eq!((r.planned, r.pending), (1, 0));
+        assert_eq!(r.plan.len(), 1);
+        let planned = &r.plan[0];
+        assert_eq!(planned.resource_arn, stage_arn(1));
+        assert_eq!(planned.controls, vec![ControlId::ApiGateway3]);
+        assert_eq!(
+            planned.call,
+            "apigateway:UpdateStage PATCH /restapis/a1/stages/prod"
+        );
+        assert_eq!(
+            planned.request,
+            r#"{"patchOperations":[{"op":"replace","path":"/tracingEnabled","value":"true"}]}"#
+        );
+        assert_eq!(
+            (
+                planned.items[0].before.as_str(),
+                planned.items[0].after.as_str()
+            ),
+            ("false", "true")
+        );
+        assert!(r.recent_changes.is_empty(), "a dry run changes nothing");
+        let c = cond(&s, reason::REMEDIATED);
+        assert_eq!(
+            (c.status, c.reason.as_str()),
+            (ConditionStatus::False, reason::CHANGES_PLANNED)
+        );
+        assert!(
+            c.message.contains("set spec.remediation.mode to Enforce"),
+            "{}",
+            c.message
+        );
+        assert!(
+            r.message
+                .starts_with("DryRun: 1 change(s) would set 2 setting(s)"),
+            "{}",
+            r.message
+        );
+    }
+
+    #[test]
+    fn the_plan_in_status_is_bounded_in_changes_and_settings() {
+        let changes = (0..PLAN_LIMIT + 5)
+            .map(|i| change(i, PLAN_ITEMS_LIMIT + 3, false))
+            .collect();
+        let report = report(Mode::DryRun, changes, 7, ItemStatus::WouldApply);
+        let s = remediated(
+            scanned_in(RemediationMode::DryRun, None, 100),
             None,
+            &report,
+            &at(100),
+        );
+        let r = remediation(&s);
+        assert_eq!((r.plan.len(), r.plan_truncated), (PLAN_LIMIT, 5));
+        assert!(
+            r.plan
+                .iter()
+                .all(|c| c.items.len() == PLAN_ITEMS_LIMIT && c.items_truncated == 3)
+        );
+        assert_eq!(r.pending, 7);
+        assert!(
+            cond(&s, reason::REMEDIATED)
+                .message
+                .contains("7 more after them")
+        );
+    }
+
+    #[test]
+    fn enforce_lists_applied_changes_newest_first_and_keeps_them_bounded_across_scans() {
+        let first = report(
+            Mode::Enforce,
+            vec![change(1, 1, false)],
+            0,
+            ItemStatus::Applied,
+        );
+        let s1 = remediated(
+            scanned_in(RemediationMode::Enforce, None, 100),
+            None,
+            &first,
+            &at(100),
+        );
+        let c = cond(&s1, reason::REMEDIATED);
+        assert_eq!(
+            (c.status, c.reason.as_str()),
+            (ConditionStatus::True, reason::CHANGES_APPLIED)
+        );
+        let r = remediation(&s1);
+        assert!(r.plan.is_empty(), "Enforce lists what it did, not a plan");
+        assert_eq!(
+            r.recent_changes,
+            vec![AppliedChange {
+                time: at(100),
+                change: AuditRecord {
+                    control_id: ControlId::ApiGateway3,
+                    resource_arn: stage_arn(1),
+                    region: "us-east-1".into(),
+                    operation: "apigateway:UpdateStage".into(),
+                    setting: "setting 0".into(),
+                    before: "false".into(),
+                    after: "true".into(),
+                },
+            }]
+        );
+
+        // A later scan applies many more: newest first, at most RECENT_CHANGES_LIMIT.
+        let many = (2..2 + RECENT_CHANGES_LIMIT)
+            .map(|i| change(i, 1, false))
+            .collect();
+        let second = report(Mode::Enforce, many, 0, ItemStatus::Applied);
+        let s2 = remediated(
+            scanned_in(RemediationMode::Enforce, Some(&s1), 200),
+            Some(&s1),
+            &second,
+            &at(200),
+        );
+        let recent = &remediation(&s2).recent_changes;
+        assert_eq!(recent.len(), RECENT_CHANGES_LIMIT);
+        assert_eq!(recent[0].change.resource_arn, stage_arn(2));
+        assert!(
+            recent.iter().all(|c| c.time == at(200)),
+            "the oldest fell off"
+        );
+
+        // Then nothing to change: the trail stays, the condition says so and keeps its
+        // transition time (still True).
+        let idle = report(Mode::Enforce, Vec::new(), 0, ItemStatus::Applied);
+        let s3 = remediated(
+            scanned_in(RemediationMode::Enforce, Some(&s2), 300),
+            Some(&s2),
+            &idle,
+            &at(300),
+        );
+        let c = cond(&s3, reason::REMEDIATED);
+        assert_eq!(
+            (c.reason.as_str(), c.last_transition_time.clone()),
+            (reason::NOTHING_TO_CHANGE, at(100))
+        );
+        assert_eq!(remediation(&s3).recent_changes, *recent);
+        assert_eq!(remediation(&s3).last_run.map(|l| l.applied), Some(0));
+
+        // Observe keeps the trail but drops the condition.
+        let s4 = scanned_in(RemediationMode::Observe, Some(&s3), 400);
+        assert_eq!(remediation(&s4).recent_changes, *recent);
+        assert!(s4.condition(reason::REMEDIATED).is_none());
+    }
+
+    #[test]
+    fn refusals_and_blocked_preconditions_are_problems_with_their_messages() {
+        let refused = change(1, 2, false);
+        let blocked = change(2, 1, true);
+        let report = RemediationReport {
+            mode: Mode::Enforce,
+            outcome: ApplyOutcome {
+                dry_run: false,
+                preconditions: vec![PreconditionResult {
+                    precondition: Precondition::CloudWatchRoleArn {
+                        region: "us-east-1".into(),
+                    },
+                    satisfied: false,
+                    message: "no CloudWatch Logs role is set".into(),
+                }],
+                client_certificates: Vec::new(),
+                changes: vec![
+                    outcome_of(
+                        &refused,
+                        ItemStatus::Failed,
+                        Some("BadRequestException: stage is locked"),
+                    ),
+                    outcome_of(&blocked, ItemStatus::BlockedPrecondition, None),
+                ],
+            },
+            plan: RemediationPlan {
+                changes: vec![refused, blocked],
+                pending: Vec::new(),
+                unplanned: vec![Unplanned {
+                    control_id: ControlId::ApiGateway4,
+                    resource_arn: stage_arn(3),
+                    region: "us-east-1".into(),
+                    reason: UnplannedReason::BlockedPrecondition,
+                    message: "the web ACL is in eu-west-1".into(),
+                }],
+                max_changes_per_scan: 25,
+            },
+        };
+        let s = remediated(
+            scanned_in(RemediationMode::Enforce, None, 100),
+            None,
+            &report,
+            &at(100),
+        );
+        let r = remediation(&s);
+        assert_eq!(r.last_run.map(|l| (l.failed, l.blocked)), Some((2, 1)));
+        assert_eq!(r.problems.len(), 3);
+        assert_eq!(r.problems[0].reason, ProblemReason::Failed);
+        assert_eq!(r.problems[0].resource_arn, Some(stage_arn(1)));
+        assert_eq!(
+            r.problems[0].message,
+            "apigateway:UpdateStage refused: BadRequestException: stage is locked"
+        );
+        assert_eq!(r.problems[1].reason, ProblemReason::BlockedPrecondition);
+        assert_eq!(r.problems[1].controls, vec![ControlId::ApiGateway1]);
+        assert!(r.problems[1].message.contains("no CloudWatch Logs role"));
+        assert_eq!(r.problems[2].resource_arn, Some(stage_arn(3)));
+        assert_eq!(r.unplanned, 1);
+        let c = cond(&s, reason::REMEDIATED);
+        assert_eq!(
+            (c.status, c.reason.as_str()),
+            (ConditionStatus::False, reason::REMEDIATION_FAILED)
+        );
+        assert!(c.message.contains("stage is locked"), "{}", c.message);
+
+        // Without the refusal, the blocked precondition is the reason.
+        let mut only_blocked = report.clone();
+        only_blocked.outcome.changes.remove(0);
+        only_blocked.plan.changes.remove(0);
+        let s = remediated(
+            scanned_in(RemediationMode::Enforce, None, 100),
+            None,
+            &only_blocked,
+            &at(100),
+        );
+        assert_eq!(
+            cond(&s, reason::REMEDIATED).reason,
+            reason::REMEDIATION_BLOCKED
+        );
+    }
+
+    #[test]
+    fn problems_are_bounded() {
+        let changes: Vec<Change> = (0..PROBLEMS_LIMIT + 4)
+            .map(|i| change(i, 1, false))
+            .collect();
+        let report = report(Mode::Enforce, changes, 0, ItemStatus::Failed);
+        let s = remediated(
+            scanned_in(RemediationMode::Enforce, None, 100),
+            None,
+            &report,
+            &at(100),
+        );
+        let r = remediation(&s);
+        assert_eq!(
+            (r.problems.len(), r.problems_truncated),
+            (PROBLEMS_LIMIT, 4)
+        );
+    }
+
+    #[test]
+    fn enforce_over_the_limit_reports_the_pending_changes() {
+        let report = report(
+            Mode::Enforce,
+            vec![change(1, 1, false)],
+            3,
+            ItemStatus::Applied,
+        );
+        let s = remediated(
+            scanned_in(RemediationMode::Enforce, None, 100),
+            None,
+            &report,
+            &at(100),
+        );
+        let c = cond(&s, reason::REMEDIATED);
+        assert_eq!(
+            (c.status, c.reason.as_str()),
+            (ConditionStatus::False, reason::CHANGES_PENDING)
+        );
+        assert_eq!(remediation(&s).pending, 3);
+    }
+
+    #[test]
+    fn the_remediated_condition_survives_a_failed_scan_and_a_new_generations_scan() {
+        let report = report(
+            Mode::Enforce,
+            vec![change(1, 1, false)],
+            0,
+            ItemStatus::Applied,
+        );
+        let ok = remediated(
+            scanned_in(RemediationMode::Enforce, None, 100),
+            None,
+            &report,
+            &at(100),
+        );
+        let failed = ScanResult {
+            read_anything: false,
+            read_errors: vec![read_error()],
+            ..Default::default()
+        };
+        let s = scanned(
+            Some(&ok),
             Some(1),
             RemediationMode::Enforce,
-            &result(vec![]),
-            &at(100),
-            &at(1000),
+            &failed,
+            &at(200),
+            &at(230),
         );
-        let r = s.remediation.as_ref().expect("remediation status");
-        assert!(!r.active);
-        assert!(
-            cond(&s, reason::READY)
-                .message
-                .contains("Enforce is accepted but not active")
+        assert_eq!(cond(&s, reason::REMEDIATED).last_transition_time, at(100));
+        assert_eq!(s.remediation, ok.remediation);
+        let next = scanning(Some(&ok), Some(2), &at(300));
+        assert_eq!(
+            cond(&next, reason::REMEDIATED).reason,
+            reason::CHANGES_APPLIED
         );
+        // A stall drops the verdicts but not the record of what was changed.
+        let stalled = stalled(
+            Some(&ok),
+            Some(2),
+            reason::ROLE_NOT_ALLOWED,
+            "denied".into(),
+            &at(400),
+        );
+        assert!(stalled.condition(reason::REMEDIATED).is_none());
+        assert_eq!(remediation(&stalled).recent_changes.len(), 1);
+    }
+
+    #[test]
+    fn a_status_with_remediation_round_trips_through_json() {
+        for (mode, status) in [
+            (Mode::DryRun, ItemStatus::WouldApply),
+            (Mode::Enforce, ItemStatus::Applied),
+        ] {
+            let report = report(mode, vec![change(1, 1, false)], 0, status);
+            let s = remediated(
+                scanned_in(RemediationMode::DryRun, None, 100),
+                None,
+                &report,
+                &at(100),
+            );
+            let json = serde_json::to_value(&s).expect("serializes");
+            let back: ComplianceProfileStatus = serde_json::from_value(json).expect("deserializes");
+            assert_eq!(back, s);
+        }
     }
 }

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::controls::{ControlId, Severity};
 use crate::crd::RemediationMode;
 use crate::finding::Status;
+use crate::remediate::{ApplySummary, AuditRecord};
 
 /// What the operator last observed and concluded about a profile.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -23,9 +24,10 @@ pub struct ComplianceProfileStatus {
     pub observed_generation: Option<i64>,
 
     /// `Ready` (the last scan of the current spec completed), `Compliant` (every
-    /// in-scope resource passes), and, only while True, `Reconciling` (a scan of a new
-    /// spec or a retry is under way) and `Stalled` (the profile cannot be scanned until
-    /// it, or the operator's tenancy configuration, changes).
+    /// in-scope resource passes), `Remediated` (in DryRun and Enforce only: remediation
+    /// has made every change it may make), and, only while True, `Reconciling` (a scan
+    /// of a new spec or a retry is under way) and `Stalled` (the profile cannot be
+    /// scanned until it, or the operator's tenancy configuration, changes).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "conditions_schema")]
     pub conditions: Vec<Condition>,
@@ -79,7 +81,7 @@ pub struct ComplianceProfileStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub expired_exemptions: Vec<ExpiredExemption>,
 
-    /// What remediation did or would do.
+    /// What remediation did or would do, and the last changes it made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remediation: Option<RemediationStatus>,
 }
@@ -101,7 +103,7 @@ fn is_zero(n: &u32) -> bool {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
-    /// `Ready`, `Compliant`, `Reconciling` or `Stalled`.
+    /// `Ready`, `Compliant`, `Remediated`, `Reconciling` or `Stalled`.
     #[serde(rename = "type")]
     pub type_: String,
     pub status: ConditionStatus,
@@ -197,14 +199,141 @@ pub struct ExpiredExemption {
     pub expires: String,
 }
 
-/// The remediation mode in force and whether it acts.
+/// What remediation did (Enforce) or would do (DryRun) in the last scan, and the last
+/// changes it made. Every list is bounded (see the `*_LIMIT` constants), so this part
+/// stays under about 50 KiB whatever the number of stages.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RemediationStatus {
     pub mode: RemediationMode,
-    /// False while the mode asks for something this release does not do yet.
+    /// Whether the mode acts. True for all three modes (the first release accepted
+    /// `DryRun` and `Enforce` without acting on them and said so here).
     pub active: bool,
+    /// For people: what the last run did, would do, or what stopped it.
     pub message: String,
+
+    /// Item counts of the last run: `applied` (Enforce), `wouldApply` (DryRun),
+    /// `alreadyCompliant` (found fixed when applying: not sent), `failed` (AWS refused
+    /// the call), `blocked` (a precondition does not hold: not sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run: Option<ApplySummary>,
+
+    /// Changes (AWS write calls) the last run made or would make: at most
+    /// `spec.remediation.maxChangesPerScan`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub planned: u32,
+
+    /// Changes beyond `maxChangesPerScan`, left for the next scans.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub pending: u32,
+
+    /// Failing findings no change is planned for: a person must act (APIGateway.8, a
+    /// level that would have to be lowered), or the profile does not turn that
+    /// remediation on. Their reasons are in `failingFindings`; `scan --profile
+    /// --remediate dry-run` explains each.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unplanned: u32,
+
+    /// DryRun: the changes that would be made, in plan order (region, resource), at most
+    /// 20 of them: the AWS call, its request body, and each setting's before -> after.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plan: Vec<PlannedChange>,
+
+    /// How many changes were left out of `plan`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub plan_truncated: u32,
+
+    /// What stopped changes in the last run: calls AWS refused (with AWS's message),
+    /// preconditions that do not hold, settings that cannot work for a resource. At
+    /// most 10.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<RemediationProblem>,
+
+    /// How many problems were left out of `problems`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub problems_truncated: u32,
+
+    /// The last 20 settings changed, newest first, kept across scans (and mode
+    /// changes): each is also an Event with reason `Remediated`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent_changes: Vec<AppliedChange>,
+}
+
+/// At most this many changes are listed in `status.remediation.plan`.
+pub const PLAN_LIMIT: usize = 20;
+/// At most this many items (settings) are listed per planned change.
+pub const PLAN_ITEMS_LIMIT: usize = 10;
+/// At most this many problems are listed in `status.remediation.problems`.
+pub const PROBLEMS_LIMIT: usize = 10;
+/// At most this many applied changes are kept in `status.remediation.recentChanges`.
+pub const RECENT_CHANGES_LIMIT: usize = 20;
+
+/// One AWS write call a DryRun would make.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedChange {
+    pub resource_arn: String,
+    pub region: String,
+    /// The controls this change fixes.
+    pub controls: Vec<ControlId>,
+    /// The AWS operation and HTTP request line, e.g. `apigateway:UpdateStage PATCH
+    /// /restapis/a1b2c3/stages/prod`.
+    pub call: String,
+    /// The request body as JSON (cut at 512 bytes).
+    pub request: String,
+    /// Each setting the call changes, at most 10.
+    pub items: Vec<PlannedItem>,
+    /// How many settings were left out of `items`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub items_truncated: u32,
+}
+
+/// One setting a planned change sets.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedItem {
+    pub control_id: ControlId,
+    /// The setting as a person names it, e.g. `X-Ray tracing`.
+    pub setting: String,
+    pub before: String,
+    pub after: String,
+}
+
+/// Something that stopped a change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RemediationProblem {
+    pub reason: ProblemReason,
+    /// The resource, when the problem is one resource's (not a region's precondition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_arn: Option<String>,
+    /// The controls whose changes it stopped.
+    pub controls: Vec<ControlId>,
+    /// AWS's message for a refused call; what to do otherwise.
+    pub message: String,
+}
+
+/// Why a change was not made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ProblemReason {
+    /// AWS refused the call.
+    Failed,
+    /// A precondition does not hold (e.g. no CloudWatch Logs role in API Gateway's
+    /// account settings, a web ACL missing or in another region).
+    BlockedPrecondition,
+    /// The profile's settings cannot work for this resource.
+    InvalidSettings,
+}
+
+/// A setting remediation changed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AppliedChange {
+    /// When the scan that made it ran.
+    #[schemars(schema_with = "time_schema_required")]
+    pub time: Time,
+    #[serde(flatten)]
+    pub change: AuditRecord,
 }
 
 /// The condition types and their reasons, spelled once.
@@ -243,6 +372,25 @@ pub mod reason {
     pub const INCOMPLETE_SCAN: &str = "IncompleteScan";
     /// Compliant=Unknown: no scan of the current spec has completed.
     pub const NOT_SCANNED: &str = "NotScanned";
+
+    /// Present only in DryRun and Enforce: whether remediation has made (Enforce) every
+    /// change it may make to what the last scan found.
+    pub const REMEDIATED: &str = "Remediated";
+    /// Remediated=True: there was nothing to change.
+    pub const NOTHING_TO_CHANGE: &str = "NothingToChange";
+    /// Remediated=True (Enforce): every planned change was made; the next scan checks
+    /// the result.
+    pub const CHANGES_APPLIED: &str = "ChangesApplied";
+    /// Remediated=False (DryRun): changes would be made; see `status.remediation.plan`.
+    pub const CHANGES_PLANNED: &str = "ChangesPlanned";
+    /// Remediated=False (Enforce): more changes than `maxChangesPerScan`; the next
+    /// scans make the rest.
+    pub const CHANGES_PENDING: &str = "ChangesPending";
+    /// Remediated=False: a precondition does not hold (or a setting cannot work for a
+    /// resource), so some changes are not made; see `status.remediation.problems`.
+    pub const REMEDIATION_BLOCKED: &str = "RemediationBlocked";
+    /// Remediated=False (Enforce): AWS refused a change; retried at the next scan.
+    pub const REMEDIATION_FAILED: &str = "RemediationFailed";
 }
 
 /// A condition as the controller wants it, before transition times are settled.
