@@ -189,7 +189,15 @@ pub struct Context {
     evaluation: Arc<tokio::sync::Semaphore>,
     /// Consecutive recoverable failures per profile, for the backoff.
     failures: std::sync::Mutex<HashMap<ObjectRef<ComplianceProfile>, u32>>,
+    /// The generation and next scan time of each profile's last scan by this process.
+    /// The watch event of our own "scanning" status write can reach a reconcile before
+    /// the event of the final write; the cached object then still looks unfinished, and
+    /// without this record the profile would be scanned twice.
+    scans: std::sync::Mutex<HashMap<ObjectRef<ComplianceProfile>, ScanRecord>>,
 }
+
+/// The generation a scan covered, and when the next one is due.
+type ScanRecord = (Option<i64>, Time);
 
 /// How one reconcile ended: the classification drives the requeue, the metric label
 /// and (through the status) the condition and the Event type.
@@ -250,6 +258,36 @@ impl Context {
         let delay = backoff_delay(*n, cap);
         *n = n.saturating_add(1);
         delay
+    }
+
+    fn record_scan(
+        &self,
+        key: &ObjectRef<ComplianceProfile>,
+        generation: Option<i64>,
+        next: &Time,
+    ) {
+        self.scans
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(key.clone(), (generation, next.clone()));
+    }
+
+    /// When this process already scanned this generation and the next scan is not due
+    /// yet: the time it is due.
+    fn scanned_until(
+        &self,
+        key: &ObjectRef<ComplianceProfile>,
+        generation: Option<i64>,
+        now: &Time,
+    ) -> Option<Time> {
+        let scans = self
+            .scans
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        scans
+            .get(key)
+            .filter(|(scanned, next)| *scanned == generation && next.0 > now.0)
+            .map(|(_, next)| next.clone())
     }
 
     fn succeeded(&self, key: &ObjectRef<ComplianceProfile>) {
@@ -550,6 +588,9 @@ async fn reconcile_profile(profile: &Arc<ComplianceProfile>, ctx: &Context) -> R
     }
 
     // 3. Nothing due: typically the watch event of our own status write.
+    if let Some(next) = ctx.scanned_until(&key, generation, &now) {
+        return Ok(Step::skipped(until(Some(&next), &now)));
+    }
     if !status::scan_due(before, generation, &now) {
         let wait = until(before.and_then(|s| s.next_scan_time.as_ref()), &now);
         return Ok(Step::skipped(wait));
@@ -693,6 +734,7 @@ async fn reconcile_profile(profile: &Arc<ComplianceProfile>, ctx: &Context) -> R
 
     // 8. Report.
     ctx.write_status(profile, current.as_ref(), &new).await?;
+    ctx.record_scan(&key, generation, &next);
     ctx.publish_events(profile, before, &new).await;
     tracing::info!(
         findings,
@@ -849,6 +891,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         max_inventory_age: args.inventory_max_age_seconds.map(Duration::from_secs),
         evaluation: Arc::new(tokio::sync::Semaphore::new(1)),
         failures: Default::default(),
+        scans: Default::default(),
     });
     match ctx.limiter.rate_limit() {
         Some(limit) => tracing::info!(
