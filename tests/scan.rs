@@ -625,3 +625,101 @@ fn tempdir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }
+
+#[tokio::test]
+async fn a_denied_api_and_a_denied_region_are_errors_and_the_rest_is_still_reported() {
+    let account = new_account().await;
+    let east = account.sdk_config("us-east-1");
+    let west = account.sdk_config("eu-west-1");
+    let (open, open_deployment) = seed::rest_api(&east, "open").await;
+    seed::rest_stage(
+        &east,
+        &open,
+        &open_deployment,
+        "prod",
+        seed::COMPLIANT_REST_PATCHES,
+    )
+    .await;
+    let (locked, locked_deployment) = seed::rest_api(&east, "locked").await;
+    seed::rest_stage(&east, &locked, &locked_deployment, "prod", &[]).await;
+    let (west_api, west_deployment) = seed::rest_api(&west, "west").await;
+    seed::rest_stage(&west, &west_api, &west_deployment, "prod", &[]).await;
+    account
+        .deny("apigateway:GetStages", Some("us-east-1"), Some(&locked))
+        .await;
+    account
+        .deny("apigateway:GetRestApis", Some("eu-west-1"), None)
+        .await;
+
+    let output = run_scan(
+        &account,
+        &[
+            "--region",
+            "us-east-1",
+            "--region",
+            "eu-west-1",
+            "--control",
+            "APIGateway.3",
+            "--output",
+            "json",
+            "--fail-on",
+            "FAILED",
+        ],
+    );
+    // Nothing failed among what was read, but the scan is incomplete: exit 3.
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = json(&output);
+    let got = verdicts(&report);
+    assert_eq!(
+        got,
+        [(
+            (
+                "APIGateway.3".to_string(),
+                rest_arn("us-east-1", &open, "prod")
+            ),
+            "PASSED".to_string()
+        )]
+        .into_iter()
+        .collect(),
+        "the readable API keeps its verdict; nothing unread is reported: {report:#}"
+    );
+    let errors: Vec<(String, String, Option<String>)> = report["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| {
+            (
+                e["region"].as_str().expect("region").to_string(),
+                e["operation"].as_str().expect("operation").to_string(),
+                e["resourceArn"].as_str().map(str::to_string),
+            )
+        })
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            (
+                "us-east-1".to_string(),
+                "GetStages".to_string(),
+                Some(format!("arn:aws:apigateway:us-east-1::/restapis/{locked}"))
+            ),
+            ("eu-west-1".to_string(), "GetRestApis".to_string(), None),
+        ]
+    );
+    for e in report["errors"].as_array().expect("errors") {
+        let message = e["message"].as_str().expect("message");
+        assert!(
+            message.contains("was denied (AccessDeniedException"),
+            "{message}"
+        );
+        assert!(
+            message.contains("grant the scanning identity apigateway:GET"),
+            "{message}"
+        );
+    }
+}

@@ -564,6 +564,10 @@ class ControlMiddleware:
         self.account_limits: dict[str, tuple[float, float] | None] = {}
         self.buckets: dict[tuple[str, str], TokenBucket] = {}
         self.key_accounts: dict[str, str] = {}
+        # account -> [(region or "", "service:Operation", path substring)]: requests
+        # that match are refused with 403 AccessDeniedException, as IAM would refuse
+        # them, so tests can show what one denied API or region does to a scan.
+        self.denials: dict[str, list[tuple[str, str, str]]] = {}
 
     # ---- request identification -------------------------------------------------
 
@@ -649,9 +653,30 @@ class ControlMiddleware:
         with self.lock:
             counts = self.calls.setdefault(account, {})
             counts[key] = counts.get(key, 0) + 1
-            allowed = service not in THROTTLED_SERVICES or self._allowed(account, region)
+            denied = any(
+                (not rule_region or rule_region == region)
+                and rule_key == key
+                and needle in path
+                for rule_region, rule_key, needle in self.denials.get(account, [])
+            )
+            allowed = (
+                denied or service not in THROTTLED_SERVICES or self._allowed(account, region)
+            )
             if not allowed:
                 self.throttled[account] = self.throttled.get(account, 0) + 1
+        if denied:
+            body = json.dumps(
+                {"message": f"User is not authorized to perform {key} on {path} (test denial)"}
+            ).encode()
+            start_response(
+                "403 Forbidden",
+                [
+                    ("Content-Type", "application/json"),
+                    ("Content-Length", str(len(body))),
+                    ("x-amzn-ErrorType", "AccessDeniedException"),
+                ],
+            )
+            return [body]
         if not allowed:
             # The REST-JSON error shape the SDKs read: the type from x-amzn-ErrorType,
             # the message from the body. TooManyRequestsException is a throttling error
@@ -738,6 +763,18 @@ class ControlMiddleware:
                     else:
                         table.clear()
                 payload = {"reset": account or "all"}
+            elif route == "deny" and method == "POST":
+                # ?account=ID&operation=apigateway:GetStages[&region=R][&path=SUBSTRING]
+                operation = query.get("operation")
+                if not account or not operation:
+                    status, payload = (
+                        "400 Bad Request",
+                        {"message": "account and operation are required"},
+                    )
+                else:
+                    rule = (query.get("region", ""), operation, query.get("path", ""))
+                    self.denials.setdefault(account, []).append(rule)
+                    payload = {"account": account, "denied": list(rule)}
             elif route == "rate-limit" and method == "POST":
                 # ?account=ID&rate=N[&burst=B]: per-account override (rate=0: never
                 # throttle this account); without account: the server-wide default.

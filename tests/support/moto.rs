@@ -256,6 +256,22 @@ impl MotoAccount {
         .await
         .expect("set rate limit");
     }
+
+    /// Refuse this account's `operation` (`service:Operation`, e.g.
+    /// `apigateway:GetStages`) with 403 AccessDeniedException, in `region` only when
+    /// given, and only on paths containing `path` when given: what an IAM deny does.
+    pub async fn deny(&self, operation: &str, region: Option<&str>, path: Option<&str>) {
+        let mut query = format!("deny?account={}&operation={operation}", self.account_id);
+        if let Some(region) = region {
+            query.push_str(&format!("&region={region}"));
+        }
+        if let Some(path) = path {
+            query.push_str(&format!("&path={path}"));
+        }
+        control(&self.endpoint_url, "POST", &query)
+            .await
+            .expect("deny an operation");
+    }
 }
 
 /// Requests served, by `service:Operation` (e.g. `apigateway:GetStages`,
