@@ -4,7 +4,8 @@
 //! A reconcile is a pipeline whose ends alone touch the network:
 //! check the spec and the tenancy (pure) -> is a scan due? (pure) -> obtain the AWS
 //! identity -> read the inventory -> scope-filter, evaluate, apply exemptions (pure) ->
-//! build the status (pure) -> write it if it changed, emit Events.
+//! plan remediation (pure; DryRun and Enforce) -> apply it (AWS) -> build the status
+//! (pure) -> write it if it changed, emit Events.
 //!
 //! No self-triggering loop: our own status write comes back as a watch event, but the
 //! status then says the current generation was scanned and when the next scan is due,
@@ -16,6 +17,7 @@
 
 pub mod aws;
 pub mod leader;
+pub mod remediation;
 pub mod shared;
 pub mod status;
 pub mod tenancy;
@@ -38,7 +40,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 
 use crate::crd::status::{ExpiredExemption, now, reason};
-use crate::crd::{ComplianceProfile, ComplianceProfileStatus, ConditionStatus};
+use crate::crd::{ComplianceProfile, ComplianceProfileStatus, ConditionStatus, RemediationMode};
 use crate::http::{self, HttpState};
 use crate::inventory::aws::{
     DEFAULT_API_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, ReadOptions, load_sdk_config, read_inventory,
@@ -194,6 +196,10 @@ pub struct Context {
     /// the event of the final write; the cached object then still looks unfinished, and
     /// without this record the profile would be scanned twice.
     scans: std::sync::Mutex<HashMap<ObjectRef<ComplianceProfile>, ScanRecord>>,
+    /// Where remediation last wrote, so no read from before a change is reused after it.
+    writes: remediation::Writes,
+    /// This replica's identity: the reporting instance of the Events written directly.
+    instance: String,
 }
 
 /// The generation a scan covered, and when the next one is due.
@@ -653,7 +659,12 @@ async fn reconcile_profile(profile: &Arc<ComplianceProfile>, ctx: &Context) -> R
             &identity_key,
             &spec.scope.regions,
             needed,
-            shared::max_age(interval, ctx.max_inventory_age),
+            ctx.writes.max_age(
+                &identity_key,
+                &spec.scope.regions,
+                shared::max_age(interval, ctx.max_inventory_age),
+                Instant::now(),
+            ),
             &sdk,
             &now,
         )
@@ -670,6 +681,9 @@ async fn reconcile_profile(profile: &Arc<ComplianceProfile>, ctx: &Context) -> R
     // 7. Filter, evaluate, exempt (pure, CPU-bound): on a blocking thread, one at a
     //    time (see Context::evaluation), borrowing the shared reads.
     let permit = ctx.evaluation.clone().acquire_owned().await.ok();
+    // Remediation (DryRun, Enforce) plans on the same reads as the evaluation.
+    let remediation_reads =
+        (spec.remediation.mode != RemediationMode::Observe).then(|| reads.clone());
     let evaluation = {
         let profile = profile.clone();
         let now = now.0;
@@ -728,14 +742,33 @@ async fn reconcile_profile(profile: &Arc<ComplianceProfile>, ctx: &Context) -> R
         &now,
         &next,
     );
+    // The plan is pure and needs the findings, so it is made before they go; a scan
+    // that read nothing has nothing to act on.
+    let planned = remediation_reads
+        .filter(|_| !scan.read_nothing())
+        .and_then(|reads| remediation::plan_for(spec, &reads, &scan.findings));
     let (findings, read_errors) = (scan.findings.len(), scan.read_errors.len());
     drop(scan);
     drop(permit);
 
-    // 8. Report.
+    // 8. Remediate (DryRun, Enforce) with the scan's identity, outside the evaluation
+    //    permit: its AWS calls must not hold up other profiles' evaluations.
+    let remediation = match planned {
+        Some(planned) => Some(remediation::run(ctx, &identity_key, planned, &sdk).await),
+        None => None,
+    };
+    let new = match &remediation {
+        Some(report) => status::remediated(new, current.as_ref(), report, &now),
+        None => new,
+    };
+
+    // 9. Report.
     ctx.write_status(profile, current.as_ref(), &new).await?;
     ctx.record_scan(&key, generation, &next);
     ctx.publish_events(profile, before, &new).await;
+    if let Some(report) = &remediation {
+        remediation::publish_events(ctx, profile, report, current.as_ref(), &new).await;
+    }
     tracing::info!(
         findings,
         read_errors,
@@ -892,6 +925,8 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         evaluation: Arc::new(tokio::sync::Semaphore::new(1)),
         failures: Default::default(),
         scans: Default::default(),
+        writes: Default::default(),
+        instance: identity.clone(),
     });
     match ctx.limiter.rate_limit() {
         Some(limit) => tracing::info!(
