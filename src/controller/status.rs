@@ -130,33 +130,27 @@ fn saturate(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// The remediation part of a scan's status before remediation runs. Observe says
-/// nothing is changed; DryRun and Enforce keep the previous run's report until
-/// [`remediated`] replaces it (a scan that read nothing runs no remediation). The
-/// applied changes are kept in every mode: they are history, not a verdict.
-pub fn remediation_before_run(
+/// The remediation part of a scan's status before remediation runs: Observe says
+/// nothing is changed; in DryRun and Enforce [`remediated`] replaces it once the run is
+/// done. The applied changes are kept in every mode: they are history, not a verdict.
+fn remediation_before_run(
     mode: RemediationMode,
     previous: Option<&RemediationStatus>,
 ) -> RemediationStatus {
-    let recent_changes = previous
-        .map(|p| p.recent_changes.clone())
-        .unwrap_or_default();
-    match (mode, previous) {
-        (RemediationMode::Observe, _) => RemediationStatus {
-            recent_changes,
-            ..empty_remediation(
-                mode,
-                "Observe: findings are reported, nothing is changed".into(),
+    let message = match mode {
+        RemediationMode::Observe => "Observe: findings are reported, nothing is changed".into(),
+        RemediationMode::DryRun | RemediationMode::Enforce => {
+            format!(
+                "{}: remediation has not run on this scan yet",
+                mode.as_str()
             )
-        },
-        (_, Some(previous)) if previous.mode == mode => previous.clone(),
-        _ => RemediationStatus {
-            recent_changes,
-            ..empty_remediation(
-                mode,
-                format!("{}: remediation has not run yet", mode.as_str()),
-            )
-        },
+        }
+    };
+    RemediationStatus {
+        recent_changes: previous
+            .map(|p| p.recent_changes.clone())
+            .unwrap_or_default(),
+        ..empty_remediation(mode, message)
     }
 }
 
