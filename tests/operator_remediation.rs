@@ -320,6 +320,15 @@ async fn dry_run_plans_without_writing_then_enforce_fixes_the_stages_and_the_nex
     .await;
     let namespace = cluster::test_namespace(&client, "remediate").await;
     let kubeconfig = cluster::kubeconfig_path();
+    // The sample remediation profile passes admission (schema and CEL rules).
+    kubectl(
+        &kubeconfig,
+        &["apply", "--dry-run=server", "-n", &namespace, "-f", "-"],
+        Some(
+            &std::fs::read_to_string(repo("examples/profile-remediate.yaml"))
+                .expect("examples/profile-remediate.yaml"),
+        ),
+    );
 
     // A compliant `prod` (logging INFO, X-Ray; no web ACL) and two stages failing
     // APIGateway.1 and .3 (`dev` logs OFF, `qa` has no method settings); none has a
