@@ -19,7 +19,9 @@ use crate::crd::{
 };
 use crate::finding::{Finding, Status};
 use crate::inventory::ReadError;
-use crate::remediate::{CertificateAction, ItemStatus, Mode, RemediationReport, UnplannedReason};
+use crate::remediate::{
+    AuditRecord, CertificateAction, ItemStatus, Mode, RemediationReport, UnplannedReason,
+};
 
 /// What one scan produced, already scope-filtered and with exemptions applied.
 #[derive(Debug, Default)]
@@ -204,7 +206,12 @@ pub fn remediated(
         .into_iter()
         .map(|change| AppliedChange {
             time: now.clone(),
-            change,
+            change: AuditRecord {
+                setting: truncate(&change.setting),
+                before: truncate(&change.before),
+                after: truncate(&change.after),
+                ..change
+            },
         })
         .chain(previous_changes.iter().cloned())
         .take(RECENT_CHANGES_LIMIT)
@@ -1224,8 +1231,8 @@ mod tests {
 
     use crate::controls::ResourceType as Rt;
     use crate::remediate::{
-        ApplyOutcome, AuditRecord, Call, Change, ChangeItem, ChangeOutcome, Edit, ItemOutcome,
-        Operation, PatchValue, Precondition, PreconditionResult, RemediationPlan, Unplanned,
+        ApplyOutcome, Call, Change, ChangeItem, ChangeOutcome, Edit, ItemOutcome, Operation,
+        PatchValue, Precondition, PreconditionResult, RemediationPlan, Unplanned,
     };
 
     fn stage_arn(i: usize) -> String {
@@ -1604,6 +1611,36 @@ mod tests {
             cond(&s, reason::REMEDIATED).reason,
             reason::REMEDIATION_BLOCKED
         );
+    }
+
+    #[test]
+    fn long_values_are_cut_in_the_plan_and_the_applied_changes() {
+        let mut long = change(1, 1, false);
+        long.items[0].after = format!(
+            "{{\"requestId\":\"$context.requestId\"{}}}",
+            " ".repeat(3000)
+        );
+        for (mode, status) in [
+            (Mode::DryRun, ItemStatus::WouldApply),
+            (Mode::Enforce, ItemStatus::Applied),
+        ] {
+            let report = report(mode, vec![long.clone()], 0, status);
+            let s = remediated(
+                scanned_in(RemediationMode::DryRun, None, 100),
+                None,
+                &report,
+                &at(100),
+            );
+            let r = remediation(&s);
+            let after = match mode {
+                Mode::DryRun => &r.plan[0].items[0].after,
+                Mode::Enforce => &r.recent_changes[0].change.after,
+            };
+            assert!(
+                after.len() <= crate::crd::status::MESSAGE_LIMIT && after.ends_with('…'),
+                "{mode:?}"
+            );
+        }
     }
 
     #[test]
