@@ -1,7 +1,7 @@
 //! Remediation in a reconcile (DryRun and Enforce): plan from the profile's shared region
 //! reads and its findings (pure), apply with the scan's identity, then audit: a metric
-//! per item, an Event per applied setting and per problem, and the write times that keep
-//! a stale shared read from being reused (see [`Writes`]). The status part is built by
+//! per item, an Event per applied setting and per new problem, and the write times that
+//! keep a stale shared read from being reused (see [`Writes`]). The status part is built by
 //! [`super::status::remediated`].
 
 use std::collections::{BTreeMap, HashMap};
@@ -16,9 +16,11 @@ use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 
 use crate::controls::ControlParameters;
-use crate::crd::status::{ProblemReason, truncate};
-use crate::crd::{ComplianceProfile, ComplianceProfileSpec, ComplianceProfileStatus, MAX_INTERVAL};
-use crate::crd::{RemediationMode, status::reason};
+use crate::crd::status::{ProblemReason, reason, truncate};
+use crate::crd::{
+    ComplianceProfile, ComplianceProfileSpec, ComplianceProfileStatus, MAX_INTERVAL,
+    RemediationMode,
+};
 use crate::finding::{Finding, Status};
 use crate::inventory::Inventory;
 use crate::remediate::{
