@@ -574,3 +574,123 @@ async fn dry_run_plans_without_writing_then_enforce_fixes_the_stages_and_the_nex
     assert_eq!(remediation.last_run.map(|l| l.applied), Some(0));
     assert_eq!(remediation.recent_changes.len(), 7);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_cloudwatch_role_blocks_execution_logging_once_reported_while_tracing_is_fixed() {
+    let client = cluster::client().await;
+    cluster::apply_crd_yaml(
+        &client,
+        &std::fs::read_to_string(repo(CRD_FILE)).expect("crds/ holds the CRD"),
+    )
+    .await;
+    let namespace = cluster::test_namespace(&client, "remediate-blocked").await;
+    let kubeconfig = cluster::kubeconfig_path();
+
+    // No CloudWatch Logs role in API Gateway's account settings: execution logging
+    // cannot be turned on. `dev` fails APIGateway.1 and .3.
+    let account = new_account().await;
+    let sdk = account.sdk_config(REGION);
+    let (api, deployment) = seed::rest_api(&sdk, "orders").await;
+    seed::rest_stage(
+        &sdk,
+        &api,
+        &deployment,
+        "dev",
+        &[("/*/*/logging/loglevel", "OFF")],
+    )
+    .await;
+
+    let operator = Operator::start(&kubeconfig, &namespace, &account);
+    let profile = |interval: &str| {
+        format!(
+            "apiVersion: apigwcompliance.io/v1alpha1\nkind: ComplianceProfile\nmetadata:\n  name: orders\nspec:\n  scope:\n    regions: [{REGION}]\n  controls:\n    enabled: [APIGateway.1, APIGateway.3]\n  remediation:\n    mode: Enforce\n  interval: {interval}\n"
+        )
+    };
+    kubectl(
+        &kubeconfig,
+        &["apply", "-n", &namespace, "-f", "-"],
+        Some(&profile("10m")),
+    );
+    let api_profiles: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
+    let status = wait_for(
+        &api_profiles,
+        "orders",
+        &operator,
+        "an Enforce scan",
+        scanned_in(1, "Enforce"),
+    )
+    .await;
+    let remediation = status.remediation.clone().expect("remediation status");
+    assert_eq!(
+        condition(&status, "Remediated"),
+        (ConditionStatus::False, "RemediationBlocked".into()),
+        "{remediation:#?}"
+    );
+    assert_eq!(
+        remediation
+            .last_run
+            .map(|l| (l.applied, l.blocked, l.failed)),
+        Some((1, 1, 0))
+    );
+    assert_eq!(remediation.problems.len(), 1, "{remediation:#?}");
+    let problem = &remediation.problems[0];
+    assert_eq!(
+        problem.controls,
+        vec![apigw_compliance::controls::ControlId::ApiGateway1]
+    );
+    assert!(
+        problem.message.contains("CloudWatch Logs role"),
+        "{problem:?}"
+    );
+    // The stage's other change went; the blocked one was not sent.
+    assert_eq!(
+        stage(&sdk, &api, "dev").await,
+        (true, Some("OFF".into()), None)
+    );
+    wait_for_events(
+        &kubeconfig,
+        &namespace,
+        &operator,
+        "RemediationBlocked/Warning/APIGateway.1: ",
+        1,
+    );
+    wait_for_events(
+        &kubeconfig,
+        &namespace,
+        &operator,
+        "Remediated/Normal/APIGateway.3 on ",
+        1,
+    );
+
+    // Two more scans (spec changes): still blocked, nothing sent, and the persisting
+    // problem is not reported again. A profile's reconciles run one at a time, so once
+    // the third generation's status is written, the second's Events are out.
+    account.reset_call_counts().await;
+    for (generation, interval) in [(2, "11m"), (3, "12m")] {
+        kubectl(
+            &kubeconfig,
+            &["apply", "-n", &namespace, "-f", "-"],
+            Some(&profile(interval)),
+        );
+        let status = wait_for(
+            &api_profiles,
+            "orders",
+            &operator,
+            "a later Enforce scan",
+            scanned_in(generation, "Enforce"),
+        )
+        .await;
+        assert_eq!(
+            condition(&status, "Remediated"),
+            (ConditionStatus::False, "RemediationBlocked".into())
+        );
+    }
+    let calls = account.call_counts().await;
+    assert_eq!(calls.writes(), 0, "{calls:?}");
+    assert!(calls.get("apigateway:GetAccount") >= 2, "{calls:?}");
+    let warnings: Vec<String> = events(&kubeconfig, &namespace)
+        .into_iter()
+        .filter(|e| e.starts_with("RemediationBlocked/"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+}

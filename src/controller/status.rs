@@ -19,9 +19,7 @@ use crate::crd::{
 };
 use crate::finding::{Finding, Status};
 use crate::inventory::ReadError;
-use crate::remediate::{
-    AuditRecord, CertificateAction, ItemStatus, Mode, RemediationReport, UnplannedReason,
-};
+use crate::remediate::{AuditRecord, ItemStatus, Mode, RemediationReport, UnplannedReason};
 
 /// What one scan produced, already scope-filtered and with exemptions applied.
 #[derive(Debug, Default)]
@@ -384,8 +382,8 @@ fn planned_changes(report: &RemediationReport) -> (Vec<PlannedChange>, u32) {
     (listed, saturate(would_go.len().saturating_sub(PLAN_LIMIT)))
 }
 
-/// What stopped changes: refused calls (one per call, AWS's message), client
-/// certificates that could not be had, preconditions that do not hold (one per
+/// What stopped changes: failed calls (one per call, with AWS's message, or why the
+/// client certificate could not be had), preconditions that do not hold (one per
 /// precondition), and findings whose change cannot work as configured. At most
 /// [`PROBLEMS_LIMIT`].
 fn remediation_problems(report: &RemediationReport) -> (Vec<RemediationProblem>, u32) {
@@ -402,22 +400,12 @@ fn remediation_problems(report: &RemediationReport) -> (Vec<RemediationProblem>,
                 resource_arn: Some(change.resource_arn.clone()),
                 controls: sorted_controls(failed.iter().map(|i| i.control_id)),
                 message: truncate(&format!(
-                    "{} refused: {}",
+                    "{}: {}",
                     change.call.operation,
-                    first.message.as_deref().unwrap_or("no message")
-                )),
-            });
-        }
-    }
-    for certificate in &report.outcome.client_certificates {
-        if certificate.action == CertificateAction::Failed {
-            problems.push(RemediationProblem {
-                reason: ProblemReason::Failed,
-                resource_arn: None,
-                controls: vec![ControlId::ApiGateway2],
-                message: truncate(&format!(
-                    "client certificate in {}: {}",
-                    certificate.region, certificate.message
+                    first
+                        .message
+                        .as_deref()
+                        .unwrap_or("failed without a message")
                 )),
             });
         }
@@ -1583,7 +1571,7 @@ mod tests {
         assert_eq!(r.problems[0].resource_arn, Some(stage_arn(1)));
         assert_eq!(
             r.problems[0].message,
-            "apigateway:UpdateStage refused: BadRequestException: stage is locked"
+            "apigateway:UpdateStage: BadRequestException: stage is locked"
         );
         assert_eq!(r.problems[1].reason, ProblemReason::BlockedPrecondition);
         assert_eq!(r.problems[1].controls, vec![ControlId::ApiGateway1]);
