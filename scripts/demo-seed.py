@@ -33,6 +33,14 @@ def rest_stage(api_id, deployment, stage, patches):
         )
 
 
+# The account's CloudWatch Logs role for API Gateway: execution-logging remediation
+# checks it first (without it, logs could not be delivered).
+apigw.update_account(
+    patchOperations=[
+        {"op": "replace", "path": "/cloudwatchRoleArn", "value": "arn:aws:iam::123456789012:role/apigw-cloudwatch"}
+    ]
+)
+
 # REST "orders": prod fully hardened (logging, X-Ray, WAF, client certificate), dev not.
 orders, deployment = rest_api("orders")
 cert = apigw.generate_client_certificate(description="demo backend certificate")["clientCertificateId"]
