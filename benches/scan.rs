@@ -1,81 +1,149 @@
-//! Scan benchmark: seeds moto with N REST APIs x S stages plus M v2 APIs (half HTTP,
-//! half WebSocket, one stage and two routes each), runs `apigw-compliance scan` against
-//! it, and prints AWS calls made versus the minimum the inventory needs, wall time, CPU
-//! time and peak RSS of the scan process. Figures, not assertions.
+//! Scan benchmark: runs `apigw-compliance scan --output json` as a separate process
+//! against moto and prints AWS calls made versus the minimum the inventory needs, wall
+//! time, the scan's own CPU time and peak RSS. Figures, not assertions.
 //!
-//! Run: `scripts/bench` (or `cargo bench --bench scan -- --rest 200 --stages 2 --v2 100`
-//! with moto already running and APIGW_TEST_MOTO_URL set).
+//! Sections (all by default; name some to run only those):
+//! - `--small`: N REST APIs x S stages plus M v2 APIs (half HTTP, half WebSocket, one
+//!   stage and two routes each), seeded through the SDK, one region (`--rest N
+//!   --stages S --v2 M`, default 200 x 2 + 100).
+//! - `--estate`: 10,000 stages, REST, HTTP and WebSocket mixed, two regions, seeded in
+//!   bulk (benches/common), scanned with the client-side limit raised out of the way.
+//! - `--rate-limited`: a 202-call estate scanned with the default client-side limit
+//!   (5 requests/s, burst 20) against moto enforcing API Gateway's own quota (10/s,
+//!   burst 40): wall time against calls / allowed rate, and no throttling; then the
+//!   same without the client-side limit, to show what it prevents.
+//!
+//! Run: `scripts/bench` (or `cargo bench --bench scan -- --estate` with moto running
+//! and APIGW_TEST_MOTO_URL set, or without: the test support starts one).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+mod common;
+
 use std::time::Instant;
 
 use aws_sdk_apigatewayv2::types::{AuthorizationType, LoggingLevel, ProtocolType};
+use common::{Estate, Measured, mib, run_measured, thousands};
 use futures::{StreamExt, stream};
+use support::moto::MotoAccount;
 use support::seed::{self, V2StageSpec};
 
-struct Sizes {
+struct Args {
+    small: bool,
+    estate: bool,
+    rate_limited: bool,
     rest: usize,
     stages: usize,
     v2: usize,
 }
 
-fn parse_sizes() -> Sizes {
-    let mut sizes = Sizes {
+fn parse_args() -> Args {
+    let mut args = Args {
+        small: false,
+        estate: false,
+        rate_limited: false,
         rest: 200,
         stages: 2,
         v2: 100,
     };
-    let args: Vec<String> = std::env::args().collect();
+    let argv: Vec<String> = std::env::args().collect();
     let mut i = 1;
-    while i < args.len() {
-        let value = || args.get(i + 1).and_then(|v| v.parse::<usize>().ok());
-        match args[i].as_str() {
-            "--rest" => sizes.rest = value().expect("--rest N"),
-            "--stages" => sizes.stages = value().expect("--stages N"),
-            "--v2" => sizes.v2 = value().expect("--v2 N"),
-            // cargo bench passes `--bench`; ignore anything else.
-            _ => {
+    while i < argv.len() {
+        let value = || argv.get(i + 1).and_then(|v| v.parse::<usize>().ok());
+        match argv[i].as_str() {
+            "--small" => args.small = true,
+            "--estate" => args.estate = true,
+            "--rate-limited" => args.rate_limited = true,
+            "--rest" => {
+                args.rest = value().expect("--rest N");
                 i += 1;
-                continue;
             }
+            "--stages" => {
+                args.stages = value().expect("--stages N");
+                i += 1;
+            }
+            "--v2" => {
+                args.v2 = value().expect("--v2 N");
+                i += 1;
+            }
+            // cargo bench passes `--bench`; ignore anything else.
+            _ => {}
         }
-        i += 2;
+        i += 1;
     }
-    sizes
+    if !(args.small || args.estate || args.rate_limited) {
+        args.small = true;
+        args.estate = true;
+        args.rate_limited = true;
+    }
+    args
 }
 
-/// CPU seconds (user + system) and peak RSS in KiB of all waited-for children.
-fn children_usage() -> (f64, i64) {
-    // SAFETY: getrusage writes into the zeroed struct we own; RUSAGE_CHILDREN is valid.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
-        usage
-    };
-    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    (
-        seconds(usage.ru_utime) + seconds(usage.ru_stime),
-        usage.ru_maxrss,
-    )
+fn binary() -> String {
+    std::env::var("APIGW_BENCH_BINARY")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_apigw-compliance").to_string())
 }
 
-#[tokio::main]
-async fn main() {
-    let sizes = parse_sizes();
+/// Runs one scan of `regions` for `account`, with `extra` flags; panics if it fails.
+fn scan(account: &MotoAccount, regions: &[String], extra: &[&str]) -> (Measured, usize) {
+    let mut command = std::process::Command::new(binary());
+    command.args(["scan", "--output", "json"]);
+    for region in regions {
+        command.args(["--region", region]);
+    }
+    command
+        .args(extra)
+        .env_clear()
+        .envs(account.env(&regions[0]));
+    let run = run_measured(&mut command);
+    assert!(
+        run.success,
+        "scan failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).expect("JSON report");
+    assert_eq!(
+        report["errors"].as_array().map_or(0, Vec::len),
+        0,
+        "the scan could not read everything: {}",
+        report["errors"]
+    );
+    let findings = report["findings"].as_array().map_or(0, Vec::len);
+    (run, findings)
+}
+
+fn print_run(run: &Measured, findings: usize, calls: u64, minimum: usize) {
+    println!("  findings:                 {}", thousands(findings));
+    println!(
+        "  AWS calls made / minimum: {} / {} = {:.2}",
+        thousands(calls as usize),
+        thousands(minimum),
+        calls as f64 / minimum as f64
+    );
+    println!(
+        "  wall time:                {:.2} s",
+        run.wall.as_secs_f64()
+    );
+    println!("  CPU time (user+sys):      {:.2} s", run.cpu);
+    println!(
+        "  peak RSS:                 {:.1} MiB",
+        run.max_rss_kib as f64 / 1024.0
+    );
+}
+
+async fn small(rest: usize, stages: usize, v2: usize) {
     let region = "us-east-1";
     let account = support::moto::new_account().await;
     let sdk = account.sdk_config(region);
-
     let seeding = Instant::now();
-    stream::iter(0..sizes.rest)
+    stream::iter(0..rest)
         .for_each_concurrent(8, |i| {
             let sdk = sdk.clone();
             async move {
                 let (api, deployment) = seed::rest_api(&sdk, &format!("bench-rest-{i}")).await;
-                for s in 0..sizes.stages {
-                    let patches: &[(&str, &str)] = if s % 2 == 0 {
+                for s in 0..stages {
+                    let patches: &[(&str, &str)] = if s.is_multiple_of(2) {
                         seed::COMPLIANT_REST_PATCHES
                     } else {
                         &[]
@@ -85,11 +153,11 @@ async fn main() {
             }
         })
         .await;
-    stream::iter(0..sizes.v2)
+    stream::iter(0..v2)
         .for_each_concurrent(8, |i| {
             let sdk = sdk.clone();
             async move {
-                let protocol = if i % 2 == 0 {
+                let protocol = if i.is_multiple_of(2) {
                     ProtocolType::Http
                 } else {
                     ProtocolType::Websocket
@@ -118,50 +186,122 @@ async fn main() {
         .await;
     let seeded = seeding.elapsed();
 
-    // The minimum the inventory needs: one page of each list (500 per page), one
-    // GetStages per REST API, one GetStages and one GetRoutes per v2 API.
     let pages = |n: usize| n.div_ceil(500).max(1);
-    let minimum = pages(sizes.rest) + pages(sizes.v2) + sizes.rest + 2 * sizes.v2;
-
+    let minimum = pages(rest) + pages(v2) + rest + 2 * v2;
     account.reset_call_counts().await;
-    let binary = std::env::var("APIGW_BENCH_BINARY")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_apigw-compliance").to_string());
-    let started = Instant::now();
-    let output = std::process::Command::new(&binary)
-        .args(["scan", "--region", region, "--output", "json"])
-        .env_clear()
-        .envs(account.env(region))
-        .output()
-        .expect("run the scan");
-    let wall = started.elapsed();
-    let (cpu, max_rss_kib) = children_usage();
-    assert!(
-        output.status.success(),
-        "scan failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON report");
-    let findings = report["findings"].as_array().map_or(0, Vec::len);
+    let (run, findings) = scan(&account, &[region.to_string()], &[]);
     let calls = account.call_counts().await.total;
+    println!("scan, small: {rest} REST APIs x {stages} stages + {v2} v2 APIs, one region");
+    println!(
+        "  seeding (SDK, not measured): {:.1} s",
+        seeded.as_secs_f64()
+    );
+    println!("  stages + routes scanned:  {}", rest * stages + v2 * 3);
+    print_run(&run, findings, calls, minimum);
+}
 
-    println!(
-        "scan benchmark: {} REST APIs x {} stages + {} v2 APIs, one region",
-        sizes.rest, sizes.stages, sizes.v2
+async fn estate() {
+    let estate = Estate::ten_thousand();
+    let account = support::moto::new_account().await;
+    let seeding = Instant::now();
+    estate.seed(&account.endpoint_url, &account.account_id);
+    let seeded = seeding.elapsed();
+    account.reset_call_counts().await;
+    // moto is local: the client-side limit (5/s by default) is raised out of the way,
+    // so the figures are the scan's own (the rate-limited section shows the pacing).
+    let (run, findings) = scan(
+        &account,
+        &estate.regions,
+        &["--aws-rate-limit", "1000", "--aws-burst", "1000"],
     );
-    println!("  seeding (not measured):   {:.1} s", seeded.as_secs_f64());
+    let counts = account.call_counts().await;
     println!(
-        "  stages + routes scanned:  {}",
-        sizes.rest * sizes.stages + sizes.v2 * 3
+        "scan, estate: {} stages + {} routes (REST, HTTP, WebSocket; {} regions)",
+        thousands(estate.stages()),
+        thousands(estate.routes()),
+        estate.regions.len()
     );
-    println!("  findings:                 {findings}");
     println!(
-        "  AWS calls made / minimum: {calls} / {minimum} = {:.2}",
-        calls as f64 / minimum as f64
+        "  seeding (bulk, not measured): {:.1} s",
+        seeded.as_secs_f64()
     );
-    println!("  wall time:                {:.3} s", wall.as_secs_f64());
-    println!("  CPU time (user+sys):      {:.3} s", cpu);
     println!(
-        "  peak RSS:                 {:.1} MiB",
-        max_rss_kib as f64 / 1024.0
+        "  findings expected:        {}",
+        thousands(estate.findings_all_controls())
     );
+    print_run(&run, findings, counts.total, estate.minimum_calls());
+    println!(
+        "  CPU per 1,000 stages:     {:.0} ms (process start, TLS, signing, JSON parsing, evaluation, JSON output)",
+        run.cpu * 1000.0 / (estate.stages() as f64 / 1000.0)
+    );
+}
+
+async fn rate_limited() {
+    let estate = Estate {
+        regions: vec!["us-east-1".into()],
+        rest_apis: 100,
+        http_apis: 25,
+        websocket_apis: 25,
+        stages_per_api: 2,
+    };
+    let account = support::moto::new_account().await;
+    estate.seed(&account.endpoint_url, &account.account_id);
+    let minimum = estate.minimum_calls();
+    // API Gateway's own quota, as moto enforces it for this account.
+    account.set_rate_limit(10.0, 40.0).await;
+    println!(
+        "scan, rate-limited: {} calls, one region; moto enforcing API Gateway's quota (10/s, burst 40)",
+        minimum
+    );
+    for (label, flags) in [
+        ("client limit 5/s, burst 20 (default)", &[][..]),
+        (
+            "no client limit (--aws-rate-limit 0)",
+            &["--aws-rate-limit", "0"][..],
+        ),
+    ] {
+        account.reset_call_counts().await;
+        let (run, findings) = scan(&account, &estate.regions, flags);
+        let counts = account.call_counts().await;
+        println!("  {label}:");
+        println!(
+            "    AWS calls made / minimum: {} / {} = {:.2}, throttled (429): {}",
+            counts.total,
+            minimum,
+            counts.total as f64 / minimum as f64,
+            counts.throttled
+        );
+        if flags.is_empty() {
+            let expected = (minimum as f64 - 20.0).max(0.0) / 5.0;
+            println!(
+                "    wall time:                {:.1} s (calls beyond the burst / rate = ({minimum} - 20) / 5 = {expected:.1} s)",
+                run.wall.as_secs_f64()
+            );
+        } else {
+            println!(
+                "    wall time:                {:.1} s",
+                run.wall.as_secs_f64()
+            );
+        }
+        println!(
+            "    findings:                 {findings}; CPU {:.2} s; peak RSS {:.1} MiB",
+            run.cpu,
+            mib(run.max_rss_kib.max(0) as u64)
+        );
+    }
+    account.set_rate_limit(0.0, 0.0).await;
+}
+
+#[tokio::main]
+async fn main() {
+    let args = parse_args();
+    if args.small {
+        small(args.rest, args.stages, args.v2).await;
+    }
+    if args.estate {
+        estate().await;
+    }
+    if args.rate_limited {
+        rate_limited().await;
+    }
 }

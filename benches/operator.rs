@@ -1,0 +1,355 @@
+//! Operator benchmark: the `apigw-compliance run` binary against the local
+//! kube-apiserver (tests/control-plane) and moto, reconciling 20 overlapping profiles
+//! over a 10,000-stage estate (REST, HTTP and WebSocket, two regions, one account).
+//! Prints AWS calls made against one inventory pass (what sharing achieves) and
+//! against 20 passes (what it saves), wall time until every profile has its status, the
+//! operator's CPU time, its RSS idle and at peak, the status object sizes, and how long
+//! a profile change takes to reach its status. Figures, not assertions.
+//!
+//! Run: `scripts/bench` (or `cargo bench --bench operator` with APIGW_TEST_MOTO_URL and
+//! APIGW_TEST_KUBECONFIG set; without them the test support starts its own).
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+mod common;
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use apigw_compliance::crd::ComplianceProfile;
+use common::{Estate, mib, process_figures, thousands};
+use kube::api::{Api, ListParams};
+use support::cluster;
+
+const PROFILES: usize = 20;
+const CRD_FILE: &str = "crds/apigwcompliance.io_complianceprofiles.yaml";
+const WAIT: Duration = Duration::from_secs(900);
+
+/// The 20 profiles: different teams' and purposes' views of one account's two regions.
+/// The first takes everything with every control, so whatever order the operator meets
+/// them in, its first read covers what the others need.
+fn profiles() -> Vec<(String, String)> {
+    let mut out = vec![(
+        "platform-all".to_string(),
+        "  scope: {regions: [us-east-1, eu-west-1]}\n".to_string(),
+    )];
+    for team in 0..9 {
+        out.push((
+            format!("team-{team}"),
+            format!(
+                "  scope:\n    regions: [us-east-1, eu-west-1]\n    tags: {{include: {{team: team-{team}}}}}\n"
+            ),
+        ));
+    }
+    for (name, controls) in [
+        ("logging", "[APIGateway.1, APIGateway.9]"),
+        ("waf", "[APIGateway.4]"),
+        ("tracing", "[APIGateway.3]"),
+        ("routes", "[APIGateway.8]"),
+        ("cache", "[APIGateway.5]"),
+    ] {
+        out.push((
+            format!("control-{name}"),
+            format!(
+                "  scope: {{regions: [us-east-1, eu-west-1]}}\n  controls: {{enabled: {controls}}}\n"
+            ),
+        ));
+    }
+    for (name, stages) in [
+        ("prod", "[prod]"),
+        ("preprod", "[staging, qa, perf]"),
+        ("dev", "[dev, test, sandbox]"),
+    ] {
+        out.push((
+            format!("stages-{name}"),
+            format!(
+                "  scope:\n    regions: [us-east-1, eu-west-1]\n    stages: {{include: {stages}}}\n"
+            ),
+        ));
+    }
+    out.push((
+        "rest-us".to_string(),
+        "  scope: {regions: [us-east-1], apiTypes: [REST]}\n".to_string(),
+    ));
+    out.push((
+        "websocket-eu".to_string(),
+        "  scope: {regions: [eu-west-1], apiTypes: [WEBSOCKET]}\n  exemptions:\n    - {control: APIGateway.8, resourceArnGlob: 'arn:aws:apigateway:eu-west-1::/apis/*/routes/*', reason: authorized at the load balancer}\n".to_string(),
+    ));
+    assert_eq!(out.len(), PROFILES);
+    out
+}
+
+fn manifest(name: &str, spec: &str) -> String {
+    format!(
+        "---\napiVersion: apigwcompliance.io/v1alpha1\nkind: ComplianceProfile\nmetadata:\n  name: {name}\nspec:\n{spec}"
+    )
+}
+
+fn kubectl_apply(kubeconfig: &Path, namespace: &str, yaml: &str) {
+    let mut child = Command::new(cluster::KUBECTL)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["apply", "-n", namespace, "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run kubectl");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(yaml.as_bytes())
+        .expect("kubectl stdin");
+    let out = child.wait_with_output().expect("kubectl");
+    assert!(
+        out.status.success(),
+        "kubectl apply: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+struct Operator {
+    child: Child,
+    port: u16,
+}
+
+impl Operator {
+    fn ready(&self) -> bool {
+        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+        if write!(stream, "GET /readyz HTTP/1.0\r\nHost: localhost\r\n\r\n").is_err() {
+            return false;
+        }
+        let mut reply = String::new();
+        let _ = stream.read_to_string(&mut reply);
+        reply.split_whitespace().nth(1) == Some("200")
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until every profile's status satisfies `done`; returns the time it took.
+async fn wait_all(
+    api: &Api<ComplianceProfile>,
+    started: Instant,
+    done: impl Fn(&ComplianceProfile) -> bool,
+) -> Duration {
+    loop {
+        let list = api.list(&ListParams::default()).await.expect("list");
+        if list.items.len() == PROFILES && list.items.iter().all(&done) {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "profiles not reconciled in {WAIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn scanned(p: &ComplianceProfile) -> bool {
+    p.status.as_ref().is_some_and(|s| {
+        s.observed_generation == p.metadata.generation
+            && s.last_scan_time.is_some()
+            && s.condition("Reconciling").is_none()
+    })
+}
+
+#[tokio::main]
+async fn main() {
+    let estate = Estate::ten_thousand();
+    let client = cluster::client().await;
+    let crd = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(CRD_FILE))
+        .expect("crds/ holds the CRD");
+    cluster::apply_crd_yaml(&client, &crd).await;
+    let namespace = cluster::test_namespace(&client, "bench").await;
+    let kubeconfig = cluster::kubeconfig_path();
+    let account = support::moto::new_account().await;
+    let seeding = Instant::now();
+    estate.seed(&account.endpoint_url, &account.account_id);
+    let seeded = seeding.elapsed();
+
+    let dir = std::env::temp_dir().join(format!("apigw-bench-operator-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let tenancy = dir.join("tenancy.yaml");
+    std::fs::write(
+        &tenancy,
+        format!("namespaces:\n  - namespace: {namespace}\n    allowOperatorIdentity: true\n"),
+    )
+    .expect("tenancy file");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let log = dir.join("operator.log");
+    let binary = std::env::var("APIGW_BENCH_BINARY")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_apigw-compliance").to_string());
+    let operator = Operator {
+        child: Command::new(binary)
+            .arg("run")
+            .arg("--tenancy-config")
+            .arg(&tenancy)
+            .args(["--watch-namespace", &namespace])
+            .args(["--http-addr", &format!("127.0.0.1:{port}")])
+            // moto is local: the client-side limit is raised out of the way (the scan
+            // benchmark's rate-limited section shows the pacing).
+            .args(["--aws-rate-limit", "1000", "--aws-burst", "1000"])
+            .env_clear()
+            .envs(account.env(&estate.regions[0]))
+            .env("KUBECONFIG", &kubeconfig)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start the operator"),
+        port,
+    };
+    let pid = operator.child.id();
+    let up = Instant::now();
+    while !operator.ready() {
+        assert!(up.elapsed() < Duration::from_secs(60), "operator not ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Idle: watching, no profile yet.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (idle_rss, _, idle_cpu) = process_figures(pid).expect("operator figures");
+
+    account.reset_call_counts().await;
+    let yaml: String = profiles()
+        .iter()
+        .map(|(name, spec)| manifest(name, spec))
+        .collect();
+    let api: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
+    let started = Instant::now();
+    kubectl_apply(&kubeconfig, &namespace, &yaml);
+    let all_scanned = wait_all(&api, started, scanned).await;
+    let (after_rss, peak_rss, after_cpu) = process_figures(pid).expect("operator figures");
+    let counts = account.call_counts().await;
+    let api_gateway = |counts: &support::moto::CallCounts| -> u64 {
+        counts
+            .calls
+            .iter()
+            .filter(|(op, _)| op.starts_with("apigateway"))
+            .map(|(_, n)| n)
+            .sum()
+    };
+    let calls = api_gateway(&counts);
+
+    let list = api.list(&ListParams::default()).await.expect("list");
+    let mut status_sizes: Vec<usize> = list
+        .items
+        .iter()
+        .map(|p| serde_json::to_vec(&p.status).map_or(0, |j| j.len()))
+        .collect();
+    status_sizes.sort_unstable();
+    let object_max = list
+        .items
+        .iter()
+        .map(|p| serde_json::to_vec(p).map_or(0, |j| j.len()))
+        .max()
+        .unwrap_or(0);
+    let evaluated: u64 = list
+        .items
+        .iter()
+        .filter_map(|p| p.status.as_ref()?.summary.as_ref())
+        .map(|s| u64::from(s.evaluated))
+        .sum();
+
+    // A profile change: narrow one team's profile to its prod stages.
+    account.reset_call_counts().await;
+    let changed = Instant::now();
+    kubectl_apply(
+        &kubeconfig,
+        &namespace,
+        &manifest(
+            "team-3",
+            "  scope:\n    regions: [us-east-1, eu-west-1]\n    tags: {include: {team: team-3}}\n    stages: {include: [prod]}\n",
+        ),
+    );
+    loop {
+        let p = api.get("team-3").await.expect("get team-3");
+        if p.metadata.generation == Some(2) && scanned(&p) {
+            break;
+        }
+        assert!(changed.elapsed() < WAIT, "the change was not reconciled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let change_latency = changed.elapsed();
+    let change_calls = account.call_counts().await.total;
+    let (_, peak_after_change, _) = process_figures(pid).expect("operator figures");
+
+    let minimum = estate.minimum_calls();
+    println!(
+        "operator benchmark: {PROFILES} overlapping profiles, {} stages + {} routes, {} regions, one account",
+        thousands(estate.stages()),
+        thousands(estate.routes()),
+        estate.regions.len()
+    );
+    println!(
+        "  seeding (bulk, not measured): {:.1} s",
+        seeded.as_secs_f64()
+    );
+    println!(
+        "  findings across profiles:  {} (sum of status.summary.evaluated)",
+        thousands(evaluated as usize)
+    );
+    println!(
+        "  API Gateway calls / one pass: {} / {} = {:.2} (20 unshared passes: {}); throttled {}; other AWS calls {} (STS)",
+        thousands(calls as usize),
+        thousands(minimum),
+        calls as f64 / minimum as f64,
+        thousands(minimum * PROFILES),
+        counts.throttled,
+        counts.total - calls
+    );
+    println!(
+        "  wall time to 20 statuses:  {:.2} s",
+        all_scanned.as_secs_f64()
+    );
+    println!(
+        "  operator CPU time:         {:.2} s for the 20 reconciles ({:.2} s idle start-up)",
+        after_cpu - idle_cpu,
+        idle_cpu
+    );
+    println!("  RSS idle:                  {:.1} MiB", mib(idle_rss));
+    println!(
+        "  RSS peak while scanning:   {:.1} MiB (after: {:.1} MiB)",
+        mib(peak_rss),
+        mib(after_rss)
+    );
+    println!(
+        "  status size (JSON):        min {} / median {} / max {} bytes; largest object {} bytes",
+        thousands(status_sizes.first().copied().unwrap_or(0)),
+        thousands(status_sizes[status_sizes.len() / 2]),
+        thousands(status_sizes.last().copied().unwrap_or(0)),
+        thousands(object_max)
+    );
+    println!(
+        "  profile change to status:  {:.2} s, {} AWS calls (shared read reused); peak RSS then {:.1} MiB",
+        change_latency.as_secs_f64(),
+        change_calls,
+        mib(peak_after_change)
+    );
+    drop(operator);
+}
