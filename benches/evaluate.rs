@@ -173,6 +173,7 @@ fn line(label: &str, ms: f64, stages: usize, what: &str) {
 
 fn main() {
     let estate = Estate::ten_thousand();
+    let before = common::process_figures(std::process::id()).map_or(0, |f| f.anon);
     let reads: Vec<Inventory> = estate
         .regions
         .iter()
@@ -181,6 +182,9 @@ fn main() {
             errors: Vec::new(),
         })
         .collect();
+    let inventory_kib = common::process_figures(std::process::id())
+        .map_or(0, |f| f.anon)
+        .saturating_sub(before);
     let merged = Inventory {
         regions: reads.iter().flat_map(|r| r.regions.clone()).collect(),
         errors: Vec::new(),
@@ -193,6 +197,10 @@ fn main() {
         thousands(estate.routes())
     );
 
+    println!(
+        "  the inventory in memory: {:.1} MiB (growth of this process's anonymous memory while building it)",
+        common::mib(inventory_kib)
+    );
     let (ms, evaluated) = median_ms(|| report(&merged, &ControlId::ALL, &params));
     line(
         "evaluate, all seven controls",

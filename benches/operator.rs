@@ -233,7 +233,7 @@ async fn main() {
     }
     // Idle: watching, no profile yet.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let (idle_rss, _, idle_cpu) = process_figures(pid).expect("operator figures");
+    let idle = process_figures(pid).expect("operator figures");
 
     account.reset_call_counts().await;
     let yaml: String = profiles()
@@ -244,7 +244,7 @@ async fn main() {
     let started = Instant::now();
     kubectl_apply(&kubeconfig, &namespace, &yaml);
     let all_scanned = wait_all(&api, started, scanned).await;
-    let (after_rss, peak_rss, after_cpu) = process_figures(pid).expect("operator figures");
+    let after = process_figures(pid).expect("operator figures");
     let counts = account.call_counts().await;
     let api_gateway = |counts: &support::moto::CallCounts| -> u64 {
         counts
@@ -297,7 +297,7 @@ async fn main() {
     }
     let change_latency = changed.elapsed();
     let change_calls = account.call_counts().await.total;
-    let (_, peak_after_change, _) = process_figures(pid).expect("operator figures");
+    let peak_after_change = process_figures(pid).expect("operator figures").peak;
 
     let minimum = estate.minimum_calls();
     println!(
@@ -329,14 +329,21 @@ async fn main() {
     );
     println!(
         "  operator CPU time:         {:.2} s for the 20 reconciles ({:.2} s idle start-up)",
-        after_cpu - idle_cpu,
-        idle_cpu
+        after.cpu - idle.cpu,
+        idle.cpu
     );
-    println!("  RSS idle:                  {:.1} MiB", mib(idle_rss));
     println!(
-        "  RSS peak while scanning:   {:.1} MiB (after: {:.1} MiB)",
-        mib(peak_rss),
-        mib(after_rss)
+        "  RSS idle:                  {:.1} MiB ({:.1} MiB anonymous, {:.1} MiB file-backed: the binary's code)",
+        mib(idle.rss),
+        mib(idle.anon),
+        mib(idle.file)
+    );
+    println!(
+        "  RSS peak while scanning:   {:.1} MiB (after: {:.1} MiB, {:.1} MiB anonymous, {:.1} MiB file-backed)",
+        mib(after.peak),
+        mib(after.rss),
+        mib(after.anon),
+        mib(after.file)
     );
     println!(
         "  status size (JSON):        min {} / median {} / max {} bytes; largest object {} bytes",

@@ -220,9 +220,21 @@ fn usage(who: libc::c_int) -> (f64, i64) {
     )
 }
 
-/// A running process's figures from /proc: (current RSS, peak RSS) in KiB and CPU
-/// seconds (user + system) so far.
-pub fn process_figures(pid: u32) -> Option<(u64, u64, f64)> {
+/// A running process's figures from /proc.
+pub struct ProcessFigures {
+    /// Current resident set, KiB.
+    pub rss: u64,
+    /// Peak resident set (VmHWM), KiB: the process's own, from its exec on.
+    pub peak: u64,
+    /// Of `rss`: anonymous memory (heap, stacks) and file-backed pages (mostly the
+    /// binary's code, shared and reclaimable), KiB.
+    pub anon: u64,
+    pub file: u64,
+    /// CPU seconds (user + system) so far.
+    pub cpu: f64,
+}
+
+pub fn process_figures(pid: u32) -> Option<ProcessFigures> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kib = |field: &str| {
         status
@@ -239,8 +251,13 @@ pub fn process_figures(pid: u32) -> Option<(u64, u64, f64)> {
     let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    let cpu = (ticks(11)? + ticks(12)?) / hz.max(1.0);
-    Some((kib("VmRSS:")?, kib("VmHWM:")?, cpu))
+    Some(ProcessFigures {
+        rss: kib("VmRSS:")?,
+        peak: kib("VmHWM:")?,
+        anon: kib("RssAnon:")?,
+        file: kib("RssFile:")?,
+        cpu: (ticks(11)? + ticks(12)?) / hz.max(1.0),
+    })
 }
 
 pub fn mib(kib: u64) -> f64 {
@@ -272,49 +289,93 @@ pub struct Measured {
     pub max_rss_kib: i64,
 }
 
-/// Runs `command` to completion and measures it alone: wall time, and CPU time and
-/// peak RSS from wait4 (getrusage of all children would mix several runs).
-pub fn run_measured(command: &mut std::process::Command) -> Measured {
-    use std::process::Stdio;
+/// The argument that makes a bench binary act as [`run_measured`]'s runner.
+const RUNNER: &str = "--measure-child";
+
+/// Runs `program` with `args` and exactly the environment `env` to completion, and
+/// measures it alone: wall time, CPU time and peak RSS.
+///
+/// Why a runner: Linux carries the parent's peak RSS into a child's `ru_maxrss` at
+/// exec (the forked or vfork-shared memory counts), so a child of this big benchmark
+/// process would report the benchmark's own peak whenever that is higher. The child is
+/// started instead by a fresh copy of this binary (`--measure-child`, see
+/// [`runner_mode`]), which is tiny when it spawns it, and reports the child's wait4
+/// figures in a file.
+pub fn run_measured(program: &str, args: &[&str], env: &[(String, String)]) -> Measured {
+    use std::process::{Command, Stdio};
+    let report = std::env::temp_dir().join(format!(
+        "apigw-bench-measure-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    ));
     let started = std::time::Instant::now();
+    let output = Command::new(std::env::current_exe().expect("the bench binary's path"))
+        .arg(RUNNER)
+        .arg(&report)
+        .arg(program)
+        .args(args)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .output()
+        .expect("start the runner");
+    let wall = started.elapsed();
+    let figures = std::fs::read_to_string(&report).unwrap_or_default();
+    let _ = std::fs::remove_file(&report);
+    let mut fields = figures.split_whitespace();
+    let cpu = fields.next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    let max_rss_kib = fields.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let code: i32 = fields.next().and_then(|v| v.parse().ok()).unwrap_or(-1);
+    Measured {
+        stdout: output.stdout,
+        stderr: output.stderr,
+        success: output.status.success() && code == 0,
+        wall,
+        cpu,
+        max_rss_kib,
+    }
+}
+
+/// When this process was started as [`run_measured`]'s runner: runs the child (stdio
+/// inherited), writes "CPU-seconds peak-RSS-KiB exit-code" to the report file, and
+/// returns true. Call first thing in `main`, before any allocation worth the name.
+pub fn runner_mode() -> bool {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_none_or(|a| a != RUNNER) || args.len() < 4 {
+        return false;
+    }
     #[allow(
         clippy::zombie_processes,
         reason = "reaped by wait4 below, which also returns its resource usage"
     )]
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+    let child = std::process::Command::new(&args[3])
+        .args(&args[4..])
         .spawn()
-        .expect("start the process");
-    let mut stderr_pipe = child.stderr.take().expect("stderr is piped");
-    let stderr_reader = std::thread::spawn(move || {
-        let mut buffer = Vec::new();
-        let _ = stderr_pipe.read_to_end(&mut buffer);
-        buffer
-    });
-    let mut stdout = Vec::new();
-    child
-        .stdout
-        .take()
-        .expect("stdout is piped")
-        .read_to_end(&mut stdout)
-        .expect("read stdout");
+        .expect("start the measured process");
     let mut status: libc::c_int = 0;
-    // SAFETY: wait4 on our own child's pid, writing into values we own. The std Child
-    // is not waited on afterwards (it would find the pid already reaped).
+    // SAFETY: wait4 on our own child's pid, writing into values we own; the std Child
+    // is dropped without waiting (it would find the pid already reaped).
     let usage = unsafe {
         let mut usage: libc::rusage = std::mem::zeroed();
         libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage);
         usage
     };
-    let wall = started.elapsed();
     let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    Measured {
-        stdout,
-        stderr: stderr_reader.join().unwrap_or_default(),
-        success: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        wall,
-        cpu: seconds(usage.ru_utime) + seconds(usage.ru_stime),
-        max_rss_kib: usage.ru_maxrss,
-    }
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    std::fs::write(
+        &args[2],
+        format!(
+            "{} {} {code}",
+            seconds(usage.ru_utime) + seconds(usage.ru_stime),
+            usage.ru_maxrss
+        ),
+    )
+    .expect("write the runner's report");
+    true
 }
