@@ -126,9 +126,9 @@ async fn a_throttled_scan_slows_down_and_completes_with_correct_verdicts() {
     assert_eq!(count(&expected, "APIGateway.8", "FAILED"), 2);
     assert_eq!(expected.len(), 3 * 2 * 5 + 2 * 2 + 4);
 
-    // A storm: the account's API Gateway quota at 4 requests/s with a burst of 2, and
+    // A storm: the account's API Gateway quota at 8 requests/s with a burst of 2, and
     // no client-side limit, so the scan's concurrent reads hit it.
-    account.set_rate_limit(4.0, 2.0).await;
+    account.set_rate_limit(8.0, 2.0).await;
     account.reset_call_counts().await;
     let (code, stormy) = scan(&account, &["--aws-rate-limit", "0"]);
     let counts = account.call_counts().await;
