@@ -749,6 +749,7 @@ async fn reconcile_profile(profile: &Arc<ComplianceProfile>, ctx: &Context) -> R
         .and_then(|reads| remediation::plan_for(spec, &reads, &scan.findings));
     let (findings, read_errors) = (scan.findings.len(), scan.read_errors.len());
     drop(scan);
+    release_freed_memory();
     drop(permit);
 
     // 8. Remediate (DryRun, Enforce) with the scan's identity, outside the evaluation
@@ -998,6 +999,27 @@ async fn run_controller(
     tracing::info!("controller stopped");
 }
 
+/// Hands the memory an evaluation freed back to the operating system. glibc keeps
+/// freed memory in the arena of the thread that used it, and evaluations (the largest
+/// allocations of a reconcile: every finding of a profile) run on blocking-pool
+/// threads; without this the resident set grows towards the sum of every arena's
+/// high-water mark instead of the largest one.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn release_freed_memory() {
+    unsafe extern "C" {
+        fn malloc_trim(pad: usize) -> std::ffi::c_int;
+    }
+    // SAFETY: malloc_trim only walks and trims glibc's own arenas; it has no
+    // preconditions and is safe to call from any thread at any time.
+    unsafe {
+        malloc_trim(0);
+    }
+}
+
+/// Other allocators return freed memory on their own terms.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn release_freed_memory() {}
+
 /// Drops expired shared reads every minute, so an idle operator holds no inventory.
 async fn sweep_inventories(ctx: Arc<Context>, shutdown: Shutdown) {
     let stop = shutdown.wait();
@@ -1006,7 +1028,13 @@ async fn sweep_inventories(ctx: Arc<Context>, shutdown: Shutdown) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = tick.tick() => ctx.inventories.sweep(Instant::now()),
+            _ = tick.tick() => {
+                let before = ctx.inventories.len();
+                ctx.inventories.sweep(Instant::now());
+                if ctx.inventories.len() < before {
+                    release_freed_memory();
+                }
+            }
             () = &mut stop => return,
         }
     }
