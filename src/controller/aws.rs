@@ -45,10 +45,18 @@ pub struct ScanIdentity {
     pub account: Option<String>,
 }
 
+/// A role and its external id.
+type RoleKey = (String, Option<String>);
+
+/// The cached credentials of one role, behind a lock of their own.
+type RoleSlot = Arc<Mutex<Option<Credentials>>>;
+
 /// The operator's AWS configuration, with assumed-role credentials cached per role.
 pub struct AwsAccess {
     base: SdkConfig,
-    assumed: Mutex<HashMap<(String, Option<String>), Credentials>>,
+    /// One slot per role: profiles of one role wait for one AssumeRole call, and a slow
+    /// or unreachable STS for one role never holds up the profiles of another.
+    assumed: std::sync::Mutex<HashMap<RoleKey, RoleSlot>>,
     operator_account: Mutex<Option<String>>,
 }
 
@@ -63,7 +71,7 @@ impl AwsAccess {
             .build();
         AwsAccess {
             base,
-            assumed: Mutex::default(),
+            assumed: std::sync::Mutex::default(),
             operator_account: Mutex::default(),
         }
     }
@@ -103,8 +111,15 @@ impl AwsAccess {
         region: &str,
     ) -> Result<Credentials, AssumeRoleError> {
         let key = (role.to_string(), external_id.map(str::to_string));
-        let mut cache = self.assumed.lock().await;
-        if let Some(credentials) = cache.get(&key)
+        let slot = self
+            .assumed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(key)
+            .or_default()
+            .clone();
+        let mut cached = slot.lock().await;
+        if let Some(credentials) = cached.as_ref()
             && credentials
                 .expiry()
                 .is_none_or(|expiry| expiry > SystemTime::now() + REFRESH_MARGIN)
@@ -127,7 +142,7 @@ impl AwsAccess {
                 role: role.to_string(),
                 message: DisplayErrorContext(&e).to_string(),
             })?;
-        cache.insert(key, credentials.clone());
+        *cached = Some(credentials.clone());
         Ok(credentials)
     }
 
@@ -241,6 +256,132 @@ mod tests {
         );
         assert_eq!(signed_service(&request).as_deref(), Some("apigateway"));
         assert_eq!(signed_service(&HttpRequest::empty()), None);
+    }
+
+    /// A stand-in for STS on loopback: answers AssumeRole with fixed credentials,
+    /// except for roles named `slow`, whose arrival it signals on `arrived` and whose
+    /// answer waits for `release`. Counts the AssumeRole calls per role name.
+    async fn fake_sts(
+        arrived: Arc<tokio::sync::Notify>,
+        release: Arc<tokio::sync::Notify>,
+    ) -> (String, Arc<std::sync::Mutex<HashMap<String, usize>>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let calls = Arc::new(std::sync::Mutex::new(HashMap::new()));
+        let counted = calls.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let (arrived, release, calls) = (arrived.clone(), release.clone(), counted.clone());
+                tokio::spawn(async move {
+                    let mut request = Vec::new();
+                    let mut buffer = [0u8; 4096];
+                    // Headers, then a body as long as Content-Length says.
+                    loop {
+                        let Ok(n) = stream.read(&mut buffer).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        request.extend_from_slice(&buffer[..n]);
+                        let text = String::from_utf8_lossy(&request).to_lowercase();
+                        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                            let length = head
+                                .lines()
+                                .find_map(|l| l.strip_prefix("content-length:"))
+                                .and_then(|v| v.trim().parse::<usize>().ok())
+                                .unwrap_or(0);
+                            if body.len() >= length {
+                                break;
+                            }
+                        }
+                    }
+                    let text = String::from_utf8_lossy(&request).to_string();
+                    let role = text
+                        .split("role%2F")
+                        .nth(1)
+                        .and_then(|r| r.split('&').next())
+                        .unwrap_or_default()
+                        .to_string();
+                    *calls
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .entry(role.clone())
+                        .or_default() += 1;
+                    if role == "slow" {
+                        arrived.notify_one();
+                        release.notified().await;
+                    }
+                    let body = "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleResult><Credentials><AccessKeyId>AKIAFAKE</AccessKeyId><SecretAccessKey>secret</SecretAccessKey><SessionToken>token</SessionToken><Expiration>2099-01-01T00:00:00Z</Expiration></Credentials><AssumedRoleUser><AssumedRoleId>AROAFAKE:apigw-compliance</AssumedRoleId><Arn>arn:aws:sts::111122223333:assumed-role/r/apigw-compliance</Arn></AssumedRoleUser></AssumeRoleResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></AssumeRoleResponse>";
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = stream.write_all(response.as_bytes()).await;
+                });
+            }
+        });
+        (url, calls)
+    }
+
+    async fn access(sts: &str) -> AwsAccess {
+        // The defaults bring the time source and sleep implementation AssumeRole needs;
+        // everything that matters here is set explicitly.
+        let base = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(sts)
+            .credentials_provider(Credentials::new("AKIABASE", "secret", None, None, "test"))
+            .load()
+            .await;
+        AwsAccess::new(base, Arc::new(Metrics::default()))
+    }
+
+    #[tokio::test]
+    async fn a_role_whose_sts_call_hangs_does_not_hold_up_another_role() {
+        let arrived = Arc::new(tokio::sync::Notify::new());
+        let release = Arc::new(tokio::sync::Notify::new());
+        let (sts, calls) = fake_sts(arrived.clone(), release.clone()).await;
+        let aws = Arc::new(access(&sts).await);
+        let slow = {
+            let aws = aws.clone();
+            tokio::spawn(async move {
+                aws.identity(
+                    Some("arn:aws:iam::111122223333:role/slow"),
+                    None,
+                    "us-east-1",
+                )
+                .await
+                .map(|identity| identity.account)
+            })
+        };
+        // Completes while the other role's AssumeRole is still unanswered.
+        arrived.notified().await;
+        let fast = aws
+            .identity(
+                Some("arn:aws:iam::444455556666:role/fast"),
+                Some("x"),
+                "us-east-1",
+            )
+            .await
+            .expect("the other role is assumed");
+        assert_eq!(fast.account.as_deref(), Some("444455556666"));
+        // A second profile of the fast role reuses its credentials.
+        aws.identity(
+            Some("arn:aws:iam::444455556666:role/fast"),
+            Some("x"),
+            "us-east-1",
+        )
+        .await
+        .expect("cached");
+        release.notify_one();
+        let slow = slow.await.expect("the slow call ends").expect("assumed");
+        assert_eq!(slow.as_deref(), Some("111122223333"));
+        let calls = calls.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        assert_eq!(calls.get("fast"), Some(&1), "{calls:?}");
+        assert_eq!(calls.get("slow"), Some(&1), "{calls:?}");
     }
 
     #[test]
