@@ -205,6 +205,13 @@ pub struct Context {
 /// The generation a scan covered, and when the next one is due.
 type ScanRecord = (Option<i64>, Time);
 
+/// How a profile's regions are read: the identity's rate-limited configuration, and
+/// the read options with the identity's own SDK retry partition.
+struct Reader {
+    sdk: aws_config::SdkConfig,
+    options: ReadOptions,
+}
+
 /// How one reconcile ended: the classification drives the requeue, the metric label
 /// and (through the status) the condition and the Event type.
 struct Step {
@@ -330,7 +337,7 @@ impl Context {
             })
     }
 
-    /// The profile's regions as read by `sdk`, each shared with the overlapping
+    /// The profile's regions as `reader` reads them, each shared with the overlapping
     /// profiles (see [`shared`]). A read runs in a task of its own so that its
     /// response parsing uses every core and the controller keeps polling the other
     /// reconciles meanwhile.
@@ -340,7 +347,7 @@ impl Context {
         regions: &[String],
         needed: Coverage,
         max_age: Duration,
-        sdk: &aws_config::SdkConfig,
+        reader: &Reader,
         now: &Time,
     ) -> Vec<SharedRead> {
         let started = Instant::now();
@@ -352,8 +359,8 @@ impl Context {
             let wanted = self.coverage_wanted(&key);
             self.inventories
                 .get(&key, needed, wanted, max_age, (started, now), |coverage| {
-                    let options = coverage.options(&self.read_base);
-                    let sdk = sdk.clone();
+                    let options = coverage.options(&reader.options);
+                    let sdk = reader.sdk.clone();
                     let regions = [region.clone()];
                     async move {
                         let read =
@@ -653,6 +660,13 @@ async fn reconcile_profile(profile: &Arc<ComplianceProfile>, ctx: &Context) -> R
             Identity::Role { arn, .. } => arn.clone(),
         });
     let sdk = ctx.limiter.limit(&identity.sdk, &limiter_key);
+    let reader = Reader {
+        sdk: sdk.clone(),
+        options: ReadOptions {
+            retry_partition: Some(limiter_key.clone()),
+            ..ctx.read_base.clone()
+        },
+    };
     let needed = Coverage::of(&read_options_for_profile(spec, ReadOptions::default()));
     let reads = ctx
         .read_regions(
@@ -665,7 +679,7 @@ async fn reconcile_profile(profile: &Arc<ComplianceProfile>, ctx: &Context) -> R
                 shared::max_age(interval, ctx.max_inventory_age),
                 Instant::now(),
             ),
-            &sdk,
+            &reader,
             &now,
         )
         .await;

@@ -47,6 +47,11 @@ pub struct ReadOptions {
     pub http_integrations: bool,
     /// Per-API calls in flight per region.
     pub api_concurrency: usize,
+    /// A name for the SDK's retry partition (retry quota and adaptive client rate) of
+    /// this read, e.g. the account. Without it every client of a service and region in
+    /// the process shares one, so throttling in one account would slow and starve the
+    /// retries of every other account read beside it.
+    pub retry_partition: Option<String>,
     pub progress: Option<ProgressFn>,
 }
 
@@ -57,6 +62,7 @@ impl Default for ReadOptions {
             v2: true,
             http_integrations: false,
             api_concurrency: DEFAULT_API_CONCURRENCY,
+            retry_partition: None,
             progress: None,
         }
     }
@@ -69,6 +75,7 @@ impl std::fmt::Debug for ReadOptions {
             .field("v2", &self.v2)
             .field("http_integrations", &self.http_integrations)
             .field("api_concurrency", &self.api_concurrency)
+            .field("retry_partition", &self.retry_partition)
             .finish_non_exhaustive()
     }
 }
@@ -137,16 +144,27 @@ async fn read_region(
     region: String,
     options: &ReadOptions,
 ) -> (Option<RegionInventory>, Vec<ReadError>) {
-    let rest_client = aws_sdk_apigateway::Client::from_conf(
-        aws_sdk_apigateway::config::Builder::from(sdk)
-            .region(Region::new(region.clone()))
-            .build(),
-    );
-    let v2_client = aws_sdk_apigatewayv2::Client::from_conf(
-        aws_sdk_apigatewayv2::config::Builder::from(sdk)
-            .region(Region::new(region.clone()))
-            .build(),
-    );
+    let partition = |service: &str| {
+        options
+            .retry_partition
+            .as_ref()
+            .map(|name| format!("{service}-{name}-{region}"))
+    };
+    let mut rest_config =
+        aws_sdk_apigateway::config::Builder::from(sdk).region(Region::new(region.clone()));
+    if let Some(name) = partition("apigateway") {
+        rest_config = rest_config
+            .retry_partition(aws_sdk_apigateway::config::retry::RetryPartition::new(name));
+    }
+    let mut v2_config =
+        aws_sdk_apigatewayv2::config::Builder::from(sdk).region(Region::new(region.clone()));
+    if let Some(name) = partition("apigatewayv2") {
+        v2_config = v2_config.retry_partition(
+            aws_sdk_apigatewayv2::config::retry::RetryPartition::new(name),
+        );
+    }
+    let rest_client = aws_sdk_apigateway::Client::from_conf(rest_config.build());
+    let v2_client = aws_sdk_apigatewayv2::Client::from_conf(v2_config.build());
     let reader = RegionReader {
         region: &region,
         rest: rest_client,
