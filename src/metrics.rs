@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
@@ -66,6 +67,29 @@ struct AwsErrorLabels {
     class: String,
 }
 
+/// One account's (or identity's) API Gateway budget in one region.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BudgetLabels {
+    account: String,
+    region: String,
+}
+
+/// Where a profile's inventory of a region came from.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum ReadSource {
+    /// Read from AWS for this profile (and any profile that joined the read).
+    aws,
+    /// Taken from a read made for another profile of the same identity and region.
+    shared,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct InventoryReadLabels {
+    region: String,
+    source: ReadSource,
+}
+
 /// Every metric the operator exports.
 pub struct Metrics {
     registry: Registry,
@@ -78,6 +102,9 @@ pub struct Metrics {
     aws_calls: Family<AwsLabels, Counter>,
     aws_errors: Family<AwsErrorLabels, Counter>,
     remediations: Family<RemediationLabels, Counter>,
+    rate_limit_waits: Family<BudgetLabels, Counter>,
+    rate_limit_wait: Family<BudgetLabels, Counter<f64, AtomicU64>>,
+    inventory_reads: Family<InventoryReadLabels, Counter>,
     leader: Gauge,
 }
 
@@ -134,6 +161,25 @@ impl Default for Metrics {
             "Settings remediation changed or would change, by control and result (applied, would_apply, already_compliant, failed, blocked)",
             remediations.clone(),
         );
+        let rate_limit_waits = Family::<BudgetLabels, Counter>::default();
+        registry.register(
+            "aws_rate_limit_waits",
+            "API Gateway requests that waited for the client-side rate limit, by account (or identity) and region",
+            rate_limit_waits.clone(),
+        );
+        let rate_limit_wait = Family::<BudgetLabels, Counter<f64, AtomicU64>>::default();
+        registry.register_with_unit(
+            "aws_rate_limit_wait",
+            "Time API Gateway requests spent waiting for the client-side rate limit, by account (or identity) and region",
+            prometheus_client::registry::Unit::Seconds,
+            rate_limit_wait.clone(),
+        );
+        let inventory_reads = Family::<InventoryReadLabels, Counter>::default();
+        registry.register(
+            "inventory_reads",
+            "Regions' inventories used by scans, by source: read from AWS, or shared from another profile's read",
+            inventory_reads.clone(),
+        );
         let leader = Gauge::default();
         registry.register(
             "leader",
@@ -150,6 +196,9 @@ impl Default for Metrics {
             aws_calls,
             aws_errors,
             remediations,
+            rate_limit_waits,
+            rate_limit_wait,
+            inventory_reads,
             leader,
         }
     }
@@ -243,6 +292,29 @@ impl Metrics {
                 })
                 .inc();
         }
+    }
+
+    /// Counts one API Gateway request that waited `wait` for `account`'s budget in
+    /// `region`.
+    pub fn rate_limit_waited(&self, account: &str, region: &str, wait: Duration) {
+        let labels = BudgetLabels {
+            account: account.to_string(),
+            region: region.to_string(),
+        };
+        self.rate_limit_waits.get_or_create(&labels).inc();
+        self.rate_limit_wait
+            .get_or_create(&labels)
+            .inc_by(wait.as_secs_f64());
+    }
+
+    /// Counts one region's inventory used by a scan, by where it came from.
+    pub fn inventory_read(&self, region: &str, source: ReadSource) {
+        self.inventory_reads
+            .get_or_create(&InventoryReadLabels {
+                region: region.to_string(),
+                source,
+            })
+            .inc();
     }
 
     /// Counts each item of a remediation run by its control and result.
@@ -374,6 +446,25 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn rate_limit_waits_and_inventory_sources_are_counted() {
+        let m = Metrics::default();
+        m.rate_limit_waited("111122223333", "eu-west-1", Duration::from_millis(250));
+        m.rate_limit_waited("111122223333", "eu-west-1", Duration::from_millis(500));
+        m.inventory_read("eu-west-1", ReadSource::aws);
+        m.inventory_read("eu-west-1", ReadSource::shared);
+        m.inventory_read("eu-west-1", ReadSource::shared);
+        let text = m.encode();
+        for line in [
+            r#"apigw_compliance_aws_rate_limit_waits_total{account="111122223333",region="eu-west-1"} 2"#,
+            r#"apigw_compliance_aws_rate_limit_wait_seconds_total{account="111122223333",region="eu-west-1"} 0.75"#,
+            r#"apigw_compliance_inventory_reads_total{region="eu-west-1",source="aws"} 1"#,
+            r#"apigw_compliance_inventory_reads_total{region="eu-west-1",source="shared"} 2"#,
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
     }
 
     #[test]

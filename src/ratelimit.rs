@@ -30,6 +30,8 @@ use aws_smithy_runtime_api::client::runtime_components::{
     RuntimeComponents, RuntimeComponentsBuilder,
 };
 
+use crate::metrics::Metrics;
+
 /// Default requests per second per account and region: half of API Gateway's 10.
 pub const DEFAULT_RATE: f64 = 5.0;
 /// Default burst per account and region: half of API Gateway's 40.
@@ -124,9 +126,9 @@ impl TokenBucket {
         }
     }
 
-    /// Waits until the caller may send one request. A cancelled wait keeps its token
-    /// spent: erring on the side of sending less.
-    pub async fn acquire(&self) {
+    /// Waits until the caller may send one request; returns how long it waited. A
+    /// cancelled wait keeps its token spent: erring on the side of sending less.
+    pub async fn acquire(&self) -> Duration {
         let wait = self
             .bucket
             .lock()
@@ -135,6 +137,7 @@ impl TokenBucket {
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
+        wait
     }
 }
 
@@ -154,6 +157,8 @@ type BudgetKey = (Arc<str>, String);
 #[derive(Debug)]
 pub struct AwsRateLimiter {
     limit: Option<RateLimit>,
+    /// Where waits are counted (the operator's /metrics); `None` in `scan`.
+    metrics: Option<Arc<Metrics>>,
     /// One entry per (account, region) ever called: a few dozen at most, so never
     /// evicted.
     budgets: Mutex<HashMap<BudgetKey, Arc<RegionBudget>>>,
@@ -162,8 +167,14 @@ pub struct AwsRateLimiter {
 impl AwsRateLimiter {
     /// `None`: no client-side limit (the SDK's adaptive retry still backs off).
     pub fn new(limit: Option<RateLimit>) -> Arc<Self> {
+        Self::counted(limit, None)
+    }
+
+    /// Like `new`, counting every wait in `metrics` (when given).
+    pub fn counted(limit: Option<RateLimit>, metrics: Option<Arc<Metrics>>) -> Arc<Self> {
         Arc::new(AwsRateLimiter {
             limit,
+            metrics,
             budgets: Mutex::default(),
         })
     }
@@ -274,19 +285,27 @@ struct LimitedConnector {
 impl HttpConnector for LimitedConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let budget = match credential_scope(&request) {
-            Some((region, "apigateway")) => self.limiter.budget(&self.account, region),
+            Some((region, "apigateway")) => self
+                .limiter
+                .budget(&self.account, region)
+                .map(|budget| (budget, region.to_string())),
             _ => None,
         };
         let get_resources = is_get_resources(request.method(), request.uri());
         let inner = self.inner.clone();
+        let limiter = self.limiter.clone();
+        let account = self.account.clone();
         // The request is already signed here. A SigV4 signature stays valid for
         // minutes, and the wait is bounded by the requests in flight for the account
         // and region (a few dozen) divided by the rate: seconds.
         HttpConnectorFuture::new(async move {
-            if let Some(budget) = budget {
-                budget.management.acquire().await;
+            if let Some((budget, region)) = budget {
+                let mut waited = budget.management.acquire().await;
                 if get_resources {
-                    budget.get_resources.acquire().await;
+                    waited += budget.get_resources.acquire().await;
+                }
+                if let (Some(metrics), false) = (&limiter.metrics, waited.is_zero()) {
+                    metrics.rate_limit_waited(&account, &region, waited);
                 }
             }
             inner.call(request).await

@@ -46,7 +46,7 @@ use crate::inventory::aws::{
     DEFAULT_API_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, ReadOptions, load_sdk_config, read_inventory,
 };
 use crate::inventory::{Inventory, ReadError};
-use crate::metrics::{Metrics, Outcome};
+use crate::metrics::{Metrics, Outcome, ReadSource};
 use crate::ratelimit::{AwsRateLimiter, DEFAULT_BURST, DEFAULT_RATE, RateLimit};
 use crate::scan::{profile_report_shared, read_options_for_profile};
 use crate::scope::ScopeFilter;
@@ -303,6 +303,23 @@ impl Context {
             .map(|(_, next)| next.clone())
     }
 
+    /// Drops what this process keeps per profile for the profiles that no longer
+    /// exist, so that memory follows the profiles there are, not all there ever were.
+    fn forget_deleted_profiles(&self) {
+        let exists = |key: &ObjectRef<ComplianceProfile>| self.store.get(key).is_some();
+        self.metrics.retain_profiles(|namespace, name| {
+            exists(&ObjectRef::new(name).within(namespace))
+        });
+        self.failures
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .retain(|key, _| exists(key));
+        self.scans
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .retain(|key, _| exists(key));
+    }
+
     fn succeeded(&self, key: &ObjectRef<ComplianceProfile>) {
         self.failures
             .lock()
@@ -527,13 +544,10 @@ async fn reconcile(profile: Arc<ComplianceProfile>, ctx: Arc<Context>) -> Result
         profile = profile.name_any()
     );
     let _entered = span.enter();
-    // Finding series of deleted profiles go when any profile reconciles: deletion
-    // itself triggers no reconcile (there is nothing to clean up in AWS or Kubernetes).
-    ctx.metrics.retain_profiles(|namespace, name| {
-        ctx.store
-            .get(&ObjectRef::new(name).within(namespace))
-            .is_some()
-    });
+    // What is kept per profile (finding series, backoff, last scan) goes when any
+    // profile reconciles after its deletion: deletion itself triggers no reconcile
+    // (there is nothing to clean up in AWS or Kubernetes).
+    ctx.forget_deleted_profiles();
     drop(_entered);
     let result = tracing::Instrument::instrument(reconcile_profile(&profile, &ctx), span).await;
     match &result {
@@ -684,6 +698,14 @@ async fn reconcile_profile(profile: &Arc<ComplianceProfile>, ctx: &Context) -> R
         )
         .await;
     let shared_regions = reads.iter().filter(|r| !r.fresh).count();
+    for (region, read) in spec.scope.regions.iter().zip(&reads) {
+        let source = if read.fresh {
+            ReadSource::aws
+        } else {
+            ReadSource::shared
+        };
+        ctx.metrics.inventory_read(region, source);
+    }
     // The data is as old as its oldest read: the next scan is due an interval after
     // it, so profiles sharing reads fall due together (see shared.rs).
     let read_at = reads
@@ -934,7 +956,10 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
             api_concurrency: args.api_concurrency,
             ..ReadOptions::default()
         },
-        limiter: AwsRateLimiter::new(RateLimit::new(args.aws_rate_limit, args.aws_burst)),
+        limiter: AwsRateLimiter::counted(
+            RateLimit::new(args.aws_rate_limit, args.aws_burst),
+            Some(metrics.clone()),
+        ),
         inventories: InventoryCache::default(),
         max_inventory_age: args.inventory_max_age_seconds.map(Duration::from_secs),
         evaluation: Arc::new(tokio::sync::Semaphore::new(1)),

@@ -599,9 +599,9 @@ where
                 ),
                 "TooManyRequestsException" | "ThrottlingException" | "LimitExceededException" => {
                     format!(
-                        "{operation} in {region} was still throttled after {DEFAULT_MAX_ATTEMPTS} attempts \
-                     ({code}: {message}); other callers share the account's API Gateway quota: \
-                     lower --aws-rate-limit or scan again later"
+                        "{operation} in {region} was still throttled when the SDK's retries \
+                     ran out (--max-attempts) ({code}: {message}); other callers share the \
+                     account's API Gateway quota: lower --aws-rate-limit or scan again later"
                     )
                 }
                 "UnrecognizedClientException"
