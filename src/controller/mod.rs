@@ -307,9 +307,8 @@ impl Context {
     /// exist, so that memory follows the profiles there are, not all there ever were.
     fn forget_deleted_profiles(&self) {
         let exists = |key: &ObjectRef<ComplianceProfile>| self.store.get(key).is_some();
-        self.metrics.retain_profiles(|namespace, name| {
-            exists(&ObjectRef::new(name).within(namespace))
-        });
+        self.metrics
+            .retain_profiles(|namespace, name| exists(&ObjectRef::new(name).within(namespace)));
         self.failures
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
