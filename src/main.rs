@@ -2,7 +2,7 @@
 //! catalog); the operator commands are added beside them. This file only parses
 //! arguments and calls the library.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -64,7 +64,7 @@ enum Command {
     Run(apigw_compliance::controller::RunArgs),
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Output {
     Table,
     Json,
@@ -428,15 +428,12 @@ async fn scan_command(args: ScanArgs) -> ExitCode {
         }
         None => None,
     };
-    match (args.output, &remediation) {
-        (Output::Json, Some(remediation)) => println!("{}", remediation.scan_json(&report)),
-        (Output::Json, None) => println!("{}", report.to_json()),
-        (Output::Table, remediation) => {
-            print!("{}", report.to_table());
-            if let Some(remediation) = remediation {
-                print!("\n{}", remediation.to_table());
-            }
-        }
+    // The report is all that is printed: the inventory's memory goes before its text
+    // is made.
+    drop(inventory);
+    if let Err(e) = print_report(args.output, &report, remediation.as_ref()) {
+        eprintln!("error: cannot write the report to standard output: {e}");
+        return ExitCode::from(EXIT_USAGE);
     }
     for error in &report.errors {
         eprintln!("error: {}", error.message);
@@ -462,4 +459,27 @@ async fn scan_command(args: ScanArgs) -> ExitCode {
     } else {
         ExitCode::from(EXIT_OK)
     }
+}
+
+/// Prints the report to standard output (buffered; JSON streamed as it is serialised).
+fn print_report(
+    output: Output,
+    report: &apigw_compliance::report::ScanReport,
+    remediation: Option<&RemediationReport>,
+) -> std::io::Result<()> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match (output, remediation) {
+        (Output::Json, Some(remediation)) => remediation.write_scan_json(report, &mut out)?,
+        (Output::Json, None) => report.write_json(&mut out)?,
+        (Output::Table, remediation) => {
+            out.write_all(report.to_table().as_bytes())?;
+            if let Some(remediation) = remediation {
+                write!(out, "\n{}", remediation.to_table())?;
+            }
+        }
+    }
+    if output == Output::Json {
+        writeln!(out)?;
+    }
+    out.flush()
 }

@@ -65,10 +65,10 @@ impl ScanReport {
             .any(|f| !f.exempted && statuses.contains(&f.status))
     }
 
-    pub fn to_json(&self) -> String {
-        // Serialising plain strings, enums and vectors cannot fail.
-        serde_json::to_string_pretty(self)
-            .unwrap_or_else(|e| format!("{{\"serializationError\": \"{e}\"}}"))
+    /// Writes the JSON contract to `out` as it is serialised: a large estate's report is
+    /// never held in memory a second time as text. Fails only when `out` does.
+    pub fn write_json(&self, out: impl std::io::Write) -> serde_json::Result<()> {
+        serde_json::to_writer_pretty(out, self)
     }
 
     /// A table grouped by resource: resources with failures first, then errors, then
@@ -177,7 +177,9 @@ mod tests {
                 message: "denied".into(),
             }],
         };
-        let value: serde_json::Value = serde_json::from_str(&report.to_json()).expect("valid JSON");
+        let mut text = Vec::new();
+        report.write_json(&mut text).expect("writes to a Vec");
+        let value: serde_json::Value = serde_json::from_slice(&text).expect("valid JSON");
         assert_eq!(
             value,
             serde_json::json!({

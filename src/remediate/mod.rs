@@ -443,19 +443,27 @@ impl RemediationReport {
         }
     }
 
-    /// The scan report's JSON contract with a `"remediation"` object added beside
-    /// `"findings"` and `"errors"` (additive: nothing else changes).
-    pub fn scan_json(&self, report: &ScanReport) -> String {
-        let value = serde_json::to_value(report).and_then(|mut value| {
-            let remediation = serde_json::to_value(self)?;
-            if let serde_json::Value::Object(map) = &mut value {
-                map.insert("remediation".to_string(), remediation);
-            }
-            Ok(value)
-        });
-        value
-            .and_then(|value| serde_json::to_string_pretty(&value))
-            .unwrap_or_else(|e| format!("{{\"serializationError\": \"{e}\"}}"))
+    /// Writes the scan report's JSON contract with a `"remediation"` object added
+    /// beside `"findings"` and `"errors"` (additive: nothing else changes), streamed to
+    /// `out` like `ScanReport::write_json`.
+    pub fn write_scan_json(
+        &self,
+        report: &ScanReport,
+        out: impl std::io::Write,
+    ) -> serde_json::Result<()> {
+        #[derive(Serialize)]
+        struct ScanWithRemediation<'a> {
+            #[serde(flatten)]
+            report: &'a ScanReport,
+            remediation: &'a RemediationReport,
+        }
+        serde_json::to_writer_pretty(
+            out,
+            &ScanWithRemediation {
+                report,
+                remediation: self,
+            },
+        )
     }
 
     /// Whether a change was attempted and refused by AWS.
