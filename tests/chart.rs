@@ -17,14 +17,13 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use apigw_compliance::controller::tenancy::Tenancy;
-use apigw_compliance::crd::{ComplianceProfile, ConditionStatus};
+use apigw_compliance::crd::{ComplianceProfile, ComplianceProfileStatus, ConditionStatus};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
@@ -36,19 +35,14 @@ use serde::Deserialize;
 use serde_yaml::Value;
 use support::cluster;
 use support::moto::{MotoAccount, new_account};
+use support::operator::{CRD_NAME, Operator, apply, profile_yaml, repo, temp_dir, wait_for};
 use support::seed;
 
 const CHART: &str = "charts/apigw-compliance";
 const CRD_FILE: &str = "apigwcompliance.io_complianceprofiles.yaml";
-const CRD_NAME: &str = "complianceprofiles.apigwcompliance.io";
-const BIN: &str = env!("CARGO_BIN_EXE_apigw-compliance");
 const REGION: &str = "us-east-1";
 /// Long enough for a scan against moto on a loaded 2-core machine.
 const WAIT: Duration = Duration::from_secs(90);
-
-fn repo(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
-}
 
 fn chart_dir() -> String {
     repo(CHART).display().to_string()
@@ -859,19 +853,6 @@ fn write_values(dir: &Path, yaml: &str) -> PathBuf {
     path
 }
 
-fn temp_dir(label: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "apigw-chart-test-{label}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
 /// `helm` against the shared control plane, off the async runtime.
 async fn helm(args: Vec<String>) -> Output {
     tokio::task::spawn_blocking(move || cluster::helm(&args))
@@ -1134,169 +1115,67 @@ async fn service_account_kubeconfig(namespace: &str, service_account: &str, dir:
     path
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-/// `apigw-compliance run` as the installed Deployment would run it: its container
-/// args (the tenancy path pointing at the ConfigMap's content written to a file, the
-/// HTTP address on loopback), its downward-API variables, and the ServiceAccount's
-/// kubeconfig. Stopped when dropped.
-struct Operator {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Operator {
-    async fn start_from_release(
-        client: &kube::Client,
-        namespace: &str,
-        fullname: &str,
-        account: &MotoAccount,
-        extra_args: &[&str],
-        dir: &Path,
-    ) -> Operator {
-        let deployment = Api::<Deployment>::namespaced(client.clone(), namespace)
-            .get(fullname)
-            .await
-            .expect("the chart's Deployment");
-        let pod = deployment
-            .spec
-            .and_then(|s| s.template.spec)
-            .expect("pod spec");
-        let service_account = pod
-            .service_account_name
-            .clone()
-            .expect("serviceAccountName");
-        let container = &pod.containers[0];
-        let tenancy = Api::<ConfigMap>::namespaced(client.clone(), namespace)
-            .get(&format!("{fullname}-tenancy"))
-            .await
-            .expect("the tenancy ConfigMap")
-            .data
-            .and_then(|d| d.get("tenancy.yaml").cloned())
-            .expect("tenancy.yaml");
-        let tenancy_file = dir.join("tenancy.yaml");
-        std::fs::write(&tenancy_file, tenancy).expect("write tenancy");
-        let port = free_port();
-        let mut args: Vec<String> = container
-            .args
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|a| {
-                if a.starts_with("--tenancy-config=") {
-                    format!("--tenancy-config={}", tenancy_file.display())
-                } else if a.starts_with("--http-addr=") {
-                    format!("--http-addr=127.0.0.1:{port}")
-                } else {
-                    a
+/// `apigw-compliance` as the installed Deployment would run it: its container args (the
+/// harness puts its own file with the tenancy ConfigMap's content behind
+/// `--tenancy-config=` and a loopback address behind `--http-addr=`), then
+/// `extra_args`; its downward-API variables; and the ServiceAccount's kubeconfig.
+async fn start_operator_from_release(
+    client: &kube::Client,
+    namespace: &str,
+    fullname: &str,
+    account: &MotoAccount,
+    extra_args: &[&str],
+    dir: &Path,
+) -> Operator {
+    let deployment = Api::<Deployment>::namespaced(client.clone(), namespace)
+        .get(fullname)
+        .await
+        .expect("the chart's Deployment");
+    let pod = deployment
+        .spec
+        .and_then(|s| s.template.spec)
+        .expect("pod spec");
+    let service_account = pod
+        .service_account_name
+        .clone()
+        .expect("serviceAccountName");
+    let container = &pod.containers[0];
+    let tenancy = Api::<ConfigMap>::namespaced(client.clone(), namespace)
+        .get(&format!("{fullname}-tenancy"))
+        .await
+        .expect("the tenancy ConfigMap")
+        .data
+        .and_then(|d| d.get("tenancy.yaml").cloned())
+        .expect("tenancy.yaml");
+    let env: BTreeMap<String, String> = container
+        .env
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|e| {
+            let value = match (
+                &e.value,
+                e.value_from.as_ref().and_then(|f| f.field_ref.as_ref()),
+            ) {
+                (Some(v), _) => v.clone(),
+                (None, Some(field)) if field.field_path == "metadata.name" => {
+                    format!("{fullname}-7d9c5b8f4-test")
                 }
-            })
-            .collect();
-        args.extend(extra_args.iter().map(|a| a.to_string()));
-        let env: BTreeMap<String, String> = container
-            .env
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|e| {
-                let value = match (
-                    &e.value,
-                    e.value_from.as_ref().and_then(|f| f.field_ref.as_ref()),
-                ) {
-                    (Some(v), _) => v.clone(),
-                    (None, Some(field)) if field.field_path == "metadata.name" => {
-                        format!("{fullname}-7d9c5b8f4-test")
-                    }
-                    (None, Some(field)) if field.field_path == "metadata.namespace" => {
-                        namespace.to_string()
-                    }
-                    _ => return None,
-                };
-                Some((e.name, value))
-            })
-            .collect();
-        assert!(env.contains_key("POD_NAME") && env.contains_key("POD_NAMESPACE"));
-        let kubeconfig = service_account_kubeconfig(namespace, &service_account, dir).await;
-        let log = dir.join("operator.log");
-        let child = Command::new(BIN)
-            .args(&args)
-            .env_clear()
-            .envs(account.env(REGION))
-            .envs(&env)
-            .env("KUBECONFIG", &kubeconfig)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("start the operator");
-        Operator { child, port, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn get(&self, path: &str) -> Option<(u16, String)> {
-        use std::io::Write;
-        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
-        let mut reply = String::new();
-        stream.read_to_string(&mut reply).ok()?;
-        let status = reply.split_whitespace().nth(1)?.parse().ok()?;
-        let body = reply.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
-        Some((status, body))
-    }
-
-    async fn wait_ready(&self) {
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            if matches!(self.get("/readyz"), Some((200, _))) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        panic!("/readyz never answered 200; log:\n{}", self.log());
-    }
-
-    async fn wait_log(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            let log = self.log();
-            if done(&log) {
-                return log;
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-        panic!(
-            "{what} never appeared in the operator's log:\n{}",
-            self.log()
-        );
-    }
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.child.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
+                (None, Some(field)) if field.field_path == "metadata.namespace" => {
+                    namespace.to_string()
                 }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+                _ => return None,
+            };
+            Some((e.name, value))
+        })
+        .collect();
+    assert!(env.contains_key("POD_NAME") && env.contains_key("POD_NAMESPACE"));
+    let kubeconfig = service_account_kubeconfig(namespace, &service_account, dir).await;
+    Operator::with_command_line(account, container.args.clone().unwrap_or_default(), tenancy)
+        .args(extra_args.iter().copied())
+        .envs(env)
+        .kubeconfig(kubeconfig)
+        .start()
 }
 
 /// A REST API with one stage that fails APIGateway.1 and .3.
@@ -1306,43 +1185,20 @@ async fn seed_noncompliant_stage(account: &MotoAccount) {
     seed::rest_stage(&sdk, &api, &deployment, "dev", &[]).await;
 }
 
-fn profile_yaml(name: &str, interval: &str) -> String {
-    format!(
-        "apiVersion: apigwcompliance.io/v1alpha1\nkind: ComplianceProfile\nmetadata:\n  name: {name}\nspec:\n  scope:\n    regions: [{REGION}]\n  controls:\n    enabled: [APIGateway.1, APIGateway.3]\n  interval: {interval}\n"
+fn orders_profile_yaml(interval: &str) -> String {
+    profile_yaml(
+        "orders",
+        &format!(
+            "  scope:\n    regions: [{REGION}]\n  controls:\n    enabled: [APIGateway.1, APIGateway.3]\n  interval: {interval}\n"
+        ),
     )
 }
 
-async fn wait_for_status(
-    api: &Api<ComplianceProfile>,
-    name: &str,
-    operator: &Operator,
-    what: &str,
-    done: impl Fn(&ComplianceProfile) -> bool,
-) -> ComplianceProfile {
-    let deadline = Instant::now() + WAIT;
-    let mut last = None;
-    while Instant::now() < deadline {
-        if let Ok(Some(profile)) = api.get_opt(name).await {
-            if done(&profile) {
-                return profile;
-            }
-            last = Some(profile);
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    panic!(
-        "profile {name}: {what} not reached after {WAIT:?}; last: {:#?}\noperator log:\n{}",
-        last.and_then(|p| p.status),
-        operator.log()
-    );
-}
-
-fn ready_and_scanned(profile: &ComplianceProfile) -> bool {
-    profile.status.as_ref().is_some_and(|s| {
-        s.observed_generation == profile.metadata.generation
-            && s.condition("Ready")
-                .is_some_and(|c| c.status == ConditionStatus::True)
-    })
+fn ready_and_scanned(profile: &ComplianceProfile, status: &ComplianceProfileStatus) -> bool {
+    status.observed_generation == profile.metadata.generation
+        && status
+            .condition("Ready")
+            .is_some_and(|c| c.status == ConditionStatus::True)
 }
 
 /// Asks the API server whether the ServiceAccount may do something
@@ -1436,18 +1292,16 @@ async fn operator_reconciles_with_only_the_charts_namespaced_rbac_and_reports_a_
     let account = new_account().await;
     seed_noncompliant_stage(&account).await;
     let operator =
-        Operator::start_from_release(&client, &namespace, &fullname, &account, &[], &dir).await;
-    operator.wait_ready().await;
+        start_operator_from_release(&client, &namespace, &fullname, &account, &[], &dir).await;
+    operator.wait_ready(WAIT).await;
 
     let profiles: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
-    cluster::kubectl_apply(&profile_yaml("orders", "15m").replace(
-        "  name: orders\n",
-        &format!("  name: orders\n  namespace: {namespace}\n"),
-    ));
-    let profile = wait_for_status(
+    apply(cluster::shared(), &namespace, &orders_profile_yaml("15m"));
+    let profile = wait_for(
         &profiles,
         "orders",
         &operator,
+        WAIT,
         "Ready after a scan",
         ready_and_scanned,
     )
@@ -1546,7 +1400,7 @@ async fn operator_reconciles_with_only_the_charts_namespaced_rbac_and_reports_a_
         .await
         .expect("change the spec");
     let log = operator
-        .wait_log("the status-write permission error", |log| {
+        .wait_log(WAIT, "the status-write permission error", |log| {
             log.contains("cannot write the status of") && log.contains("complianceprofiles/status")
         })
         .await;
@@ -1570,22 +1424,10 @@ async fn operator_reconciles_with_only_the_charts_namespaced_rbac_and_reports_a_
         after.status.as_ref().and_then(|s| s.observed_generation),
         before.metadata.generation
     );
-    let metrics = operator
-        .get("/metrics")
-        .map(|(_, body)| body)
-        .unwrap_or_default();
-    let failures: f64 = metrics
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(
-                r#"apigw_compliance_reconcile_errors_total{class="recoverable_error",reason="StatusWriteFailed"}"#,
-            )?
-            .trim()
-            .parse()
-            .ok()
-        })
-        .unwrap_or(0.0);
-    assert!(failures >= 1.0, "{metrics}");
+    let failures = operator.metric(
+        r#"apigw_compliance_reconcile_errors_total{class="recoverable_error",reason="StatusWriteFailed"}"#,
+    );
+    assert!(failures >= 1.0, "{}", operator.metrics());
 }
 
 /// The default install (a ClusterRole for every namespace) is enough too. The binary
@@ -1652,7 +1494,7 @@ async fn operator_reconciles_with_only_the_charts_cluster_role() {
     let account = new_account().await;
     seed_noncompliant_stage(&account).await;
     let watch = format!("--watch-namespace={namespace}");
-    let operator = Operator::start_from_release(
+    let operator = start_operator_from_release(
         &client,
         &namespace,
         &fullname,
@@ -1661,16 +1503,14 @@ async fn operator_reconciles_with_only_the_charts_cluster_role() {
         &dir,
     )
     .await;
-    operator.wait_ready().await;
+    operator.wait_ready(WAIT).await;
     let profiles: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
-    cluster::kubectl_apply(&profile_yaml("orders", "15m").replace(
-        "  name: orders\n",
-        &format!("  name: orders\n  namespace: {namespace}\n"),
-    ));
-    let profile = wait_for_status(
+    apply(cluster::shared(), &namespace, &orders_profile_yaml("15m"));
+    let profile = wait_for(
         &profiles,
         "orders",
         &operator,
+        WAIT,
         "Ready after a scan",
         ready_and_scanned,
     )

@@ -5,248 +5,22 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use apigw_compliance::crd::{ComplianceProfile, ComplianceProfileStatus, ConditionStatus};
+use apigw_compliance::crd::{ComplianceProfile, ConditionStatus};
 use k8s_openapi::api::coordination::v1::Lease;
-use kube::Client;
 use kube::api::{Api, ListParams};
 use support::cluster::{self, ControlPlane};
 use support::moto::{MotoAccount, new_account};
+use support::operator::{
+    CRD_NAME, Operator, apply, client_with_crd, condition, crd_yaml, events, profile_yaml, repo,
+    wait_for,
+};
 use support::seed;
 
-const BIN: &str = env!("CARGO_BIN_EXE_apigw-compliance");
-const CRD_FILE: &str = "crds/apigwcompliance.io_complianceprofiles.yaml";
-const CRD_NAME: &str = "complianceprofiles.apigwcompliance.io";
 /// Long enough for a scan against moto on a loaded 2-core machine.
 const WAIT: Duration = Duration::from_secs(90);
 const REGION: &str = "us-east-1";
-
-fn repo(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
-}
-
-fn crd_yaml() -> String {
-    std::fs::read_to_string(repo(CRD_FILE)).expect("crds/ holds the CRD")
-}
-
-/// Applies `crds/` to the shared control plane with kubectl, as a user does.
-async fn shared_cluster() -> Client {
-    let client = cluster::client().await;
-    cluster::apply_crd_yaml(&client, &crd_yaml()).await;
-    client
-}
-
-fn temp_dir(label: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "apigw-operator-test-{label}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-/// A running `apigw-compliance run`, stopped (SIGTERM, then SIGKILL) when dropped.
-struct Operator {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-struct OperatorOptions<'a> {
-    kubeconfig: &'a Path,
-    namespace: &'a str,
-    tenancy: &'a str,
-    account: &'a MotoAccount,
-    extra: &'a [&'a str],
-}
-
-impl Operator {
-    fn start(o: OperatorOptions<'_>) -> Operator {
-        let dir = temp_dir("op");
-        let tenancy = dir.join("tenancy.yaml");
-        std::fs::write(&tenancy, o.tenancy).expect("write tenancy");
-        let log = dir.join("operator.log");
-        let port = free_port();
-        let child = Command::new(BIN)
-            .arg("run")
-            .arg("--tenancy-config")
-            .arg(&tenancy)
-            .args(["--watch-namespace", o.namespace])
-            .args(["--http-addr", &format!("127.0.0.1:{port}")])
-            .args(["--log-format", "text"])
-            .args(o.extra)
-            .env_clear()
-            .envs(o.account.env(REGION))
-            .env("KUBECONFIG", o.kubeconfig)
-            .env("RUST_LOG", "info,apigw_compliance=debug")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("start the operator");
-        Operator { child, port, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// GET a path from the operator's HTTP endpoint (None while it is not listening).
-    fn get(&self, path: &str) -> Option<(u16, String)> {
-        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
-        let mut reply = String::new();
-        stream.read_to_string(&mut reply).ok()?;
-        let status = reply.split_whitespace().nth(1)?.parse().ok()?;
-        let body = reply.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
-        Some((status, body))
-    }
-
-    fn metrics(&self) -> String {
-        self.get("/metrics")
-            .map(|(_, body)| body)
-            .unwrap_or_default()
-    }
-
-    /// The value of a metric line (`name{labels}`), 0 when absent.
-    fn metric(&self, series: &str) -> f64 {
-        self.metrics()
-            .lines()
-            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
-            .unwrap_or(0.0)
-    }
-
-    fn terminate(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-    }
-
-    /// Waits for the process to exit after SIGTERM; returns its success.
-    fn wait_exit(&mut self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status.success();
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!(
-            "the operator did not exit within {timeout:?} of SIGTERM; log:\n{}",
-            self.log()
-        );
-    }
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            self.terminate();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn tenancy_operator_identity(namespace: &str) -> String {
-    format!("namespaces:\n  - namespace: {namespace}\n    allowOperatorIdentity: true\n")
-}
-
-fn profile_yaml(name: &str, spec: &str) -> String {
-    format!(
-        "apiVersion: apigwcompliance.io/v1alpha1\nkind: ComplianceProfile\nmetadata:\n  name: {name}\nspec:\n{spec}"
-    )
-}
-
-fn kubectl_in(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> std::process::Output {
-    let mut child = Command::new(cluster::KUBECTL)
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run kubectl");
-    let mut input = child.stdin.take().expect("stdin");
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).expect("kubectl stdin");
-    }
-    drop(input);
-    child.wait_with_output().expect("kubectl output")
-}
-
-/// `kubectl apply -n NS -f -` of a profile, as a user does; panics when refused.
-fn apply(kubeconfig: &Path, namespace: &str, yaml: &str) {
-    let out = kubectl_in(
-        kubeconfig,
-        &["apply", "-n", namespace, "-f", "-"],
-        Some(yaml),
-    );
-    assert!(
-        out.status.success(),
-        "kubectl apply failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn condition(status: &ComplianceProfileStatus, type_: &str) -> Option<(ConditionStatus, String)> {
-    status
-        .condition(type_)
-        .map(|c| (c.status, c.reason.clone()))
-}
-
-/// Polls the profile until `done` holds for its status; panics with the status and the
-/// operator's log after [`WAIT`].
-async fn wait_for(
-    api: &Api<ComplianceProfile>,
-    name: &str,
-    operator: &Operator,
-    what: &str,
-    done: impl Fn(&ComplianceProfile, &ComplianceProfileStatus) -> bool,
-) -> ComplianceProfile {
-    let deadline = Instant::now() + WAIT;
-    let mut last = None;
-    while Instant::now() < deadline {
-        if let Ok(Some(profile)) = api.get_opt(name).await {
-            if let Some(status) = &profile.status
-                && done(&profile, status)
-            {
-                return profile;
-            }
-            last = Some(profile);
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    panic!(
-        "profile {name}: {what} not reached after {WAIT:?}; last status: {:#?}\noperator log:\n{}",
-        last.and_then(|p| p.status),
-        operator.log()
-    );
-}
 
 /// A REST API `orders` with a compliant `prod` stage (execution logging INFO, X-Ray)
 /// and a non-compliant `dev` stage. Returns the API id.
@@ -270,25 +44,25 @@ const TWO_CONTROLS: &str =
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crd_applies_cleanly_and_reads_well_in_kubectl() {
-    let client = shared_cluster().await;
+    let client = client_with_crd().await;
     let crd = cluster::wait_crd_established(&client, CRD_NAME).await;
     assert_eq!(crd.spec.names.short_names, Some(vec!["acp".to_string()]));
     assert_eq!(crd.spec.names.categories, Some(vec!["apigw".to_string()]));
     let namespace = cluster::test_namespace(&client, "crd").await;
-    let kubeconfig = cluster::kubeconfig_path();
+    let plane = cluster::shared();
     apply(
-        &kubeconfig,
+        plane,
         &namespace,
         &std::fs::read_to_string(repo("examples/profile.yaml")).expect("example"),
     );
     apply(
-        &kubeconfig,
+        plane,
         &namespace,
         &std::fs::read_to_string(repo("examples/profile-team.yaml")).expect("example"),
     );
     // The short name and the category both list the profiles, with the printer columns.
     for resource in ["acp", "apigw"] {
-        let out = kubectl_in(&kubeconfig, &["get", resource, "-n", &namespace], None);
+        let out = plane.kubectl(["get", resource, "-n", &namespace]);
         let table = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),
@@ -311,9 +85,9 @@ async fn crd_applies_cleanly_and_reads_well_in_kubectl() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_class_of_bad_profile_is_refused_at_admission_naming_the_field() {
-    let client = shared_cluster().await;
+    let client = client_with_crd().await;
     let namespace = cluster::test_namespace(&client, "admission").await;
-    let kubeconfig = cluster::kubeconfig_path();
+    let plane = cluster::shared();
     let mut checked = 0;
     for entry in std::fs::read_dir(repo("examples/invalid")).expect("examples/invalid") {
         let path = entry.expect("entry").path();
@@ -324,11 +98,7 @@ async fn each_class_of_bad_profile_is_refused_at_admission_naming_the_field() {
             .unwrap_or_else(|| panic!("{} has no `# admission:` marker", path.display()))
             .trim()
             .to_string();
-        let out = kubectl_in(
-            &kubeconfig,
-            &["apply", "-n", &namespace, "-f", "-"],
-            Some(&text),
-        );
+        let out = plane.kubectl_with_stdin(["apply", "-n", &namespace, "-f", "-"], &text);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{} was accepted", path.display());
         assert!(
@@ -352,28 +122,23 @@ async fn each_class_of_bad_profile_is_refused_at_admission_naming_the_field() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn valid_profile_reconciles_to_conditions_counts_and_events_then_follows_spec_changes() {
-    let client = shared_cluster().await;
+    let client = client_with_crd().await;
     let namespace = cluster::test_namespace(&client, "reconcile").await;
     let account = new_account().await;
     seed_orders(&account).await;
-    let kubeconfig = cluster::kubeconfig_path();
-    let operator = Operator::start(OperatorOptions {
-        kubeconfig: &kubeconfig,
-        namespace: &namespace,
-        tenancy: &tenancy_operator_identity(&namespace),
-        account: &account,
-        extra: &[],
-    });
-    apply(
-        &kubeconfig,
-        &namespace,
-        &profile_yaml("orders", TWO_CONTROLS),
-    );
+    let plane = cluster::shared();
+    let operator = Operator::watching(&namespace, &account).start();
+    apply(plane, &namespace, &profile_yaml("orders", TWO_CONTROLS));
     let api: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
 
-    let profile = wait_for(&api, "orders", &operator, "a completed scan", |p, s| {
-        s.observed_generation == p.metadata.generation && s.last_scan_time.is_some()
-    })
+    let profile = wait_for(
+        &api,
+        "orders",
+        &operator,
+        WAIT,
+        "a completed scan",
+        |p, s| s.observed_generation == p.metadata.generation && s.last_scan_time.is_some(),
+    )
     .await;
     let status = profile.status.expect("status");
     assert_eq!(
@@ -404,11 +169,7 @@ async fn valid_profile_reconciles_to_conditions_counts_and_events_then_follows_s
     let first_scan = status.last_scan_time.clone();
 
     // kubectl shows the verdict at a glance.
-    let out = kubectl_in(
-        &kubeconfig,
-        &["get", "acp", "orders", "-n", &namespace, "--no-headers"],
-        None,
-    );
+    let out = plane.kubectl(["get", "acp", "orders", "-n", &namespace, "--no-headers"]);
     let row = String::from_utf8_lossy(&out.stdout);
     assert!(
         row.split_whitespace().nth(1) == Some("False")
@@ -417,22 +178,12 @@ async fn valid_profile_reconciles_to_conditions_counts_and_events_then_follows_s
     );
 
     // A NonCompliant Event was recorded on the profile.
-    let events = kubectl_in(
-        &kubeconfig,
-        &[
-            "get",
-            "events.events.k8s.io",
-            "-n",
-            &namespace,
-            "-o",
-            "jsonpath={range .items[*]}{.reason}/{.type}{\"\\n\"}{end}",
-        ],
-        None,
-    );
-    let events = String::from_utf8_lossy(&events.stdout);
+    let recorded = events(plane, &namespace);
     assert!(
-        events.lines().any(|l| l == "NonCompliant/Warning"),
-        "{events}"
+        recorded
+            .iter()
+            .any(|e| e.starts_with("NonCompliant/Warning/")),
+        "{recorded:#?}"
     );
 
     // Our own status write does not make the operator scan again: one scan so far.
@@ -447,7 +198,7 @@ async fn valid_profile_reconciles_to_conditions_counts_and_events_then_follows_s
 
     // Changing the spec re-scans at once and bumps observedGeneration: prod only now.
     apply(
-        &kubeconfig,
+        plane,
         &namespace,
         &profile_yaml(
             "orders",
@@ -458,6 +209,7 @@ async fn valid_profile_reconciles_to_conditions_counts_and_events_then_follows_s
         &api,
         "orders",
         &operator,
+        WAIT,
         "the new generation scanned",
         |p, s| {
             p.metadata.generation == Some(2)
@@ -482,46 +234,28 @@ async fn valid_profile_reconciles_to_conditions_counts_and_events_then_follows_s
             .iter()
             .all(|c| c.observed_generation == Some(2))
     );
-    let events = kubectl_in(
-        &kubeconfig,
-        &[
-            "get",
-            "events.events.k8s.io",
-            "-n",
-            &namespace,
-            "-o",
-            "jsonpath={range .items[*]}{.reason}{\"\\n\"}{end}",
-        ],
-        None,
-    );
+    let recorded = events(plane, &namespace);
     assert!(
-        String::from_utf8_lossy(&events.stdout)
-            .lines()
-            .any(|l| l == "Compliant")
+        recorded.iter().any(|e| e.starts_with("Compliant/")),
+        "{recorded:#?}"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stage_change_in_aws_is_detected_at_the_next_interval() {
-    let client = shared_cluster().await;
+    let client = client_with_crd().await;
     let namespace = cluster::test_namespace(&client, "interval").await;
     let account = new_account().await;
     let api_id = seed_orders(&account).await;
-    let kubeconfig = cluster::kubeconfig_path();
-    let operator = Operator::start(OperatorOptions {
-        kubeconfig: &kubeconfig,
-        namespace: &namespace,
-        tenancy: &tenancy_operator_identity(&namespace),
-        account: &account,
-        extra: &[],
-    });
+    let plane = cluster::shared();
+    let operator = Operator::watching(&namespace, &account).start();
     apply(
-        &kubeconfig,
+        plane,
         &namespace,
         &profile_yaml("orders", &format!("{TWO_CONTROLS}  interval: 1m\n")),
     );
     let api: Api<ComplianceProfile> = Api::namespaced(client, &namespace);
-    let first = wait_for(&api, "orders", &operator, "the first scan", |_, s| {
+    let first = wait_for(&api, "orders", &operator, WAIT, "the first scan", |_, s| {
         s.summary.as_ref().is_some_and(|x| x.failed == 2)
     })
     .await
@@ -555,6 +289,7 @@ async fn a_stage_change_in_aws_is_detected_at_the_next_interval() {
         &api,
         "orders",
         &operator,
+        WAIT,
         "the next interval's scan",
         |_, s| {
             s.last_scan_time.as_ref() != Some(&first)
@@ -581,25 +316,21 @@ async fn a_stage_change_in_aws_is_detected_at_the_next_interval() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_profile_naming_a_role_its_namespace_may_not_use_stalls_without_any_aws_call() {
-    let client = shared_cluster().await;
+    let client = client_with_crd().await;
     let namespace = cluster::test_namespace(&client, "tenancy").await;
     let account = new_account().await;
     seed_orders(&account).await;
-    let kubeconfig = cluster::kubeconfig_path();
+    let plane = cluster::shared();
     let allowed = format!("arn:aws:iam::{}:role/apigw-audit", account.account_id);
     let forbidden = format!("arn:aws:iam::{}:role/admin", account.account_id);
     let tenancy =
         format!("namespaces:\n  - namespace: {namespace}\n    allowedRoleArns: [\"{allowed}\"]\n");
     account.reset_call_counts().await;
-    let operator = Operator::start(OperatorOptions {
-        kubeconfig: &kubeconfig,
-        namespace: &namespace,
-        tenancy: &tenancy,
-        account: &account,
-        extra: &[],
-    });
+    let operator = Operator::watching(&namespace, &account)
+        .tenancy(tenancy)
+        .start();
     apply(
-        &kubeconfig,
+        plane,
         &namespace,
         &profile_yaml(
             "forbidden",
@@ -609,13 +340,13 @@ async fn a_profile_naming_a_role_its_namespace_may_not_use_stalls_without_any_aw
         ),
     );
     apply(
-        &kubeconfig,
+        plane,
         &namespace,
         &profile_yaml("own-identity", "  scope:\n    regions: [us-east-1]\n"),
     );
     let api: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
     for name in ["forbidden", "own-identity"] {
-        let profile = wait_for(&api, name, &operator, "Stalled", |_, s| {
+        let profile = wait_for(&api, name, &operator, WAIT, "Stalled", |_, s| {
             s.condition("Stalled").is_some()
         })
         .await;
@@ -639,7 +370,7 @@ async fn a_profile_naming_a_role_its_namespace_may_not_use_stalls_without_any_aw
 
     // The allowed role is assumed (with its external id) and scanned in its account.
     apply(
-        &kubeconfig,
+        plane,
         &namespace,
         &profile_yaml(
             "allowed",
@@ -652,6 +383,7 @@ async fn a_profile_naming_a_role_its_namespace_may_not_use_stalls_without_any_aw
         &api,
         "allowed",
         &operator,
+        WAIT,
         "a scan as the allowed role",
         |_, s| s.last_scan_time.is_some(),
     )
@@ -667,25 +399,15 @@ async fn a_profile_naming_a_role_its_namespace_may_not_use_stalls_without_any_aw
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_profile_leaves_nothing_behind() {
-    let client = shared_cluster().await;
+    let client = client_with_crd().await;
     let namespace = cluster::test_namespace(&client, "delete").await;
     let account = new_account().await;
     seed_orders(&account).await;
-    let kubeconfig = cluster::kubeconfig_path();
-    let operator = Operator::start(OperatorOptions {
-        kubeconfig: &kubeconfig,
-        namespace: &namespace,
-        tenancy: &tenancy_operator_identity(&namespace),
-        account: &account,
-        extra: &[],
-    });
-    apply(
-        &kubeconfig,
-        &namespace,
-        &profile_yaml("doomed", TWO_CONTROLS),
-    );
+    let plane = cluster::shared();
+    let operator = Operator::watching(&namespace, &account).start();
+    apply(plane, &namespace, &profile_yaml("doomed", TWO_CONTROLS));
     let api: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
-    let profile = wait_for(&api, "doomed", &operator, "a scan", |_, s| {
+    let profile = wait_for(&api, "doomed", &operator, WAIT, "a scan", |_, s| {
         s.last_scan_time.is_some()
     })
     .await;
@@ -696,19 +418,15 @@ async fn deleting_a_profile_leaves_nothing_behind() {
     let series = "profile=\"doomed\"".to_string();
     assert!(operator.metrics().contains(&series));
 
-    let out = kubectl_in(
-        &kubeconfig,
-        &[
-            "delete",
-            "acp",
-            "doomed",
-            "-n",
-            &namespace,
-            "--wait=true",
-            "--timeout=30s",
-        ],
-        None,
-    );
+    let out = plane.kubectl([
+        "delete",
+        "acp",
+        "doomed",
+        "-n",
+        &namespace,
+        "--wait=true",
+        "--timeout=30s",
+    ]);
     assert!(
         out.status.success(),
         "{}",
@@ -723,11 +441,7 @@ async fn deleting_a_profile_leaves_nothing_behind() {
         "leases.coordination.k8s.io",
         "complianceprofiles",
     ] {
-        let out = kubectl_in(
-            &kubeconfig,
-            &["get", kind, "-n", &namespace, "-o", "name"],
-            None,
-        );
+        let out = plane.kubectl(["get", kind, "-n", &namespace, "-o", "name"]);
         assert!(
             String::from_utf8_lossy(&out.stdout).trim().is_empty(),
             "{kind} left: {}",
@@ -735,12 +449,8 @@ async fn deleting_a_profile_leaves_nothing_behind() {
         );
     }
     // Its metric series go with it (at the next reconcile of any profile).
-    apply(
-        &kubeconfig,
-        &namespace,
-        &profile_yaml("other", TWO_CONTROLS),
-    );
-    wait_for(&api, "other", &operator, "a scan", |_, s| {
+    apply(plane, &namespace, &profile_yaml("other", TWO_CONTROLS));
+    wait_for(&api, "other", &operator, WAIT, "a scan", |_, s| {
         s.last_scan_time.is_some()
     })
     .await;
@@ -757,30 +467,25 @@ async fn deleting_a_profile_leaves_nothing_behind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_do_not_both_reconcile_and_the_standby_takes_over() {
-    let client = shared_cluster().await;
+    let client = client_with_crd().await;
     let namespace = cluster::test_namespace(&client, "leader").await;
     let account = new_account().await;
     seed_orders(&account).await;
-    let kubeconfig = cluster::kubeconfig_path();
-    let tenancy = tenancy_operator_identity(&namespace);
-    let replica = |identity: &'static str| {
-        Operator::start(OperatorOptions {
-            kubeconfig: &kubeconfig,
-            namespace: &namespace,
-            tenancy: &tenancy,
-            account: &account,
-            extra: &[
+    let plane = cluster::shared();
+    let replica = |identity: &str| {
+        Operator::watching(&namespace, &account)
+            .args([
                 "--leader-election",
                 "--lease-name",
                 "apigw-compliance-test",
                 "--lease-namespace",
-                &namespace,
+                namespace.as_str(),
                 "--lease-duration-seconds",
                 "10",
                 "--identity",
                 identity,
-            ],
-        })
+            ])
+            .start()
     };
     let mut a = replica("replica-a");
     // Let A take the lease first, so the roles are known.
@@ -805,26 +510,14 @@ async fn two_replicas_do_not_both_reconcile_and_the_standby_takes_over() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let b = replica("replica-b");
-    apply(
-        &kubeconfig,
-        &namespace,
-        &profile_yaml("orders", TWO_CONTROLS),
-    );
+    apply(plane, &namespace, &profile_yaml("orders", TWO_CONTROLS));
     let api: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
-    wait_for(&api, "orders", &a, "a scan", |_, s| {
+    wait_for(&api, "orders", &a, WAIT, "a scan", |_, s| {
         s.last_scan_time.is_some()
     })
     .await;
     // B is up (it serves /readyz) but stands by: it has reconciled nothing.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while b.get("/readyz").map(|(code, _)| code) != Some(200) {
-        assert!(
-            Instant::now() < deadline,
-            "replica-b not ready; log:\n{}",
-            b.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    b.wait_ready(Duration::from_secs(30)).await;
     assert_eq!(a.metric("apigw_compliance_leader"), 1.0);
     assert_eq!(b.metric("apigw_compliance_leader"), 0.0);
     assert_eq!(
@@ -843,7 +536,7 @@ async fn two_replicas_do_not_both_reconcile_and_the_standby_takes_over() {
         a.log()
     );
     apply(
-        &kubeconfig,
+        plane,
         &namespace,
         &profile_yaml(
             "orders",
@@ -854,6 +547,7 @@ async fn two_replicas_do_not_both_reconcile_and_the_standby_takes_over() {
         &api,
         "orders",
         &b,
+        WAIT,
         "the change reconciled by replica-b",
         |_, s| {
             s.observed_generation == Some(2)
@@ -884,21 +578,12 @@ async fn an_api_server_restart_in_the_middle_is_survived() {
     let namespace = cluster::test_namespace(&client, "restart").await;
     let account = new_account().await;
     seed_orders(&account).await;
-    let kubeconfig = plane.kubeconfig_path().to_path_buf();
-    let operator = Operator::start(OperatorOptions {
-        kubeconfig: &kubeconfig,
-        namespace: &namespace,
-        tenancy: &tenancy_operator_identity(&namespace),
-        account: &account,
-        extra: &[],
-    });
-    apply(
-        &kubeconfig,
-        &namespace,
-        &profile_yaml("orders", TWO_CONTROLS),
-    );
+    let operator = Operator::watching(&namespace, &account)
+        .kubeconfig(plane.kubeconfig_path())
+        .start();
+    apply(&plane, &namespace, &profile_yaml("orders", TWO_CONTROLS));
     let api: Api<ComplianceProfile> = Api::namespaced(client, &namespace);
-    wait_for(&api, "orders", &operator, "a scan", |_, s| {
+    wait_for(&api, "orders", &operator, WAIT, "a scan", |_, s| {
         s.last_scan_time.is_some()
     })
     .await;
@@ -912,7 +597,7 @@ async fn an_api_server_restart_in_the_middle_is_survived() {
     .expect("restart");
     let api: Api<ComplianceProfile> = Api::namespaced(plane.client().await, &namespace);
     apply(
-        &kubeconfig,
+        &plane,
         &namespace,
         &profile_yaml(
             "orders",
@@ -923,6 +608,7 @@ async fn an_api_server_restart_in_the_middle_is_survived() {
         &api,
         "orders",
         &operator,
+        WAIT,
         "the post-restart change reconciled",
         |_, s| {
             s.observed_generation == Some(2)
@@ -944,21 +630,15 @@ async fn an_api_server_restart_in_the_middle_is_survived() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_glob_the_api_server_cannot_check_stalls_the_profile_naming_the_field() {
-    let client = shared_cluster().await;
+    let client = client_with_crd().await;
     let namespace = cluster::test_namespace(&client, "invalid-glob").await;
     let account = new_account().await;
-    let kubeconfig = cluster::kubeconfig_path();
+    let plane = cluster::shared();
     account.reset_call_counts().await;
-    let operator = Operator::start(OperatorOptions {
-        kubeconfig: &kubeconfig,
-        namespace: &namespace,
-        tenancy: &tenancy_operator_identity(&namespace),
-        account: &account,
-        extra: &[],
-    });
+    let operator = Operator::watching(&namespace, &account).start();
     // Admission accepts it (CEL cannot parse globs); the operator refuses it.
     apply(
-        &kubeconfig,
+        plane,
         &namespace,
         &profile_yaml(
             "bad-glob",
@@ -966,7 +646,7 @@ async fn a_glob_the_api_server_cannot_check_stalls_the_profile_naming_the_field(
         ),
     );
     let api: Api<ComplianceProfile> = Api::namespaced(client, &namespace);
-    let profile = wait_for(&api, "bad-glob", &operator, "Stalled", |_, s| {
+    let profile = wait_for(&api, "bad-glob", &operator, WAIT, "Stalled", |_, s| {
         s.condition("Stalled").is_some()
     })
     .await;

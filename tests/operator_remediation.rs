@@ -6,10 +6,7 @@
 
 mod support;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use apigw_compliance::crd::{ComplianceProfile, ComplianceProfileStatus, ConditionStatus};
 use aws_config::SdkConfig;
@@ -18,157 +15,15 @@ use aws_sdk_wafv2::types::{AllowAction, DefaultAction, Scope, VisibilityConfig};
 use kube::api::Api;
 use support::cluster;
 use support::moto::{MotoAccount, new_account};
+use support::operator::{
+    Operator, apply, client_with_crd, condition, events, kubectl_stdout, profile_yaml, repo,
+    wait_for, wait_for_events,
+};
 use support::seed;
 
-const BIN: &str = env!("CARGO_BIN_EXE_apigw-compliance");
-const CRD_FILE: &str = "crds/apigwcompliance.io_complianceprofiles.yaml";
 /// Long enough for a scan and its remediation against moto on a loaded 2-core machine.
 const WAIT: Duration = Duration::from_secs(120);
 const REGION: &str = "us-east-1";
-
-fn repo(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
-}
-
-/// A running `apigw-compliance run` watching one namespace, stopped (SIGTERM, then
-/// SIGKILL) when dropped.
-struct Operator {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Operator {
-    fn start(kubeconfig: &Path, namespace: &str, account: &MotoAccount) -> Operator {
-        let dir = std::env::temp_dir().join(format!(
-            "apigw-remediation-test-{namespace}-{}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let tenancy = dir.join("tenancy.yaml");
-        std::fs::write(
-            &tenancy,
-            format!("namespaces:\n  - namespace: {namespace}\n    allowOperatorIdentity: true\n"),
-        )
-        .expect("write tenancy");
-        let log = dir.join("operator.log");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let child = Command::new(BIN)
-            .arg("run")
-            .arg("--tenancy-config")
-            .arg(&tenancy)
-            .args(["--watch-namespace", namespace])
-            .args(["--http-addr", &format!("127.0.0.1:{port}")])
-            .args(["--log-format", "text"])
-            .env_clear()
-            .envs(account.env(REGION))
-            .env("KUBECONFIG", kubeconfig)
-            .env("RUST_LOG", "info,apigw_compliance=debug")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("start the operator");
-        Operator { child, port, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// The value of one series on /metrics (0 when absent or not served).
-    fn metric(&self, series: &str) -> f64 {
-        use std::io::Read;
-        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
-            return 0.0;
-        };
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-        let mut reply = String::new();
-        if write!(stream, "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").is_err()
-            || stream.read_to_string(&mut reply).is_err()
-        {
-            return 0.0;
-        }
-        reply
-            .lines()
-            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
-            .unwrap_or(0.0)
-    }
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.child.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn kubectl(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> String {
-    let mut child = Command::new(cluster::KUBECTL)
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run kubectl");
-    let mut input = child.stdin.take().expect("stdin");
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).expect("kubectl stdin");
-    }
-    drop(input);
-    let out = child.wait_with_output().expect("kubectl output");
-    assert!(
-        out.status.success(),
-        "kubectl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Polls the profile until `done` holds for it and its status; panics with the last
-/// status and the operator's log after [`WAIT`].
-async fn wait_for(
-    api: &Api<ComplianceProfile>,
-    name: &str,
-    operator: &Operator,
-    what: &str,
-    done: impl Fn(&ComplianceProfile, &ComplianceProfileStatus) -> bool,
-) -> ComplianceProfileStatus {
-    let deadline = Instant::now() + WAIT;
-    let mut last = None;
-    while Instant::now() < deadline {
-        if let Ok(Some(profile)) = api.get_opt(name).await {
-            if let Some(status) = &profile.status
-                && done(&profile, status)
-            {
-                return status.clone();
-            }
-            last = profile.status;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    panic!(
-        "profile {name}: {what} not reached after {WAIT:?}; last status: {last:#?}\noperator log:\n{}",
-        operator.log()
-    );
-}
 
 /// The status of the scan of `generation` in `mode`, once written in full.
 fn scanned_in(
@@ -185,13 +40,6 @@ fn scanned_in(
                 .as_ref()
                 .is_some_and(|r| r.mode.as_str() == mode && r.last_run.is_some())
     }
-}
-
-fn condition(status: &ComplianceProfileStatus, type_: &str) -> (ConditionStatus, String) {
-    status
-        .condition(type_)
-        .map(|c| (c.status, c.reason.clone()))
-        .unwrap_or_else(|| panic!("no {type_} condition in {status:#?}"))
 }
 
 /// Names a CloudWatch Logs role in API Gateway's account settings: execution logging's
@@ -263,66 +111,15 @@ async fn stage(sdk: &SdkConfig, api: &str, name: &str) -> (bool, Option<String>,
     )
 }
 
-/// The profile's Events as `reason/type/note` lines.
-fn events(kubeconfig: &Path, namespace: &str) -> Vec<String> {
-    kubectl(
-        kubeconfig,
-        &[
-            "get",
-            "events.events.k8s.io",
-            "-n",
-            namespace,
-            "-o",
-            "jsonpath={range .items[*]}{.reason}/{.type}/{.note}{\"\\n\"}{end}",
-        ],
-        None,
-    )
-    .lines()
-    .map(str::to_string)
-    .collect()
-}
-
-/// Polls the namespace's Events until `count` of them start with `prefix`; panics with
-/// them and the operator's log after [`WAIT`].
-fn wait_for_events(
-    kubeconfig: &Path,
-    namespace: &str,
-    operator: &Operator,
-    prefix: &str,
-    count: usize,
-) -> Vec<String> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let matching: Vec<String> = events(kubeconfig, namespace)
-            .into_iter()
-            .filter(|e| e.starts_with(prefix))
-            .collect();
-        if matching.len() >= count {
-            return matching;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{count} {prefix} Events not seen after {WAIT:?}: {matching:#?}\noperator log:\n{}",
-            operator.log()
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_plans_without_writing_then_enforce_fixes_the_stages_and_the_next_scan_writes_nothing()
  {
-    let client = cluster::client().await;
-    cluster::apply_crd_yaml(
-        &client,
-        &std::fs::read_to_string(repo(CRD_FILE)).expect("crds/ holds the CRD"),
-    )
-    .await;
+    let client = client_with_crd().await;
     let namespace = cluster::test_namespace(&client, "remediate").await;
-    let kubeconfig = cluster::kubeconfig_path();
+    let plane = cluster::shared();
     // The sample remediation profile passes admission (schema and CEL rules).
-    kubectl(
-        &kubeconfig,
+    kubectl_stdout(
+        plane,
         &["apply", "--dry-run=server", "-n", &namespace, "-f", "-"],
         Some(
             &std::fs::read_to_string(repo("examples/profile-remediate.yaml"))
@@ -357,15 +154,14 @@ async fn dry_run_plans_without_writing_then_enforce_fixes_the_stages_and_the_nex
     seed::rest_stage(&sdk, &api, &deployment, "qa", &[]).await;
     account.reset_call_counts().await;
 
-    let operator = Operator::start(&kubeconfig, &namespace, &account);
-    let profile = format!(
-        "apiVersion: apigwcompliance.io/v1alpha1\nkind: ComplianceProfile\nmetadata:\n  name: orders\nspec:\n  scope:\n    regions: [{REGION}]\n  controls:\n    enabled: [APIGateway.1, APIGateway.3, APIGateway.4]\n  remediation:\n    mode: DryRun\n    controls:\n      waf: {{webAclArn: \"{acl}\"}}\n  interval: 1m\n"
+    let operator = Operator::watching(&namespace, &account).start();
+    let profile = profile_yaml(
+        "orders",
+        &format!(
+            "  scope:\n    regions: [{REGION}]\n  controls:\n    enabled: [APIGateway.1, APIGateway.3, APIGateway.4]\n  remediation:\n    mode: DryRun\n    controls:\n      waf: {{webAclArn: \"{acl}\"}}\n  interval: 1m\n"
+        ),
     );
-    kubectl(
-        &kubeconfig,
-        &["apply", "-n", &namespace, "-f", "-"],
-        Some(&profile),
-    );
+    apply(plane, &namespace, &profile);
     let api_profiles: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
 
     // DryRun: the exact changes in status, and no AWS write.
@@ -373,10 +169,13 @@ async fn dry_run_plans_without_writing_then_enforce_fixes_the_stages_and_the_nex
         &api_profiles,
         "orders",
         &operator,
+        WAIT,
         "a DryRun scan",
         scanned_in(1, "DryRun"),
     )
-    .await;
+    .await
+    .status
+    .expect("status");
     assert_eq!(
         account.call_counts().await.writes(),
         0,
@@ -386,11 +185,11 @@ async fn dry_run_plans_without_writing_then_enforce_fixes_the_stages_and_the_nex
     let remediation = status.remediation.clone().expect("remediation status");
     assert_eq!(
         condition(&status, "Remediated"),
-        (ConditionStatus::False, "ChangesPlanned".into())
+        Some((ConditionStatus::False, "ChangesPlanned".into()))
     );
     assert_eq!(
         condition(&status, "Compliant"),
-        (ConditionStatus::False, "FindingsFailed".into())
+        Some((ConditionStatus::False, "FindingsFailed".into()))
     );
     // dev and qa: one UpdateStage each (logging and X-Ray); all three: AssociateWebACL.
     assert_eq!(remediation.planned, 5, "{remediation:#?}");
@@ -447,8 +246,8 @@ async fn dry_run_plans_without_writing_then_enforce_fixes_the_stages_and_the_nex
     );
 
     // Enforce: the stages become compliant, each change is an Event and in status.
-    kubectl(
-        &kubeconfig,
+    kubectl_stdout(
+        plane,
         &[
             "patch",
             "acp",
@@ -466,14 +265,17 @@ async fn dry_run_plans_without_writing_then_enforce_fixes_the_stages_and_the_nex
         &api_profiles,
         "orders",
         &operator,
+        WAIT,
         "an Enforce scan",
         scanned_in(2, "Enforce"),
     )
-    .await;
+    .await
+    .status
+    .expect("status");
     let remediation = status.remediation.clone().expect("remediation status");
     assert_eq!(
         condition(&status, "Remediated"),
-        (ConditionStatus::True, "ChangesApplied".into()),
+        Some((ConditionStatus::True, "ChangesApplied".into())),
         "{remediation:#?}"
     );
     assert_eq!(
@@ -514,7 +316,8 @@ async fn dry_run_plans_without_writing_then_enforce_fixes_the_stages_and_the_nex
         "{calls:?}"
     );
     // The Events follow the status write.
-    let remediated = wait_for_events(&kubeconfig, &namespace, &operator, "Remediated/Normal/", 7);
+    let remediated =
+        wait_for_events(plane, &namespace, &operator, WAIT, "Remediated/Normal/", 7).await;
     assert_eq!(remediated.len(), 7, "{remediated:#?}");
     assert!(
         remediated.iter().any(|e| e
@@ -533,8 +336,8 @@ async fn dry_run_plans_without_writing_then_enforce_fixes_the_stages_and_the_nex
     // The next scan (a spec change scans at once) finds nothing to change and writes
     // nothing; the record of the changes stays.
     account.reset_call_counts().await;
-    kubectl(
-        &kubeconfig,
+    kubectl_stdout(
+        plane,
         &[
             "patch",
             "acp",
@@ -552,10 +355,13 @@ async fn dry_run_plans_without_writing_then_enforce_fixes_the_stages_and_the_nex
         &api_profiles,
         "orders",
         &operator,
+        WAIT,
         "the scan after Enforce",
         scanned_in(3, "Enforce"),
     )
-    .await;
+    .await
+    .status
+    .expect("status");
     let calls = account.call_counts().await;
     assert_eq!(calls.writes(), 0, "the scan after Enforce wrote: {calls:?}");
     assert!(
@@ -564,11 +370,11 @@ async fn dry_run_plans_without_writing_then_enforce_fixes_the_stages_and_the_nex
     );
     assert_eq!(
         condition(&status, "Compliant"),
-        (ConditionStatus::True, "AllPassed".into())
+        Some((ConditionStatus::True, "AllPassed".into()))
     );
     assert_eq!(
         condition(&status, "Remediated"),
-        (ConditionStatus::True, "NothingToChange".into())
+        Some((ConditionStatus::True, "NothingToChange".into()))
     );
     let remediation = status.remediation.expect("remediation status");
     assert_eq!(remediation.last_run.map(|l| l.applied), Some(0));
@@ -577,14 +383,9 @@ async fn dry_run_plans_without_writing_then_enforce_fixes_the_stages_and_the_nex
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_cloudwatch_role_blocks_execution_logging_once_reported_while_tracing_is_fixed() {
-    let client = cluster::client().await;
-    cluster::apply_crd_yaml(
-        &client,
-        &std::fs::read_to_string(repo(CRD_FILE)).expect("crds/ holds the CRD"),
-    )
-    .await;
+    let client = client_with_crd().await;
     let namespace = cluster::test_namespace(&client, "remediate-blocked").await;
-    let kubeconfig = cluster::kubeconfig_path();
+    let plane = cluster::shared();
 
     // No CloudWatch Logs role in API Gateway's account settings: execution logging
     // cannot be turned on. `dev` fails APIGateway.1 and .3.
@@ -600,30 +401,32 @@ async fn a_missing_cloudwatch_role_blocks_execution_logging_once_reported_while_
     )
     .await;
 
-    let operator = Operator::start(&kubeconfig, &namespace, &account);
+    let operator = Operator::watching(&namespace, &account).start();
     let profile = |interval: &str| {
-        format!(
-            "apiVersion: apigwcompliance.io/v1alpha1\nkind: ComplianceProfile\nmetadata:\n  name: orders\nspec:\n  scope:\n    regions: [{REGION}]\n  controls:\n    enabled: [APIGateway.1, APIGateway.3]\n  remediation:\n    mode: Enforce\n  interval: {interval}\n"
+        profile_yaml(
+            "orders",
+            &format!(
+                "  scope:\n    regions: [{REGION}]\n  controls:\n    enabled: [APIGateway.1, APIGateway.3]\n  remediation:\n    mode: Enforce\n  interval: {interval}\n"
+            ),
         )
     };
-    kubectl(
-        &kubeconfig,
-        &["apply", "-n", &namespace, "-f", "-"],
-        Some(&profile("10m")),
-    );
+    apply(plane, &namespace, &profile("10m"));
     let api_profiles: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
     let status = wait_for(
         &api_profiles,
         "orders",
         &operator,
+        WAIT,
         "an Enforce scan",
         scanned_in(1, "Enforce"),
     )
-    .await;
+    .await
+    .status
+    .expect("status");
     let remediation = status.remediation.clone().expect("remediation status");
     assert_eq!(
         condition(&status, "Remediated"),
-        (ConditionStatus::False, "RemediationBlocked".into()),
+        Some((ConditionStatus::False, "RemediationBlocked".into())),
         "{remediation:#?}"
     );
     assert_eq!(
@@ -648,47 +451,50 @@ async fn a_missing_cloudwatch_role_blocks_execution_logging_once_reported_while_
         (true, Some("OFF".into()), None)
     );
     wait_for_events(
-        &kubeconfig,
+        plane,
         &namespace,
         &operator,
+        WAIT,
         "RemediationBlocked/Warning/APIGateway.1: ",
         1,
-    );
+    )
+    .await;
     wait_for_events(
-        &kubeconfig,
+        plane,
         &namespace,
         &operator,
+        WAIT,
         "Remediated/Normal/APIGateway.3 on ",
         1,
-    );
+    )
+    .await;
 
     // Two more scans (spec changes): still blocked, nothing sent, and the persisting
     // problem is not reported again. A profile's reconciles run one at a time, so once
     // the third generation's status is written, the second's Events are out.
     account.reset_call_counts().await;
     for (generation, interval) in [(2, "11m"), (3, "12m")] {
-        kubectl(
-            &kubeconfig,
-            &["apply", "-n", &namespace, "-f", "-"],
-            Some(&profile(interval)),
-        );
+        apply(plane, &namespace, &profile(interval));
         let status = wait_for(
             &api_profiles,
             "orders",
             &operator,
+            WAIT,
             "a later Enforce scan",
             scanned_in(generation, "Enforce"),
         )
-        .await;
+        .await
+        .status
+        .expect("status");
         assert_eq!(
             condition(&status, "Remediated"),
-            (ConditionStatus::False, "RemediationBlocked".into())
+            Some((ConditionStatus::False, "RemediationBlocked".into()))
         );
     }
     let calls = account.call_counts().await;
     assert_eq!(calls.writes(), 0, "{calls:?}");
     assert!(calls.get("apigateway:GetAccount") >= 2, "{calls:?}");
-    let warnings: Vec<String> = events(&kubeconfig, &namespace)
+    let warnings: Vec<String> = events(plane, &namespace)
         .into_iter()
         .filter(|e| e.starts_with("RemediationBlocked/"))
         .collect();

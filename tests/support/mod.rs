@@ -4,4 +4,5 @@
 
 pub mod cluster;
 pub mod moto;
+pub mod operator;
 pub mod seed;
