@@ -464,6 +464,74 @@ mod tests {
         assert!(!is_get_resources("GET", "/restapis"));
     }
 
+    /// An HTTP connector that sends nothing: the limiter in front of it is under test.
+    #[derive(Debug)]
+    struct SendsNothing;
+
+    impl HttpConnector for SendsNothing {
+        fn call(&self, _request: HttpRequest) -> HttpConnectorFuture {
+            HttpConnectorFuture::ready(Err(
+                aws_smithy_runtime_api::client::result::ConnectorError::other(
+                    "nothing is sent in this test".into(),
+                    None,
+                ),
+            ))
+        }
+    }
+
+    fn signed(region: &str, service: &str) -> HttpRequest {
+        let mut request = HttpRequest::empty();
+        request.headers_mut().insert(
+            "authorization",
+            format!(
+                "AWS4-HMAC-SHA256 Credential=AKID/20260101/{region}/{service}/aws4_request, SignedHeaders=host, Signature=abc"
+            ),
+        );
+        request
+    }
+
+    #[tokio::test]
+    async fn waits_for_the_limit_are_counted_per_account_and_region_and_other_services_pass() {
+        let metrics = Arc::new(Metrics::default());
+        let connector = LimitedConnector {
+            inner: SharedHttpConnector::new(SendsNothing),
+            // Burst 1 at 20/s: the first request goes at once, each next one waits 50 ms.
+            limiter: AwsRateLimiter::counted(Some(limit(20.0, 1)), Some(metrics.clone())),
+            account: Arc::from("111122223333"),
+        };
+        for (region, service) in [
+            ("eu-west-1", "apigateway"),
+            ("eu-west-1", "apigateway"),
+            ("eu-west-1", "apigateway"),
+            ("eu-west-1", "sts"),
+            ("us-east-1", "apigateway"),
+        ] {
+            let refused = connector.call(signed(region, service)).await;
+            assert!(refused.is_err(), "the stub sends nothing");
+        }
+        let text = metrics.encode();
+        assert!(
+            text.contains(
+                r#"apigw_compliance_aws_rate_limit_waits_total{account="111122223333",region="eu-west-1"} 2"#
+            ),
+            "{text}"
+        );
+        // us-east-1 has a budget of its own (its one request went at once); STS is not
+        // API Gateway's quota.
+        assert!(!text.contains(r#"region="us-east-1""#), "{text}");
+        let waited: f64 = text
+            .lines()
+            .find(|l| l.starts_with("apigw_compliance_aws_rate_limit_wait_seconds_total{"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .expect("the wait time series");
+        // At most the two 50 ms debts; less when time passed between the requests.
+        assert!(
+            waited > 0.0 && waited <= 0.1 + 1e-9,
+            "waited {waited} s: {text}"
+        );
+    }
+
     #[tokio::test]
     async fn an_unlimited_limiter_leaves_the_configuration_alone() {
         let sdk = SdkConfig::builder().build();

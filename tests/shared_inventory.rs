@@ -97,6 +97,14 @@ async fn overlapping_profiles_share_one_inventory_pass_per_interval() {
         operator.log()
     );
     assert_eq!(counts.throttled, 0, "{counts:?}");
+    // The operator's own account of it: one read from AWS, two reuses.
+    let metrics = operator.metrics();
+    for series in [
+        r#"apigw_compliance_inventory_reads_total{region="us-east-1",source="aws"} 1"#,
+        r#"apigw_compliance_inventory_reads_total{region="us-east-1",source="shared"} 2"#,
+    ] {
+        assert!(metrics.contains(series), "{series} missing:\n{metrics}");
+    }
     // Each still got its own verdicts from the shared read.
     let evaluated: Vec<u32> = first
         .iter()
