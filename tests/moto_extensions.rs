@@ -10,12 +10,15 @@ use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_sdk_apigateway::error::ProvideErrorMetadata;
-use aws_sdk_apigateway::types::{Op, PatchOperation};
+use aws_sdk_apigateway::operation::get_stage::GetStageOutput as RestStage;
+use aws_sdk_apigateway::operation::get_stages::GetStagesOutput as RestStages;
+use aws_sdk_apigatewayv2::operation::get_stage::GetStageOutput as V2Stage;
 use aws_sdk_apigatewayv2::types::{
     AccessLogSettings, AuthorizationType, LoggingLevel, ProtocolType, RouteSettings,
 };
-use aws_sdk_wafv2::types::{AllowAction, DefaultAction, Scope, VisibilityConfig};
+use aws_sdk_wafv2::types::Scope;
 use support::moto::{MotoAccount, new_account};
+use support::seed::{self, V2StageSpec, replace};
 
 const REGION: &str = "us-east-1";
 
@@ -31,49 +34,11 @@ fn waf(acct: &MotoAccount) -> aws_sdk_wafv2::Client {
     aws_sdk_wafv2::Client::new(&acct.sdk_config(REGION))
 }
 
-fn replace(path: &str, value: &str) -> PatchOperation {
-    PatchOperation::builder()
-        .op(Op::Replace)
-        .path(path)
-        .value(value)
-        .build()
-}
-
-/// A REST API with a GET / mock method deployed to `stage`; returns the API id.
-async fn rest_api_with_stage(client: &aws_sdk_apigateway::Client, stage: &str) -> String {
-    let api = client
-        .create_rest_api()
-        .name("orders")
-        .send()
-        .await
-        .expect("CreateRestApi");
-    let api_id = api.id().expect("api id").to_string();
-    let resources = client
-        .get_resources()
-        .rest_api_id(&api_id)
-        .send()
-        .await
-        .expect("GetResources");
-    let root = resources.items()[0].id().expect("root id").to_string();
-    client
-        .put_method()
-        .rest_api_id(&api_id)
-        .resource_id(&root)
-        .http_method("GET")
-        .authorization_type("NONE")
-        .send()
-        .await
-        .expect("PutMethod");
-    client
-        .put_integration()
-        .rest_api_id(&api_id)
-        .resource_id(&root)
-        .http_method("GET")
-        .r#type(aws_sdk_apigateway::types::IntegrationType::Mock)
-        .send()
-        .await
-        .expect("PutIntegration");
-    client
+/// A REST API (`seed::rest_api`) whose `stage` is made by CreateDeployment with a stage
+/// name, as a first deploy makes it (not by CreateStage); returns the API id.
+async fn rest_api_with_stage(acct: &MotoAccount, stage: &str) -> String {
+    let (api_id, _) = seed::rest_api(&acct.sdk_config(REGION), "orders").await;
+    rest(acct)
         .create_deployment()
         .rest_api_id(&api_id)
         .stage_name(stage)
@@ -83,46 +48,46 @@ async fn rest_api_with_stage(client: &aws_sdk_apigateway::Client, stage: &str) -
     api_id
 }
 
-async fn regional_web_acl(client: &aws_sdk_wafv2::Client, name: &str) -> String {
-    let out = client
-        .create_web_acl()
-        .name(name)
-        .scope(Scope::Regional)
-        .default_action(
-            DefaultAction::builder()
-                .allow(AllowAction::builder().build())
-                .build(),
-        )
-        .visibility_config(
-            VisibilityConfig::builder()
-                .sampled_requests_enabled(false)
-                .cloud_watch_metrics_enabled(false)
-                .metric_name(name)
-                .build()
-                .expect("visibility config"),
-        )
+async fn get_rest_stage(
+    client: &aws_sdk_apigateway::Client,
+    api_id: &str,
+    stage: &str,
+) -> RestStage {
+    client
+        .get_stage()
+        .rest_api_id(api_id)
+        .stage_name(stage)
         .send()
         .await
-        .expect("CreateWebACL");
-    out.summary()
-        .and_then(|s| s.arn())
-        .expect("web ACL ARN")
-        .to_string()
+        .expect("GetStage")
+}
+
+async fn get_rest_stages(client: &aws_sdk_apigateway::Client, api_id: &str) -> RestStages {
+    client
+        .get_stages()
+        .rest_api_id(api_id)
+        .send()
+        .await
+        .expect("GetStages")
+}
+
+async fn get_v2_stage(client: &aws_sdk_apigatewayv2::Client, api_id: &str, stage: &str) -> V2Stage {
+    client
+        .get_stage()
+        .api_id(api_id)
+        .stage_name(stage)
+        .send()
+        .await
+        .expect("GetStage")
 }
 
 #[tokio::test]
 async fn rest_stage_client_certificate_round_trip() {
     let acct = new_account().await;
     let client = rest(&acct);
-    let api_id = rest_api_with_stage(&client, "prod").await;
+    let api_id = rest_api_with_stage(&acct, "prod").await;
 
-    let before = client
-        .get_stage()
-        .rest_api_id(&api_id)
-        .stage_name("prod")
-        .send()
-        .await
-        .expect("GetStage");
+    let before = get_rest_stage(&client, &api_id, "prod").await;
     assert_eq!(before.client_certificate_id(), None);
 
     let cert = client
@@ -142,25 +107,14 @@ async fn rest_stage_client_certificate_round_trip() {
         .expect("UpdateStage");
     assert_eq!(updated.client_certificate_id(), Some(cert_id));
 
-    let stages = client
-        .get_stages()
-        .rest_api_id(&api_id)
-        .send()
-        .await
-        .expect("GetStages");
+    let stages = get_rest_stages(&client, &api_id).await;
     let prod = stages
         .item()
         .iter()
         .find(|s| s.stage_name() == Some("prod"))
         .expect("prod stage");
     assert_eq!(prod.client_certificate_id(), Some(cert_id));
-    let got = client
-        .get_stage()
-        .rest_api_id(&api_id)
-        .stage_name("prod")
-        .send()
-        .await
-        .expect("GetStage");
+    let got = get_rest_stage(&client, &api_id, "prod").await;
     assert_eq!(got.client_certificate_id(), Some(cert_id));
 
     // A certificate that does not exist in the account is refused, as AWS does, and
@@ -174,13 +128,7 @@ async fn rest_stage_client_certificate_round_trip() {
         .await
         .expect_err("unknown certificate id must be refused");
     assert_eq!(err.code(), Some("BadRequestException"));
-    let got = client
-        .get_stage()
-        .rest_api_id(&api_id)
-        .stage_name("prod")
-        .send()
-        .await
-        .expect("GetStage");
+    let got = get_rest_stage(&client, &api_id, "prod").await;
     assert_eq!(got.client_certificate_id(), Some(cert_id));
 
     // Redeploying the stage keeps its settings (moto alone would blank the stage).
@@ -191,13 +139,7 @@ async fn rest_stage_client_certificate_round_trip() {
         .send()
         .await
         .expect("CreateDeployment");
-    let got = client
-        .get_stage()
-        .rest_api_id(&api_id)
-        .stage_name("prod")
-        .send()
-        .await
-        .expect("GetStage");
+    let got = get_rest_stage(&client, &api_id, "prod").await;
     assert_eq!(got.client_certificate_id(), Some(cert_id));
 }
 
@@ -251,9 +193,15 @@ async fn generate_get_and_list_client_certificates() {
         .iter()
         .filter_map(|c| c.client_certificate_id().map(str::to_string))
         .collect();
-    let expected: HashSet<String> = [id.clone(), second.client_certificate_id().unwrap().into()]
-        .into_iter()
-        .collect();
+    let expected: HashSet<String> = [
+        id.clone(),
+        second
+            .client_certificate_id()
+            .expect("certificate id")
+            .into(),
+    ]
+    .into_iter()
+    .collect();
     assert_eq!(listed, expected);
 
     let err = client
@@ -280,7 +228,7 @@ async fn generate_get_and_list_client_certificates() {
 async fn rest_stage_patch_operations_land_in_method_settings() {
     let acct = new_account().await;
     let client = rest(&acct);
-    let api_id = rest_api_with_stage(&client, "prod").await;
+    let api_id = rest_api_with_stage(&acct, "prod").await;
 
     client
         .update_stage()
@@ -296,12 +244,7 @@ async fn rest_stage_patch_operations_land_in_method_settings() {
         .await
         .expect("UpdateStage");
 
-    let stages = client
-        .get_stages()
-        .rest_api_id(&api_id)
-        .send()
-        .await
-        .expect("GetStages");
+    let stages = get_rest_stages(&client, &api_id).await;
     let stage = &stages.item()[0];
     assert!(stage.tracing_enabled());
     assert!(stage.cache_cluster_enabled());
@@ -331,14 +274,8 @@ async fn rest_stage_patch_operations_land_in_method_settings() {
         .send()
         .await
         .expect("UpdateStage");
-    let stage = client
-        .get_stage()
-        .rest_api_id(&api_id)
-        .stage_name("prod")
-        .send()
-        .await
-        .expect("GetStage");
-    let orders = &stage.method_settings().unwrap()["~1orders~1{id}/GET"];
+    let stage = get_rest_stage(&client, &api_id, "prod").await;
+    let orders = &stage.method_settings().expect("methodSettings")["~1orders~1{id}/GET"];
     assert!(orders.cache_data_encrypted());
     assert_eq!(orders.logging_level(), Some("INFO"), "other fields kept");
 }
@@ -346,63 +283,41 @@ async fn rest_stage_patch_operations_land_in_method_settings() {
 #[tokio::test]
 async fn v2_stage_settings_round_trip() {
     let acct = new_account().await;
+    let sdk = acct.sdk_config(REGION);
     let client = v2(&acct);
-    let api_id = client
-        .create_api()
-        .name("chat")
-        .protocol_type(ProtocolType::Websocket)
-        .route_selection_expression("$request.body.action")
-        .send()
-        .await
-        .expect("CreateApi")
-        .api_id()
-        .expect("api id")
-        .to_string();
+    let api_id = seed::v2_api(&sdk, "chat", ProtocolType::Websocket).await;
     let log_group = format!("arn:aws:logs:{REGION}:{}:log-group:chat", acct.account_id);
 
     // CreateStage stores the three settings natively.
-    client
-        .create_stage()
-        .api_id(&api_id)
-        .stage_name("prod")
-        .description("keep me")
-        .default_route_settings(
-            RouteSettings::builder()
-                .logging_level(LoggingLevel::Error)
-                .build(),
-        )
-        .route_settings(
-            "sendmessage",
-            RouteSettings::builder()
-                .logging_level(LoggingLevel::Off)
-                .build(),
-        )
-        .access_log_settings(
-            AccessLogSettings::builder()
-                .destination_arn(&log_group)
-                .format("$context.requestId")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("CreateStage");
-    let stage = client
-        .get_stage()
-        .api_id(&api_id)
-        .stage_name("prod")
-        .send()
-        .await
-        .expect("GetStage");
+    seed::v2_stage(
+        &sdk,
+        &api_id,
+        "prod",
+        V2StageSpec {
+            default_logging_level: Some(LoggingLevel::Error),
+            route_logging_levels: &[("sendmessage", LoggingLevel::Off)],
+            access_log: Some((&log_group, "$context.requestId")),
+            description: Some("keep me"),
+        },
+    )
+    .await;
+    let stage = get_v2_stage(&client, &api_id, "prod").await;
     assert_eq!(
-        stage.default_route_settings().unwrap().logging_level(),
+        stage
+            .default_route_settings()
+            .expect("defaultRouteSettings")
+            .logging_level(),
         Some(&LoggingLevel::Error)
     );
     assert_eq!(
-        stage.route_settings().unwrap()["sendmessage"].logging_level(),
+        stage.route_settings().expect("routeSettings")["sendmessage"].logging_level(),
         Some(&LoggingLevel::Off)
     );
     assert_eq!(
-        stage.access_log_settings().unwrap().format(),
+        stage
+            .access_log_settings()
+            .expect("accessLogSettings")
+            .format(),
         Some("$context.requestId")
     );
 
@@ -440,7 +355,10 @@ async fn v2_stage_settings_round_trip() {
         .await
         .expect("UpdateStage");
     assert_eq!(
-        updated.default_route_settings().unwrap().logging_level(),
+        updated
+            .default_route_settings()
+            .expect("defaultRouteSettings")
+            .logging_level(),
         Some(&LoggingLevel::Info)
     );
 
@@ -454,10 +372,13 @@ async fn v2_stage_settings_round_trip() {
     let stage = &stages.items()[0];
     assert_eq!(stage.description(), Some("keep me"), "absent fields kept");
     assert_eq!(
-        stage.default_route_settings().unwrap().logging_level(),
+        stage
+            .default_route_settings()
+            .expect("defaultRouteSettings")
+            .logging_level(),
         Some(&LoggingLevel::Info)
     );
-    let routes = stage.route_settings().unwrap();
+    let routes = stage.route_settings().expect("routeSettings");
     assert_eq!(routes.len(), 2);
     assert_eq!(
         routes["sendmessage"].logging_level(),
@@ -467,7 +388,7 @@ async fn v2_stage_settings_round_trip() {
         routes["$default"].logging_level(),
         Some(&LoggingLevel::Info)
     );
-    let access = stage.access_log_settings().unwrap();
+    let access = stage.access_log_settings().expect("accessLogSettings");
     assert_eq!(access.destination_arn(), Some(log_group.as_str()));
     assert_eq!(access.format(), Some(format));
 
@@ -485,20 +406,20 @@ async fn v2_stage_settings_round_trip() {
         .send()
         .await
         .expect("UpdateStage");
-    let stage = client
-        .get_stage()
-        .api_id(&api_id)
-        .stage_name("prod")
-        .send()
-        .await
-        .expect("GetStage");
+    let stage = get_v2_stage(&client, &api_id, "prod").await;
     assert_eq!(
-        stage.default_route_settings().unwrap().logging_level(),
+        stage
+            .default_route_settings()
+            .expect("defaultRouteSettings")
+            .logging_level(),
         Some(&LoggingLevel::Info)
     );
-    assert_eq!(stage.route_settings().unwrap().len(), 2);
+    assert_eq!(stage.route_settings().expect("routeSettings").len(), 2);
     assert_eq!(
-        stage.access_log_settings().unwrap().format(),
+        stage
+            .access_log_settings()
+            .expect("accessLogSettings")
+            .format(),
         Some("$context.requestId")
     );
 
@@ -516,24 +437,10 @@ async fn v2_stage_settings_round_trip() {
 #[tokio::test]
 async fn v2_http_stage_refuses_execution_logging() {
     let acct = new_account().await;
+    let sdk = acct.sdk_config(REGION);
     let client = v2(&acct);
-    let api_id = client
-        .create_api()
-        .name("web")
-        .protocol_type(ProtocolType::Http)
-        .send()
-        .await
-        .expect("CreateApi")
-        .api_id()
-        .unwrap()
-        .to_string();
-    client
-        .create_stage()
-        .api_id(&api_id)
-        .stage_name("$default")
-        .send()
-        .await
-        .expect("CreateStage");
+    let api_id = seed::v2_api(&sdk, "web", ProtocolType::Http).await;
+    seed::v2_stage(&sdk, &api_id, "$default", V2StageSpec::default()).await;
     let err = client
         .update_stage()
         .api_id(&api_id)
@@ -573,42 +480,21 @@ async fn v2_http_stage_refuses_execution_logging() {
 #[tokio::test]
 async fn v2_routes_keep_authorization_type_and_lists_page() {
     let acct = new_account().await;
+    let sdk = acct.sdk_config(REGION);
     let client = v2(&acct);
-    let api_id = client
-        .create_api()
-        .name("web")
-        .protocol_type(ProtocolType::Http)
-        .send()
-        .await
-        .expect("CreateApi")
-        .api_id()
-        .unwrap()
-        .to_string();
-    client
-        .create_route()
-        .api_id(&api_id)
-        .route_key("GET /orders")
-        .authorization_type(AuthorizationType::AwsIam)
-        .send()
-        .await
-        .expect("CreateRoute");
+    let api_id = seed::v2_api(&sdk, "web", ProtocolType::Http).await;
+    seed::v2_route(
+        &sdk,
+        &api_id,
+        "GET /orders",
+        Some(AuthorizationType::AwsIam),
+    )
+    .await;
     for key in ["GET /health", "POST /orders"] {
-        client
-            .create_route()
-            .api_id(&api_id)
-            .route_key(key)
-            .send()
-            .await
-            .expect("CreateRoute");
+        seed::v2_route(&sdk, &api_id, key, None).await;
     }
     for stage in ["a", "b", "c"] {
-        client
-            .create_stage()
-            .api_id(&api_id)
-            .stage_name(stage)
-            .send()
-            .await
-            .expect("CreateStage");
+        seed::v2_stage(&sdk, &api_id, stage, V2StageSpec::default()).await;
     }
 
     // GetRoutes in pages of 2: NextToken on the first page only.
@@ -678,13 +564,7 @@ async fn v2_routes_keep_authorization_type_and_lists_page() {
     assert_eq!(whole.next_token(), None);
 
     for name in ["two", "three"] {
-        client
-            .create_api()
-            .name(name)
-            .protocol_type(ProtocolType::Http)
-            .send()
-            .await
-            .expect("CreateApi");
+        seed::v2_api(&sdk, name, ProtocolType::Http).await;
     }
     let page = client
         .get_apis()
@@ -781,12 +661,13 @@ async fn account_cloudwatch_role_round_trip_per_region() {
 #[tokio::test]
 async fn web_acl_association_shows_on_rest_stage() {
     let acct = new_account().await;
+    let sdk = acct.sdk_config(REGION);
     let client = rest(&acct);
     let wafc = waf(&acct);
-    let api_id = rest_api_with_stage(&client, "prod").await;
+    let api_id = rest_api_with_stage(&acct, "prod").await;
     let stage_arn = format!("arn:aws:apigateway:{REGION}::/restapis/{api_id}/stages/prod");
 
-    let first_acl = regional_web_acl(&wafc, "first").await;
+    let first_acl = seed::web_acl(&sdk, "first").await;
     assert!(
         first_acl.starts_with(&format!(
             "arn:aws:wafv2:{REGION}:{}:regional/webacl/first/",
@@ -801,12 +682,7 @@ async fn web_acl_association_shows_on_rest_stage() {
         .await
         .expect("AssociateWebACL");
 
-    let stages = client
-        .get_stages()
-        .rest_api_id(&api_id)
-        .send()
-        .await
-        .expect("GetStages");
+    let stages = get_rest_stages(&client, &api_id).await;
     assert_eq!(stages.item()[0].web_acl_arn(), Some(first_acl.as_str()));
     let for_resource = wafc
         .get_web_acl_for_resource()
@@ -818,7 +694,7 @@ async fn web_acl_association_shows_on_rest_stage() {
         for_resource.web_acl().map(|a| a.arn()),
         Some(first_acl.as_str())
     );
-    let id = first_acl.rsplit('/').next().unwrap();
+    let id = first_acl.rsplit('/').next().expect("web ACL id");
     let got = wafc
         .get_web_acl()
         .name("first")
@@ -830,20 +706,14 @@ async fn web_acl_association_shows_on_rest_stage() {
     assert_eq!(got.web_acl().map(|a| a.arn()), Some(first_acl.as_str()));
 
     // Associating another ACL replaces the first, everywhere.
-    let second_acl = regional_web_acl(&wafc, "second").await;
+    let second_acl = seed::web_acl(&sdk, "second").await;
     wafc.associate_web_acl()
         .web_acl_arn(&second_acl)
         .resource_arn(&stage_arn)
         .send()
         .await
         .expect("AssociateWebACL");
-    let stage = client
-        .get_stage()
-        .rest_api_id(&api_id)
-        .stage_name("prod")
-        .send()
-        .await
-        .expect("GetStage");
+    let stage = get_rest_stage(&client, &api_id, "prod").await;
     assert_eq!(stage.web_acl_arn(), Some(second_acl.as_str()));
     let for_resource = wafc
         .get_web_acl_for_resource()
@@ -864,18 +734,10 @@ async fn accounts_do_not_see_each_other() {
     assert_ne!(a.access_key_id, b.access_key_id);
     assert!(a.session_token.is_some(), "STS credentials carry a token");
 
-    let a_rest = rest_api_with_stage(&rest(&a), "prod").await;
-    let a_v2 = v2(&a)
-        .create_api()
-        .name("a-http")
-        .protocol_type(ProtocolType::Http)
-        .send()
-        .await
-        .expect("CreateApi")
-        .api_id()
-        .unwrap()
-        .to_string();
-    regional_web_acl(&waf(&a), "a-acl").await;
+    let a_sdk = a.sdk_config(REGION);
+    let a_rest = rest_api_with_stage(&a, "prod").await;
+    let a_v2 = seed::v2_api(&a_sdk, "a-http", ProtocolType::Http).await;
+    seed::web_acl(&a_sdk, "a-acl").await;
 
     let a_apis = rest(&a).get_rest_apis().send().await.expect("GetRestApis");
     assert_eq!(a_apis.items().len(), 1);
@@ -934,17 +796,12 @@ async fn accounts_do_not_see_each_other() {
 async fn call_counter_counts_per_account_and_operation() {
     let acct = new_account().await;
     let client = rest(&acct);
-    let api_id = rest_api_with_stage(&client, "prod").await;
+    let api_id = rest_api_with_stage(&acct, "prod").await;
     acct.reset_call_counts().await;
     assert_eq!(acct.call_counts().await.total, 0);
 
     for _ in 0..3 {
-        client
-            .get_stages()
-            .rest_api_id(&api_id)
-            .send()
-            .await
-            .expect("GetStages");
+        get_rest_stages(&client, &api_id).await;
     }
     client
         .update_stage()

@@ -473,6 +473,7 @@ async fn websocket_and_http_stages_get_logging_and_access_logs_and_http_no_loggi
             default_logging_level: Some(V2Level::Off),
             route_logging_levels: &[("$default", V2Level::Off), ("$connect", V2Level::Info)],
             access_log: None,
+            description: None,
         },
     )
     .await;

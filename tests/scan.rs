@@ -114,6 +114,7 @@ async fn scan_reports_every_control_on_rest_websocket_and_http_apis_in_two_regio
             default_logging_level: Some(LoggingLevel::Info),
             route_logging_levels: &[("$default", LoggingLevel::Off)],
             access_log: Some((LOG_GROUP, "$context.requestId")),
+            description: None,
         },
     )
     .await;

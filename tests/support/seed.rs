@@ -120,18 +120,21 @@ pub async fn rest_stage(
         .set_patch_operations(Some(
             patches
                 .iter()
-                .map(|(path, value)| {
-                    PatchOperation::builder()
-                        .op(Op::Replace)
-                        .path(*path)
-                        .value(*value)
-                        .build()
-                })
+                .map(|(path, value)| replace(path, value))
                 .collect(),
         ))
         .send()
         .await
         .expect("UpdateStage");
+}
+
+/// A REST `replace` patch operation (UpdateStage, UpdateAccount).
+pub fn replace(path: &str, value: &str) -> PatchOperation {
+    PatchOperation::builder()
+        .op(Op::Replace)
+        .path(path)
+        .value(value)
+        .build()
 }
 
 /// The stage settings a fully compliant REST stage has (APIGateway.1, .3, .5; .2 and
@@ -140,6 +143,29 @@ pub const COMPLIANT_REST_PATCHES: &[(&str, &str)] = &[
     ("/*/*/logging/loglevel", "INFO"),
     ("/tracingEnabled", "true"),
 ];
+
+/// A REST API (see `rest_api`) with a compliant `prod` stage and a bare `dev` stage:
+/// the usual small estate, where `dev` fails APIGateway.1 and .3. Returns the API id.
+pub async fn rest_api_with_prod_and_dev(sdk: &SdkConfig, name: &str) -> String {
+    let (api_id, deployment_id) = rest_api(sdk, name).await;
+    rest_stage(sdk, &api_id, &deployment_id, "prod", COMPLIANT_REST_PATCHES).await;
+    rest_stage(sdk, &api_id, &deployment_id, "dev", &[]).await;
+    api_id
+}
+
+/// Names a CloudWatch Logs role in API Gateway's account settings for the region:
+/// execution logging's precondition.
+pub async fn set_cloudwatch_role(sdk: &SdkConfig, account_id: &str) {
+    aws_sdk_apigateway::Client::new(sdk)
+        .update_account()
+        .patch_operations(replace(
+            "/cloudwatchRoleArn",
+            &format!("arn:aws:iam::{account_id}:role/apigw-cloudwatch"),
+        ))
+        .send()
+        .await
+        .expect("UpdateAccount");
+}
 
 /// A v2 API of the given protocol. Returns its id.
 pub async fn v2_api(sdk: &SdkConfig, name: &str, protocol: ProtocolType) -> String {
@@ -188,12 +214,17 @@ pub struct V2StageSpec<'a> {
     pub route_logging_levels: &'a [(&'a str, LoggingLevel)],
     /// (destination ARN, format)
     pub access_log: Option<(&'a str, &'a str)>,
+    pub description: Option<&'a str>,
 }
 
 /// A v2 stage created with the given settings.
 pub async fn v2_stage(sdk: &SdkConfig, api_id: &str, stage: &str, spec: V2StageSpec<'_>) {
     let client = aws_sdk_apigatewayv2::Client::new(sdk);
-    let mut create = client.create_stage().api_id(api_id).stage_name(stage);
+    let mut create = client
+        .create_stage()
+        .api_id(api_id)
+        .stage_name(stage)
+        .set_description(spec.description.map(str::to_string));
     if let Some(level) = spec.default_logging_level {
         create =
             create.default_route_settings(RouteSettings::builder().logging_level(level).build());
@@ -217,13 +248,12 @@ pub async fn v2_stage(sdk: &SdkConfig, api_id: &str, stage: &str, spec: V2StageS
     create.send().await.expect("CreateStage (v2)");
 }
 
-/// A REGIONAL WAFv2 web ACL associated with a REST stage. Returns the ACL ARN.
-pub async fn associate_web_acl(sdk: &SdkConfig, region: &str, api_id: &str, stage: &str) -> String {
+/// A REGIONAL WAFv2 web ACL (allow by default), associated with nothing. Returns its ARN.
+pub async fn web_acl(sdk: &SdkConfig, name: &str) -> String {
     use aws_sdk_wafv2::types::{AllowAction, DefaultAction, Scope, VisibilityConfig};
-    let client = aws_sdk_wafv2::Client::new(sdk);
-    let acl = client
+    aws_sdk_wafv2::Client::new(sdk)
         .create_web_acl()
-        .name(format!("acl-{api_id}-{stage}"))
+        .name(name)
         .scope(Scope::Regional)
         .default_action(
             DefaultAction::builder()
@@ -234,19 +264,23 @@ pub async fn associate_web_acl(sdk: &SdkConfig, region: &str, api_id: &str, stag
             VisibilityConfig::builder()
                 .sampled_requests_enabled(false)
                 .cloud_watch_metrics_enabled(false)
-                .metric_name("acl")
+                .metric_name(name)
                 .build()
                 .expect("visibility config"),
         )
         .send()
         .await
-        .expect("CreateWebACL");
-    let arn = acl
+        .expect("CreateWebACL")
         .summary()
         .and_then(|s| s.arn())
-        .expect("acl arn")
-        .to_string();
-    client
+        .expect("web ACL ARN")
+        .to_string()
+}
+
+/// A REGIONAL WAFv2 web ACL associated with a REST stage. Returns the ACL ARN.
+pub async fn associate_web_acl(sdk: &SdkConfig, region: &str, api_id: &str, stage: &str) -> String {
+    let arn = web_acl(sdk, &format!("acl-{api_id}-{stage}")).await;
+    aws_sdk_wafv2::Client::new(sdk)
         .associate_web_acl()
         .web_acl_arn(&arn)
         .resource_arn(format!(
