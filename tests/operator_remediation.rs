@@ -10,11 +10,9 @@ use std::time::Duration;
 
 use apigw_compliance::crd::{ComplianceProfile, ComplianceProfileStatus, ConditionStatus};
 use aws_config::SdkConfig;
-use aws_sdk_apigateway::types::{Op, PatchOperation};
-use aws_sdk_wafv2::types::{AllowAction, DefaultAction, Scope, VisibilityConfig};
 use kube::api::Api;
-use support::cluster;
-use support::moto::{MotoAccount, new_account};
+use support::cluster::{self, ControlPlane};
+use support::moto::new_account;
 use support::operator::{
     Operator, apply, client_with_crd, condition, events, kubectl_stdout, profile_yaml, repo,
     wait_for, wait_for_events,
@@ -42,52 +40,37 @@ fn scanned_in(
     }
 }
 
-/// Names a CloudWatch Logs role in API Gateway's account settings: execution logging's
-/// precondition.
-async fn set_cloudwatch_role(account: &MotoAccount, sdk: &SdkConfig) {
-    aws_sdk_apigateway::Client::new(sdk)
-        .update_account()
-        .patch_operations(
-            PatchOperation::builder()
-                .op(Op::Replace)
-                .path("/cloudwatchRoleArn")
-                .value(format!(
-                    "arn:aws:iam::{}:role/apigw-cloudwatch",
-                    account.account_id
-                ))
-                .build(),
-        )
-        .send()
-        .await
-        .expect("UpdateAccount");
+/// Waits until the `orders` profile's scan of `generation` in `mode` is written in
+/// full (`scanned_in`) and returns that status.
+async fn wait_for_scan(
+    api_profiles: &Api<ComplianceProfile>,
+    operator: &Operator,
+    what: &str,
+    generation: i64,
+    mode: &str,
+) -> ComplianceProfileStatus {
+    wait_for(
+        api_profiles,
+        "orders",
+        operator,
+        WAIT,
+        what,
+        scanned_in(generation, mode),
+    )
+    .await
+    .status
+    .expect("status")
 }
 
-/// A REGIONAL web ACL, associated with nothing. Returns its ARN.
-async fn web_acl(sdk: &SdkConfig, name: &str) -> String {
-    aws_sdk_wafv2::Client::new(sdk)
-        .create_web_acl()
-        .name(name)
-        .scope(Scope::Regional)
-        .default_action(
-            DefaultAction::builder()
-                .allow(AllowAction::builder().build())
-                .build(),
-        )
-        .visibility_config(
-            VisibilityConfig::builder()
-                .sampled_requests_enabled(false)
-                .cloud_watch_metrics_enabled(false)
-                .metric_name(name)
-                .build()
-                .expect("visibility config"),
-        )
-        .send()
-        .await
-        .expect("CreateWebACL")
-        .summary()
-        .and_then(|s| s.arn())
-        .expect("web ACL ARN")
-        .to_string()
+/// `kubectl patch --type merge` of the `orders` profile.
+fn merge_patch_orders(plane: &ControlPlane, namespace: &str, patch: &str) {
+    kubectl_stdout(
+        plane,
+        &[
+            "patch", "acp", "orders", "-n", namespace, "--type", "merge", "-p", patch,
+        ],
+        None,
+    );
 }
 
 /// A stage as AWS has it now: (X-Ray on, stage-wide logging level, web ACL).
@@ -132,8 +115,8 @@ async fn dry_run_plans_without_writing_then_enforce_fixes_the_stages_and_the_nex
     // web ACL (APIGateway.4).
     let account = new_account().await;
     let sdk = account.sdk_config(REGION);
-    set_cloudwatch_role(&account, &sdk).await;
-    let acl = web_acl(&sdk, "apis").await;
+    seed::set_cloudwatch_role(&sdk, &account.account_id).await;
+    let acl = seed::web_acl(&sdk, "apis").await;
     let (api, deployment) = seed::rest_api(&sdk, "orders").await;
     seed::rest_stage(
         &sdk,
@@ -165,17 +148,7 @@ async fn dry_run_plans_without_writing_then_enforce_fixes_the_stages_and_the_nex
     let api_profiles: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
 
     // DryRun: the exact changes in status, and no AWS write.
-    let status = wait_for(
-        &api_profiles,
-        "orders",
-        &operator,
-        WAIT,
-        "a DryRun scan",
-        scanned_in(1, "DryRun"),
-    )
-    .await
-    .status
-    .expect("status");
+    let status = wait_for_scan(&api_profiles, &operator, "a DryRun scan", 1, "DryRun").await;
     assert_eq!(
         account.call_counts().await.writes(),
         0,
@@ -246,32 +219,12 @@ async fn dry_run_plans_without_writing_then_enforce_fixes_the_stages_and_the_nex
     );
 
     // Enforce: the stages become compliant, each change is an Event and in status.
-    kubectl_stdout(
+    merge_patch_orders(
         plane,
-        &[
-            "patch",
-            "acp",
-            "orders",
-            "-n",
-            &namespace,
-            "--type",
-            "merge",
-            "-p",
-            r#"{"spec":{"remediation":{"mode":"Enforce"}}}"#,
-        ],
-        None,
+        &namespace,
+        r#"{"spec":{"remediation":{"mode":"Enforce"}}}"#,
     );
-    let status = wait_for(
-        &api_profiles,
-        "orders",
-        &operator,
-        WAIT,
-        "an Enforce scan",
-        scanned_in(2, "Enforce"),
-    )
-    .await
-    .status
-    .expect("status");
+    let status = wait_for_scan(&api_profiles, &operator, "an Enforce scan", 2, "Enforce").await;
     let remediation = status.remediation.clone().expect("remediation status");
     assert_eq!(
         condition(&status, "Remediated"),
@@ -336,32 +289,15 @@ async fn dry_run_plans_without_writing_then_enforce_fixes_the_stages_and_the_nex
     // The next scan (a spec change scans at once) finds nothing to change and writes
     // nothing; the record of the changes stays.
     account.reset_call_counts().await;
-    kubectl_stdout(
-        plane,
-        &[
-            "patch",
-            "acp",
-            "orders",
-            "-n",
-            &namespace,
-            "--type",
-            "merge",
-            "-p",
-            r#"{"spec":{"interval":"2m"}}"#,
-        ],
-        None,
-    );
-    let status = wait_for(
+    merge_patch_orders(plane, &namespace, r#"{"spec":{"interval":"2m"}}"#);
+    let status = wait_for_scan(
         &api_profiles,
-        "orders",
         &operator,
-        WAIT,
         "the scan after Enforce",
-        scanned_in(3, "Enforce"),
+        3,
+        "Enforce",
     )
-    .await
-    .status
-    .expect("status");
+    .await;
     let calls = account.call_counts().await;
     assert_eq!(calls.writes(), 0, "the scan after Enforce wrote: {calls:?}");
     assert!(
@@ -412,17 +348,7 @@ async fn a_missing_cloudwatch_role_blocks_execution_logging_once_reported_while_
     };
     apply(plane, &namespace, &profile("10m"));
     let api_profiles: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
-    let status = wait_for(
-        &api_profiles,
-        "orders",
-        &operator,
-        WAIT,
-        "an Enforce scan",
-        scanned_in(1, "Enforce"),
-    )
-    .await
-    .status
-    .expect("status");
+    let status = wait_for_scan(&api_profiles, &operator, "an Enforce scan", 1, "Enforce").await;
     let remediation = status.remediation.clone().expect("remediation status");
     assert_eq!(
         condition(&status, "Remediated"),
@@ -475,17 +401,14 @@ async fn a_missing_cloudwatch_role_blocks_execution_logging_once_reported_while_
     account.reset_call_counts().await;
     for (generation, interval) in [(2, "11m"), (3, "12m")] {
         apply(plane, &namespace, &profile(interval));
-        let status = wait_for(
+        let status = wait_for_scan(
             &api_profiles,
-            "orders",
             &operator,
-            WAIT,
             "a later Enforce scan",
-            scanned_in(generation, "Enforce"),
+            generation,
+            "Enforce",
         )
-        .await
-        .status
-        .expect("status");
+        .await;
         assert_eq!(
             condition(&status, "Remediated"),
             Some((ConditionStatus::False, "RemediationBlocked".into()))

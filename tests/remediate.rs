@@ -10,9 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_apigateway::config::{Credentials, SharedCredentialsProvider};
-use aws_sdk_apigateway::types::{Op, PatchOperation};
 use aws_sdk_apigatewayv2::types::{LoggingLevel as V2Level, ProtocolType};
-use aws_sdk_wafv2::types::{AllowAction, DefaultAction, Scope, VisibilityConfig};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -36,56 +34,6 @@ const FORMAT: &str = r#"{"requestId":"$context.requestId","status":"$context.sta
 
 fn rest(sdk: &SdkConfig) -> aws_sdk_apigateway::Client {
     aws_sdk_apigateway::Client::new(sdk)
-}
-
-fn replace(path: &str, value: &str) -> PatchOperation {
-    PatchOperation::builder()
-        .op(Op::Replace)
-        .path(path)
-        .value(value)
-        .build()
-}
-
-/// Names a CloudWatch Logs role in API Gateway's account settings: execution logging's
-/// precondition.
-async fn set_cloudwatch_role(account: &MotoAccount, sdk: &SdkConfig) {
-    rest(sdk)
-        .update_account()
-        .patch_operations(replace(
-            "/cloudwatchRoleArn",
-            &format!("arn:aws:iam::{}:role/apigw-cloudwatch", account.account_id),
-        ))
-        .send()
-        .await
-        .expect("UpdateAccount");
-}
-
-/// A REGIONAL web ACL, not associated with anything.
-async fn web_acl(sdk: &SdkConfig, name: &str) -> String {
-    aws_sdk_wafv2::Client::new(sdk)
-        .create_web_acl()
-        .name(name)
-        .scope(Scope::Regional)
-        .default_action(
-            DefaultAction::builder()
-                .allow(AllowAction::builder().build())
-                .build(),
-        )
-        .visibility_config(
-            VisibilityConfig::builder()
-                .sampled_requests_enabled(false)
-                .cloud_watch_metrics_enabled(false)
-                .metric_name(name)
-                .build()
-                .expect("visibility config"),
-        )
-        .send()
-        .await
-        .expect("CreateWebACL")
-        .summary()
-        .and_then(|s| s.arn())
-        .expect("web ACL ARN")
-        .to_string()
 }
 
 async fn stage(
@@ -172,13 +120,34 @@ fn settings_with_acl(acl: &str) -> RemediationSettings {
     settings
 }
 
+/// Access logging (APIGateway.9) to `destination_arn` in `FORMAT`.
+fn settings_with_access_log(destination_arn: &str) -> RemediationSettings {
+    let mut settings = RemediationSettings::default();
+    settings.controls.access_logging = Some(AccessLoggingRemediation {
+        destination_arn: destination_arn.to_string(),
+        format: FORMAT.to_string(),
+    });
+    settings
+}
+
+/// APIGateway.2 with `generate: true`: a certificate is generated, or one generated
+/// before is reused.
+fn settings_generating_a_certificate() -> RemediationSettings {
+    let mut settings = RemediationSettings::default();
+    settings.controls.client_certificate = Some(ClientCertificateRemediation {
+        generate: true,
+        certificate_id: None,
+    });
+    settings
+}
+
 #[tokio::test]
 async fn enforce_fixes_a_rest_stage_with_one_update_stage_and_associates_the_web_acl() {
     let account = new_account().await;
     let sdk = account.sdk_config(REGION);
-    set_cloudwatch_role(&account, &sdk).await;
+    seed::set_cloudwatch_role(&sdk, &account.account_id).await;
     let api = failing_rest_stage(&sdk, "orders").await;
-    let acl = web_acl(&sdk, "api").await;
+    let acl = seed::web_acl(&sdk, "api").await;
     let settings = settings_with_acl(&acl);
 
     account.reset_call_counts().await;
@@ -243,9 +212,9 @@ async fn enforce_fixes_a_rest_stage_with_one_update_stage_and_associates_the_web
 async fn dry_run_shows_the_exact_calls_and_changes_nothing() {
     let account = new_account().await;
     let sdk = account.sdk_config(REGION);
-    set_cloudwatch_role(&account, &sdk).await;
+    seed::set_cloudwatch_role(&sdk, &account.account_id).await;
     let api = failing_rest_stage(&sdk, "orders").await;
-    let acl = web_acl(&sdk, "api").await;
+    let acl = seed::web_acl(&sdk, "api").await;
     let before = stage(&sdk, &api, "prod").await;
 
     account.reset_call_counts().await;
@@ -459,7 +428,7 @@ async fn without_a_cloudwatch_role_execution_logging_is_reported_blocked_and_not
 async fn websocket_and_http_stages_get_logging_and_access_logs_and_http_no_logging_level() {
     let account = new_account().await;
     let sdk = account.sdk_config(REGION);
-    set_cloudwatch_role(&account, &sdk).await;
+    seed::set_cloudwatch_role(&sdk, &account.account_id).await;
     let log_group = format!(
         "arn:aws:logs:{REGION}:{}:log-group:/apigw/access",
         account.account_id
@@ -479,11 +448,7 @@ async fn websocket_and_http_stages_get_logging_and_access_logs_and_http_no_loggi
     .await;
     let http = seed::v2_api(&sdk, "web", ProtocolType::Http).await;
     seed::v2_stage(&sdk, &http, "$default", V2StageSpec::default()).await;
-    let mut settings = RemediationSettings::default();
-    settings.controls.access_logging = Some(AccessLoggingRemediation {
-        destination_arn: log_group.clone(),
-        format: FORMAT.to_string(),
-    });
+    let settings = settings_with_access_log(&log_group);
 
     account.reset_call_counts().await;
     let first = remediate(&sdk, &settings, Mode::Enforce).await;
@@ -562,11 +527,7 @@ async fn a_generated_client_certificate_is_reused_across_stages_and_scans() {
         )
         .await;
     }
-    let mut settings = RemediationSettings::default();
-    settings.controls.client_certificate = Some(ClientCertificateRemediation {
-        generate: true,
-        certificate_id: None,
-    });
+    let settings = settings_generating_a_certificate();
 
     account.reset_call_counts().await;
     let first = remediate(&sdk, &settings, Mode::Enforce).await;
@@ -715,7 +676,7 @@ fn stdout(output: &std::process::Output) -> String {
 async fn scan_remediate_dry_run_then_enforce_twice_through_the_binary() {
     let account = new_account().await;
     let sdk = account.sdk_config(REGION);
-    set_cloudwatch_role(&account, &sdk).await;
+    seed::set_cloudwatch_role(&sdk, &account.account_id).await;
     let (api, deployment) = seed::rest_api(&sdk, "orders").await;
     for name in ["prod", "legacy"] {
         seed::rest_stage(
@@ -727,7 +688,7 @@ async fn scan_remediate_dry_run_then_enforce_twice_through_the_binary() {
         )
         .await;
     }
-    let acl = web_acl(&sdk, "api").await;
+    let acl = seed::web_acl(&sdk, "api").await;
     let profile = profile_file(&account, &api, &acl);
     let profile = profile.to_str().expect("utf-8 path");
 
@@ -826,6 +787,13 @@ impl Request {
     fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {self:?}"))
     }
+}
+
+fn methods_and_paths(requests: &[Request]) -> Vec<(&str, &str)> {
+    requests
+        .iter()
+        .map(|r| (r.method.as_str(), r.path.as_str()))
+        .collect()
 }
 
 /// A loopback HTTP/1.1 server that records every request and answers the canned
@@ -993,21 +961,14 @@ async fn v2_update_stage_sends_the_whole_read_modified_settings_objects() {
             routes: Vec::new(),
         }],
     );
-    let mut settings = RemediationSettings::default();
-    settings.controls.access_logging = Some(AccessLoggingRemediation {
-        destination_arn: "arn:aws:logs:us-east-1:123456789012:log-group:/apigw/access".into(),
-        format: FORMAT.into(),
-    });
+    let settings =
+        settings_with_access_log("arn:aws:logs:us-east-1:123456789012:log-group:/apigw/access");
 
     let outcome = plan_and_apply(&inventory, &settings, false, &url).await;
     assert!(!outcome.has_failures(), "{:#?}", outcome.outcome);
     let requests = recorded.lock().expect("log").clone();
-    let shape: Vec<(&str, &str)> = requests
-        .iter()
-        .map(|r| (r.method.as_str(), r.path.as_str()))
-        .collect();
     assert_eq!(
-        shape,
+        methods_and_paths(&requests),
         [
             ("GET", "/account"),
             ("GET", "/v2/apis/abc123/stages/live"),
@@ -1058,11 +1019,8 @@ async fn http_stages_get_access_logs_and_never_route_settings_on_the_wire() {
             routes: Vec::new(),
         }],
     );
-    let mut settings = RemediationSettings::default();
-    settings.controls.access_logging = Some(AccessLoggingRemediation {
-        destination_arn: "arn:aws:logs:us-east-1:123456789012:log-group:/apigw/access".into(),
-        format: FORMAT.into(),
-    });
+    let settings =
+        settings_with_access_log("arn:aws:logs:us-east-1:123456789012:log-group:/apigw/access");
     let outcome = plan_and_apply(&inventory, &settings, false, &url).await;
     assert!(!outcome.has_failures(), "{:#?}", outcome.outcome);
     let requests = recorded.lock().expect("log").clone();
@@ -1101,15 +1059,6 @@ fn compliant_rest_stage_without_certificate() -> Inventory {
     )
 }
 
-fn generate_certificate() -> RemediationSettings {
-    let mut settings = RemediationSettings::default();
-    settings.controls.client_certificate = Some(ClientCertificateRemediation {
-        generate: true,
-        certificate_id: None,
-    });
-    settings
-}
-
 #[tokio::test]
 async fn generate_client_certificate_then_update_stage_on_the_wire() {
     let (url, recorded) = listener(vec![
@@ -1128,19 +1077,15 @@ async fn generate_client_certificate_then_update_stage_on_the_wire() {
     .await;
     let outcome = plan_and_apply(
         &compliant_rest_stage_without_certificate(),
-        &generate_certificate(),
+        &settings_generating_a_certificate(),
         false,
         &url,
     )
     .await;
     assert!(!outcome.has_failures(), "{:#?}", outcome.outcome);
     let requests = recorded.lock().expect("log").clone();
-    let shape: Vec<(&str, &str)> = requests
-        .iter()
-        .map(|r| (r.method.as_str(), r.path.as_str()))
-        .collect();
     assert_eq!(
-        shape,
+        methods_and_paths(&requests),
         [
             ("GET", "/clientcertificates?limit=500"),
             ("POST", "/clientcertificates"),
@@ -1188,7 +1133,7 @@ async fn dry_run_looks_for_a_certificate_to_reuse_and_sends_nothing_else() {
     .await;
     let outcome = plan_and_apply(
         &compliant_rest_stage_without_certificate(),
-        &generate_certificate(),
+        &settings_generating_a_certificate(),
         true,
         &url,
     )

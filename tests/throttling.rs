@@ -18,16 +18,7 @@ const REGION: &str = "us-east-1";
 async fn seed_estate(account: &MotoAccount) {
     let sdk = account.sdk_config(REGION);
     for name in ["orders", "billing", "search"] {
-        let (api, deployment) = seed::rest_api(&sdk, name).await;
-        seed::rest_stage(
-            &sdk,
-            &api,
-            &deployment,
-            "prod",
-            seed::COMPLIANT_REST_PATCHES,
-        )
-        .await;
-        seed::rest_stage(&sdk, &api, &deployment, "dev", &[]).await;
+        seed::rest_api_with_prod_and_dev(&sdk, name).await;
     }
     let http = seed::v2_api(&sdk, "orders-http", ProtocolType::Http).await;
     seed::v2_route(&sdk, &http, "GET /orders", Some(AuthorizationType::Jwt)).await;
