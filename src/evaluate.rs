@@ -280,6 +280,20 @@ mod tests {
         }
     }
 
+    /// The APIGateway.4 finding on `STAGE_ARN` once `exemptions` are applied at `now()`,
+    /// and what applying them reported.
+    fn exempt_stage_finding(exemptions: &[Exemption]) -> (Finding, ExemptionOutcome) {
+        let mut findings = vec![finding(ControlId::ApiGateway4, STAGE_ARN)];
+        let outcome = apply_exemptions(&mut findings, exemptions, now());
+        (findings.remove(0), outcome)
+    }
+
+    /// Whether an APIGateway.4 exemption for `glob` exempts the finding on `STAGE_ARN`.
+    fn glob_exempts_the_stage(glob: &str) -> bool {
+        let (finding, _) = exempt_stage_finding(&[exemption(ControlId::ApiGateway4, glob, None)]);
+        finding.exempted
+    }
+
     #[test]
     fn findings_are_ordered_by_region_then_resource_then_control() {
         let findings = evaluate(&inventory(), &ControlId::ALL, &ControlParameters::default());
@@ -417,15 +431,13 @@ mod tests {
 
     #[test]
     fn matching_exemption_marks_the_finding_and_keeps_its_verdict() {
-        let mut findings = vec![finding(ControlId::ApiGateway4, STAGE_ARN)];
-        let exemptions = [exemption(
+        let (finding, outcome) = exempt_stage_finding(&[exemption(
             ControlId::ApiGateway4,
             "arn:aws:apigateway:us-east-1::/restapis/a1b2c3/stages/*",
             None,
-        )];
-        let outcome = apply_exemptions(&mut findings, &exemptions, now());
-        assert!(findings[0].exempted);
-        assert_eq!(findings[0].status, Status::Failed);
+        )]);
+        assert!(finding.exempted);
+        assert_eq!(finding.status, Status::Failed);
         assert_eq!(outcome.exempted_findings, 1);
         assert!(outcome.expired.is_empty() && outcome.invalid.is_empty());
     }
@@ -444,79 +456,51 @@ mod tests {
 
     #[test]
     fn exemption_for_another_resource_does_not_apply() {
-        let mut findings = vec![finding(ControlId::ApiGateway4, STAGE_ARN)];
-        let glob = "arn:aws:apigateway:us-east-1::/restapis/other/stages/*";
-        apply_exemptions(
-            &mut findings,
-            &[exemption(ControlId::ApiGateway4, glob, None)],
-            now(),
-        );
-        assert!(!findings[0].exempted);
+        assert!(!glob_exempts_the_stage(
+            "arn:aws:apigateway:us-east-1::/restapis/other/stages/*"
+        ));
     }
 
     #[test]
     fn a_single_star_does_not_cross_a_slash() {
-        let mut findings = vec![finding(ControlId::ApiGateway4, STAGE_ARN)];
-        let glob = "arn:aws:apigateway:us-east-1::/restapis/*";
-        apply_exemptions(
-            &mut findings,
-            &[exemption(ControlId::ApiGateway4, glob, None)],
-            now(),
-        );
-        assert!(!findings[0].exempted);
+        assert!(!glob_exempts_the_stage(
+            "arn:aws:apigateway:us-east-1::/restapis/*"
+        ));
     }
 
     #[test]
     fn a_star_matches_one_segment_such_as_the_api_id_or_the_region() {
-        let mut findings = vec![finding(ControlId::ApiGateway4, STAGE_ARN)];
-        let glob = "arn:aws:apigateway:*::/restapis/*/stages/prod";
-        apply_exemptions(
-            &mut findings,
-            &[exemption(ControlId::ApiGateway4, glob, None)],
-            now(),
-        );
-        assert!(findings[0].exempted);
+        assert!(glob_exempts_the_stage(
+            "arn:aws:apigateway:*::/restapis/*/stages/prod"
+        ));
     }
 
     #[test]
     fn a_double_star_segment_matches_everything_beneath() {
-        let mut findings = vec![finding(ControlId::ApiGateway4, STAGE_ARN)];
-        let glob = "arn:aws:apigateway:us-east-1::/restapis/**";
-        apply_exemptions(
-            &mut findings,
-            &[exemption(ControlId::ApiGateway4, glob, None)],
-            now(),
-        );
-        assert!(findings[0].exempted);
+        assert!(glob_exempts_the_stage(
+            "arn:aws:apigateway:us-east-1::/restapis/**"
+        ));
     }
 
     #[test]
     fn an_exact_arn_is_a_glob_too() {
-        let mut findings = vec![finding(ControlId::ApiGateway4, STAGE_ARN)];
-        apply_exemptions(
-            &mut findings,
-            &[exemption(ControlId::ApiGateway4, STAGE_ARN, None)],
-            now(),
-        );
-        assert!(findings[0].exempted);
+        assert!(glob_exempts_the_stage(STAGE_ARN));
     }
 
     #[test]
     fn exemption_before_its_expiry_applies() {
-        let mut findings = vec![finding(ControlId::ApiGateway4, STAGE_ARN)];
         let exemptions = [exemption(
             ControlId::ApiGateway4,
             STAGE_ARN,
             Some("2026-06-30T00:00:00Z"),
         )];
-        let outcome = apply_exemptions(&mut findings, &exemptions, now());
-        assert!(findings[0].exempted);
+        let (finding, outcome) = exempt_stage_finding(&exemptions);
+        assert!(finding.exempted);
         assert!(outcome.expired.is_empty());
     }
 
     #[test]
     fn expired_exemption_does_not_apply_and_is_reported() {
-        let mut findings = vec![finding(ControlId::ApiGateway4, STAGE_ARN)];
         let exemptions = [
             exemption(ControlId::ApiGateway3, STAGE_ARN, None),
             exemption(
@@ -525,8 +509,8 @@ mod tests {
                 Some("2025-12-31T23:59:59Z"),
             ),
         ];
-        let outcome = apply_exemptions(&mut findings, &exemptions, now());
-        assert!(!findings[0].exempted);
+        let (finding, outcome) = exempt_stage_finding(&exemptions);
+        assert!(!finding.exempted);
         assert_eq!(outcome.expired.len(), 1);
         let expired = &outcome.expired[0];
         assert_eq!(expired.index, 1);
@@ -541,41 +525,38 @@ mod tests {
 
     #[test]
     fn exemption_expires_at_the_instant_given() {
-        let mut findings = vec![finding(ControlId::ApiGateway4, STAGE_ARN)];
         let exemptions = [exemption(
             ControlId::ApiGateway4,
             STAGE_ARN,
             Some("2026-01-15T12:00:00Z"),
         )];
-        let outcome = apply_exemptions(&mut findings, &exemptions, now());
-        assert!(!findings[0].exempted);
+        let (finding, outcome) = exempt_stage_finding(&exemptions);
+        assert!(!finding.exempted);
         assert_eq!(outcome.expired.len(), 1);
     }
 
     #[test]
     fn expiry_with_an_offset_is_compared_as_an_instant() {
-        let mut findings = vec![finding(ControlId::ApiGateway4, STAGE_ARN)];
         // 13:30 at +02:00 is 11:30Z, before now (12:00Z).
         let exemptions = [exemption(
             ControlId::ApiGateway4,
             STAGE_ARN,
             Some("2026-01-15T13:30:00+02:00"),
         )];
-        let outcome = apply_exemptions(&mut findings, &exemptions, now());
-        assert!(!findings[0].exempted);
+        let (finding, outcome) = exempt_stage_finding(&exemptions);
+        assert!(!finding.exempted);
         assert_eq!(outcome.expired.len(), 1);
     }
 
     #[test]
     fn exemption_with_an_invalid_glob_is_reported_and_applies_to_nothing() {
-        let mut findings = vec![finding(ControlId::ApiGateway4, STAGE_ARN)];
         let exemptions = [exemption(
             ControlId::ApiGateway4,
             "arn:aws:apigateway:us-east-1::/restapis/[a1b2c3",
             None,
         )];
-        let outcome = apply_exemptions(&mut findings, &exemptions, now());
-        assert!(!findings[0].exempted);
+        let (finding, outcome) = exempt_stage_finding(&exemptions);
+        assert!(!finding.exempted);
         assert_eq!(outcome.invalid.len(), 1);
         assert_eq!(outcome.invalid[0].index, 0);
         assert!(matches!(
@@ -591,14 +572,13 @@ mod tests {
 
     #[test]
     fn exemption_with_an_unparseable_expiry_is_reported_and_applies_to_nothing() {
-        let mut findings = vec![finding(ControlId::ApiGateway4, STAGE_ARN)];
         let exemptions = [exemption(
             ControlId::ApiGateway4,
             STAGE_ARN,
             Some("next tuesday"),
         )];
-        let outcome = apply_exemptions(&mut findings, &exemptions, now());
-        assert!(!findings[0].exempted);
+        let (finding, outcome) = exempt_stage_finding(&exemptions);
+        assert!(!finding.exempted);
         assert!(matches!(
             outcome.invalid[0].error,
             ExemptionError::InvalidExpiry { .. }
@@ -613,19 +593,15 @@ mod tests {
 
     #[test]
     fn a_finding_covered_by_two_exemptions_is_counted_once() {
-        let mut findings = vec![finding(ControlId::ApiGateway4, STAGE_ARN)];
-        let exemptions = [
+        let (_, outcome) = exempt_stage_finding(&[
             exemption(ControlId::ApiGateway4, STAGE_ARN, None),
             exemption(
                 ControlId::ApiGateway4,
                 "arn:aws:apigateway:us-east-1::/restapis/**",
                 None,
             ),
-        ];
-        assert_eq!(
-            apply_exemptions(&mut findings, &exemptions, now()).exempted_findings,
-            1
-        );
+        ]);
+        assert_eq!(outcome.exempted_findings, 1);
     }
 
     #[test]

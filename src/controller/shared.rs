@@ -296,19 +296,51 @@ mod tests {
         }
     }
 
-    /// A read function that counts its calls and records the coverage it was asked for.
-    fn counting(
-        reads: &AtomicUsize,
-        asked: &Mutex<Vec<Coverage>>,
-        result: Inventory,
-    ) -> impl FnOnce(Coverage) -> std::future::Ready<Inventory> {
-        move |coverage| {
-            reads.fetch_add(1, Ordering::SeqCst);
-            asked
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(coverage);
-            std::future::ready(result)
+    /// An `InventoryCache` used for the us-east-1 key only, counting the reads its
+    /// callers make and recording the coverage each read was asked for.
+    #[derive(Default)]
+    struct CountedCache {
+        cache: InventoryCache,
+        reads: AtomicUsize,
+        asked: Mutex<Vec<Coverage>>,
+    }
+
+    impl CountedCache {
+        /// `InventoryCache::get` of us-east-1 at `now`; a read it makes returns `result`.
+        async fn get(
+            &self,
+            needed: Coverage,
+            wanted: Coverage,
+            max_age: Duration,
+            now: Instant,
+            result: Inventory,
+        ) -> SharedRead {
+            let read = |coverage| {
+                self.reads.fetch_add(1, Ordering::SeqCst);
+                self.asked
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(coverage);
+                std::future::ready(result)
+            };
+            self.cache
+                .get(
+                    &key("us-east-1"),
+                    needed,
+                    wanted,
+                    max_age,
+                    (now, &wall()),
+                    read,
+                )
+                .await
+        }
+
+        fn reads(&self) -> usize {
+            self.reads.load(Ordering::SeqCst)
+        }
+
+        fn asked(&self) -> Vec<Coverage> {
+            self.asked.lock().unwrap_or_else(|p| p.into_inner()).clone()
         }
     }
 
@@ -399,108 +431,50 @@ mod tests {
 
     #[tokio::test]
     async fn a_read_is_reused_within_the_window_and_replaced_after_it() {
-        let cache = InventoryCache::default();
-        let reads = AtomicUsize::new(0);
-        let asked = Mutex::new(Vec::new());
+        let counted = CountedCache::default();
         let t0 = Instant::now();
         let window = Duration::from_secs(30);
-        let k = key("us-east-1");
-        let first = cache
-            .get(
-                &k,
-                ALL,
-                ALL,
-                window,
-                (t0, &wall()),
-                counting(&reads, &asked, region("us-east-1")),
-            )
-            .await;
+        let first = counted.get(ALL, ALL, window, t0, region("us-east-1")).await;
         let within = t0 + Duration::from_secs(29);
-        let reused = cache
-            .get(
-                &k,
-                REST,
-                ALL,
-                window,
-                (within, &wall()),
-                counting(&reads, &asked, region("us-east-1")),
-            )
+        let reused = counted
+            .get(REST, ALL, window, within, region("us-east-1"))
             .await;
-        assert_eq!(reads.load(Ordering::SeqCst), 1);
+        assert_eq!(counted.reads(), 1);
         assert!(Arc::ptr_eq(&first.inventory, &reused.inventory));
         assert!(!reused.fresh);
 
         let after = t0 + Duration::from_secs(30);
-        let replaced = cache
-            .get(
-                &k,
-                ALL,
-                ALL,
-                window,
-                (after, &wall()),
-                counting(&reads, &asked, region("us-east-1")),
-            )
+        let replaced = counted
+            .get(ALL, ALL, window, after, region("us-east-1"))
             .await;
-        assert_eq!(reads.load(Ordering::SeqCst), 2);
+        assert_eq!(counted.reads(), 2);
         assert!(!Arc::ptr_eq(&first.inventory, &replaced.inventory));
         assert!(replaced.fresh);
     }
 
     #[tokio::test]
     async fn a_read_that_does_not_cover_the_need_is_replaced_by_a_wider_one() {
-        let cache = InventoryCache::default();
-        let reads = AtomicUsize::new(0);
-        let asked = Mutex::new(Vec::new());
+        let counted = CountedCache::default();
         let now = Instant::now();
         let window = Duration::from_secs(30);
-        let k = key("us-east-1");
-        cache
-            .get(
-                &k,
-                REST,
-                REST,
-                window,
-                (now, &wall()),
-                counting(&reads, &asked, region("us-east-1")),
-            )
+        counted
+            .get(REST, REST, window, now, region("us-east-1"))
             .await;
         // A v2 profile appeared: the new read covers both, so the REST profile's next
         // scan reuses it.
-        cache
-            .get(
-                &k,
-                V2,
-                ALL,
-                window,
-                (now, &wall()),
-                counting(&reads, &asked, region("us-east-1")),
-            )
+        counted.get(V2, ALL, window, now, region("us-east-1")).await;
+        counted
+            .get(REST, REST, window, now, region("us-east-1"))
             .await;
-        cache
-            .get(
-                &k,
-                REST,
-                REST,
-                window,
-                (now, &wall()),
-                counting(&reads, &asked, region("us-east-1")),
-            )
-            .await;
-        assert_eq!(reads.load(Ordering::SeqCst), 2);
-        assert_eq!(
-            *asked.lock().unwrap_or_else(|p| p.into_inner()),
-            vec![REST, ALL]
-        );
+        assert_eq!(counted.reads(), 2);
+        assert_eq!(counted.asked(), vec![REST, ALL]);
     }
 
     #[tokio::test]
     async fn a_failed_read_is_not_reused_and_is_swept() {
-        let cache = InventoryCache::default();
-        let reads = AtomicUsize::new(0);
-        let asked = Mutex::new(Vec::new());
+        let counted = CountedCache::default();
         let now = Instant::now();
         let window = Duration::from_secs(30);
-        let k = key("us-east-1");
         let failed = Inventory {
             regions: Vec::new(),
             errors: vec![ReadError {
@@ -510,64 +484,37 @@ mod tests {
                 message: "throttled".into(),
             }],
         };
-        cache
-            .get(
-                &k,
-                ALL,
-                ALL,
-                window,
-                (now, &wall()),
-                counting(&reads, &asked, failed),
-            )
+        counted.get(ALL, ALL, window, now, failed).await;
+        counted.cache.sweep(now);
+        assert!(counted.cache.is_empty());
+        counted
+            .get(ALL, ALL, window, now, region("us-east-1"))
             .await;
-        cache.sweep(now);
-        assert!(cache.is_empty());
-        cache
-            .get(
-                &k,
-                ALL,
-                ALL,
-                window,
-                (now, &wall()),
-                counting(&reads, &asked, region("us-east-1")),
-            )
-            .await;
-        assert_eq!(reads.load(Ordering::SeqCst), 2);
+        assert_eq!(counted.reads(), 2);
     }
 
     #[tokio::test]
     async fn entries_expire_at_the_end_of_the_longest_window_that_asked() {
-        let cache = InventoryCache::default();
-        let reads = AtomicUsize::new(0);
-        let asked = Mutex::new(Vec::new());
+        let counted = CountedCache::default();
         let t0 = Instant::now();
-        let k = key("us-east-1");
-        cache
-            .get(
-                &k,
-                ALL,
-                ALL,
-                Duration::from_secs(30),
-                (t0, &wall()),
-                counting(&reads, &asked, region("us-east-1")),
-            )
+        counted
+            .get(ALL, ALL, Duration::from_secs(30), t0, region("us-east-1"))
             .await;
         // A profile with a longer interval reuses it and extends its life.
-        cache
+        counted
             .get(
-                &k,
                 ALL,
                 ALL,
                 Duration::from_secs(300),
-                (t0 + Duration::from_secs(10), &wall()),
-                counting(&reads, &asked, region("us-east-1")),
+                t0 + Duration::from_secs(10),
+                region("us-east-1"),
             )
             .await;
-        cache.sweep(t0 + Duration::from_secs(299));
-        assert_eq!(cache.len(), 1);
-        cache.sweep(t0 + Duration::from_secs(300));
-        assert!(cache.is_empty());
-        assert_eq!(reads.load(Ordering::SeqCst), 1);
+        counted.cache.sweep(t0 + Duration::from_secs(299));
+        assert_eq!(counted.cache.len(), 1);
+        counted.cache.sweep(t0 + Duration::from_secs(300));
+        assert!(counted.cache.is_empty());
+        assert_eq!(counted.reads(), 1);
     }
 
     #[test]

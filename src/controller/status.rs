@@ -873,6 +873,19 @@ mod tests {
         }
     }
 
+    /// The status after generation 1's first scan in Observe mode, at second 100, the
+    /// next one due at 1000.
+    fn first_observe_scan(scan: &ScanResult) -> ComplianceProfileStatus {
+        scanned(
+            None,
+            Some(1),
+            RemediationMode::Observe,
+            scan,
+            &at(100),
+            &at(1000),
+        )
+    }
+
     fn cond<'a>(s: &'a ComplianceProfileStatus, t: &str) -> &'a crate::crd::Condition {
         s.condition(t)
             .unwrap_or_else(|| panic!("condition {t} missing in {s:?}"))
@@ -989,14 +1002,7 @@ mod tests {
             Status::Passed,
             Severity::Low,
         )]);
-        let s = scanned(
-            None,
-            Some(1),
-            RemediationMode::Observe,
-            &scan,
-            &at(100),
-            &at(1000),
-        );
+        let s = first_observe_scan(&scan);
         assert_eq!(cond(&s, reason::READY).status, ConditionStatus::True);
         assert_eq!(cond(&s, reason::COMPLIANT).reason, reason::ALL_PASSED);
         assert!(s.condition(reason::RECONCILING).is_none());
@@ -1028,14 +1034,7 @@ mod tests {
                 Severity::Medium,
             ),
         ]);
-        let s = scanned(
-            None,
-            Some(1),
-            RemediationMode::Observe,
-            &scan,
-            &at(100),
-            &at(1000),
-        );
+        let s = first_observe_scan(&scan);
         let c = cond(&s, reason::COMPLIANT);
         assert_eq!(
             (c.status, c.reason.as_str()),
@@ -1056,14 +1055,7 @@ mod tests {
             Severity::Low,
         )]);
         scan.read_errors.push(read_error());
-        let s = scanned(
-            None,
-            Some(1),
-            RemediationMode::Observe,
-            &scan,
-            &at(100),
-            &at(1000),
-        );
+        let s = first_observe_scan(&scan);
         assert_eq!(cond(&s, reason::COMPLIANT).status, ConditionStatus::Unknown);
         assert_eq!(cond(&s, reason::READY).reason, reason::SCAN_INCOMPLETE);
         assert_eq!(s.scan_errors.len(), 1);
@@ -1072,32 +1064,18 @@ mod tests {
 
     #[test]
     fn nothing_in_scope_is_compliant_with_its_own_reason() {
-        let s = scanned(
-            None,
-            Some(1),
-            RemediationMode::Observe,
-            &result(vec![]),
-            &at(100),
-            &at(1000),
-        );
+        let s = first_observe_scan(&result(vec![]));
         assert_eq!(cond(&s, reason::COMPLIANT).reason, reason::NOTHING_IN_SCOPE);
     }
 
     #[test]
     fn a_total_read_failure_keeps_the_same_generations_verdict() {
-        let ok = scanned(
-            None,
-            Some(1),
-            RemediationMode::Observe,
-            &result(vec![finding(
-                ControlId::ApiGateway3,
-                "arn:a",
-                Status::Failed,
-                Severity::Low,
-            )]),
-            &at(100),
-            &at(1000),
-        );
+        let ok = first_observe_scan(&result(vec![finding(
+            ControlId::ApiGateway3,
+            "arn:a",
+            Status::Failed,
+            Severity::Low,
+        )]));
         let failed = ScanResult {
             read_anything: false,
             read_errors: vec![read_error()],
@@ -1135,14 +1113,7 @@ mod tests {
 
     #[test]
     fn stalled_drops_results_and_schedules_nothing() {
-        let ok = scanned(
-            None,
-            Some(1),
-            RemediationMode::Observe,
-            &result(vec![]),
-            &at(100),
-            &at(1000),
-        );
+        let ok = first_observe_scan(&result(vec![]));
         let s = stalled(
             Some(&ok),
             Some(2),
@@ -1172,14 +1143,7 @@ mod tests {
 
     #[test]
     fn scanning_a_new_generation_sets_reconciling_and_the_scan_clears_it() {
-        let ok = scanned(
-            None,
-            Some(1),
-            RemediationMode::Observe,
-            &result(vec![]),
-            &at(100),
-            &at(1000),
-        );
+        let ok = first_observe_scan(&result(vec![]));
         let s = scanning(Some(&ok), Some(2), &at(200));
         assert_eq!(cond(&s, reason::RECONCILING).status, ConditionStatus::True);
         assert_eq!(cond(&s, reason::COMPLIANT).last_transition_time, at(100));
@@ -1201,14 +1165,7 @@ mod tests {
 
     #[test]
     fn a_scan_is_due_on_new_generation_or_time_only() {
-        let ok = scanned(
-            None,
-            Some(1),
-            RemediationMode::Observe,
-            &result(vec![]),
-            &at(100),
-            &at(1000),
-        );
+        let ok = first_observe_scan(&result(vec![]));
         assert!(scan_due(None, Some(1), &at(100)));
         assert!(!scan_due(Some(&ok), Some(1), &at(999)));
         assert!(scan_due(Some(&ok), Some(1), &at(1000)));
@@ -1342,6 +1299,14 @@ mod tests {
         )
     }
 
+    /// The status once `report` is applied to a first scan (at second 100) in `mode`.
+    fn remediated_on_a_first_scan(
+        mode: RemediationMode,
+        report: &RemediationReport,
+    ) -> ComplianceProfileStatus {
+        remediated(scanned_in(mode, None, 100), None, report, &at(100))
+    }
+
     fn remediation(s: &ComplianceProfileStatus) -> &RemediationStatus {
         s.remediation.as_ref().expect("remediation status")
     }
@@ -1420,12 +1385,7 @@ mod tests {
             .map(|i| change(i, PLAN_ITEMS_LIMIT + 3, false))
             .collect();
         let report = report(Mode::DryRun, changes, 7, ItemStatus::WouldApply);
-        let s = remediated(
-            scanned_in(RemediationMode::DryRun, None, 100),
-            None,
-            &report,
-            &at(100),
-        );
+        let s = remediated_on_a_first_scan(RemediationMode::DryRun, &report);
         let r = remediation(&s);
         assert_eq!((r.plan.len(), r.plan_truncated), (PLAN_LIMIT, 5));
         assert!(
@@ -1449,12 +1409,7 @@ mod tests {
             0,
             ItemStatus::Applied,
         );
-        let s1 = remediated(
-            scanned_in(RemediationMode::Enforce, None, 100),
-            None,
-            &first,
-            &at(100),
-        );
+        let s1 = remediated_on_a_first_scan(RemediationMode::Enforce, &first);
         let c = cond(&s1, reason::REMEDIATED);
         assert_eq!(
             (c.status, c.reason.as_str()),
@@ -1558,12 +1513,7 @@ mod tests {
                 max_changes_per_scan: 25,
             },
         };
-        let s = remediated(
-            scanned_in(RemediationMode::Enforce, None, 100),
-            None,
-            &report,
-            &at(100),
-        );
+        let s = remediated_on_a_first_scan(RemediationMode::Enforce, &report);
         let r = remediation(&s);
         assert_eq!(r.last_run.map(|l| (l.failed, l.blocked)), Some((2, 1)));
         assert_eq!(r.problems.len(), 3);
@@ -1589,12 +1539,7 @@ mod tests {
         let mut only_blocked = report.clone();
         only_blocked.outcome.changes.remove(0);
         only_blocked.plan.changes.remove(0);
-        let s = remediated(
-            scanned_in(RemediationMode::Enforce, None, 100),
-            None,
-            &only_blocked,
-            &at(100),
-        );
+        let s = remediated_on_a_first_scan(RemediationMode::Enforce, &only_blocked);
         assert_eq!(
             cond(&s, reason::REMEDIATED).reason,
             reason::REMEDIATION_BLOCKED
@@ -1613,12 +1558,7 @@ mod tests {
             (Mode::Enforce, ItemStatus::Applied),
         ] {
             let report = report(mode, vec![long.clone()], 0, status);
-            let s = remediated(
-                scanned_in(RemediationMode::DryRun, None, 100),
-                None,
-                &report,
-                &at(100),
-            );
+            let s = remediated_on_a_first_scan(RemediationMode::DryRun, &report);
             let r = remediation(&s);
             let after = match mode {
                 Mode::DryRun => &r.plan[0].items[0].after,
@@ -1637,12 +1577,7 @@ mod tests {
             .map(|i| change(i, 1, false))
             .collect();
         let report = report(Mode::Enforce, changes, 0, ItemStatus::Failed);
-        let s = remediated(
-            scanned_in(RemediationMode::Enforce, None, 100),
-            None,
-            &report,
-            &at(100),
-        );
+        let s = remediated_on_a_first_scan(RemediationMode::Enforce, &report);
         let r = remediation(&s);
         assert_eq!(
             (r.problems.len(), r.problems_truncated),
@@ -1658,12 +1593,7 @@ mod tests {
             3,
             ItemStatus::Applied,
         );
-        let s = remediated(
-            scanned_in(RemediationMode::Enforce, None, 100),
-            None,
-            &report,
-            &at(100),
-        );
+        let s = remediated_on_a_first_scan(RemediationMode::Enforce, &report);
         let c = cond(&s, reason::REMEDIATED);
         assert_eq!(
             (c.status, c.reason.as_str()),
@@ -1680,12 +1610,7 @@ mod tests {
             0,
             ItemStatus::Applied,
         );
-        let ok = remediated(
-            scanned_in(RemediationMode::Enforce, None, 100),
-            None,
-            &report,
-            &at(100),
-        );
+        let ok = remediated_on_a_first_scan(RemediationMode::Enforce, &report);
         let failed = ScanResult {
             read_anything: false,
             read_errors: vec![read_error()],
@@ -1725,12 +1650,7 @@ mod tests {
             (Mode::Enforce, ItemStatus::Applied),
         ] {
             let report = report(mode, vec![change(1, 1, false)], 0, status);
-            let s = remediated(
-                scanned_in(RemediationMode::DryRun, None, 100),
-                None,
-                &report,
-                &at(100),
-            );
+            let s = remediated_on_a_first_scan(RemediationMode::DryRun, &report);
             let json = serde_json::to_value(&s).expect("serializes");
             let back: ComplianceProfileStatus = serde_json::from_value(json).expect("deserializes");
             assert_eq!(back, s);
