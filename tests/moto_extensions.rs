@@ -48,6 +48,18 @@ async fn rest_api_with_stage(acct: &MotoAccount, stage: &str) -> String {
     api_id
 }
 
+/// v2 route settings with only a logging level.
+fn logging_at(level: LoggingLevel) -> RouteSettings {
+    RouteSettings::builder().logging_level(level).build()
+}
+
+fn access_log(destination_arn: &str, format: &str) -> AccessLogSettings {
+    AccessLogSettings::builder()
+        .destination_arn(destination_arn)
+        .format(format)
+        .build()
+}
+
 async fn get_rest_stage(
     client: &aws_sdk_apigateway::Client,
     api_id: &str,
@@ -333,24 +345,9 @@ async fn v2_stage_settings_round_trip() {
                 .data_trace_enabled(false)
                 .build(),
         )
-        .route_settings(
-            "sendmessage",
-            RouteSettings::builder()
-                .logging_level(LoggingLevel::Error)
-                .build(),
-        )
-        .route_settings(
-            "$default",
-            RouteSettings::builder()
-                .logging_level(LoggingLevel::Info)
-                .build(),
-        )
-        .access_log_settings(
-            AccessLogSettings::builder()
-                .destination_arn(&log_group)
-                .format(format)
-                .build(),
-        )
+        .route_settings("sendmessage", logging_at(LoggingLevel::Error))
+        .route_settings("$default", logging_at(LoggingLevel::Info))
+        .access_log_settings(access_log(&log_group, format))
         .send()
         .await
         .expect("UpdateStage");
@@ -397,12 +394,7 @@ async fn v2_stage_settings_round_trip() {
         .update_stage()
         .api_id(&api_id)
         .stage_name("prod")
-        .access_log_settings(
-            AccessLogSettings::builder()
-                .destination_arn(&log_group)
-                .format("$context.requestId")
-                .build(),
-        )
+        .access_log_settings(access_log(&log_group, "$context.requestId"))
         .send()
         .await
         .expect("UpdateStage");
@@ -445,11 +437,7 @@ async fn v2_http_stage_refuses_execution_logging() {
         .update_stage()
         .api_id(&api_id)
         .stage_name("$default")
-        .default_route_settings(
-            RouteSettings::builder()
-                .logging_level(LoggingLevel::Info)
-                .build(),
-        )
+        .default_route_settings(logging_at(LoggingLevel::Info))
         .send()
         .await
         .expect_err("AWS refuses execution logging on HTTP APIs");
@@ -462,15 +450,10 @@ async fn v2_http_stage_refuses_execution_logging() {
         .update_stage()
         .api_id(&api_id)
         .stage_name("$default")
-        .access_log_settings(
-            AccessLogSettings::builder()
-                .destination_arn(format!(
-                    "arn:aws:logs:{REGION}:{}:log-group:web",
-                    acct.account_id
-                ))
-                .format("$context.requestId")
-                .build(),
-        )
+        .access_log_settings(access_log(
+            &format!("arn:aws:logs:{REGION}:{}:log-group:web", acct.account_id),
+            "$context.requestId",
+        ))
         .send()
         .await
         .expect("UpdateStage");
