@@ -14,18 +14,15 @@ mod support;
 
 mod common;
 
-use std::io::{Read, Write};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use apigw_compliance::crd::ComplianceProfile;
 use common::{Estate, mib, process_figures, thousands};
 use kube::api::{Api, ListParams};
 use support::cluster;
+use support::operator::{Operator, apply, client_with_crd, profile_yaml};
 
 const PROFILES: usize = 20;
-const CRD_FILE: &str = "crds/apigwcompliance.io_complianceprofiles.yaml";
 const WAIT: Duration = Duration::from_secs(900);
 
 /// The 20 profiles: different teams' and purposes' views of one account's two regions.
@@ -82,73 +79,6 @@ fn profiles() -> Vec<(String, String)> {
     out
 }
 
-fn manifest(name: &str, spec: &str) -> String {
-    format!(
-        "---\napiVersion: apigwcompliance.io/v1alpha1\nkind: ComplianceProfile\nmetadata:\n  name: {name}\nspec:\n{spec}"
-    )
-}
-
-fn kubectl_apply(kubeconfig: &Path, namespace: &str, yaml: &str) {
-    let mut child = Command::new(cluster::KUBECTL)
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(["apply", "-n", namespace, "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run kubectl");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(yaml.as_bytes())
-        .expect("kubectl stdin");
-    let out = child.wait_with_output().expect("kubectl");
-    assert!(
-        out.status.success(),
-        "kubectl apply: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-struct Operator {
-    child: Child,
-    port: u16,
-}
-
-impl Operator {
-    fn ready(&self) -> bool {
-        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
-            return false;
-        };
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-        if write!(stream, "GET /readyz HTTP/1.0\r\nHost: localhost\r\n\r\n").is_err() {
-            return false;
-        }
-        let mut reply = String::new();
-        let _ = stream.read_to_string(&mut reply);
-        reply.split_whitespace().nth(1) == Some("200")
-    }
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Waits until every profile's status satisfies `done`; returns the time it took.
 async fn wait_all(
     api: &Api<ComplianceProfile>,
@@ -179,58 +109,25 @@ fn scanned(p: &ComplianceProfile) -> bool {
 #[tokio::main]
 async fn main() {
     let estate = Estate::ten_thousand();
-    let client = cluster::client().await;
-    let crd = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(CRD_FILE))
-        .expect("crds/ holds the CRD");
-    cluster::apply_crd_yaml(&client, &crd).await;
+    let client = client_with_crd().await;
     let namespace = cluster::test_namespace(&client, "bench").await;
-    let kubeconfig = cluster::kubeconfig_path();
+    let plane = cluster::shared();
     let account = support::moto::new_account().await;
     let seeding = Instant::now();
     estate.seed(&account.endpoint_url, &account.account_id);
     let seeded = seeding.elapsed();
 
-    let dir = std::env::temp_dir().join(format!("apigw-bench-operator-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let tenancy = dir.join("tenancy.yaml");
-    std::fs::write(
-        &tenancy,
-        format!("namespaces:\n  - namespace: {namespace}\n    allowOperatorIdentity: true\n"),
-    )
-    .expect("tenancy file");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let log = dir.join("operator.log");
-    let binary = std::env::var("APIGW_BENCH_BINARY")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_apigw-compliance").to_string());
-    let operator = Operator {
-        child: Command::new(binary)
-            .arg("run")
-            .arg("--tenancy-config")
-            .arg(&tenancy)
-            .args(["--watch-namespace", &namespace])
-            .args(["--http-addr", &format!("127.0.0.1:{port}")])
-            // moto is local: the client-side limit is raised out of the way (the scan
-            // benchmark's rate-limited section shows the pacing).
-            .args(["--aws-rate-limit", "1000", "--aws-burst", "1000"])
-            .env_clear()
-            .envs(account.env(&estate.regions[0]))
-            .env("KUBECONFIG", &kubeconfig)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("start the operator"),
-        port,
-    };
-    let pid = operator.child.id();
-    let up = Instant::now();
-    while !operator.ready() {
-        assert!(up.elapsed() < Duration::from_secs(60), "operator not ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    // moto is local: the client-side limit is raised out of the way (the scan
+    // benchmark's rate-limited section shows the pacing).
+    let mut operator = Operator::watching(&namespace, &account)
+        .args(["--aws-rate-limit", "1000", "--aws-burst", "1000"])
+        .envs([("RUST_LOG", "warn")]);
+    if let Ok(binary) = std::env::var("APIGW_BENCH_BINARY") {
+        operator = operator.binary(binary);
     }
+    let operator = operator.start();
+    operator.wait_ready(Duration::from_secs(60)).await;
+    let pid = operator.pid();
     // Idle: watching, no profile yet.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let idle = process_figures(pid).expect("operator figures");
@@ -238,11 +135,11 @@ async fn main() {
     account.reset_call_counts().await;
     let yaml: String = profiles()
         .iter()
-        .map(|(name, spec)| manifest(name, spec))
+        .map(|(name, spec)| profile_yaml(name, spec))
         .collect();
     let api: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
     let started = Instant::now();
-    kubectl_apply(&kubeconfig, &namespace, &yaml);
+    apply(plane, &namespace, &yaml);
     let all_scanned = wait_all(&api, started, scanned).await;
     let after = process_figures(pid).expect("operator figures");
     let counts = account.call_counts().await;
@@ -279,10 +176,10 @@ async fn main() {
     // A profile change: narrow one team's profile to its prod stages.
     account.reset_call_counts().await;
     let changed = Instant::now();
-    kubectl_apply(
-        &kubeconfig,
+    apply(
+        plane,
         &namespace,
-        &manifest(
+        &profile_yaml(
             "team-3",
             "  scope:\n    regions: [us-east-1, eu-west-1]\n    tags: {include: {team: team-3}}\n    stages: {include: [prod]}\n",
         ),

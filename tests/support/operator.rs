@@ -101,6 +101,8 @@ pub struct Operator {
 /// [`Operator::with_command_line`].
 pub struct OperatorBuilder<'a> {
     account: &'a MotoAccount,
+    /// `None`: the binary Cargo built ([`BIN`]).
+    binary: Option<PathBuf>,
     /// `None`: the shared control plane's admin kubeconfig.
     kubeconfig: Option<PathBuf>,
     tenancy: String,
@@ -116,6 +118,7 @@ impl Operator {
     pub fn watching<'a>(namespace: &str, account: &'a MotoAccount) -> OperatorBuilder<'a> {
         OperatorBuilder {
             account,
+            binary: None,
             kubeconfig: None,
             tenancy: tenancy_allowing_operator_identity(namespace),
             // The two bare prefixes are filled in by `start`.
@@ -150,11 +153,17 @@ impl Operator {
     ) -> OperatorBuilder<'a> {
         OperatorBuilder {
             account,
+            binary: None,
             kubeconfig: None,
             tenancy,
             args,
             env: Vec::new(),
         }
+    }
+
+    /// Its process id (the benchmarks read its CPU time and memory in /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Its stderr so far.
@@ -274,6 +283,12 @@ impl OperatorBuilder<'_> {
         self
     }
 
+    /// Another build of the binary (the benchmarks compare builds).
+    pub fn binary(mut self, path: impl Into<PathBuf>) -> Self {
+        self.binary = Some(path.into());
+        self
+    }
+
     /// The tenancy configuration (YAML) instead of the default.
     pub fn tenancy(mut self, yaml: impl Into<String>) -> Self {
         self.tenancy = yaml.into();
@@ -321,7 +336,8 @@ impl OperatorBuilder<'_> {
             }
         });
         let kubeconfig = self.kubeconfig.unwrap_or_else(cluster::kubeconfig_path);
-        let child = Command::new(BIN)
+        let binary = self.binary.unwrap_or_else(|| PathBuf::from(BIN));
+        let child = Command::new(binary)
             .args(args)
             // Nothing of the developer's environment (~/.aws, KUBECONFIG) leaks in.
             .env_clear()
