@@ -492,45 +492,212 @@ mod tests {
         }
     }
 
-    #[test]
-    fn severities_follow_the_specification() {
-        for meta in catalog() {
-            let expected = if meta.id == ControlId::ApiGateway3 {
-                Severity::Low
-            } else {
-                Severity::Medium
-            };
-            assert_eq!(meta.severity, expected, "{}", meta.id);
+    /// One control's metadata as the specification states it.
+    struct SpecEntry {
+        id: ControlId,
+        title: &'static str,
+        severity: Severity,
+        category: &'static str,
+        resource_types: &'static [&'static str],
+        related_requirements: &'static str,
+        /// As the specification gives it: a link to the rule's page or the rule's name.
+        config_rule: &'static str,
+        /// The region names of the specification's "not supported" note.
+        unsupported_regions: &'static [&'static str],
+        /// The guide the Remediation section links to; for .5 (console steps only) and
+        /// .8 (one guide per protocol: HTTP and WebSocket) the control's own page.
+        remediation_url: &'static str,
+    }
+
+    const NIST_LOGGING: &str = "NIST.800-53.r5 AC-4(26), NIST.800-53.r5 AU-10, NIST.800-53.r5 AU-12, \
+        NIST.800-53.r5 AU-2, NIST.800-53.r5 AU-3, NIST.800-53.r5 AU-6(3), NIST.800-53.r5 AU-6(4), \
+        NIST.800-53.r5 CA-7, NIST.800-53.r5 SC-7(9), NIST.800-53.r5 SI-7(8)";
+    const LOGGING_GUIDE: &str = "https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html#set-up-access-logging-using-console";
+
+    /// The specification (securityhub-apigateway-controls.md), field by field, in its
+    /// own words: the test is its letter in code.
+    const SPEC: [SpecEntry; 7] = [
+        SpecEntry {
+            id: ControlId::ApiGateway1,
+            title: "API Gateway REST and WebSocket API execution logging should be enabled",
+            severity: Severity::Medium,
+            category: "Identify > Logging",
+            resource_types: &["AWS::ApiGateway::Stage", "AWS::ApiGatewayV2::Stage"],
+            related_requirements: NIST_LOGGING,
+            config_rule: "https://docs.aws.amazon.com/config/latest/developerguide/api-gw-execution-logging-enabled.html",
+            unsupported_regions: &["Africa (Cape Town)", "Europe (Milan)", "Middle East (UAE)"],
+            remediation_url: LOGGING_GUIDE,
+        },
+        SpecEntry {
+            id: ControlId::ApiGateway2,
+            title: "API Gateway REST API stages should be configured to use SSL certificates for backend authentication",
+            severity: Severity::Medium,
+            category: "Protect > Data protection",
+            resource_types: &["AWS::ApiGateway::Stage"],
+            related_requirements: "NIST.800-53.r5 AC-17(2), NIST.800-53.r5 AC-4, NIST.800-53.r5 IA-5(1), \
+                NIST.800-53.r5 SC-12(3), NIST.800-53.r5 SC-13, NIST.800-53.r5 SC-23, NIST.800-53.r5 SC-23(3), \
+                NIST.800-53.r5 SC-7(4), NIST.800-53.r5 SC-8, NIST.800-53.r5 SC-8(1), NIST.800-53.r5 SC-8(2), \
+                NIST.800-53.r5 SI-7(6)",
+            config_rule: "https://docs.aws.amazon.com/config/latest/developerguide/api-gw-ssl-enabled.html",
+            unsupported_regions: &[
+                "Asia Pacific (Osaka)",
+                "China (Beijing)",
+                "China (Ningxia)",
+                "AWS GovCloud (US-East)",
+                "AWS GovCloud (US-West)",
+            ],
+            remediation_url: "https://docs.aws.amazon.com/apigateway/latest/developerguide/getting-started-client-side-ssl-authentication.html",
+        },
+        SpecEntry {
+            id: ControlId::ApiGateway3,
+            title: "API Gateway REST API stages should have AWS X-Ray tracing enabled",
+            severity: Severity::Low,
+            category: "Detect > Detection services",
+            resource_types: &["AWS::ApiGateway::Stage"],
+            related_requirements: "NIST.800-53.r5 CA-7",
+            config_rule: "https://docs.aws.amazon.com/config/latest/developerguide/api-gw-xray-enabled.html",
+            unsupported_regions: &[
+                "Asia Pacific (Osaka)",
+                "China (Beijing)",
+                "China (Ningxia)",
+                "Middle East (UAE)",
+                "AWS GovCloud (US-East)",
+                "AWS GovCloud (US-West)",
+            ],
+            remediation_url: "https://docs.aws.amazon.com/xray/latest/devguide/xray-services-apigateway.html",
+        },
+        SpecEntry {
+            id: ControlId::ApiGateway4,
+            title: "API Gateway should be associated with a WAF Web ACL",
+            severity: Severity::Medium,
+            category: "Protect > Protective services",
+            resource_types: &["AWS::ApiGateway::Stage"],
+            related_requirements: "NIST.800-53.r5 AC-4(21)",
+            config_rule: "https://docs.aws.amazon.com/config/latest/developerguide/api-gw-associated-with-waf.html",
+            unsupported_regions: &[
+                "Asia Pacific (Osaka)",
+                "China (Beijing)",
+                "China (Ningxia)",
+                "AWS GovCloud (US-East)",
+                "AWS GovCloud (US-West)",
+            ],
+            remediation_url: "https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-control-access-aws-waf.html",
+        },
+        SpecEntry {
+            id: ControlId::ApiGateway5,
+            title: "API Gateway REST API cache data should be encrypted at rest",
+            severity: Severity::Medium,
+            category: "Protect > Data protection > Encryption of data at rest",
+            resource_types: &["AWS::ApiGateway::Stage"],
+            related_requirements: "NIST.800-53.r5 CA-9(1), NIST.800-53.r5 CM-3(6), NIST.800-53.r5 SC-13, \
+                NIST.800-53.r5 SC-28, NIST.800-53.r5 SC-28(1), NIST.800-53.r5 SC-7(10), NIST.800-53.r5 SI-7(6)",
+            config_rule: "api-gw-cache-encrypted",
+            unsupported_regions: &[],
+            remediation_url: "https://docs.aws.amazon.com/securityhub/latest/userguide/apigateway-controls.html#apigateway-5",
+        },
+        SpecEntry {
+            id: ControlId::ApiGateway8,
+            title: "API Gateway routes should specify an authorization type",
+            severity: Severity::Medium,
+            category: "Protect > Secure Access Management",
+            resource_types: &["AWS::ApiGatewayV2::Route"],
+            related_requirements: "NIST.800-53.r5 AC-3, NIST.800-53.r5 CM-2, NIST.800-53.r5 CM-2(2)",
+            config_rule: "api-gwv2-authorization-type-configured",
+            unsupported_regions: &[
+                "Asia Pacific (Jakarta)",
+                "China (Beijing)",
+                "China (Ningxia)",
+                "Middle East (UAE)",
+                "AWS GovCloud (US-East)",
+                "AWS GovCloud (US-West)",
+            ],
+            remediation_url: "https://docs.aws.amazon.com/securityhub/latest/userguide/apigateway-controls.html#apigateway-8",
+        },
+        SpecEntry {
+            id: ControlId::ApiGateway9,
+            title: "Access logging should be configured for API Gateway V2 Stages",
+            severity: Severity::Medium,
+            category: "Identify > Logging",
+            resource_types: &["AWS::ApiGatewayV2::Stage"],
+            related_requirements: NIST_LOGGING,
+            config_rule: "api-gwv2-access-logs-enabled",
+            unsupported_regions: &[
+                "Asia Pacific (Jakarta)",
+                "China (Beijing)",
+                "China (Ningxia)",
+                "Middle East (UAE)",
+                "AWS GovCloud (US-East)",
+                "AWS GovCloud (US-West)",
+            ],
+            remediation_url: LOGGING_GUIDE,
+        },
+    ];
+
+    /// The region codes of the names the specification uses.
+    fn region_code(name: &str) -> &'static str {
+        match name {
+            "Africa (Cape Town)" => "af-south-1",
+            "Asia Pacific (Jakarta)" => "ap-southeast-3",
+            "Asia Pacific (Osaka)" => "ap-northeast-3",
+            "China (Beijing)" => "cn-north-1",
+            "China (Ningxia)" => "cn-northwest-1",
+            "Europe (Milan)" => "eu-south-1",
+            "Middle East (UAE)" => "me-central-1",
+            "AWS GovCloud (US-East)" => "us-gov-east-1",
+            "AWS GovCloud (US-West)" => "us-gov-west-1",
+            other => panic!("no region code for {other:?}"),
         }
     }
 
+    /// The rule's name from its documentation link (`…/api-gw-ssl-enabled.html`), or the
+    /// name itself.
+    fn config_rule_name(spec: &str) -> &str {
+        spec.rsplit('/')
+            .next()
+            .unwrap_or(spec)
+            .trim_end_matches(".html")
+    }
+
     #[test]
-    fn unsupported_regions_follow_the_specification() {
-        assert_eq!(
-            meta(ControlId::ApiGateway1).unsupported_regions,
-            ["af-south-1", "eu-south-1", "me-central-1"]
-        );
-        assert!(meta(ControlId::ApiGateway5).unsupported_regions.is_empty());
-        assert!(
-            meta(ControlId::ApiGateway3)
+    fn every_catalog_entry_matches_the_specification() {
+        assert_eq!(SPEC.map(|entry| entry.id), ControlId::ALL);
+        for spec in &SPEC {
+            let meta = meta(spec.id);
+            let id = spec.id;
+            assert_eq!(meta.id, id);
+            assert_eq!(meta.title, spec.title, "{id} title");
+            assert_eq!(meta.severity, spec.severity, "{id} severity");
+            assert_eq!(meta.category, spec.category, "{id} category");
+            let types: Vec<&str> = meta.resource_types.iter().map(|t| t.as_str()).collect();
+            assert_eq!(types, spec.resource_types, "{id} resource types");
+            let requirements: Vec<&str> = spec
+                .related_requirements
+                .split(',')
+                .map(str::trim)
+                .collect();
+            assert_eq!(
+                meta.related_requirements, requirements,
+                "{id} related requirements"
+            );
+            assert_eq!(
+                meta.config_rule,
+                config_rule_name(spec.config_rule),
+                "{id} config rule"
+            );
+            let regions: Vec<&str> = spec
                 .unsupported_regions
-                .contains(&"me-central-1")
-        );
-        assert!(
-            !meta(ControlId::ApiGateway2)
-                .unsupported_regions
-                .contains(&"me-central-1")
-        );
-        assert!(
-            meta(ControlId::ApiGateway8)
-                .unsupported_regions
-                .contains(&"ap-southeast-3")
-        );
-        assert!(
-            meta(ControlId::ApiGateway9)
-                .unsupported_regions
-                .contains(&"us-gov-west-1")
-        );
+                .iter()
+                .map(|name| region_code(name))
+                .collect();
+            assert_eq!(
+                meta.unsupported_regions, regions,
+                "{id} unsupported regions"
+            );
+            assert_eq!(
+                meta.remediation_url, spec.remediation_url,
+                "{id} remediation URL"
+            );
+        }
     }
 
     #[test]

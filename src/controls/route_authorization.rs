@@ -30,7 +30,9 @@ pub static META: ControlMeta = ControlMeta {
         "us-gov-east-1",
         "us-gov-west-1",
     ],
-    remediation_url: "https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-access-control.html",
+    // The specification gives one guide for HTTP APIs and one for WebSocket APIs; the
+    // control's own page links both.
+    remediation_url: "https://docs.aws.amazon.com/securityhub/latest/userguide/apigateway-controls.html#apigateway-8",
 };
 
 /// The only WebSocket route that can carry an authorizer.
