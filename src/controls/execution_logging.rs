@@ -500,6 +500,31 @@ mod tests {
     }
 
     #[test]
+    fn rest_stage_with_stage_wide_off_fails_under_aws_parity() {
+        // Parity forgives a missing */* only: one that is present is checked.
+        let finding = rest(
+            &[("*/*", logging("OFF")), ("~1orders/GET", logging("INFO"))],
+            &parity(),
+        );
+        assert_eq!(finding.status, Status::Failed);
+        assert_eq!(
+            finding.reason,
+            "stage-wide (*/*) logging level is OFF; set it to ERROR or INFO"
+        );
+    }
+
+    #[test]
+    fn rest_stage_with_stage_wide_without_a_level_fails_under_aws_parity() {
+        let no_level = crate::inventory::MethodSetting::default();
+        let finding = rest(&[("*/*", no_level)], &parity());
+        assert_eq!(finding.status, Status::Failed);
+        assert_eq!(
+            finding.reason,
+            "stage-wide (*/*) method setting has no logging level; set it to ERROR or INFO"
+        );
+    }
+
+    #[test]
     fn accepting_info_only_fails_a_stage_logging_at_error() {
         let finding = rest(&[("*/*", logging("ERROR"))], &info_only());
         assert_eq!(finding.status, Status::Failed);
@@ -577,15 +602,6 @@ mod tests {
         assert_eq!(
             finding.reason,
             "stage-wide (*/*) method setting has no logging level; set it to ERROR or INFO"
-        );
-    }
-
-    #[test]
-    fn data_trace_is_not_part_of_the_check() {
-        // MethodSetting carries no dataTraceEnabled at all: INFO without data trace passes.
-        assert_eq!(
-            rest(&[("*/*", logging("INFO"))], &ControlParameters::default()).status,
-            Status::Passed
         );
     }
 
@@ -700,6 +716,29 @@ mod tests {
             "{}",
             finding.reason
         );
+    }
+
+    #[test]
+    fn websocket_stage_without_default_logging_level_fails_under_aws_parity() {
+        // CONTROLS.md: parity ignores route overrides only; a missing default level
+        // fails, even when every route override logs.
+        for routes in [
+            &[][..],
+            &[("$connect", Some("INFO")), ("$default", Some("ERROR"))][..],
+        ] {
+            let finding = run_one(
+                evaluate,
+                &websocket_region(websocket_stage(None, routes)),
+                &parity(),
+            );
+            assert_eq!(finding.status, Status::Failed, "{routes:?}");
+            assert_eq!(
+                finding.reason,
+                "stage has no default route logging level, so routes without an override are not \
+                 logged; set DefaultRouteSettings.LoggingLevel to ERROR or INFO",
+                "{routes:?}"
+            );
+        }
     }
 
     #[test]
