@@ -201,14 +201,76 @@ fn a_rest_stage_gets_one_update_stage_with_all_its_patch_operations() {
     );
 }
 
+fn with_semantics(semantics: Semantics) -> ControlParameters {
+    ControlParameters {
+        semantics,
+        ..ControlParameters::default()
+    }
+}
+
+/// Per-method overrides, one of them not logged, and no stage-wide `*/*` entry.
+fn overrides_without_stage_wide() -> RestStage {
+    rest_stage(
+        "prod",
+        &[
+            ("~1a/GET", setting(Some("INFO"), false, false)),
+            ("~1b/POST", setting(Some("OFF"), false, false)),
+        ],
+    )
+}
+
 #[test]
-fn a_stage_without_method_settings_gets_the_stage_wide_level() {
+fn strict_adds_the_stage_wide_level_to_a_stage_with_only_overrides() {
     let plan = plan_for(
-        &rest_inventory(vec![rest_stage("prod", &[])]),
-        &ControlParameters::default(),
+        &rest_inventory(vec![overrides_without_stage_wide()]),
+        &with_semantics(Semantics::Strict),
         &RemediationSettings::default(),
     );
-    assert!(paths(&plan.changes[0]).contains(&"/*/*/logging/loglevel".to_string()));
+    assert_eq!(
+        paths(&plan.changes[0]),
+        [
+            "/*/*/logging/loglevel",
+            "/~1b/POST/logging/loglevel",
+            "/tracingEnabled"
+        ]
+    );
+    let stage_wide = &plan.changes[0].items[0];
+    assert_eq!(
+        (stage_wide.before.as_str(), stage_wide.after.as_str()),
+        ("none", "ERROR")
+    );
+}
+
+#[test]
+fn aws_parity_fixes_only_the_overrides_of_a_stage_with_no_stage_wide_entry() {
+    // AWS parity passes a stage whose entries are all accepted overrides, so a missing
+    // */* is not added: only the override that is not logged is raised.
+    let plan = plan_for(
+        &rest_inventory(vec![overrides_without_stage_wide()]),
+        &with_semantics(Semantics::AwsParity),
+        &RemediationSettings::default(),
+    );
+    assert_eq!(
+        paths(&plan.changes[0]),
+        ["/~1b/POST/logging/loglevel", "/tracingEnabled"]
+    );
+    assert!(unplanned_for(&plan, ControlId::ApiGateway1).is_empty());
+}
+
+#[test]
+fn a_stage_without_method_settings_gets_the_stage_wide_level_under_both_semantics() {
+    for semantics in [Semantics::Strict, Semantics::AwsParity] {
+        let plan = plan_for(
+            &rest_inventory(vec![rest_stage("prod", &[])]),
+            &with_semantics(semantics),
+            &RemediationSettings::default(),
+        );
+        assert_eq!(
+            paths(&plan.changes[0]),
+            ["/*/*/logging/loglevel", "/tracingEnabled"],
+            "{semantics:?}"
+        );
+    }
 }
 
 #[test]
