@@ -25,8 +25,8 @@ use crate::inventory::{
 };
 
 use super::{
-    CertificateSource, LogDestination, RemediationSettings, check_access_log_format,
-    parse_log_destination, parse_web_acl_arn,
+    CertificateSource, LogDestination, REQUEST_ID_VARIABLE, RemediationSettings,
+    check_access_log_format, parse_log_destination, parse_web_acl_arn,
 };
 
 /// Every change that would fix the failing findings, in a stable order (region, then
@@ -847,7 +847,9 @@ impl Planner<'_> {
         for &control in controls {
             match control {
                 ControlId::ApiGateway1 => self.websocket_logging(api, stage, out, &mut items),
-                ControlId::ApiGateway9 => self.access_logging(api, stage, out, &mut items),
+                ControlId::ApiGateway9 => {
+                    self.access_logging(api, stage, out, &mut items, &mut notes)
+                }
                 other => out.unplanned(
                     other,
                     UnplannedReason::ManualAction,
@@ -858,7 +860,8 @@ impl Planner<'_> {
         if items.is_empty() {
             return;
         }
-        notes.push(
+        notes.insert(
+            0,
             "read-modify-write: apply reads the stage (GetStage) and sends back the whole settings objects it changes, \
              with only these fields changed"
                 .to_string(),
@@ -961,6 +964,7 @@ impl Planner<'_> {
         stage: &V2Stage,
         out: &mut Out,
         items: &mut Vec<ChangeItem>,
+        notes: &mut Vec<String>,
     ) {
         let control = ControlId::ApiGateway9;
         let Some(access) = &self.settings.controls.access_logging else {
@@ -1006,6 +1010,17 @@ impl Planner<'_> {
         let current_destination = non_empty(&current.destination_arn);
         let current_format = non_empty(&current.format);
         if current_destination.is_none() {
+            // The kept format passes the control, but lines without the request id
+            // cannot be traced to their requests: say so rather than rewrite it.
+            if let Some(format) = current_format
+                && check_access_log_format(format).is_err()
+            {
+                notes.push(format!(
+                    "keeps the stage's access log format, which lacks {REQUEST_ID_VARIABLE}, so its lines cannot be \
+                     traced to their requests; remediation never rewrites a format someone wrote: the owner should \
+                     add {REQUEST_ID_VARIABLE} to it (apigatewayv2 UpdateStage AccessLogSettings.Format)"
+                ));
+            }
             items.push(ChangeItem {
                 control_id: control,
                 setting: "access log destination".to_string(),

@@ -871,6 +871,64 @@ fn an_access_log_destination_that_is_set_is_never_redirected() {
     );
 }
 
+fn stage_with_format_only(format: &str) -> V2Stage {
+    V2Stage {
+        name: "live".into(),
+        access_log: Some(AccessLogSettings {
+            destination_arn: None,
+            format: Some(format.into()),
+        }),
+        ..V2Stage::default()
+    }
+}
+
+#[test]
+fn a_kept_format_without_the_request_id_is_noted_not_rewritten() {
+    let theirs = "$context.identity.sourceIp $context.status";
+    let plan = plan_for(
+        &v2_inventory(V2Protocol::Http, stage_with_format_only(theirs), Vec::new()),
+        &ControlParameters::default(),
+        &all_on(),
+    );
+    let change = &plan.changes[0];
+    // Only the destination is filled: the format someone wrote is kept as it is.
+    assert_eq!(
+        change.call.request,
+        json!({"accessLogSettings": {"destinationArn": LOG_GROUP}})
+    );
+    assert_eq!(
+        change.notes,
+        [
+            "read-modify-write: apply reads the stage (GetStage) and sends back the whole settings objects it \
+             changes, with only these fields changed",
+            "keeps the stage's access log format, which lacks $context.requestId, so its lines cannot be traced \
+             to their requests; remediation never rewrites a format someone wrote: the owner should add \
+             $context.requestId to it (apigatewayv2 UpdateStage AccessLogSettings.Format)",
+        ]
+    );
+    assert!(unplanned_for(&plan, ControlId::ApiGateway9).is_empty());
+}
+
+#[test]
+fn a_kept_format_with_the_request_id_gets_no_note() {
+    let plan = plan_for(
+        &v2_inventory(
+            V2Protocol::Http,
+            stage_with_format_only("$context.requestId $context.status"),
+            Vec::new(),
+        ),
+        &ControlParameters::default(),
+        &all_on(),
+    );
+    let change = &plan.changes[0];
+    assert_eq!(
+        change.call.request,
+        json!({"accessLogSettings": {"destinationArn": LOG_GROUP}})
+    );
+    assert_eq!(change.notes.len(), 1, "{:?}", change.notes);
+    assert!(change.notes[0].starts_with("read-modify-write"));
+}
+
 #[test]
 fn the_access_log_destination_must_be_a_log_group_in_the_stage_region() {
     let stage = V2Stage {
