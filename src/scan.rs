@@ -32,6 +32,7 @@ pub fn read_options_for(
             ApiGateway5,
         ]),
         v2: wants(&[ApiGateway1, ApiGateway8, ApiGateway9]),
+        routes: controls.contains(&ApiGateway8),
         http_integrations: controls.contains(&ApiGateway2)
             && params.client_certificate.only_with_http_integrations,
         ..base
@@ -45,6 +46,7 @@ pub fn read_options_for_profile(spec: &ComplianceProfileSpec, base: ReadOptions)
     let types = spec.scope.api_types();
     options.rest &= types.contains(&ApiType::Rest);
     options.v2 &= types.contains(&ApiType::Http) || types.contains(&ApiType::Websocket);
+    options.routes &= options.v2;
     options
 }
 
@@ -221,13 +223,20 @@ mod tests {
     fn only_the_api_types_the_selected_controls_need_are_read() {
         let params = ControlParameters::default();
         let v2_only = read_options_for(&[ControlId::ApiGateway8], &params, ReadOptions::default());
-        assert!(!v2_only.rest && v2_only.v2);
+        assert!(!v2_only.rest && v2_only.v2 && v2_only.routes);
         let rest_only =
             read_options_for(&[ControlId::ApiGateway3], &params, ReadOptions::default());
-        assert!(rest_only.rest && !rest_only.v2);
+        assert!(rest_only.rest && !rest_only.v2 && !rest_only.routes);
         let logging = read_options_for(&[ControlId::ApiGateway1], &params, ReadOptions::default());
         assert!(logging.rest && logging.v2);
         assert!(!logging.http_integrations);
+        // WebSocket route logging levels are stage settings (GetStages): only
+        // APIGateway.8 needs GetRoutes.
+        assert!(!logging.routes);
+        let access_logs =
+            read_options_for(&[ControlId::ApiGateway9], &params, ReadOptions::default());
+        assert!(access_logs.v2 && !access_logs.routes);
+        assert!(read_options_for(&ControlId::ALL, &params, ReadOptions::default()).routes);
     }
 
     fn spec(yaml: &str) -> ComplianceProfileSpec {

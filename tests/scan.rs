@@ -712,3 +712,76 @@ async fn a_denied_api_and_a_denied_region_are_errors_and_the_rest_is_still_repor
         );
     }
 }
+
+#[tokio::test]
+async fn routes_are_read_only_when_route_authorization_is_checked() {
+    let account = new_account().await;
+    let sdk = account.sdk_config("us-east-1");
+    let http = seed::v2_api(&sdk, "orders-http", ProtocolType::Http).await;
+    seed::v2_route(&sdk, &http, "GET /orders", Some(AuthorizationType::Jwt)).await;
+    seed::v2_stage(&sdk, &http, "prod", V2StageSpec::default()).await;
+    let route_count = |report: &Value| {
+        report["findings"]
+            .as_array()
+            .expect("findings array")
+            .iter()
+            .filter(|f| f["resourceType"] == "AWS::ApiGatewayV2::Route")
+            .count()
+    };
+
+    // Access logging and execution logging are stage settings: no GetRoutes.
+    account.reset_call_counts().await;
+    let out = run_scan(
+        &account,
+        &[
+            "--region",
+            "us-east-1",
+            "--control",
+            "APIGateway.1",
+            "--control",
+            "APIGateway.9",
+            "--output",
+            "json",
+        ],
+    );
+    let report = json(&out);
+    let counts = account.call_counts().await;
+    assert_eq!(counts.get("apigatewayv2:GetStages"), 1, "{counts:?}");
+    assert_eq!(counts.get("apigatewayv2:GetRoutes"), 0, "{counts:?}");
+    assert_eq!(route_count(&report), 0);
+    assert_eq!(
+        verdicts(&report).get(&(
+            "APIGateway.9".to_string(),
+            v2_arn("us-east-1", &http, "prod")
+        )),
+        Some(&"FAILED".to_string())
+    );
+
+    // Route authorization: one GetRoutes per v2 API, and the route's verdict.
+    account.reset_call_counts().await;
+    let out = run_scan(
+        &account,
+        &[
+            "--region",
+            "us-east-1",
+            "--control",
+            "APIGateway.8",
+            "--output",
+            "json",
+        ],
+    );
+    let report = json(&out);
+    let counts = account.call_counts().await;
+    assert_eq!(counts.get("apigatewayv2:GetRoutes"), 1, "{counts:?}");
+    assert_eq!(route_count(&report), 1);
+    assert!(
+        verdicts(&report)
+            .iter()
+            .any(|((control, arn), status)| control == "APIGateway.8"
+                && arn.starts_with(&format!(
+                    "arn:aws:apigateway:us-east-1::/apis/{http}/routes/"
+                ))
+                && status == "PASSED"),
+        "{report}"
+    );
+}

@@ -63,11 +63,13 @@ pub struct ReadKey {
     pub region: String,
 }
 
-/// What a read covers, beyond the always-read stages and routes of the APIs it lists.
+/// What a read covers, beyond the always-read stages of the APIs it lists.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Coverage {
     pub rest: bool,
     pub v2: bool,
+    /// The v2 APIs' routes (only APIGateway.8 needs them).
+    pub routes: bool,
     pub http_integrations: bool,
 }
 
@@ -76,6 +78,7 @@ impl Coverage {
         Coverage {
             rest: options.rest,
             v2: options.v2,
+            routes: options.routes,
             http_integrations: options.http_integrations,
         }
     }
@@ -84,6 +87,7 @@ impl Coverage {
     pub fn covers(self, needed: Coverage) -> bool {
         (self.rest || !needed.rest)
             && (self.v2 || !needed.v2)
+            && (self.routes || !needed.routes)
             && (self.http_integrations || !needed.http_integrations)
     }
 
@@ -91,6 +95,7 @@ impl Coverage {
         Coverage {
             rest: self.rest || other.rest,
             v2: self.v2 || other.v2,
+            routes: self.routes || other.routes,
             http_integrations: self.http_integrations || other.http_integrations,
         }
     }
@@ -100,6 +105,7 @@ impl Coverage {
         ReadOptions {
             rest: self.rest,
             v2: self.v2,
+            routes: self.routes,
             http_integrations: self.http_integrations,
             ..base.clone()
         }
@@ -269,16 +275,19 @@ mod tests {
     const ALL: Coverage = Coverage {
         rest: true,
         v2: true,
+        routes: true,
         http_integrations: false,
     };
     const REST: Coverage = Coverage {
         rest: true,
         v2: false,
+        routes: false,
         http_integrations: false,
     };
     const V2: Coverage = Coverage {
         rest: false,
         v2: true,
+        routes: true,
         http_integrations: false,
     };
 
@@ -536,6 +545,14 @@ mod tests {
         };
         assert!(!ALL.covers(integrations));
         assert!(integrations.union(V2).covers(ALL));
+        // A read of v2 stages without routes (APIGateway.1 and .9 only) does not serve
+        // a profile checking route authorization.
+        let v2_stages = Coverage {
+            routes: false,
+            ..V2
+        };
+        assert!(V2.covers(v2_stages) && !v2_stages.covers(V2));
+        assert_eq!(v2_stages.union(V2), V2);
     }
 
     #[test]

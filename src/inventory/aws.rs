@@ -42,6 +42,9 @@ pub struct ReadOptions {
     pub rest: bool,
     /// Read v2 APIs (skipped when no selected control looks at them).
     pub v2: bool,
+    /// Read each v2 API's routes (one GetRoutes per API): only APIGateway.8 looks at
+    /// them; a v2 API read without them has an empty route list.
+    pub routes: bool,
     /// Look up whether each REST API has an HTTP integration (APIGateway.2's
     /// `onlyWithHttpIntegrations`): one throttled GetResources call per REST API.
     pub http_integrations: bool,
@@ -60,6 +63,7 @@ impl Default for ReadOptions {
         Self {
             rest: true,
             v2: true,
+            routes: true,
             http_integrations: false,
             api_concurrency: DEFAULT_API_CONCURRENCY,
             retry_partition: None,
@@ -73,6 +77,7 @@ impl std::fmt::Debug for ReadOptions {
         f.debug_struct("ReadOptions")
             .field("rest", &self.rest)
             .field("v2", &self.v2)
+            .field("routes", &self.routes)
             .field("http_integrations", &self.http_integrations)
             .field("api_concurrency", &self.api_concurrency)
             .field("retry_partition", &self.retry_partition)
@@ -380,9 +385,14 @@ impl RegionReader<'_> {
         })
         .await?;
         self.progress(format!(
-            "{}: {} v2 APIs listed, reading their stages and routes",
+            "{}: {} v2 APIs listed, reading their stages{}",
             self.region,
-            listed.len()
+            listed.len(),
+            if self.options.routes {
+                " and routes"
+            } else {
+                ""
+            }
         ));
         let results: Vec<Result<V2Api, ReadError>> = stream::iter(listed)
             .map(|api| self.v2_api(api))
@@ -412,7 +422,14 @@ impl RegionReader<'_> {
                 });
             }
         };
-        let (stages, routes) = futures::join!(self.v2_stages(&id, &arn), self.v2_routes(&id, &arn));
+        let routes = async {
+            if self.options.routes {
+                self.v2_routes(&id, &arn).await
+            } else {
+                Ok(Vec::new())
+            }
+        };
+        let (stages, routes) = futures::join!(self.v2_stages(&id, &arn), routes);
         let mut stages = stages?;
         let mut routes = routes?;
         stages.sort_by(|a, b| a.name.cmp(&b.name));
