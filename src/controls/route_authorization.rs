@@ -36,7 +36,7 @@ pub static META: ControlMeta = ControlMeta {
 };
 
 /// The only WebSocket route that can carry an authorizer.
-const CONNECT_ROUTE: &str = "$connect";
+pub(crate) const CONNECT_ROUTE: &str = "$connect";
 
 /// One finding per route of every HTTP and WebSocket API.
 pub fn evaluate(region: &RegionInventory, params: &ControlParameters, findings: &mut Vec<Finding>) {
@@ -133,7 +133,10 @@ fn evaluate_route(
         fix_for(websocket, accepted)
     };
     let mut reason = format!("{problem}; {action}");
-    if let Some(note) = deployment_note(api) {
+    // The fix for a WebSocket route other than $connect is not a change to that route
+    // (it is authorizing at $connect, whose own finding carries the note, or the
+    // profile option), so no deployment makes anything live here.
+    if !non_connect && let Some(note) = deployment_note(api) {
         reason.push_str("; ");
         reason.push_str(&note);
     }
@@ -455,6 +458,48 @@ mod tests {
             "{}",
             finding.reason
         );
+    }
+
+    #[test]
+    fn websocket_non_connect_route_has_no_deployment_note() {
+        // Its fix is authorizing at $connect (or the NotApplicable option), not a route
+        // change; $connect's own finding carries the note.
+        let mut manual = v2_stage();
+        manual.name = "live".to_string();
+        let region = region_with(
+            Vec::new(),
+            vec![v2_api(
+                "w1",
+                V2Protocol::WebSocket,
+                vec![manual],
+                vec![
+                    route("c1", "$connect", None),
+                    route("d1", "$default", None),
+                    route("s1", "sendMessage", Some("NONE")),
+                ],
+            )],
+        );
+        let findings = run(evaluate, &region, &ControlParameters::default());
+        assert_eq!(findings.len(), 3);
+        let connect = &findings[0];
+        assert!(
+            connect.reason.ends_with(
+                "; stage live does not auto-deploy, so the change is live there only after a new deployment"
+            ),
+            "{}",
+            connect.reason
+        );
+        for finding in &findings[1..] {
+            assert_eq!(finding.status, Status::Failed);
+            assert!(
+                finding
+                    .reason
+                    .ends_with("set routeAuthorization.websocketNonConnectRoutes to NotApplicable or exempt the route"),
+                "{}",
+                finding.reason
+            );
+            assert!(!finding.reason.contains("deploy"), "{}", finding.reason);
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Serialize, Serializer};
 use serde_json::{Value, json};
 
+use crate::controls::route_authorization::CONNECT_ROUTE;
 use crate::controls::{
     ControlId, ControlParameters, LoggingLevel, ResourceType, STAGE_WIDE_KEY, Semantics,
     method_setting_name, non_empty,
@@ -1049,18 +1050,38 @@ impl Planner<'_> {
     fn route(&self, api: &V2Api, route: &Route, controls: &BTreeSet<ControlId>, out: &mut Out) {
         for &control in controls {
             let message = if control == ControlId::ApiGateway8 {
-                let deploy = if !api.stages.is_empty() && api.stages.iter().all(|s| s.auto_deploy) {
-                    "the stages auto-deploy, so the change is live at once".to_string()
+                let websocket = api.protocol == V2Protocol::WebSocket;
+                let current = route.authorization_type.as_deref().unwrap_or("NONE");
+                if websocket && route.route_key != CONNECT_ROUTE {
+                    // Nothing to change or deploy on this route: it cannot carry an
+                    // authorizer.
+                    format!(
+                        "route {} has authorization {current}; only $connect can carry an authorizer on a WebSocket \
+                         API, so there is nothing to change on this route: the owner authorizes clients at $connect, \
+                         then sets routeAuthorization.websocketNonConnectRoutes to NotApplicable or exempts the route",
+                        route.route_key,
+                    )
                 } else {
-                    "then create a deployment for stages that do not auto-deploy".to_string()
-                };
-                format!(
-                    "route {} has authorization {}; remediation never adds authorization (clients that send no \
-                     credentials would break): the owner attaches an authorizer (AWS_IAM, JWT, or a Lambda authorizer), \
-                     tells the clients, {deploy}",
-                    route.route_key,
-                    route.authorization_type.as_deref().unwrap_or("NONE"),
-                )
+                    let deploy = if !api.stages.is_empty()
+                        && api.stages.iter().all(|s| s.auto_deploy)
+                    {
+                        "the stages auto-deploy, so the change is live at once".to_string()
+                    } else {
+                        "then create a deployment for stages that do not auto-deploy".to_string()
+                    };
+                    // WebSocket APIs have no JWT authorizers.
+                    let types = if websocket {
+                        "AWS_IAM or a Lambda authorizer"
+                    } else {
+                        "AWS_IAM, JWT, or a Lambda authorizer"
+                    };
+                    format!(
+                        "route {} has authorization {current}; remediation never adds authorization (clients that send \
+                         no credentials would break): the owner attaches an authorizer ({types}), tells the clients, \
+                         {deploy}",
+                        route.route_key,
+                    )
+                }
             } else {
                 format!("{control} does not apply to routes; nothing to change")
             };

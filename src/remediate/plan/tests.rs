@@ -996,6 +996,53 @@ fn route_authorization_is_never_changed_only_explained() {
 }
 
 #[test]
+fn websocket_route_messages_say_where_authorization_goes_and_when_to_deploy() {
+    // The stage does not auto-deploy: $connect needs a deployment after its authorizer;
+    // $default cannot carry one, so there is nothing to change or deploy on it.
+    let stage = websocket_stage(Some("ERROR"), &[]);
+    let routes = ["$connect", "$default"]
+        .iter()
+        .enumerate()
+        .map(|(n, key)| Route {
+            id: format!("r{n}"),
+            route_key: (*key).into(),
+            authorization_type: None,
+        })
+        .collect();
+    let plan = plan_for(
+        &v2_inventory(V2Protocol::WebSocket, stage, routes),
+        &ControlParameters::default(),
+        &all_on(),
+    );
+    let manual = unplanned_for(&plan, ControlId::ApiGateway8);
+    let message = |route_id: &str| {
+        let arn = v2_route_arn(REGION, "w1", route_id);
+        manual
+            .iter()
+            .find(|u| u.resource_arn == arn)
+            .map(|u| u.message.clone())
+            .unwrap_or_else(|| panic!("no message for {route_id}: {manual:#?}"))
+    };
+    let connect = message("r0");
+    assert!(
+        connect.contains("attaches an authorizer (AWS_IAM or a Lambda authorizer)"),
+        "{connect}"
+    );
+    assert!(
+        connect.ends_with("then create a deployment for stages that do not auto-deploy"),
+        "{connect}"
+    );
+    assert!(!connect.contains("JWT"), "{connect}");
+    let default = message("r1");
+    assert_eq!(
+        default,
+        "route $default has authorization NONE; only $connect can carry an authorizer on a WebSocket API, \
+         so there is nothing to change on this route: the owner authorizes clients at $connect, then sets \
+         routeAuthorization.websocketNonConnectRoutes to NotApplicable or exempts the route"
+    );
+}
+
+#[test]
 fn a_finding_for_a_resource_missing_from_the_inventory_is_not_guessed_at() {
     let inventory = rest_inventory(vec![rest_stage("prod", &[])]);
     let params = ControlParameters::default();
