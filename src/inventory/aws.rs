@@ -476,16 +476,7 @@ impl RegionReader<'_> {
                 .await
                 .map_err(|e| self.error("GetRoutes", Some(api_arn.to_string()), &e))?;
             Ok((
-                page.items()
-                    .iter()
-                    .map(|route| Route {
-                        id: route.route_id().unwrap_or_default().to_string(),
-                        route_key: route.route_key().unwrap_or_default().to_string(),
-                        authorization_type: route
-                            .authorization_type()
-                            .map(|t| t.as_str().to_string()),
-                    })
-                    .collect(),
+                page.items().iter().map(route).collect(),
                 page.next_token().map(str::to_string),
             ))
         })
@@ -555,6 +546,14 @@ fn rest_stage(stage: &aws_sdk_apigateway::types::Stage) -> RestStage {
         web_acl_arn: non_empty(stage.web_acl_arn()),
         cache_cluster_enabled: stage.cache_cluster_enabled(),
         tags: sorted(stage.tags()),
+    }
+}
+
+fn route(route: &aws_sdk_apigatewayv2::types::Route) -> Route {
+    Route {
+        id: route.route_id().unwrap_or_default().to_string(),
+        route_key: route.route_key().unwrap_or_default().to_string(),
+        authorization_type: route.authorization_type().map(|t| t.as_str().to_string()),
     }
 }
 
@@ -657,5 +656,201 @@ where
             "{operation} in {region} failed: {}",
             DisplayErrorContext(err)
         ),
+    }
+}
+
+/// How AWS's answers map into the model: absent and empty fields read as what the
+/// controls must see (CONTROLS.md, "Data: what one scan reads").
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controls::{ControlId, ControlParameters};
+    use crate::finding::Status;
+    use crate::inventory::{Inventory, RegionInventory, RestApi, V2Api, V2Protocol};
+    use aws_sdk_apigateway::types as rest;
+    use aws_sdk_apigatewayv2::types as v2;
+
+    #[test]
+    fn a_bare_rest_stage_reads_as_nothing_configured() {
+        let stage = rest_stage(&rest::Stage::builder().stage_name("prod").build());
+        assert_eq!(stage.name, "prod");
+        assert!(stage.method_settings.is_empty());
+        assert!(!stage.tracing_enabled, "absent tracingEnabled is false");
+        assert!(!stage.cache_cluster_enabled);
+        assert_eq!(stage.client_certificate_id, None);
+        assert_eq!(stage.web_acl_arn, None);
+    }
+
+    #[test]
+    fn empty_certificate_and_web_acl_strings_read_as_absent() {
+        let stage = rest_stage(
+            &rest::Stage::builder()
+                .stage_name("prod")
+                .client_certificate_id("")
+                .web_acl_arn("")
+                .build(),
+        );
+        assert_eq!(stage.client_certificate_id, None);
+        assert_eq!(stage.web_acl_arn, None);
+    }
+
+    #[test]
+    fn method_settings_keep_their_keys_levels_and_cache_flags() {
+        let stage = rest_stage(
+            &rest::Stage::builder()
+                .stage_name("prod")
+                .method_settings(
+                    "*/*",
+                    rest::MethodSetting::builder()
+                        .logging_level("ERROR")
+                        .build(),
+                )
+                .method_settings(
+                    "~1orders~1{id}/GET",
+                    rest::MethodSetting::builder()
+                        .caching_enabled(true)
+                        .cache_data_encrypted(false)
+                        .build(),
+                )
+                .build(),
+        );
+        assert_eq!(
+            stage.method_settings["*/*"].logging_level.as_deref(),
+            Some("ERROR")
+        );
+        let method = &stage.method_settings["~1orders~1{id}/GET"];
+        assert_eq!(method.logging_level, None);
+        assert!(method.caching_enabled && !method.cache_data_encrypted);
+    }
+
+    #[test]
+    fn data_trace_does_not_make_a_stage_with_logging_off_pass() {
+        // dataTraceEnabled logs full payloads, but it is not execution logging: a stage
+        // with it on and loggingLevel OFF still fails APIGateway.1.
+        let stage = rest_stage(
+            &rest::Stage::builder()
+                .stage_name("prod")
+                .method_settings(
+                    "*/*",
+                    rest::MethodSetting::builder()
+                        .logging_level("OFF")
+                        .data_trace_enabled(true)
+                        .build(),
+                )
+                .build(),
+        );
+        let inventory = Inventory {
+            regions: vec![RegionInventory {
+                region: "us-east-1".into(),
+                rest_apis: vec![RestApi {
+                    id: "a1".into(),
+                    name: "orders".into(),
+                    tags: Default::default(),
+                    http_integration: None,
+                    stages: vec![stage],
+                }],
+                v2_apis: Vec::new(),
+            }],
+            errors: Vec::new(),
+        };
+        let findings = crate::evaluate::evaluate(
+            &inventory,
+            &[ControlId::ApiGateway1],
+            &ControlParameters::default(),
+        );
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].status, Status::Failed, "{:?}", findings[0]);
+    }
+
+    #[test]
+    fn a_bare_v2_stage_reads_as_no_logging_and_no_access_log() {
+        let stage = v2_stage(&v2::Stage::builder().stage_name("$default").build());
+        assert_eq!(stage.default_logging_level, None);
+        assert!(stage.route_logging_levels.is_empty());
+        assert_eq!(stage.access_log, None);
+        assert!(!stage.auto_deploy, "absent autoDeploy is false");
+    }
+
+    #[test]
+    fn v2_route_settings_without_a_level_and_empty_access_log_fields_are_kept_as_absent() {
+        let stage = v2_stage(
+            &v2::Stage::builder()
+                .stage_name("live")
+                .default_route_settings(
+                    v2::RouteSettings::builder()
+                        .logging_level(v2::LoggingLevel::Info)
+                        .build(),
+                )
+                .route_settings("$connect", v2::RouteSettings::builder().build())
+                .route_settings(
+                    "$default",
+                    v2::RouteSettings::builder()
+                        .logging_level(v2::LoggingLevel::Off)
+                        .build(),
+                )
+                .access_log_settings(v2::AccessLogSettings::builder().destination_arn("").build())
+                .auto_deploy(true)
+                .build(),
+        );
+        assert_eq!(stage.default_logging_level.as_deref(), Some("INFO"));
+        assert_eq!(stage.route_logging_levels["$connect"], None);
+        assert_eq!(
+            stage.route_logging_levels["$default"].as_deref(),
+            Some("OFF")
+        );
+        // Settings present but empty: APIGateway.9 fails it as "no destination".
+        assert_eq!(
+            stage.access_log,
+            Some(AccessLogSettings {
+                destination_arn: None,
+                format: None,
+            })
+        );
+        assert!(stage.auto_deploy);
+    }
+
+    #[test]
+    fn a_route_without_an_authorization_type_reads_as_none_and_fails_route_authorization() {
+        let unauthorized = route(
+            &v2::Route::builder()
+                .route_id("r1")
+                .route_key("GET /orders")
+                .build(),
+        );
+        assert_eq!(unauthorized.authorization_type, None);
+        let authorized = route(
+            &v2::Route::builder()
+                .route_id("r2")
+                .route_key("POST /orders")
+                .authorization_type(v2::AuthorizationType::Jwt)
+                .build(),
+        );
+        assert_eq!(authorized.authorization_type.as_deref(), Some("JWT"));
+        let inventory = Inventory {
+            regions: vec![RegionInventory {
+                region: "us-east-1".into(),
+                rest_apis: Vec::new(),
+                v2_apis: vec![V2Api {
+                    id: "h1".into(),
+                    name: "orders-http".into(),
+                    protocol: V2Protocol::Http,
+                    tags: Default::default(),
+                    stages: Vec::new(),
+                    routes: vec![unauthorized, authorized],
+                }],
+            }],
+            errors: Vec::new(),
+        };
+        let findings = crate::evaluate::evaluate(
+            &inventory,
+            &[ControlId::ApiGateway8],
+            &ControlParameters::default(),
+        );
+        let statuses: Vec<Status> = findings.iter().map(|f| f.status).collect();
+        assert_eq!(
+            statuses,
+            vec![Status::Failed, Status::Passed],
+            "{findings:?}"
+        );
     }
 }
