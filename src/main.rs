@@ -5,6 +5,7 @@
 use std::io::{IsTerminal, Write as _};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -16,8 +17,8 @@ use apigw_compliance::crd::ComplianceProfile;
 use apigw_compliance::finding::Status;
 use apigw_compliance::inventory::aws::read_inventory;
 use apigw_compliance::inventory::aws::{
-    DEFAULT_API_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, NO_CREDENTIALS_HINT, ReadOptions,
-    check_credentials, load_sdk_config,
+    DEFAULT_API_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, DEFAULT_READ_TIMEOUT_SECONDS,
+    NO_CREDENTIALS_HINT, ReadOptions, check_credentials, load_sdk_config,
 };
 use apigw_compliance::remediate::{Mode, RemediationReport};
 use apigw_compliance::scan::{
@@ -61,7 +62,7 @@ enum Command {
     /// Print the ComplianceProfile CustomResourceDefinition as YAML (what crds/ holds).
     Crd,
     /// Run the operator: reconcile the cluster's ComplianceProfiles until SIGTERM.
-    Run(apigw_compliance::controller::RunArgs),
+    Run(Box<apigw_compliance::controller::RunArgs>),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -155,6 +156,10 @@ struct ScanArgs {
     /// Attempts per AWS call, with adaptive backoff on throttling.
     #[arg(long, default_value_t = DEFAULT_MAX_ATTEMPTS)]
     max_attempts: u32,
+    /// Seconds an AWS request may wait for its answer to start before the attempt fails
+    /// (and is retried, up to --max-attempts).
+    #[arg(long, default_value_t = DEFAULT_READ_TIMEOUT_SECONDS)]
+    aws_read_timeout_seconds: u64,
     /// API Gateway requests per second in each region (retries included). Default:
     /// half of the 10/s the account shares with every other caller. 0: no limit (for
     /// emulators).
@@ -209,7 +214,7 @@ fn main() -> ExitCode {
         init_logging();
     }
     match cli.command {
-        Command::Run(args) => apigw_compliance::controller::main(args),
+        Command::Run(args) => apigw_compliance::controller::main(*args),
         Command::Controls(args) => controls_command(&args),
         Command::Crd => match apigw_compliance::crd::crd_yaml() {
             Ok(yaml) => {
@@ -312,7 +317,11 @@ async fn scan_command(args: ScanArgs) -> ExitCode {
         },
         None => None,
     };
-    let mut sdk = load_sdk_config(args.max_attempts.max(1)).await;
+    let mut sdk = load_sdk_config(
+        args.max_attempts.max(1),
+        Duration::from_secs(args.aws_read_timeout_seconds.max(1)),
+    )
+    .await;
     let regions: Vec<String> = if let Some(profile) = &profile {
         profile.spec.scope.regions.clone()
     } else if args.regions.is_empty() {

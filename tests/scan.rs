@@ -785,3 +785,66 @@ async fn routes_are_read_only_when_route_authorization_is_checked() {
         "{report}"
     );
 }
+
+#[tokio::test]
+async fn an_endpoint_that_accepts_but_never_answers_times_out_as_an_error() {
+    // A loopback server that accepts every connection and never answers: a black hole
+    // after TCP connect, which a connect timeout alone does not catch.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for connection in listener.incoming().flatten() {
+            held.push(connection);
+        }
+    });
+    let account = new_account().await;
+    let mut child = std::process::Command::new(BIN)
+        .args([
+            "scan",
+            "--region",
+            "us-east-1",
+            "--output",
+            "json",
+            "--max-attempts",
+            "2",
+            "--aws-read-timeout-seconds",
+            "1",
+        ])
+        .env_clear()
+        .envs(account.env("us-east-1"))
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run");
+    // Not a speed assertion: a bound so that a hang fails the test instead of
+    // stalling the suite (each call needs about 2 attempts x 1 s plus backoff).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the scan still waits on an endpoint that never answers");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let output = child.wait_with_output().expect("output");
+    assert_eq!(output.status.code(), Some(3), "incomplete scans exit 3");
+    let report = json(&output);
+    assert_eq!(report["findings"], serde_json::json!([]));
+    let errors = report["errors"].as_array().expect("errors");
+    let operations: Vec<&str> = errors
+        .iter()
+        .filter_map(|e| e["operation"].as_str())
+        .collect();
+    assert_eq!(operations, ["GetRestApis", "GetApis"]);
+    for e in errors {
+        assert!(
+            e["message"]
+                .as_str()
+                .expect("message")
+                .contains("timed out"),
+            "{e:#}"
+        );
+    }
+}

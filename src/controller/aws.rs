@@ -8,7 +8,6 @@ use std::time::{Duration, SystemTime};
 
 use aws_config::{Region, SdkConfig};
 use aws_sdk_sts::config::{Credentials, ProvideCredentials, SharedCredentialsProvider};
-use aws_sdk_sts::error::DisplayErrorContext;
 use aws_smithy_http_client::tls;
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
@@ -19,6 +18,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use tokio::sync::Mutex;
 
 use crate::crd::parse_role_arn;
+use crate::inventory::aws::error_chain;
 use crate::metrics::Metrics;
 
 /// Assumed-role credentials are reused until this long before they expire, so one
@@ -140,7 +140,7 @@ impl AwsAccess {
             .await
             .map_err(|e| AssumeRoleError {
                 role: role.to_string(),
-                message: DisplayErrorContext(&e).to_string(),
+                message: error_chain(&e),
             })?;
         *cached = Some(credentials.clone());
         Ok(credentials)
@@ -161,7 +161,7 @@ impl AwsAccess {
             {
                 Ok(identity) => *account = identity.account,
                 Err(e) => tracing::warn!(
-                    error = %DisplayErrorContext(&e),
+                    error = %error_chain(&e),
                     "cannot tell the operator's AWS account (sts:GetCallerIdentity); status.account stays empty"
                 ),
             }

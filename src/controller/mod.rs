@@ -43,7 +43,8 @@ use crate::crd::status::{ExpiredExemption, now, reason};
 use crate::crd::{ComplianceProfile, ComplianceProfileStatus, ConditionStatus, RemediationMode};
 use crate::http::{self, HttpState};
 use crate::inventory::aws::{
-    DEFAULT_API_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, ReadOptions, load_sdk_config, read_inventory,
+    DEFAULT_API_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, DEFAULT_READ_TIMEOUT_SECONDS, ReadOptions,
+    load_sdk_config, read_inventory,
 };
 use crate::inventory::{Inventory, ReadError};
 use crate::metrics::{Metrics, Outcome, ReadSource};
@@ -117,6 +118,12 @@ pub struct RunArgs {
     /// Attempts per AWS call, with adaptive backoff on throttling.
     #[arg(long, default_value_t = DEFAULT_MAX_ATTEMPTS)]
     pub max_attempts: u32,
+
+    /// Seconds an AWS request may wait for its answer to start before the attempt
+    /// fails (and is retried, up to --max-attempts): a hung connection never holds a
+    /// reconcile, or the profiles sharing its read, for longer.
+    #[arg(long, env = "APIGW_AWS_READ_TIMEOUT_SECONDS", default_value_t = DEFAULT_READ_TIMEOUT_SECONDS)]
+    pub aws_read_timeout_seconds: u64,
 
     /// Per-API AWS calls in flight per region (an account shares 10 requests/s).
     #[arg(long, default_value_t = DEFAULT_API_CONCURRENCY)]
@@ -923,7 +930,11 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         shutdown.clone(),
     ));
 
-    let base = load_sdk_config(args.max_attempts).await;
+    let base = load_sdk_config(
+        args.max_attempts,
+        Duration::from_secs(args.aws_read_timeout_seconds.max(1)),
+    )
+    .await;
     // The cache of profiles keeps only what reconciles read: managedFields and
     // annotations (kubectl's last-applied-configuration is a second copy of the spec)
     // are dropped as objects arrive.

@@ -15,8 +15,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
-use aws_sdk_apigateway::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig, timeout::TimeoutConfig};
+use aws_sdk_apigateway::error::{ProvideErrorMetadata, SdkError};
 use futures::{StreamExt, stream};
 
 use super::{
@@ -27,6 +27,11 @@ use super::{
 /// Attempts per AWS call, counting the first. Adaptive retry backs off on throttling
 /// and slows the client down, so a throttled scan finishes late rather than failing.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
+/// Seconds an AWS request may wait for the first byte of its answer before the attempt
+/// counts as failed (and is retried). API Gateway answers list and get calls in well
+/// under a second; without a limit, a connection that hangs would hold its reconcile,
+/// and every profile sharing its read, forever.
+pub const DEFAULT_READ_TIMEOUT_SECONDS: u64 = 30;
 
 /// Per-API calls in flight per region. API Gateway allows 10 management requests per
 /// second per account and region, shared with every other caller in the account.
@@ -88,14 +93,23 @@ impl std::fmt::Debug for ReadOptions {
 /// Loads the AWS configuration from the standard chain (environment, shared config and
 /// credentials files, web identity / IRSA, container and instance metadata), so
 /// `AWS_ENDPOINT_URL` points every client at an emulator. Throttling is retried with
-/// adaptive backoff.
-pub async fn load_sdk_config(max_attempts: u32) -> SdkConfig {
+/// adaptive backoff; an attempt whose answer does not start within `read_timeout` fails
+/// and is retried like any transient error. The read timeout starts when the request is
+/// sent, after any wait for the client-side rate limit.
+pub async fn load_sdk_config(max_attempts: u32, read_timeout: Duration) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .retry_config(
             RetryConfig::adaptive()
                 .with_max_attempts(max_attempts)
                 .with_initial_backoff(Duration::from_millis(200))
                 .with_max_backoff(Duration::from_secs(20)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                // The SDK's own default connect timeout, kept.
+                .connect_timeout(Duration::from_millis(3100))
+                .read_timeout(read_timeout)
+                .build(),
         )
         .load()
         .await
@@ -112,7 +126,7 @@ pub async fn check_credentials(sdk: &SdkConfig) -> Result<(), String> {
         .provide_credentials()
         .await
         .map(|_| ())
-        .map_err(|e| DisplayErrorContext(&e).to_string())
+        .map_err(|e| error_chain(&e))
 }
 
 /// What to do when no credentials can be found.
@@ -259,7 +273,7 @@ impl RegionReader<'_> {
     ) -> ReadError
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
+        R: std::fmt::Debug + 'static,
     {
         ReadError {
             region: self.region.to_string(),
@@ -601,7 +615,7 @@ fn sorted(tags: Option<&HashMap<String, String>>) -> BTreeMap<String, String> {
 pub fn describe_sdk_error<E, R>(region: &str, operation: &str, err: &SdkError<E, R>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     match err {
         SdkError::ServiceError(service) => {
@@ -634,10 +648,14 @@ where
                 _ => format!("{operation} in {region} failed: {code}: {message}"),
             }
         }
+        SdkError::DispatchFailure(dispatch) if dispatch.is_timeout() => format!(
+            "{operation} in {region} timed out ({}); the endpoint did not connect or answer in \
+             time: check the network (proxies, firewalls) and AWS_ENDPOINT_URL if set \
+             (--aws-read-timeout-seconds sets how long an answer may take)",
+            error_chain(err)
+        ),
         SdkError::DispatchFailure(dispatch) => {
-            let what = if dispatch.is_timeout() {
-                "timed out"
-            } else if dispatch.is_io() {
+            let what = if dispatch.is_io() {
                 "could not connect"
             } else {
                 "could not be sent"
@@ -645,18 +663,32 @@ where
             format!(
                 "{operation} in {region} {what} ({}); check that {region} is a valid AWS region, \
                  that the network allows HTTPS to API Gateway, and AWS_ENDPOINT_URL if set",
-                DisplayErrorContext(err)
+                error_chain(err)
             )
         }
         SdkError::TimeoutError(_) => format!(
             "{operation} in {region} timed out; the endpoint is slow or unreachable: check the \
              network and AWS_ENDPOINT_URL if set"
         ),
-        _ => format!(
-            "{operation} in {region} failed: {}",
-            DisplayErrorContext(err)
-        ),
+        _ => format!("{operation} in {region} failed: {}", error_chain(err)),
     }
+}
+
+/// An error and its sources as one line of their messages (`a: b: c`), without the
+/// Debug dump that the SDK's `DisplayErrorContext` appends: this text reaches status
+/// conditions and reports. A source whose message the previous one already contains
+/// adds nothing and is skipped.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.last().is_some_and(|last| last.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
 }
 
 /// How AWS's answers map into the model: absent and empty fields read as what the
@@ -669,6 +701,41 @@ mod tests {
     use crate::inventory::{Inventory, RegionInventory, RestApi, V2Api, V2Protocol};
     use aws_sdk_apigateway::types as rest;
     use aws_sdk_apigatewayv2::types as v2;
+
+    /// An error with a message and an optional cause, as the SDK's layers nest them.
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|l| l as _)
+        }
+    }
+
+    #[test]
+    fn an_error_chain_is_one_line_of_its_messages_without_repeats_or_debug() {
+        let err = Layer(
+            "dispatch failure",
+            Some(Box::new(Layer(
+                "timeout",
+                Some(Box::new(Layer(
+                    "HTTP read timeout occurred after 1s",
+                    Some(Box::new(Layer("timeout", None))),
+                ))),
+            ))),
+        );
+        assert_eq!(
+            error_chain(&err),
+            "dispatch failure: timeout: HTTP read timeout occurred after 1s"
+        );
+        assert_eq!(error_chain(&Layer("denied", None)), "denied");
+    }
 
     #[test]
     fn a_bare_rest_stage_reads_as_nothing_configured() {

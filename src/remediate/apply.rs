@@ -1010,7 +1010,7 @@ fn describe_call_error<E, R>(
 ) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     if let SdkError::ServiceError(service) = err {
         let inner = service.err();
