@@ -25,18 +25,7 @@ const REGION: &str = "us-east-1";
 /// A REST API `orders` with a compliant `prod` stage (execution logging INFO, X-Ray)
 /// and a non-compliant `dev` stage. Returns the API id.
 async fn seed_orders(account: &MotoAccount) -> String {
-    let sdk = account.sdk_config(REGION);
-    let (api, deployment) = seed::rest_api(&sdk, "orders").await;
-    seed::rest_stage(
-        &sdk,
-        &api,
-        &deployment,
-        "prod",
-        seed::COMPLIANT_REST_PATCHES,
-    )
-    .await;
-    seed::rest_stage(&sdk, &api, &deployment, "dev", &[]).await;
-    api
+    seed::rest_api_with_prod_and_dev(&account.sdk_config(REGION), "orders").await
 }
 
 const TWO_CONTROLS: &str =
