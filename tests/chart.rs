@@ -555,6 +555,15 @@ fn aws_rate_limit_reaches_the_operator_only_when_set() {
     assert_eq!(env_value(&docs, "APIGW_AWS_BURST").as_deref(), Some("10"));
     assert_eq!(env_value(&docs, "AWS_REGION").as_deref(), Some("eu-west-1"));
     // 0 turns the client-side limit off: it must be passed, not dropped as "empty".
+    let docs = render(&["--set", "aws.readTimeoutSeconds=45"]);
+    assert_eq!(
+        env_value(&docs, "APIGW_AWS_READ_TIMEOUT_SECONDS").as_deref(),
+        Some("45")
+    );
+    assert_eq!(
+        env_value(&render(&[]), "APIGW_AWS_READ_TIMEOUT_SECONDS"),
+        None
+    );
     let docs = render(&["--set", "aws.rateLimit=0,aws.inventoryMaxAgeSeconds=0"]);
     assert_eq!(
         env_value(&docs, "APIGW_AWS_RATE_LIMIT").as_deref(),
