@@ -7,10 +7,9 @@ use k8s_openapi::jiff::Timestamp;
 
 use crate::controls::{ControlId, ControlParameters};
 use crate::crd::{ApiType, ComplianceProfileSpec};
-use crate::evaluate::{ExemptionOutcome, apply_exemptions, evaluate};
-use crate::finding::Finding;
+use crate::evaluate::{ExemptionOutcome, apply_exemptions, evaluate, evaluate_regions};
+use crate::inventory::Inventory;
 use crate::inventory::aws::{ReadOptions, read_inventory};
-use crate::inventory::{Inventory, RegionInventory};
 use crate::report::ScanReport;
 use crate::scope::ScopeFilter;
 
@@ -95,57 +94,6 @@ pub fn profile_report_shared<'a>(
     (ScanReport { findings, errors }, exemptions, read_anything)
 }
 
-/// [`evaluate`] on regions held apart rather than in one [`Inventory`]: the same
-/// findings in the same order (a test checks it).
-fn evaluate_regions<'a>(
-    regions: impl IntoIterator<Item = &'a RegionInventory> + Clone,
-    controls: &[ControlId],
-    params: &ControlParameters,
-) -> Vec<Finding> {
-    let mut selected = controls.to_vec();
-    selected.sort();
-    selected.dedup();
-    // Sized once: grown by doubling, the largest allocation of a reconcile would be up
-    // to twice what it holds, and copied at every step.
-    let mut findings = Vec::with_capacity(
-        regions
-            .clone()
-            .into_iter()
-            .map(|region| findings_upper_bound(region, &selected))
-            .sum(),
-    );
-    for region in regions {
-        for id in &selected {
-            crate::controls::evaluate(*id, region, params, &mut findings);
-        }
-    }
-    // (region, ARN, control) is unique (one finding per control and resource), so the
-    // unstable sort gives the stable sort's order without its scratch buffer.
-    findings.sort_unstable_by(|a, b| {
-        (&a.region, &a.resource_arn, a.control_id).cmp(&(&b.region, &b.resource_arn, b.control_id))
-    });
-    findings
-}
-
-/// How many findings `controls` can yield on `region`: one per REST stage for .1 to
-/// .5, per v2 stage for .1 and .9, per route for .8 (fewer when a control skips a
-/// region under AwsParity).
-fn findings_upper_bound(region: &RegionInventory, controls: &[ControlId]) -> usize {
-    use ControlId::*;
-    let rest: usize = region.rest_apis.iter().map(|a| a.stages.len()).sum();
-    let v2: usize = region.v2_apis.iter().map(|a| a.stages.len()).sum();
-    let routes: usize = region.v2_apis.iter().map(|a| a.routes.len()).sum();
-    controls
-        .iter()
-        .map(|id| match id {
-            ApiGateway1 => rest + v2,
-            ApiGateway2 | ApiGateway3 | ApiGateway4 | ApiGateway5 => rest,
-            ApiGateway8 => routes,
-            ApiGateway9 => v2,
-        })
-        .sum()
-}
-
 /// Evaluates an inventory into a report (pure).
 pub fn report(
     inventory: &Inventory,
@@ -193,6 +141,7 @@ pub fn is_region_code(region: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inventory::RegionInventory;
 
     #[test]
     fn region_codes_are_recognised_and_typos_are_not() {
@@ -349,7 +298,7 @@ mod tests {
         ] {
             let bound: usize = regions
                 .iter()
-                .map(|r| findings_upper_bound(r, &controls))
+                .map(|r| crate::evaluate::findings_upper_bound(r, &controls))
                 .sum();
             let findings = evaluate_regions(regions.iter().copied(), &controls, &params);
             assert_eq!(findings.len(), bound, "{controls:?}");
