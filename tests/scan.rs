@@ -372,8 +372,14 @@ async fn an_unreachable_endpoint_is_reported_as_an_error_and_nothing_passes() {
         .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
         .output()
         .expect("run");
+    assert_nothing_read_in_us_east_1(&output, "could not connect");
+}
+
+/// The scan exited 3 (incomplete) with no finding, and both list calls of us-east-1 are
+/// errors whose message says `why`.
+fn assert_nothing_read_in_us_east_1(output: &Output, why: &str) {
     assert_eq!(output.status.code(), Some(3), "incomplete scans exit 3");
-    let report = json(&output);
+    let report = json(output);
     assert_eq!(report["findings"], serde_json::json!([]));
     let errors = report["errors"].as_array().expect("errors");
     let operations: Vec<&str> = errors
@@ -384,10 +390,7 @@ async fn an_unreachable_endpoint_is_reported_as_an_error_and_nothing_passes() {
     for e in errors {
         assert_eq!(e["region"], "us-east-1");
         assert!(
-            e["message"]
-                .as_str()
-                .expect("message")
-                .contains("could not connect"),
+            e["message"].as_str().expect("message").contains(why),
             "{e:#}"
         );
     }
@@ -829,22 +832,5 @@ async fn an_endpoint_that_accepts_but_never_answers_times_out_as_an_error() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let output = child.wait_with_output().expect("output");
-    assert_eq!(output.status.code(), Some(3), "incomplete scans exit 3");
-    let report = json(&output);
-    assert_eq!(report["findings"], serde_json::json!([]));
-    let errors = report["errors"].as_array().expect("errors");
-    let operations: Vec<&str> = errors
-        .iter()
-        .filter_map(|e| e["operation"].as_str())
-        .collect();
-    assert_eq!(operations, ["GetRestApis", "GetApis"]);
-    for e in errors {
-        assert!(
-            e["message"]
-                .as_str()
-                .expect("message")
-                .contains("timed out"),
-            "{e:#}"
-        );
-    }
+    assert_nothing_read_in_us_east_1(&output, "timed out");
 }

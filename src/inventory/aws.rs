@@ -702,6 +702,23 @@ mod tests {
     use aws_sdk_apigateway::types as rest;
     use aws_sdk_apigatewayv2::types as v2;
 
+    /// One control's findings, with default parameters, on one region holding these APIs.
+    fn evaluate_one_region(
+        rest_apis: Vec<RestApi>,
+        v2_apis: Vec<V2Api>,
+        control: ControlId,
+    ) -> Vec<crate::finding::Finding> {
+        let inventory = Inventory {
+            regions: vec![RegionInventory {
+                region: "us-east-1".into(),
+                rest_apis,
+                v2_apis,
+            }],
+            errors: Vec::new(),
+        };
+        crate::evaluate::evaluate(&inventory, &[control], &ControlParameters::default())
+    }
+
     /// An error with a message and an optional cause, as the SDK's layers nest them.
     #[derive(Debug)]
     struct Layer(&'static str, Option<Box<Layer>>);
@@ -806,24 +823,16 @@ mod tests {
                 )
                 .build(),
         );
-        let inventory = Inventory {
-            regions: vec![RegionInventory {
-                region: "us-east-1".into(),
-                rest_apis: vec![RestApi {
-                    id: "a1".into(),
-                    name: "orders".into(),
-                    tags: Default::default(),
-                    http_integration: None,
-                    stages: vec![stage],
-                }],
-                v2_apis: Vec::new(),
+        let findings = evaluate_one_region(
+            vec![RestApi {
+                id: "a1".into(),
+                name: "orders".into(),
+                tags: Default::default(),
+                http_integration: None,
+                stages: vec![stage],
             }],
-            errors: Vec::new(),
-        };
-        let findings = crate::evaluate::evaluate(
-            &inventory,
-            &[ControlId::ApiGateway1],
-            &ControlParameters::default(),
+            Vec::new(),
+            ControlId::ApiGateway1,
         );
         assert_eq!(findings.len(), 1);
         assert_eq!(findings[0].status, Status::Failed, "{:?}", findings[0]);
@@ -893,25 +902,17 @@ mod tests {
                 .build(),
         );
         assert_eq!(authorized.authorization_type.as_deref(), Some("JWT"));
-        let inventory = Inventory {
-            regions: vec![RegionInventory {
-                region: "us-east-1".into(),
-                rest_apis: Vec::new(),
-                v2_apis: vec![V2Api {
-                    id: "h1".into(),
-                    name: "orders-http".into(),
-                    protocol: V2Protocol::Http,
-                    tags: Default::default(),
-                    stages: Vec::new(),
-                    routes: vec![unauthorized, authorized],
-                }],
+        let findings = evaluate_one_region(
+            Vec::new(),
+            vec![V2Api {
+                id: "h1".into(),
+                name: "orders-http".into(),
+                protocol: V2Protocol::Http,
+                tags: Default::default(),
+                stages: Vec::new(),
+                routes: vec![unauthorized, authorized],
             }],
-            errors: Vec::new(),
-        };
-        let findings = crate::evaluate::evaluate(
-            &inventory,
-            &[ControlId::ApiGateway8],
-            &ControlParameters::default(),
+            ControlId::ApiGateway8,
         );
         let statuses: Vec<Status> = findings.iter().map(|f| f.status).collect();
         assert_eq!(
