@@ -143,15 +143,7 @@ async fn main() {
     let all_scanned = wait_all(&api, started, scanned).await;
     let after = process_figures(pid).expect("operator figures");
     let counts = account.call_counts().await;
-    let api_gateway = |counts: &support::moto::CallCounts| -> u64 {
-        counts
-            .calls
-            .iter()
-            .filter(|(op, _)| op.starts_with("apigateway"))
-            .map(|(_, n)| n)
-            .sum()
-    };
-    let calls = api_gateway(&counts);
+    let calls = counts.api_gateway();
 
     let list = api.list(&ListParams::default()).await.expect("list");
     let mut status_sizes: Vec<usize> = list

@@ -6,7 +6,7 @@ mod support;
 
 use aws_sdk_apigatewayv2::types::{AuthorizationType, LoggingLevel, ProtocolType};
 use serde_json::Value;
-use support::moto::{CallCounts, MotoAccount, new_account};
+use support::moto::{MotoAccount, new_account};
 use support::seed::{self, V2StageSpec};
 
 const BIN: &str = env!("CARGO_BIN_EXE_apigw-compliance");
@@ -88,15 +88,6 @@ fn count(verdicts: &[(String, String, String)], control: &str, status: &str) -> 
         .count()
 }
 
-fn reads(counts: &CallCounts) -> u64 {
-    counts
-        .calls
-        .iter()
-        .filter(|(op, _)| op.starts_with("apigateway"))
-        .map(|(_, n)| n)
-        .sum()
-}
-
 #[tokio::test]
 async fn a_throttled_scan_slows_down_and_completes_with_correct_verdicts() {
     let account = new_account().await;
@@ -129,7 +120,7 @@ async fn a_throttled_scan_slows_down_and_completes_with_correct_verdicts() {
         "the storm did not throttle anything: {counts:?}"
     );
     assert_eq!(
-        reads(&counts),
+        counts.api_gateway(),
         ONE_PASS + counts.throttled,
         "every throttled call was retried, nothing else repeated: {counts:?}"
     );
@@ -151,7 +142,7 @@ async fn the_client_side_limit_keeps_a_scan_within_the_account_quota() {
     account.set_rate_limit(0.0, 0.0).await;
     assert_eq!(code, Some(0), "{report:#}");
     assert_eq!(counts.throttled, 0, "{counts:?}");
-    assert_eq!(reads(&counts), ONE_PASS, "{counts:?}");
+    assert_eq!(counts.api_gateway(), ONE_PASS, "{counts:?}");
     assert_eq!(report["findings"].as_array().map(Vec::len), Some(38));
 }
 

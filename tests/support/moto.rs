@@ -310,6 +310,16 @@ impl CallCounts {
         self.calls.get(op).copied().unwrap_or(0)
     }
 
+    /// API Gateway calls (REST and v2), retries included: what the client-side rate
+    /// limit paces and the inventory's minimum is counted in.
+    pub fn api_gateway(&self) -> u64 {
+        self.calls
+            .iter()
+            .filter(|(op, _)| op.starts_with("apigateway"))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
     /// Calls whose operation is not a read (Get*/List*/Describe*): what an idempotent
     /// second pass over a compliant world must leave at zero.
     pub fn writes(&self) -> u64 {
