@@ -210,12 +210,35 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The host's target triple (`rustc -vV`'s `host:` line): the platform this test
+/// binary was built for, so its packages are the ones on disk.
+fn host_triple() -> String {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
+    let out = Command::new(&rustc)
+        .arg("-vV")
+        .current_dir(repo())
+        .output()
+        .unwrap_or_else(|e| panic!("run {rustc} -vV: {e}"));
+    assert!(out.status.success(), "{rustc} -vV failed");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("host: "))
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("{rustc} -vV printed no host line"))
+}
+
 /// Operation method names (snake case) of each SDK crate in the build: the file stems
 /// of its `src/operation/` folder.
 fn sdk_operations() -> BTreeMap<String, BTreeSet<&'static str>> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
+    // `--filter-platform <host>`: without it, `cargo metadata` wants every package in
+    // Cargo.lock on disk, including other platforms' (e.g. Windows-only
+    // `anstyle-wincon`), which a Linux build never downloads, so `--offline` fails on
+    // a machine whose registry holds only what this build fetched. Filtered to the
+    // host, it needs exactly the packages the test build itself just downloaded.
     let out = Command::new(cargo)
         .args(["metadata", "--format-version", "1", "--offline", "--locked"])
+        .args(["--filter-platform", &host_triple()])
         .current_dir(repo())
         .output()
         .expect("run cargo metadata");

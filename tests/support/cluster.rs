@@ -42,8 +42,9 @@ pub const STATE_DIR_ENV: &str = "APIGW_TEST_STATE_DIR";
 /// Optional: a helm binary to use instead of running `tests/tools/install-helm`.
 pub const HELM_ENV: &str = "APIGW_TEST_HELM";
 
-/// The kubectl every test uses: the one on the machine image, as users have it.
-pub const KUBECTL: &str = "/usr/bin/kubectl";
+/// The kubectl every test uses: the first on `PATH`, as users run it (no fixed install
+/// location is assumed).
+pub const KUBECTL: &str = "kubectl";
 
 /// How long to wait for a CRD to be served before failing the test.
 const CRD_READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -156,7 +157,7 @@ impl ControlPlane {
         }
     }
 
-    /// Runs `/usr/bin/kubectl --kubeconfig <admin kubeconfig> <args>`.
+    /// Runs `kubectl --kubeconfig <admin kubeconfig> <args>`.
     pub fn kubectl<I, S>(&self, args: I) -> Output
     where
         I: IntoIterator<Item = S>,
@@ -248,7 +249,7 @@ pub async fn norights_client() -> Client {
     shared().norights_client().await
 }
 
-/// `/usr/bin/kubectl` against the shared control plane as admin.
+/// `kubectl` (from `PATH`) against the shared control plane as admin.
 pub fn kubectl<I, S>(args: I) -> Output
 where
     I: IntoIterator<Item = S>,
