@@ -7,6 +7,8 @@
 //!
 //! Run: `cargo bench --bench evaluate` (no emulator needed), or `scripts/bench`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code asserts by panicking
+
 mod common;
 
 use std::collections::BTreeMap;

@@ -9,6 +9,8 @@
 //! Run: `scripts/bench` (or `cargo bench --bench operator` with APIGW_TEST_MOTO_URL and
 //! APIGW_TEST_KUBECONFIG set; without them the test support starts its own).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code asserts by panicking
+
 #[path = "../tests/support/mod.rs"]
 mod support;
 

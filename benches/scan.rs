@@ -16,6 +16,8 @@
 //! Run: `scripts/bench` (or `cargo bench --bench scan -- --estate` with moto running
 //! and APIGW_TEST_MOTO_URL set, or without: the test support starts one).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code asserts by panicking
+
 #[path = "../tests/support/mod.rs"]
 mod support;
 

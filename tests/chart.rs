@@ -13,6 +13,8 @@
 //! The chart's Deployment never runs here (no kubelet): the tests run the binary
 //! themselves, with the arguments and environment the installed Deployment carries.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code asserts by panicking
+
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};

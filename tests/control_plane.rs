@@ -2,6 +2,8 @@
 //! with OpenAPI and CEL validation, watches, RBAC, coordination Leases, and a client
 //! watch that survives an API server restart on the same etcd.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code asserts by panicking
+
 mod support;
 
 use std::collections::BTreeMap;

@@ -12,6 +12,8 @@
 //! control, plus `all.json`), STS AssumeRole to `assume-roles.json` (the operator's own
 //! identity), the rest to `scan.json`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code asserts by panicking
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;

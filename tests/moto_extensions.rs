@@ -3,6 +3,8 @@
 //! account isolation, the call counter and throttling. Everything goes through the
 //! Rust AWS SDK the product uses.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code asserts by panicking
+
 mod support;
 
 use std::collections::HashSet;

@@ -3,6 +3,8 @@
 //! as AWS. Each test works in its own namespace and moto account, with its own operator
 //! watching only that namespace, so the tests run in parallel.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code asserts by panicking
+
 mod support;
 
 use std::time::{Duration, Instant};

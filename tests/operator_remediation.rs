@@ -4,6 +4,8 @@
 //! changes nothing; switched to Enforce it fixes the stages, says so in Events and
 //! status; the next scan writes nothing.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code asserts by panicking
+
 mod support;
 
 use std::time::Duration;

@@ -4,6 +4,8 @@
 //! HTTP layer: the requests the AWS SDK sends, captured by a loopback listener and
 //! checked against the API reference's method, path and body.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code asserts by panicking
+
 mod support;
 
 use std::sync::{Arc, Mutex};

@@ -1,6 +1,8 @@
 //! The `scan` command end to end: moto seeded with REST, WebSocket and HTTP APIs in
 //! two regions, the public binary run against it, its JSON findings asserted.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code asserts by panicking
+
 mod support;
 
 use std::collections::BTreeMap;

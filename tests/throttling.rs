@@ -2,6 +2,8 @@
 //! per-account token bucket (`set_rate_limit`, on each test's own account, so tests
 //! running beside it are not slowed).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code asserts by panicking
+
 mod support;
 
 use aws_sdk_apigatewayv2::types::{AuthorizationType, LoggingLevel, ProtocolType};
