@@ -14,14 +14,15 @@ mod common;
 use std::collections::BTreeMap;
 
 use apigw_compliance::controller::status::{self, ScanResult};
-use apigw_compliance::controls::{ControlId, ControlParameters};
+use apigw_compliance::controls::{ControlParameters, all_ids};
 use apigw_compliance::crd::{ComplianceProfile, ComplianceProfileSpec};
 use apigw_compliance::inventory::{
     AccessLogSettings, Inventory, MethodSetting, RegionInventory, RestApi, RestStage, Route, V2Api,
-    V2Protocol, V2Stage,
+    V2Stage,
 };
-use apigw_compliance::scan::{profile_report_shared, report};
-use apigw_compliance::scope::ScopeFilter;
+use apigw_compliance::model::V2Protocol;
+use apigw_compliance::pipeline::Scan;
+use apigw_compliance::pipeline::evaluate::evaluate;
 use common::{Estate, STAGE_NAMES, TEAMS, thousands};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -203,31 +204,31 @@ fn main() {
         "  the inventory in memory: {:.1} MiB (growth of this process's anonymous memory while building it)",
         common::mib(inventory_kib)
     );
-    let (ms, evaluated) = median_ms(|| report(&merged, &ControlId::ALL, &params));
+    let (ms, evaluated) = median_ms(|| evaluate(&merged.regions, &all_ids(), &params));
     line(
-        "evaluate, all seven controls",
+        "evaluate, every control of the catalog",
         ms,
         stages,
-        &format!("{} findings", thousands(evaluated.findings.len())),
+        &format!("{} findings", thousands(evaluated.len())),
     );
 
     let now = Timestamp::UNIX_EPOCH;
     let wall = Time(now);
     let whole = spec("{regions: [us-east-1, eu-west-1]}");
-    let whole_filter = ScopeFilter::new(&whole.scope).expect("scope compiles");
+    let whole_scan = Scan::new(whole.clone()).expect("the profile is valid");
     let (ms, _) = median_ms(|| {
-        let (report, exemptions, read_anything) =
-            profile_report_shared(&reads, &whole_filter, &whole, now);
+        let verdicts = whole_scan.evaluate(&reads, now);
+        let exempted = verdicts.exemptions.exempted_findings;
         let scan = ScanResult {
-            findings: report.findings,
-            read_errors: report.errors,
-            read_anything,
+            findings: verdicts.findings,
+            read_errors: verdicts.errors,
+            read_anything: verdicts.read_anything,
             expired_exemptions: Vec::new(),
             account: Some("123456789012".into()),
             regions: whole.scope.regions.clone(),
         };
         let status = status::scanned(None, Some(1), whole.remediation.mode, &scan, &wall, &wall);
-        (status, exemptions.exempted_findings)
+        (status, exempted)
     });
     line(
         "profile on shared reads, whole regions",
@@ -237,14 +238,14 @@ fn main() {
     );
 
     let team = spec("{regions: [us-east-1, eu-west-1], tags: {include: {team: team-3}}}");
-    let team_filter = ScopeFilter::new(&team.scope).expect("scope compiles");
+    let team_scan = Scan::new(team.clone()).expect("the profile is valid");
     let in_scope = stages / TEAMS;
     let (ms, (findings, _)) = median_ms(|| {
-        let (report, _, read_anything) = profile_report_shared(&reads, &team_filter, &team, now);
+        let verdicts = team_scan.evaluate(&reads, now);
         let scan = ScanResult {
-            findings: report.findings,
-            read_errors: report.errors,
-            read_anything,
+            findings: verdicts.findings,
+            read_errors: verdicts.errors,
+            read_anything: verdicts.read_anything,
             expired_exemptions: Vec::new(),
             account: None,
             regions: team.scope.regions.clone(),
@@ -265,7 +266,7 @@ fn main() {
     );
 
     let scan = ScanResult {
-        findings: evaluated.findings,
+        findings: evaluated,
         read_errors: Vec::new(),
         read_anything: true,
         expired_exemptions: Vec::new(),

@@ -13,8 +13,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::finding::{Finding, Status};
-use crate::remediate::{ApplyOutcome, ItemStatus};
+use crate::model::outcome::{ApplyOutcome, ItemStatus};
+use crate::model::{ErrorKind, Finding, Status};
 
 /// How a reconcile ended; the label of `apigw_compliance_reconciles_total`.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
@@ -85,6 +85,12 @@ pub enum ReadSource {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReadErrorLabels {
+    region: String,
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct InventoryReadLabels {
     region: String,
     source: ReadSource,
@@ -105,6 +111,7 @@ pub struct Metrics {
     rate_limit_waits: Family<BudgetLabels, Counter>,
     rate_limit_wait: Family<BudgetLabels, Counter<f64, AtomicU64>>,
     inventory_reads: Family<InventoryReadLabels, Counter>,
+    read_errors: Family<ReadErrorLabels, Counter>,
     leader: Gauge,
 }
 
@@ -180,6 +187,12 @@ impl Default for Metrics {
             "Regions' inventories used by scans, by source: read from AWS, or shared from another profile's read",
             inventory_reads.clone(),
         );
+        let read_errors = Family::<ReadErrorLabels, Counter>::default();
+        registry.register(
+            "read_errors",
+            "Parts of the inventory scans could not read (a region, an API's stages or routes), by region and kind (accessDenied, notFound, invalid, credentials, throttled, unavailable, other)",
+            read_errors.clone(),
+        );
         let leader = Gauge::default();
         registry.register(
             "leader",
@@ -199,6 +212,7 @@ impl Default for Metrics {
             rate_limit_waits,
             rate_limit_wait,
             inventory_reads,
+            read_errors,
             leader,
         }
     }
@@ -317,6 +331,16 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts one part of an inventory a scan could not read, by its kind.
+    pub fn read_error(&self, region: &str, kind: ErrorKind) {
+        self.read_errors
+            .get_or_create(&ReadErrorLabels {
+                region: region.to_string(),
+                kind: kind.as_str().to_string(),
+            })
+            .inc();
+    }
+
     /// Counts each item of a remediation run by its control and result.
     pub fn remediated(&self, outcome: &ApplyOutcome) {
         for item in outcome.changes.iter().flat_map(|c| &c.items) {
@@ -355,11 +379,11 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::controls::{ControlId, ResourceType, Severity};
+    use crate::model::{ResourceType, Severity};
 
     fn finding(status: Status, exempted: bool) -> Finding {
         Finding {
-            control_id: ControlId::ApiGateway3,
+            control_id: crate::controls::xray_tracing::ID,
             resource_type: ResourceType::RestStage,
             resource_arn: "arn:aws:apigateway:us-east-1::/restapis/a/stages/prod".into(),
             region: "us-east-1".into(),
@@ -404,7 +428,8 @@ mod tests {
 
     #[test]
     fn remediation_items_are_counted_by_control_and_result() {
-        use crate::remediate::{Call, ChangeOutcome, ItemOutcome};
+        use crate::model::outcome::{ChangeOutcome, ItemOutcome};
+        use crate::model::plan::Call;
         let item = |control_id, status| ItemOutcome {
             control_id,
             setting: "X-Ray tracing".into(),
@@ -412,6 +437,7 @@ mod tests {
             after: "true".into(),
             status,
             message: None,
+            kind: None,
         };
         let outcome = ApplyOutcome {
             changes: vec![ChangeOutcome {
@@ -423,9 +449,12 @@ mod tests {
                     request: serde_json::Value::Null,
                 },
                 items: vec![
-                    item(ControlId::ApiGateway3, ItemStatus::Applied),
-                    item(ControlId::ApiGateway1, ItemStatus::BlockedPrecondition),
-                    item(ControlId::ApiGateway3, ItemStatus::Applied),
+                    item(crate::controls::xray_tracing::ID, ItemStatus::Applied),
+                    item(
+                        crate::controls::execution_logging::ID,
+                        ItemStatus::BlockedPrecondition,
+                    ),
+                    item(crate::controls::xray_tracing::ID, ItemStatus::Applied),
                 ],
                 notes: Vec::new(),
             }],

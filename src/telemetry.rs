@@ -1,5 +1,6 @@
 //! Logging: JSON lines for log collectors (the container default) or human-readable
-//! text for a terminal. The level comes from `RUST_LOG` (default `info`).
+//! text for a terminal. The level comes from `RUST_LOG` (default `info` for the
+//! operator, `warn` for the CLI).
 
 use tracing_subscriber::EnvFilter;
 
@@ -29,4 +30,15 @@ pub fn init(format: LogFormat) -> bool {
             .is_ok(),
         LogFormat::Text => builder.try_init().is_ok(),
     }
+}
+
+/// The CLI's logging: human-readable on stderr, warnings and above unless `RUST_LOG`
+/// says otherwise (stdout carries the report).
+pub fn init_cli() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    // Only fails when a subscriber is already installed, which then logs instead.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -8,7 +8,7 @@
 //! plus aws-config's `AssumeRoleProvider` (STS AssumeRole). Each call found must have a
 //! row in [`CALLS`] saying which IAM action(s) on which resources it needs, for which
 //! policy; a new SDK call without a row fails this test, and so does a row whose call
-//! is gone. Calls under `src/remediate/` belong to the remediation policies (one per
+//! is gone. Calls under `src/pipeline/apply/` belong to the remediation policies (one per
 //! control, plus `all.json`), STS AssumeRole to `assume-roles.json` (the operator's own
 //! identity), the rest to `scan.json`.
 
@@ -57,7 +57,7 @@ type Permission = (Policy, &'static str, &'static str);
 /// API Gateway's IAM actions are HTTP verbs on resource paths (GET to read, PATCH to
 /// update, POST to create); a name shared by apigateway and apigatewayv2 lists both.
 const CALLS: &[(&str, &[Permission])] = &[
-    // Inventory (src/inventory/aws.rs).
+    // Inventory (src/inventory/reader.rs).
     (
         "get_rest_apis",
         &[(Scan, "apigateway:GET", "arn:aws:apigateway:*::/restapis")],
@@ -97,7 +97,7 @@ const CALLS: &[(&str, &[Permission])] = &[
             "arn:aws:apigateway:*::/apis/*/routes",
         )],
     ),
-    // The operator's account (src/controller/aws.rs). Needs no permission (AWS allows
+    // The process identity's account (src/aws/identity.rs). Needs no permission (AWS allows
     // it even under an explicit deny); listed so the policy says what is called.
     (
         "get_caller_identity",
@@ -112,7 +112,7 @@ const CALLS: &[(&str, &[Permission])] = &[
             "arn:aws:iam::*:role/apigw-compliance-*",
         )],
     ),
-    // Remediation (src/remediate/apply.rs).
+    // Remediation (src/pipeline/apply/).
     (
         // Is a CloudWatch Logs role set in the region's account settings? Needed before
         // execution logging (.1) and WebSocket access logging to a log group (.9).
@@ -372,7 +372,7 @@ fn calls_in_code() -> BTreeMap<(bool, String), BTreeSet<String>> {
     names.extend(INDIRECT_CALLS.iter().map(|s| s.to_string()));
     let mut found: BTreeMap<(bool, String), BTreeSet<String>> = BTreeMap::new();
     for (file, text) in product_sources() {
-        let remediation = file.starts_with("src/remediate/");
+        let remediation = file.starts_with("src/pipeline/apply/");
         for name in &names {
             if calls(&text, name) > 0 {
                 found

@@ -367,7 +367,7 @@ async fn a_missing_cloudwatch_role_blocks_execution_logging_once_reported_while_
     let problem = &remediation.problems[0];
     assert_eq!(
         problem.controls,
-        vec![apigw_compliance::controls::ControlId::ApiGateway1]
+        vec![apigw_compliance::controls::execution_logging::ID]
     );
     assert!(
         problem.message.contains("CloudWatch Logs role"),

@@ -16,17 +16,23 @@ use aws_sdk_apigatewayv2::types::{LoggingLevel as V2Level, ProtocolType};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use apigw_compliance::controls::{ControlId, ControlParameters};
-use apigw_compliance::finding::Finding;
-use apigw_compliance::inventory::aws::{ReadOptions, read_inventory};
+use apigw_compliance::controls::access_logging::AccessLogRemediation as AccessLoggingRemediation;
+use apigw_compliance::controls::client_certificate::CertificateRemediation as ClientCertificateRemediation;
+use apigw_compliance::controls::waf_acl::WebAclRemediation as WafRemediation;
+use apigw_compliance::controls::{
+    ControlParameters, all_ids, cache_encryption, execution_logging, waf_acl, xray_tracing,
+};
+use apigw_compliance::crd::RemediationSettings;
+use apigw_compliance::inventory::reader::{ReadOptions, read_inventory};
 use apigw_compliance::inventory::{
-    Inventory, MethodSetting, RegionInventory, RestApi, RestStage, V2Api, V2Protocol, V2Stage,
+    Inventory, MethodSetting, RegionInventory, RestApi, RestStage, V2Api, V2Stage,
 };
-use apigw_compliance::remediate::{
-    AccessLoggingRemediation, ApplyOptions, ClientCertificateRemediation, ItemStatus, Mode,
-    RemediationReport, RemediationSettings, WafRemediation, apply, plan,
-};
-use apigw_compliance::scan::report;
+use apigw_compliance::model::outcome::{ItemStatus, Mode};
+use apigw_compliance::model::{ControlId, Finding, V2Protocol};
+use apigw_compliance::pipeline::apply::{ApplyOptions, apply};
+use apigw_compliance::pipeline::evaluate::evaluate;
+use apigw_compliance::pipeline::plan::plan;
+use apigw_compliance::report::remediation::RemediationReport;
 use support::moto::{MotoAccount, new_account};
 use support::seed::{self, V2StageSpec};
 
@@ -66,7 +72,7 @@ fn method<'a>(
 async fn scan(sdk: &SdkConfig, params: &ControlParameters) -> (Inventory, Vec<Finding>) {
     let inventory = read_inventory(sdk, &[REGION.to_string()], &ReadOptions::default()).await;
     assert!(inventory.errors.is_empty(), "{:?}", inventory.errors);
-    let findings = report(&inventory, &ControlId::ALL, params).findings;
+    let findings = evaluate(&inventory.regions, &all_ids(), params);
     (inventory, findings)
 }
 
@@ -78,7 +84,26 @@ async fn remediate(
 ) -> RemediationReport {
     let params = ControlParameters::default();
     let (inventory, findings) = scan(sdk, &params).await;
-    RemediationReport::run(mode, sdk, &inventory, &findings, &params, settings).await
+    run(mode, sdk, &inventory, &findings, &params, settings).await
+}
+
+/// Plans on the scan's inventory and findings, then applies (Enforce) or checks and
+/// shows the calls (DryRun), as the pipeline does.
+async fn run(
+    mode: Mode,
+    sdk: &SdkConfig,
+    inventory: &Inventory,
+    findings: &[Finding],
+    params: &ControlParameters,
+    settings: &RemediationSettings,
+) -> RemediationReport {
+    let plan = plan([inventory], findings, params, settings);
+    let outcome = apigw_compliance::pipeline::remediate(mode, &plan, sdk).await;
+    RemediationReport {
+        mode,
+        plan,
+        outcome,
+    }
 }
 
 fn statuses(report: &RemediationReport) -> Vec<(ControlId, String, ItemStatus)> {
@@ -173,10 +198,10 @@ async fn enforce_fixes_a_rest_stage_with_one_update_stage_and_associates_the_web
         .map(|r| r.control_id)
         .collect();
     for control in [
-        ControlId::ApiGateway1,
-        ControlId::ApiGateway3,
-        ControlId::ApiGateway4,
-        ControlId::ApiGateway5,
+        execution_logging::ID,
+        xray_tracing::ID,
+        waf_acl::ID,
+        cache_encryption::ID,
     ] {
         assert!(
             audited.contains(&control),
@@ -278,7 +303,7 @@ async fn a_stage_deleted_between_plan_and_apply_fails_alone_with_the_aws_message
     let params = ControlParameters::default();
     let (inventory, findings) = scan(&sdk, &params).await;
     let plan = plan(
-        &inventory,
+        [&inventory],
         &findings,
         &params,
         &RemediationSettings::default(),
@@ -345,7 +370,7 @@ async fn a_web_acl_that_does_not_exist_is_a_blocked_precondition_and_the_rest_st
     );
     let waf = statuses(&outcome)
         .into_iter()
-        .find(|(c, _, _)| *c == ControlId::ApiGateway4)
+        .find(|(c, _, _)| *c == waf_acl::ID)
         .expect("the web ACL item");
     assert_eq!(waf.2, ItemStatus::BlockedPrecondition);
     assert!(stage(&sdk, &api, "prod").await.tracing_enabled());
@@ -402,7 +427,7 @@ async fn without_a_cloudwatch_role_execution_logging_is_reported_blocked_and_not
         check.message
     );
     for (control, setting, status) in statuses(&outcome) {
-        let expected = if control == ControlId::ApiGateway1 {
+        let expected = if control == execution_logging::ID {
             ItemStatus::BlockedPrecondition
         } else {
             ItemStatus::Applied
@@ -902,9 +927,9 @@ async fn plan_and_apply(
     url: &str,
 ) -> RemediationReport {
     let params = ControlParameters::default();
-    let findings = report(inventory, &ControlId::ALL, &params).findings;
+    let findings = evaluate(&inventory.regions, &all_ids(), &params);
     let mode = if dry_run { Mode::DryRun } else { Mode::Enforce };
-    RemediationReport::run(
+    run(
         mode,
         &loopback_sdk(url),
         inventory,

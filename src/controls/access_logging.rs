@@ -3,19 +3,39 @@
 //! Traces to: "This control fails if access log settings aren't defined." Decisions:
 //! docs/controls/APIGateway.9.md.
 
-use crate::controls::{
-    ControlId, ControlMeta, ControlParameters, ResourceType, Semantics, Severity, non_empty,
-};
-use crate::finding::{Finding, Status};
-use crate::inventory::{RegionInventory, V2Stage, v2_stage_arn};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
-pub static META: ControlMeta = ControlMeta {
-    id: ControlId::ApiGateway9,
-    title: "Access logging should be configured for API Gateway V2 Stages",
-    severity: Severity::Medium,
-    category: "Identify > Logging",
-    resource_types: &[ResourceType::V2Stage],
-    related_requirements: &[
+use crate::controls::admission::{Admission, BoundedString};
+use crate::controls::planning::{PlanInput, Resource, ResourcePlan, v2_update_stage};
+use crate::controls::{
+    Control, ControlMeta, ControlParameters, ControlRemediations, FieldError, Semantics,
+    non_empty, shown,
+};
+use crate::inventory::{Needs, RegionInventory, V2Stage};
+use crate::model::arn::{
+    LOG_DESTINATION_ARN_PATTERN, LogDestination, parse_log_destination, v2_stage_arn,
+};
+use crate::model::plan::{ChangeItem, Edit, Precondition, UnplannedReason};
+use crate::model::{ControlId, Finding, ResourceType, Severity, Status, V2Protocol};
+
+pub const ID: ControlId = ControlId::new("APIGateway.9");
+
+/// The variable every access log format must contain, so each line can be traced to
+/// its request.
+pub const REQUEST_ID_VARIABLE: &str = "$context.requestId";
+
+/// How `spec.remediation.controls` describes this control's remediation settings.
+pub const REMEDIATION_DOC: &str = "APIGateway.9: where and how access logs are written. Off unless set.";
+
+pub static CONTROL: Control = Control {
+    meta: ControlMeta {
+        id: ID,
+        title: "Access logging should be configured for API Gateway V2 Stages",
+        severity: Severity::Medium,
+        category: "Identify > Logging",
+        resource_types: &[ResourceType::V2Stage],
+        related_requirements: &[
         "NIST.800-53.r5 AC-4(26)",
         "NIST.800-53.r5 AU-10",
         "NIST.800-53.r5 AU-12",
@@ -26,25 +46,179 @@ pub static META: ControlMeta = ControlMeta {
         "NIST.800-53.r5 CA-7",
         "NIST.800-53.r5 SC-7(9)",
         "NIST.800-53.r5 SI-7(8)",
-    ],
-    config_rule: "api-gwv2-access-logs-enabled",
-    unsupported_regions: &[
-        "ap-southeast-3",
-        "cn-north-1",
-        "cn-northwest-1",
-        "me-central-1",
-        "us-gov-east-1",
-        "us-gov-west-1",
-    ],
-    remediation_url: "https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html#set-up-access-logging-using-console",
+        ],
+        config_rule: "api-gwv2-access-logs-enabled",
+        unsupported_regions: &[
+            "ap-southeast-3",
+            "cn-north-1",
+            "cn-northwest-1",
+            "me-central-1",
+            "us-gov-east-1",
+            "us-gov-west-1",
+        ],
+        remediation_url: "https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html#set-up-access-logging-using-console",
+    },
+    needs,
+    evaluate,
+    plan,
+    validate,
+    admission: Admission {
+        parameter_lists: &[],
+        remediation_fields: &[BoundedString {
+            path: &["controls", "accessLogging", "destinationArn"],
+            max_length: 2048,
+        }],
+        remediation_rules: &[],
+        spec_rules: &[],
+    },
 };
+
+/// APIGateway.9 remediation: where and how access logs are written. Off unless set
+/// (`spec.remediation.controls.accessLogging`).
+pub type Remediation = Option<AccessLogRemediation>;
+
+/// Where remediation sends the access logs of stages that have none, and in what format.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessLogRemediation {
+    /// A CloudWatch Logs log group ARN without the trailing `:*`
+    /// (`arn:aws:logs:us-east-1:123456789012:log-group:/apigw/access`), or a Firehose
+    /// stream whose name starts with `amazon-apigateway-`. Only stages in its region are
+    /// changed.
+    #[schemars(extend("pattern" = LOG_DESTINATION_ARN_PATTERN))]
+    pub destination_arn: String,
+    /// The access log format; must contain `$context.requestId`.
+    #[schemars(regex(pattern = r"\$context\.requestId"), length(max = 10000))]
+    pub format: String,
+}
+
+/// An access log format must identify each request.
+pub fn check_access_log_format(format: &str) -> Result<(), String> {
+    if format.contains(REQUEST_ID_VARIABLE) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the access log format must contain {REQUEST_ID_VARIABLE} so each line can be traced to its request"
+        ))
+    }
+}
+
+/// v2 stages (access log settings are stage settings).
+fn needs(_: &ControlParameters) -> Needs {
+    Needs {
+        v2: true,
+        ..Needs::default()
+    }
+}
+
+fn validate(_: &ControlParameters, settings: &ControlRemediations) -> Result<(), FieldError> {
+    let Some(access) = &settings.access_logging else {
+        return Ok(());
+    };
+    parse_log_destination(&access.destination_arn).map_err(|message| {
+        FieldError::new("remediation.controls.accessLogging.destinationArn", message)
+    })?;
+    check_access_log_format(&access.format)
+        .map_err(|message| FieldError::new("remediation.controls.accessLogging.format", message))
+}
+
+/// Fills what is empty and keeps what is set: logs already going somewhere are never
+/// redirected, and a format someone wrote is never rewritten.
+fn plan(input: &PlanInput<'_>, out: &mut ResourcePlan) {
+    let Resource::V2Stage(api, stage) = input.resource else {
+        return;
+    };
+    let Some(access) = &input.settings.access_logging else {
+        return out.unplanned(
+            ID,
+            UnplannedReason::Disabled,
+            "no access log destination: set accessLogging.destinationArn (a log group ARN) and accessLogging.format"
+                .to_string(),
+        );
+    };
+    let destination = match parse_log_destination(&access.destination_arn) {
+        Ok(destination) => destination,
+        Err(message) => return out.unplanned(ID, UnplannedReason::InvalidSettings, message),
+    };
+    if let Err(message) = check_access_log_format(&access.format) {
+        return out.unplanned(ID, UnplannedReason::InvalidSettings, message);
+    }
+    if destination.region() != input.region {
+        return out.unplanned(
+            ID,
+            UnplannedReason::BlockedPrecondition,
+            format!(
+                "access log destination {} is in {}, the stage in {}: API Gateway writes access logs to its own region",
+                access.destination_arn,
+                destination.region(),
+                input.region
+            ),
+        );
+    }
+    // REST and WebSocket APIs write logs to CloudWatch Logs with the role named in the
+    // account settings, as execution logging does; HTTP APIs (and Firehose
+    // destinations) do not use it.
+    let precondition = (api.protocol == V2Protocol::WebSocket
+        && matches!(destination, LogDestination::LogGroup { .. }))
+    .then(|| Precondition::CloudWatchRoleArn {
+        region: input.region.to_string(),
+    });
+    let operation = v2_update_stage(api, stage);
+    let current = stage.access_log.clone().unwrap_or_default();
+    let current_destination = non_empty(&current.destination_arn);
+    let current_format = non_empty(&current.format);
+    if current_destination.is_none() {
+        // The kept format passes the control, but lines without the request id cannot
+        // be traced to their requests: say so rather than rewrite it.
+        if let Some(format) = current_format
+            && check_access_log_format(format).is_err()
+        {
+            out.note(
+                &operation,
+                format!(
+                    "keeps the stage's access log format, which lacks {REQUEST_ID_VARIABLE}, so its lines cannot be \
+                     traced to their requests; remediation never rewrites a format someone wrote: the owner should \
+                     add {REQUEST_ID_VARIABLE} to it (apigatewayv2 UpdateStage AccessLogSettings.Format)"
+                ),
+            );
+        }
+        out.item(
+            &operation,
+            ChangeItem {
+                control_id: ID,
+                setting: "access log destination".to_string(),
+                before: shown(current_destination),
+                after: access.destination_arn.clone(),
+                edit: Edit::AccessLogDestination {
+                    destination_arn: access.destination_arn.clone(),
+                },
+                precondition: precondition.clone(),
+            },
+        );
+    }
+    if current_format.is_none() {
+        out.item(
+            &operation,
+            ChangeItem {
+                control_id: ID,
+                setting: "access log format".to_string(),
+                before: shown(current_format),
+                after: access.format.clone(),
+                edit: Edit::AccessLogFormat {
+                    format: access.format.clone(),
+                },
+                precondition,
+            },
+        );
+    }
+}
 
 /// One finding per stage of every HTTP and WebSocket API.
 pub fn evaluate(region: &RegionInventory, params: &ControlParameters, findings: &mut Vec<Finding>) {
     for api in &region.v2_apis {
         for stage in &api.stages {
             let (status, reason) = evaluate_stage(stage, params.semantics);
-            findings.push(META.finding(
+            findings.push(CONTROL.finding(
                 ResourceType::V2Stage,
                 &region.region,
                 v2_stage_arn(&region.region, &api.id, &stage.name),
@@ -96,7 +270,8 @@ fn evaluate_stage(stage: &V2Stage, semantics: Semantics) -> (Status, String) {
 mod tests {
     use super::*;
     use crate::controls::test_support::*;
-    use crate::inventory::{AccessLogSettings, V2Protocol};
+    use crate::inventory::AccessLogSettings;
+    use crate::model::V2Protocol;
 
     const LOG_GROUP: &str = "arn:aws:logs:us-east-1:123456789012:log-group:api-access";
 
@@ -131,7 +306,7 @@ mod tests {
         );
         assert_eq!(finding.status, Status::Passed);
         assert_eq!(finding.reason, format!("access logs go to {LOG_GROUP}"));
-        assert_eq!(finding.control_id, ControlId::ApiGateway9);
+        assert_eq!(finding.control_id, ID);
         assert_eq!(finding.resource_type, ResourceType::V2Stage);
         assert_eq!(
             finding.resource_arn,

@@ -4,20 +4,30 @@
 //! configured to cache and the cache is not encrypted." Decisions:
 //! docs/controls/APIGateway.5.md.
 
+use crate::controls::admission::Admission;
+use crate::controls::planning::{PlanInput, Resource, ResourcePlan, rest_update_stage};
 use crate::controls::{
-    ControlId, ControlMeta, ControlParameters, ResourceType, STAGE_WIDE_KEY, Severity,
-    method_setting_name, name_list,
+    Control, ControlMeta, ControlParameters, ControlRemediations, FieldError, RemediationSwitch,
+    STAGE_WIDE_KEY, method_setting_name, name_list,
 };
-use crate::finding::{Finding, Status};
-use crate::inventory::{RegionInventory, RestStage, rest_stage_arn};
+use crate::inventory::{Needs, RegionInventory, RestStage};
+use crate::model::arn::rest_stage_arn;
+use crate::model::plan::{ChangeItem, Edit, PatchValue, UnplannedReason};
+use crate::model::{ControlId, Finding, ResourceType, Severity, Status};
 
-pub static META: ControlMeta = ControlMeta {
-    id: ControlId::ApiGateway5,
-    title: "API Gateway REST API cache data should be encrypted at rest",
-    severity: Severity::Medium,
-    category: "Protect > Data protection > Encryption of data at rest",
-    resource_types: &[ResourceType::RestStage],
-    related_requirements: &[
+pub const ID: ControlId = ControlId::new("APIGateway.5");
+
+/// How `spec.remediation.controls` describes this control's remediation settings.
+pub const REMEDIATION_DOC: &str = "APIGateway.5: cache encryption where caching is on. On by default.";
+
+pub static CONTROL: Control = Control {
+    meta: ControlMeta {
+        id: ID,
+        title: "API Gateway REST API cache data should be encrypted at rest",
+        severity: Severity::Medium,
+        category: "Protect > Data protection > Encryption of data at rest",
+        resource_types: &[ResourceType::RestStage],
+        related_requirements: &[
         "NIST.800-53.r5 CA-9(1)",
         "NIST.800-53.r5 CM-3(6)",
         "NIST.800-53.r5 SC-13",
@@ -25,13 +35,69 @@ pub static META: ControlMeta = ControlMeta {
         "NIST.800-53.r5 SC-28(1)",
         "NIST.800-53.r5 SC-7(10)",
         "NIST.800-53.r5 SI-7(6)",
-    ],
-    config_rule: "api-gw-cache-encrypted",
-    unsupported_regions: &[],
-    // The specification gives console steps rather than a guide link for this control;
-    // this is where those steps are published.
-    remediation_url: "https://docs.aws.amazon.com/securityhub/latest/userguide/apigateway-controls.html#apigateway-5",
+        ],
+        config_rule: "api-gw-cache-encrypted",
+        unsupported_regions: &[],
+        // The specification gives console steps rather than a guide link for this
+        // control; this is where those steps are published.
+        remediation_url: "https://docs.aws.amazon.com/securityhub/latest/userguide/apigateway-controls.html#apigateway-5",
+    },
+    needs,
+    evaluate,
+    plan,
+    validate,
+    admission: Admission::NONE,
 };
+
+/// APIGateway.5 remediation: cache encryption where caching is on. On by default
+/// (`spec.remediation.controls.cacheEncryption`).
+pub type Remediation = RemediationSwitch;
+
+fn needs(_: &ControlParameters) -> Needs {
+    Needs {
+        rest: true,
+        ..Needs::default()
+    }
+}
+
+fn validate(_: &ControlParameters, _: &ControlRemediations) -> Result<(), FieldError> {
+    Ok(())
+}
+
+/// Encrypts the cache of every method setting that caches unencrypted. Only where
+/// caching is already on: caching and the cache cluster are never turned on (or off)
+/// to "fix" anything.
+fn plan(input: &PlanInput<'_>, out: &mut ResourcePlan) {
+    let Resource::RestStage(api, stage) = input.resource else {
+        return;
+    };
+    if !input.settings.cache_encryption.enabled {
+        return out.unplanned(
+            ID,
+            UnplannedReason::Disabled,
+            "cacheEncryption remediation is turned off (enabled: false)".to_string(),
+        );
+    }
+    let operation = rest_update_stage(api, stage);
+    for (key, setting) in &stage.method_settings {
+        if setting.caching_enabled && !setting.cache_data_encrypted {
+            out.item(
+                &operation,
+                ChangeItem {
+                    control_id: ID,
+                    setting: format!("{} cache encryption", setting_name(key)),
+                    before: "false".to_string(),
+                    after: "true".to_string(),
+                    edit: Edit::RestReplace {
+                        path: format!("/{key}/caching/dataEncrypted"),
+                        value: PatchValue::Literal("true".to_string()),
+                    },
+                    precondition: None,
+                },
+            );
+        }
+    }
+}
 
 /// One finding per REST stage. The parameters have nothing for this control.
 pub fn evaluate(
@@ -42,7 +108,7 @@ pub fn evaluate(
     for api in &region.rest_apis {
         for stage in &api.stages {
             let (status, reason) = evaluate_stage(stage);
-            findings.push(META.finding(
+            findings.push(CONTROL.finding(
                 ResourceType::RestStage,
                 &region.region,
                 rest_stage_arn(&region.region, &api.id, &stage.name),
@@ -119,7 +185,8 @@ fn evaluate_stage(stage: &RestStage) -> (Status, String) {
 mod tests {
     use super::*;
     use crate::controls::test_support::*;
-    use crate::inventory::{MethodSetting, V2Protocol};
+    use crate::inventory::MethodSetting;
+    use crate::model::V2Protocol;
 
     fn stage(cache_cluster_enabled: bool, settings: &[(&str, MethodSetting)]) -> RestStage {
         RestStage {
@@ -277,7 +344,7 @@ mod tests {
     #[test]
     fn finding_carries_control_metadata() {
         let finding = verdict(stage(true, &[("*/*", caching(true))]));
-        assert_eq!(finding.control_id, ControlId::ApiGateway5);
+        assert_eq!(finding.control_id, ID);
         assert_eq!(finding.severity, Severity::Medium);
         assert_eq!(finding.resource_type, ResourceType::RestStage);
     }

@@ -4,49 +4,254 @@
 //! Traces to: "This control checks whether Amazon API Gateway REST API stages have SSL
 //! certificates configured." Decisions: docs/controls/APIGateway.2.md.
 
-use crate::controls::{
-    ControlId, ControlMeta, ControlParameters, ResourceType, Severity, name_list, non_empty,
-};
-use crate::finding::{Finding, Status};
-use crate::inventory::{IntegrationLookup, RegionInventory, RestApi, RestStage, rest_stage_arn};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
-pub static META: ControlMeta = ControlMeta {
-    id: ControlId::ApiGateway2,
-    title: "API Gateway REST API stages should be configured to use SSL certificates for backend authentication",
-    severity: Severity::Medium,
-    category: "Protect > Data protection",
-    resource_types: &[ResourceType::RestStage],
-    related_requirements: &[
-        "NIST.800-53.r5 AC-17(2)",
-        "NIST.800-53.r5 AC-4",
-        "NIST.800-53.r5 IA-5(1)",
-        "NIST.800-53.r5 SC-12(3)",
-        "NIST.800-53.r5 SC-13",
-        "NIST.800-53.r5 SC-23",
-        "NIST.800-53.r5 SC-23(3)",
-        "NIST.800-53.r5 SC-7(4)",
-        "NIST.800-53.r5 SC-8",
-        "NIST.800-53.r5 SC-8(1)",
-        "NIST.800-53.r5 SC-8(2)",
-        "NIST.800-53.r5 SI-7(6)",
-    ],
-    config_rule: "api-gw-ssl-enabled",
-    unsupported_regions: &[
-        "ap-northeast-3",
-        "cn-north-1",
-        "cn-northwest-1",
-        "us-gov-east-1",
-        "us-gov-west-1",
-    ],
-    remediation_url: "https://docs.aws.amazon.com/apigateway/latest/developerguide/getting-started-client-side-ssl-authentication.html",
+use crate::controls::admission::{Admission, AllowList, BoundedString, ObjectRule, SpecRule};
+use crate::controls::planning::{PlanInput, Resource, ResourcePlan, rest_update_stage};
+use crate::controls::{
+    Control, ControlMeta, ControlParameters, ControlRemediations, FieldError, name_list,
+    non_empty, shown,
 };
+use crate::inventory::{IntegrationLookup, Needs, RegionInventory, RestApi, RestStage};
+use crate::model::arn::rest_stage_arn;
+use crate::model::plan::{ChangeItem, Edit, PatchValue, UnplannedReason};
+use crate::model::{ControlId, Finding, ResourceType, Severity, Status};
+
+pub const ID: ControlId = ControlId::new("APIGateway.2");
+
+/// API Gateway client certificate ids are short lowercase alphanumerics.
+const CERTIFICATE_ID_PATTERN: &str = "^[a-z0-9]{1,64}$";
+
+/// Why a certificate outside the accepted ones is refused.
+const NOT_ACCEPTED: &str = "with spec.controls.parameters.clientCertificate.acceptedCertificateIds set, name one of them in certificateId (a generated certificate is not in the list)";
+
+/// How `spec.controls.parameters` describes this control's parameters.
+pub const PARAMETERS_DOC: &str = "APIGateway.2.";
+
+/// How `spec.remediation.controls` describes this control's remediation settings.
+pub const REMEDIATION_DOC: &str = "APIGateway.2: client certificate. Off unless set (opt-in: certificates expire after 365 days and some backends refuse client TLS).";
+
+pub static CONTROL: Control = Control {
+    meta: ControlMeta {
+        id: ID,
+        title: "API Gateway REST API stages should be configured to use SSL certificates for backend authentication",
+        severity: Severity::Medium,
+        category: "Protect > Data protection",
+        resource_types: &[ResourceType::RestStage],
+        related_requirements: &[
+            "NIST.800-53.r5 AC-17(2)",
+            "NIST.800-53.r5 AC-4",
+            "NIST.800-53.r5 IA-5(1)",
+            "NIST.800-53.r5 SC-12(3)",
+            "NIST.800-53.r5 SC-13",
+            "NIST.800-53.r5 SC-23",
+            "NIST.800-53.r5 SC-23(3)",
+            "NIST.800-53.r5 SC-7(4)",
+            "NIST.800-53.r5 SC-8",
+            "NIST.800-53.r5 SC-8(1)",
+            "NIST.800-53.r5 SC-8(2)",
+            "NIST.800-53.r5 SI-7(6)",
+        ],
+        config_rule: "api-gw-ssl-enabled",
+        unsupported_regions: &[
+            "ap-northeast-3",
+            "cn-north-1",
+            "cn-northwest-1",
+            "us-gov-east-1",
+            "us-gov-west-1",
+        ],
+        remediation_url: "https://docs.aws.amazon.com/apigateway/latest/developerguide/getting-started-client-side-ssl-authentication.html",
+    },
+    needs,
+    evaluate,
+    plan,
+    validate,
+    admission: Admission {
+        parameter_lists: &[AllowList {
+            path: &["clientCertificate", "acceptedCertificateIds"],
+            min_items: None,
+            item_pattern: Some(CERTIFICATE_ID_PATTERN),
+            item_max_length: Some(64),
+        }],
+        remediation_fields: &[BoundedString {
+            path: &["controls", "clientCertificate", "certificateId"],
+            max_length: 64,
+        }],
+        remediation_rules: &[ObjectRule {
+            path: &["controls", "clientCertificate"],
+            rule: "(has(self.generate) && self.generate) != has(self.certificateId)",
+            message: "set either generate: true or certificateId, not both",
+        }],
+        spec_rules: &[SpecRule {
+            rule: "!has(self.remediation) || !has(self.remediation.controls) \
+                || !has(self.remediation.controls.clientCertificate) \
+                || !has(self.controls) || !has(self.controls.parameters) \
+                || !has(self.controls.parameters.clientCertificate) \
+                || !has(self.controls.parameters.clientCertificate.acceptedCertificateIds) \
+                || size(self.controls.parameters.clientCertificate.acceptedCertificateIds) == 0 \
+                || (has(self.remediation.controls.clientCertificate.certificateId) \
+                    && self.remediation.controls.clientCertificate.certificateId in self.controls.parameters.clientCertificate.acceptedCertificateIds)",
+            message: NOT_ACCEPTED,
+            field_path: ".remediation.controls.clientCertificate",
+        }],
+    },
+};
+
+/// APIGateway.2 parameters (`spec.controls.parameters.clientCertificate`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Parameters {
+    /// When not empty, only these client certificate ids pass.
+    pub accepted_certificate_ids: Vec<String>,
+    /// Evaluate only APIs with an HTTP integration (NOT_APPLICABLE otherwise), as AWS
+    /// Config's rule documentation describes. Off by default: it costs one throttled
+    /// GetResources call per REST API.
+    pub only_with_http_integrations: bool,
+}
+
+/// APIGateway.2 remediation: client certificate. Off unless set (opt-in: certificates
+/// expire after 365 days and some backends refuse client TLS). Exactly one of
+/// `generate` or `certificateId` (`spec.remediation.controls.clientCertificate`).
+pub type Remediation = Option<CertificateRemediation>;
+
+/// Where remediation takes the client certificate from.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CertificateRemediation {
+    /// Generate one client certificate per region (tagged
+    /// `apigwcompliance.io/managed=true`, reused by later scans while it has more than
+    /// 30 days left) and attach it.
+    pub generate: bool,
+    /// Attach this existing client certificate (its id, e.g. `a1b2c3`) instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z0-9]{1,64}$"))]
+    pub certificate_id: Option<String>,
+}
+
+/// Where the certificate comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum CertificateSource {
+    Generate,
+    Existing(String),
+}
+
+impl CertificateRemediation {
+    fn source(&self) -> Result<CertificateSource, String> {
+        match (self.generate, self.certificate_id.as_deref().map(str::trim)) {
+            (true, None) => Ok(CertificateSource::Generate),
+            (false, Some(id)) if !id.is_empty() => Ok(CertificateSource::Existing(id.to_string())),
+            (true, Some(_)) => Err("set either generate: true or certificateId, not both".to_string()),
+            (false, _) => Err(
+                "set generate: true or a certificateId (or leave clientCertificate out to keep APIGateway.2 remediation off)"
+                    .to_string(),
+            ),
+        }
+    }
+}
+
+/// REST stages, and the HTTP integration lookup when the profile asks for it.
+fn needs(params: &ControlParameters) -> Needs {
+    Needs {
+        rest: true,
+        http_integrations: params.client_certificate.only_with_http_integrations,
+        ..Needs::default()
+    }
+}
+
+fn validate(params: &ControlParameters, settings: &ControlRemediations) -> Result<(), FieldError> {
+    let Some(certificate) = &settings.client_certificate else {
+        return Ok(());
+    };
+    certificate
+        .source()
+        .map_err(|message| FieldError::new("remediation.controls.clientCertificate", message))?;
+    let accepted = &params.client_certificate.accepted_certificate_ids;
+    if !accepted.is_empty()
+        && !certificate
+            .certificate_id
+            .as_ref()
+            .is_some_and(|id| accepted.contains(id))
+    {
+        return Err(FieldError::new(
+            "remediation.controls.clientCertificate",
+            NOT_ACCEPTED,
+        ));
+    }
+    Ok(())
+}
+
+/// Attaches the configured (or a generated) certificate; opt-in only.
+fn plan(input: &PlanInput<'_>, out: &mut ResourcePlan) {
+    let Resource::RestStage(api, stage) = input.resource else {
+        return;
+    };
+    let Some(remediation) = &input.settings.client_certificate else {
+        return out.unplanned(
+            ID,
+            UnplannedReason::Disabled,
+            "client certificate remediation is opt-in: set clientCertificate {generate: true} or {certificateId: ...} \
+             once the backends accept API Gateway's client certificate"
+                .to_string(),
+        );
+    };
+    let source = match remediation.source() {
+        Ok(source) => source,
+        Err(message) => return out.unplanned(ID, UnplannedReason::InvalidSettings, message),
+    };
+    let accepted = &input.params.client_certificate.accepted_certificate_ids;
+    let value = match source {
+        CertificateSource::Generate if !accepted.is_empty() => {
+            return out.unplanned(
+                ID,
+                UnplannedReason::InvalidSettings,
+                "clientCertificate.generate cannot satisfy acceptedCertificateIds (a new certificate is not in the list); \
+                 name an accepted certificate with clientCertificate.certificateId"
+                    .to_string(),
+            );
+        }
+        CertificateSource::Existing(id) if !accepted.is_empty() && !accepted.contains(&id) => {
+            return out.unplanned(
+                ID,
+                UnplannedReason::InvalidSettings,
+                format!("clientCertificate.certificateId {id} is not among acceptedCertificateIds"),
+            );
+        }
+        CertificateSource::Generate => PatchValue::GeneratedClientCertificate,
+        CertificateSource::Existing(id) => PatchValue::Literal(id),
+    };
+    let operation = rest_update_stage(api, stage);
+    let current = non_empty(&stage.client_certificate_id);
+    if let Some(current) = current {
+        out.note(
+            &operation,
+            format!(
+                "replaces client certificate {current}, which acceptedCertificateIds does not list"
+            ),
+        );
+    }
+    out.item(
+        &operation,
+        ChangeItem {
+            control_id: ID,
+            setting: "client certificate".to_string(),
+            before: shown(current),
+            after: value.shown().to_string(),
+            edit: Edit::RestReplace {
+                path: "/clientCertificateId".to_string(),
+                value,
+            },
+            precondition: None,
+        },
+    );
+}
 
 /// One finding per REST stage.
 pub fn evaluate(region: &RegionInventory, params: &ControlParameters, findings: &mut Vec<Finding>) {
     for api in &region.rest_apis {
         for stage in &api.stages {
             let (status, reason) = evaluate_stage(api, stage, params);
-            findings.push(META.finding(
+            findings.push(CONTROL.finding(
                 ResourceType::RestStage,
                 &region.region,
                 rest_stage_arn(&region.region, &api.id, &stage.name),
@@ -128,8 +333,7 @@ fn evaluate_stage(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::controls::ClientCertificateParameters;
-    use crate::controls::test_support::*;
+        use crate::controls::test_support::*;
 
     fn stage_with_certificate(certificate: Option<&str>) -> RestStage {
         RestStage {
@@ -146,9 +350,9 @@ mod tests {
 
     fn only_http() -> ControlParameters {
         ControlParameters {
-            client_certificate: ClientCertificateParameters {
+            client_certificate: Parameters {
                 only_with_http_integrations: true,
-                ..ClientCertificateParameters::default()
+                ..Parameters::default()
             },
             ..ControlParameters::default()
         }
@@ -156,9 +360,9 @@ mod tests {
 
     fn accepting(ids: &[&str]) -> ControlParameters {
         ControlParameters {
-            client_certificate: ClientCertificateParameters {
+            client_certificate: Parameters {
                 accepted_certificate_ids: ids.iter().map(|id| (*id).to_string()).collect(),
-                ..ClientCertificateParameters::default()
+                ..Parameters::default()
             },
             ..ControlParameters::default()
         }
@@ -176,7 +380,7 @@ mod tests {
             finding.reason,
             "client certificate cert1 is configured for backend authentication"
         );
-        assert_eq!(finding.control_id, ControlId::ApiGateway2);
+        assert_eq!(finding.control_id, ID);
         assert_eq!(finding.resource_type, ResourceType::RestStage);
         assert_eq!(finding.severity, Severity::Medium);
     }
@@ -310,7 +514,7 @@ mod tests {
             Vec::new(),
             vec![v2_api(
                 "h",
-                crate::inventory::V2Protocol::Http,
+                crate::model::V2Protocol::Http,
                 vec![v2_stage()],
                 Vec::new(),
             )],

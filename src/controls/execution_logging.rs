@@ -4,37 +4,154 @@
 //! if `loggingLevel` is neither `ERROR` nor `INFO`." The cases the sentence leaves open
 //! are settled in docs/controls/APIGateway.1.md.
 
-use crate::controls::{
-    ControlId, ControlMeta, ControlParameters, LoggingLevel, ResourceType, STAGE_WIDE_KEY,
-    Semantics, Severity, join_or, method_setting_name, name_list,
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::controls::admission::{Admission, AllowList, BoundedString, SpecRule};
+use crate::controls::planning::{
+    PlanInput, Resource, ResourcePlan, rest_update_stage, v2_update_stage,
 };
-use crate::finding::{Finding, Status};
-use crate::inventory::{
-    RegionInventory, RestStage, V2Protocol, V2Stage, rest_stage_arn, v2_stage_arn,
+use crate::controls::{
+    Control, ControlMeta, ControlParameters, ControlRemediations, FieldError, STAGE_WIDE_KEY,
+    Semantics, join_or, method_setting_name, name_list, shown,
+};
+use crate::inventory::{Needs, RegionInventory, RestApi, RestStage, V2Api, V2Stage};
+use crate::model::arn::{rest_stage_arn, v2_stage_arn};
+use crate::model::plan::{ChangeItem, Edit, PatchValue, Precondition, UnplannedReason};
+use crate::model::{ControlId, Finding, LoggingLevel, ResourceType, Severity, Status, V2Protocol};
+
+pub const ID: ControlId = ControlId::new("APIGateway.1");
+
+/// How `spec.controls.parameters` describes this control's parameters.
+pub const PARAMETERS_DOC: &str = "APIGateway.1.";
+
+/// How `spec.remediation.controls` describes this control's remediation settings.
+pub const REMEDIATION_DOC: &str = "APIGateway.1: execution logging. On by default.";
+
+pub static CONTROL: Control = Control {
+    meta: ControlMeta {
+        id: ID,
+        title: "API Gateway REST and WebSocket API execution logging should be enabled",
+        severity: Severity::Medium,
+        category: "Identify > Logging",
+        resource_types: &[ResourceType::RestStage, ResourceType::V2Stage],
+        related_requirements: &[
+            "NIST.800-53.r5 AC-4(26)",
+            "NIST.800-53.r5 AU-10",
+            "NIST.800-53.r5 AU-12",
+            "NIST.800-53.r5 AU-2",
+            "NIST.800-53.r5 AU-3",
+            "NIST.800-53.r5 AU-6(3)",
+            "NIST.800-53.r5 AU-6(4)",
+            "NIST.800-53.r5 CA-7",
+            "NIST.800-53.r5 SC-7(9)",
+            "NIST.800-53.r5 SI-7(8)",
+        ],
+        config_rule: "api-gw-execution-logging-enabled",
+        unsupported_regions: &["af-south-1", "eu-south-1", "me-central-1"],
+        remediation_url: "https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html#set-up-access-logging-using-console",
+    },
+    needs,
+    evaluate,
+    plan,
+    validate,
+    admission: Admission {
+        parameter_lists: &[AllowList {
+            path: &["executionLogging", "acceptedLevels"],
+            min_items: Some(1),
+            item_pattern: None,
+            item_max_length: None,
+        }],
+        remediation_fields: &[BoundedString {
+            path: &["controls", "executionLogging", "loggingLevel"],
+            max_length: 8,
+        }],
+        remediation_rules: &[],
+        spec_rules: &[SpecRule {
+            rule: "!has(self.remediation) || !has(self.remediation.controls) \
+                || !has(self.remediation.controls.executionLogging) \
+                || !has(self.remediation.controls.executionLogging.loggingLevel) \
+                || !has(self.controls) || !has(self.controls.parameters) \
+                || !has(self.controls.parameters.executionLogging) \
+                || !has(self.controls.parameters.executionLogging.acceptedLevels) \
+                || self.remediation.controls.executionLogging.loggingLevel in self.controls.parameters.executionLogging.acceptedLevels",
+            message: LEVEL_NOT_ACCEPTED,
+            field_path: ".remediation.controls.executionLogging.loggingLevel",
+        }],
+    },
 };
 
-pub static META: ControlMeta = ControlMeta {
-    id: ControlId::ApiGateway1,
-    title: "API Gateway REST and WebSocket API execution logging should be enabled",
-    severity: Severity::Medium,
-    category: "Identify > Logging",
-    resource_types: &[ResourceType::RestStage, ResourceType::V2Stage],
-    related_requirements: &[
-        "NIST.800-53.r5 AC-4(26)",
-        "NIST.800-53.r5 AU-10",
-        "NIST.800-53.r5 AU-12",
-        "NIST.800-53.r5 AU-2",
-        "NIST.800-53.r5 AU-3",
-        "NIST.800-53.r5 AU-6(3)",
-        "NIST.800-53.r5 AU-6(4)",
-        "NIST.800-53.r5 CA-7",
-        "NIST.800-53.r5 SC-7(9)",
-        "NIST.800-53.r5 SI-7(8)",
-    ],
-    config_rule: "api-gw-execution-logging-enabled",
-    unsupported_regions: &["af-south-1", "eu-south-1", "me-central-1"],
-    remediation_url: "https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html#set-up-access-logging-using-console",
-};
+/// Why a remediation level outside the accepted levels is refused.
+const LEVEL_NOT_ACCEPTED: &str = "must be one of spec.controls.parameters.executionLogging.acceptedLevels: a stage set to another level would still fail APIGateway.1";
+
+/// APIGateway.1 parameters (`spec.controls.parameters.executionLogging`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Parameters {
+    /// Logging levels that pass; default ERROR and INFO.
+    pub accepted_levels: Vec<LoggingLevel>,
+}
+
+impl Default for Parameters {
+    fn default() -> Self {
+        Self {
+            accepted_levels: vec![LoggingLevel::Error, LoggingLevel::Info],
+        }
+    }
+}
+
+/// APIGateway.1 remediation: execution logging. On by default
+/// (`spec.remediation.controls.executionLogging`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Remediation {
+    /// Whether remediation may set logging levels. Default true.
+    pub enabled: bool,
+    /// The level to set where logging is off or below the accepted levels: `ERROR` or
+    /// `INFO`. Default: ERROR when accepted (it logs errors only, with no request
+    /// detail, at a fraction of INFO's volume), else INFO. Never lowers a level.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logging_level: Option<LoggingLevel>,
+}
+
+impl Default for Remediation {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            logging_level: None,
+        }
+    }
+}
+
+impl crate::controls::Setting for Remediation {}
+
+/// REST stages and v2 stages (WebSocket route settings are stage settings).
+fn needs(_: &ControlParameters) -> Needs {
+    Needs {
+        rest: true,
+        v2: true,
+        ..Needs::default()
+    }
+}
+
+fn validate(params: &ControlParameters, settings: &ControlRemediations) -> Result<(), FieldError> {
+    let accepted = &params.execution_logging.accepted_levels;
+    if accepted.is_empty() {
+        return Err(FieldError::new(
+            "controls.parameters.executionLogging.acceptedLevels",
+            "an empty list would fail every stage: list ERROR and/or INFO, or leave it out",
+        ));
+    }
+    if let Some(level) = settings.execution_logging.logging_level
+        && !accepted.contains(&level)
+    {
+        return Err(FieldError::new(
+            "remediation.controls.executionLogging.loggingLevel",
+            format!("{} {LEVEL_NOT_ACCEPTED}", level.as_str()),
+        ));
+    }
+    Ok(())
+}
 
 /// One finding per REST stage, WebSocket stage and HTTP stage (the last NOT_APPLICABLE).
 pub fn evaluate(region: &RegionInventory, params: &ControlParameters, findings: &mut Vec<Finding>) {
@@ -42,7 +159,7 @@ pub fn evaluate(region: &RegionInventory, params: &ControlParameters, findings: 
     for api in &region.rest_apis {
         for stage in &api.stages {
             let (status, reason) = evaluate_rest_stage(stage, &accepted, params.semantics);
-            findings.push(META.finding(
+            findings.push(CONTROL.finding(
                 ResourceType::RestStage,
                 &region.region,
                 rest_stage_arn(&region.region, &api.id, &stage.name),
@@ -64,7 +181,7 @@ pub fn evaluate(region: &RegionInventory, params: &ControlParameters, findings: 
                         .to_string(),
                 ),
             };
-            findings.push(META.finding(
+            findings.push(CONTROL.finding(
                 ResourceType::V2Stage,
                 &region.region,
                 v2_stage_arn(&region.region, &api.id, &stage.name),
@@ -84,7 +201,7 @@ struct Accepted {
 impl Accepted {
     fn new(configured: &[LoggingLevel]) -> Self {
         let mut levels = if configured.is_empty() {
-            vec![LoggingLevel::Error, LoggingLevel::Info]
+            Parameters::default().accepted_levels
         } else {
             configured.to_vec()
         };
@@ -114,6 +231,15 @@ impl Accepted {
     }
 }
 
+/// Whether a REST stage's stage-wide (`*/*`) entry must log. The control's sentence
+/// ("all methods") needs it: methods without an override are logged only through it.
+/// AWS's reference rule only looks at the entries that exist, so under AwsParity a
+/// stage whose every entry is an accepted override passes without it; a stage with no
+/// method settings at all logs nothing under either reading.
+fn stage_wide_required(stage: &RestStage, semantics: Semantics) -> bool {
+    semantics == Semantics::Strict || stage.method_settings.is_empty()
+}
+
 fn shown_level(level: Option<&str>) -> &str {
     level.unwrap_or("no level")
 }
@@ -137,10 +263,7 @@ fn evaluate_rest_stage(
     let mut problems = Vec::new();
     let stage_wide = stage.method_settings.get(STAGE_WIDE_KEY);
     match stage_wide {
-        // AWS's reference rule only looks at the entries that exist, so a stage whose
-        // every entry is an accepted override passes there; the control's sentence
-        // ("all methods") does not, because methods without an override are not logged.
-        None if semantics == Semantics::Strict => problems.push(format!(
+        None if stage_wide_required(stage, semantics) => problems.push(format!(
             "stage has no stage-wide (*/*) method setting, so methods without an override are \
              not logged; set the */* logging level to {wanted}"
         )),
@@ -201,6 +324,12 @@ fn evaluate_rest_stage(
     (Status::Passed, reason)
 }
 
+/// Whether WebSocket route overrides are checked: the control's sentence covers every
+/// route; AWS's reference rule looks only at the default route settings.
+fn route_overrides_checked(semantics: Semantics) -> bool {
+    semantics == Semantics::Strict
+}
+
 fn evaluate_websocket_stage(
     stage: &V2Stage,
     accepted: &Accepted,
@@ -233,8 +362,8 @@ fn evaluate_websocket_stage(
         .map(|(route_key, level)| format!("{route_key} ({level})"))
         .collect();
 
-    match semantics {
-        Semantics::Strict => match not_logged.len() {
+    if route_overrides_checked(semantics) {
+        match not_logged.len() {
             0 => {}
             1 => problems.push(format!(
                 "route override {} is not logged at {wanted}; set its RouteSettings LoggingLevel to {wanted}",
@@ -244,8 +373,7 @@ fn evaluate_websocket_stage(
                 "route overrides {} are not logged at {wanted}; set their RouteSettings LoggingLevel to {wanted}",
                 name_list(&not_logged)
             )),
-        },
-        Semantics::AwsParity => {}
+        }
     }
 
     if !problems.is_empty() {
@@ -274,16 +402,242 @@ fn evaluate_websocket_stage(
     (Status::Passed, reason)
 }
 
+/// Raises every logging level the finding flags to the target level (the configured
+/// one, else ERROR when accepted, else INFO), in one UpdateStage per stage; never lowers
+/// a level, never sends a level to an HTTP stage.
+fn plan(input: &PlanInput<'_>, out: &mut ResourcePlan) {
+    let settings = &input.settings.execution_logging;
+    if let Resource::V2Stage(api, _) = input.resource
+        && api.protocol == V2Protocol::Http
+    {
+        // HTTP APIs do not support execution logging (AWS refuses LoggingLevel).
+        return out.unplanned(
+            ID,
+            UnplannedReason::ManualAction,
+            "HTTP APIs do not support execution logging; nothing is sent to HTTP stages"
+                .to_string(),
+        );
+    }
+    if !settings.enabled {
+        return out.unplanned(
+            ID,
+            UnplannedReason::Disabled,
+            "executionLogging remediation is turned off (enabled: false)".to_string(),
+        );
+    }
+    let levels = Levels {
+        accepted: Accepted::new(&input.params.execution_logging.accepted_levels),
+        target: match logging_target(input) {
+            Ok(target) => target,
+            Err(message) => return out.unplanned(ID, UnplannedReason::InvalidSettings, message),
+        },
+        precondition: Precondition::CloudWatchRoleArn {
+            region: input.region.to_string(),
+        },
+    };
+    let lowered = match input.resource {
+        Resource::RestStage(api, stage) => plan_rest_stage(api, stage, input, &levels, out),
+        Resource::V2Stage(api, stage) => plan_websocket_stage(api, stage, input, &levels, out),
+        Resource::Route(..) => Vec::new(),
+    };
+    if !lowered.is_empty() {
+        out.unplanned(
+            ID,
+            UnplannedReason::ManualAction,
+            format!(
+                "{} log above the accepted levels; remediation never lowers a logging level (to {}): \
+                 lower it by hand or accept INFO in executionLogging.acceptedLevels",
+                lowered.join(", "),
+                levels.target.as_str()
+            ),
+        );
+    }
+}
+
+/// The level execution logging is raised to: the configured one, else ERROR when
+/// accepted (least volume, no request detail), else INFO. `Err` when the configured
+/// level is not accepted: setting it would not make the stage pass.
+fn logging_target(input: &PlanInput<'_>) -> Result<LoggingLevel, String> {
+    let accepted = Accepted::new(&input.params.execution_logging.accepted_levels);
+    match input.settings.execution_logging.logging_level {
+        Some(level) if accepted.levels.contains(&level) => Ok(level),
+        Some(level) => Err(format!(
+            "remediation loggingLevel {} is not among the accepted levels ({}); set \
+             executionLogging.loggingLevel to an accepted level",
+            level.as_str(),
+            accepted
+                .levels
+                .iter()
+                .map(|l| l.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        None if accepted.levels.contains(&LoggingLevel::Error) => Ok(LoggingLevel::Error),
+        None => Ok(LoggingLevel::Info),
+    }
+}
+
+/// What planning one stage's levels needs.
+struct Levels {
+    accepted: Accepted,
+    target: LoggingLevel,
+    precondition: Precondition,
+}
+
+/// What one logging-level check concluded.
+enum LevelFix {
+    /// Already accepted: nothing to do.
+    Fine,
+    /// Raise to the target.
+    Raise,
+    /// Not accepted, but above the target: fixing it would lower it.
+    WouldLower,
+}
+
+impl Levels {
+    fn fix(&self, current: Option<&str>) -> LevelFix {
+        if self.accepted.accepts(current) {
+            LevelFix::Fine
+        } else if LoggingLevel::rank_of(current) > self.target.rank() {
+            LevelFix::WouldLower
+        } else {
+            LevelFix::Raise
+        }
+    }
+
+    fn item(&self, setting: String, before: Option<&str>, edit: Edit) -> ChangeItem {
+        ChangeItem {
+            control_id: ID,
+            setting,
+            before: shown(before),
+            after: self.target.as_str().to_string(),
+            edit,
+            precondition: Some(self.precondition.clone()),
+        }
+    }
+
+    fn rest_item(&self, setting: String, before: Option<&str>, path: String) -> ChangeItem {
+        self.item(
+            setting,
+            before,
+            Edit::RestReplace {
+                path,
+                value: PatchValue::Literal(self.target.as_str().to_string()),
+            },
+        )
+    }
+}
+
+/// Returns the settings left alone because raising them would lower them.
+fn plan_rest_stage(
+    api: &RestApi,
+    stage: &RestStage,
+    input: &PlanInput<'_>,
+    levels: &Levels,
+    out: &mut ResourcePlan,
+) -> Vec<String> {
+    let operation = rest_update_stage(api, stage);
+    let mut lowered = Vec::new();
+    let stage_wide = stage.method_settings.get(STAGE_WIDE_KEY);
+    if stage_wide.is_some() || stage_wide_required(stage, input.params.semantics) {
+        let level = stage_wide.and_then(|s| s.logging_level.as_deref());
+        match levels.fix(level) {
+            LevelFix::Fine => {}
+            LevelFix::WouldLower => lowered.push(format!("stage-wide (*/*) at {}", shown(level))),
+            LevelFix::Raise => out.item(
+                &operation,
+                levels.rest_item(
+                    "stage-wide (*/*) logging level".to_string(),
+                    level,
+                    "/*/*/logging/loglevel".to_string(),
+                ),
+            ),
+        }
+    }
+    for (key, setting) in &stage.method_settings {
+        if key == STAGE_WIDE_KEY {
+            continue;
+        }
+        let level = setting.logging_level.as_deref();
+        match levels.fix(level) {
+            LevelFix::Fine => {}
+            LevelFix::WouldLower => {
+                lowered.push(format!("{} at {}", method_setting_name(key), shown(level)))
+            }
+            LevelFix::Raise => out.item(
+                &operation,
+                levels.rest_item(
+                    format!("{} logging level", method_setting_name(key)),
+                    level,
+                    format!("/{key}/logging/loglevel"),
+                ),
+            ),
+        }
+    }
+    lowered
+}
+
+/// Returns the settings left alone because raising them would lower them.
+fn plan_websocket_stage(
+    api: &V2Api,
+    stage: &V2Stage,
+    input: &PlanInput<'_>,
+    levels: &Levels,
+    out: &mut ResourcePlan,
+) -> Vec<String> {
+    let operation = v2_update_stage(api, stage);
+    let mut lowered = Vec::new();
+    let default = stage.default_logging_level.as_deref();
+    match levels.fix(default) {
+        LevelFix::Fine => {}
+        LevelFix::WouldLower => lowered.push(format!("default route at {}", shown(default))),
+        LevelFix::Raise => out.item(
+            &operation,
+            levels.item(
+                "default route logging level".to_string(),
+                default,
+                Edit::DefaultRouteLoggingLevel {
+                    level: levels.target,
+                },
+            ),
+        ),
+    }
+    // Route overrides are changed only where they are checked; an entry without a
+    // level inherits the default (raised above).
+    if route_overrides_checked(input.params.semantics) {
+        for (route_key, level) in &stage.route_logging_levels {
+            let Some(level) = level.as_deref() else {
+                continue;
+            };
+            match levels.fix(Some(level)) {
+                LevelFix::Fine => {}
+                LevelFix::WouldLower => lowered.push(format!("route {route_key} at {level}")),
+                LevelFix::Raise => out.item(
+                    &operation,
+                    levels.item(
+                        format!("route {route_key} logging level"),
+                        Some(level),
+                        Edit::RouteLoggingLevel {
+                            route_key: route_key.clone(),
+                            level: levels.target,
+                        },
+                    ),
+                ),
+            }
+        }
+    }
+    lowered
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::controls::ExecutionLoggingParameters;
     use crate::controls::test_support::*;
-    use crate::inventory::V2Protocol;
+    use crate::model::V2Protocol;
 
     fn info_only() -> ControlParameters {
         ControlParameters {
-            execution_logging: ExecutionLoggingParameters {
+            execution_logging: Parameters {
                 accepted_levels: vec![LoggingLevel::Info],
             },
             ..ControlParameters::default()
@@ -561,7 +915,7 @@ mod tests {
     #[test]
     fn an_empty_accepted_levels_list_means_the_default_error_or_info() {
         let params = ControlParameters {
-            execution_logging: ExecutionLoggingParameters {
+            execution_logging: Parameters {
                 accepted_levels: Vec::new(),
             },
             ..ControlParameters::default()
@@ -608,7 +962,7 @@ mod tests {
     #[test]
     fn rest_finding_carries_the_stage_arn_type_severity_and_region() {
         let finding = rest(&[("*/*", logging("INFO"))], &ControlParameters::default());
-        assert_eq!(finding.control_id, ControlId::ApiGateway1);
+        assert_eq!(finding.control_id, ID);
         assert_eq!(finding.resource_type, ResourceType::RestStage);
         assert_eq!(
             finding.resource_arn,
@@ -720,7 +1074,7 @@ mod tests {
 
     #[test]
     fn websocket_stage_without_default_logging_level_fails_under_aws_parity() {
-        // CONTROLS.md: parity ignores route overrides only; a missing default level
+        // docs/controls/APIGateway.1.md: parity ignores route overrides only; a missing default level
         // fails, even when every route override logs.
         for routes in [
             &[][..],

@@ -3,40 +3,204 @@
 //! Traces to: "The control fails if the API Gateway route does not specify an
 //! authorization type." Decisions: docs/controls/APIGateway.8.md.
 
-use crate::controls::{
-    AuthorizationType, ControlId, ControlMeta, ControlParameters, NonConnectRoutePolicy,
-    ResourceType, Severity, join_or, name_list,
-};
-use crate::finding::{Finding, Status};
-use crate::inventory::{RegionInventory, Route, V2Api, V2Protocol, v2_route_arn};
+use std::str::FromStr;
 
-pub static META: ControlMeta = ControlMeta {
-    id: ControlId::ApiGateway8,
-    title: "API Gateway routes should specify an authorization type",
-    severity: Severity::Medium,
-    category: "Protect > Secure Access Management",
-    resource_types: &[ResourceType::V2Route],
-    related_requirements: &[
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::controls::admission::{Admission, AllowList};
+use crate::controls::planning::{PlanInput, Resource, ResourcePlan};
+use crate::controls::{
+    Control, ControlMeta, ControlParameters, ControlRemediations, FieldError, join_or, name_list,
+};
+use crate::inventory::{Needs, RegionInventory, Route, V2Api};
+use crate::model::arn::v2_route_arn;
+use crate::model::plan::UnplannedReason;
+use crate::model::{ControlId, Finding, ResourceType, Severity, Status, V2Protocol};
+
+pub const ID: ControlId = ControlId::new("APIGateway.8");
+
+/// How `spec.controls.parameters` describes this control's parameters.
+pub const PARAMETERS_DOC: &str = "APIGateway.8.";
+
+pub static CONTROL: Control = Control {
+    meta: ControlMeta {
+        id: ID,
+        title: "API Gateway routes should specify an authorization type",
+        severity: Severity::Medium,
+        category: "Protect > Secure Access Management",
+        resource_types: &[ResourceType::V2Route],
+        related_requirements: &[
         "NIST.800-53.r5 AC-3",
         "NIST.800-53.r5 CM-2",
         "NIST.800-53.r5 CM-2(2)",
-    ],
-    config_rule: "api-gwv2-authorization-type-configured",
-    unsupported_regions: &[
-        "ap-southeast-3",
-        "cn-north-1",
-        "cn-northwest-1",
-        "me-central-1",
-        "us-gov-east-1",
-        "us-gov-west-1",
-    ],
-    // The specification gives one guide for HTTP APIs and one for WebSocket APIs; the
-    // control's own page links both.
-    remediation_url: "https://docs.aws.amazon.com/securityhub/latest/userguide/apigateway-controls.html#apigateway-8",
+        ],
+        config_rule: "api-gwv2-authorization-type-configured",
+        unsupported_regions: &[
+            "ap-southeast-3",
+            "cn-north-1",
+            "cn-northwest-1",
+            "me-central-1",
+            "us-gov-east-1",
+            "us-gov-west-1",
+        ],
+        // The specification gives one guide for HTTP APIs and one for WebSocket APIs;
+        // the control's own page links both.
+        remediation_url: "https://docs.aws.amazon.com/securityhub/latest/userguide/apigateway-controls.html#apigateway-8",
+    },
+    needs,
+    evaluate,
+    plan,
+    validate,
+    admission: Admission {
+        parameter_lists: &[AllowList {
+            path: &["routeAuthorization", "acceptedAuthorizationTypes"],
+            min_items: Some(1),
+            item_pattern: None,
+            item_max_length: None,
+        }],
+        remediation_fields: &[],
+        remediation_rules: &[],
+        spec_rules: &[],
+    },
 };
 
+/// A route authorization type that APIGateway.8 may accept.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+pub enum AuthorizationType {
+    #[serde(rename = "AWS_IAM")]
+    AwsIam,
+    #[serde(rename = "JWT")]
+    Jwt,
+    #[serde(rename = "CUSTOM")]
+    Custom,
+}
+
+impl AuthorizationType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthorizationType::AwsIam => "AWS_IAM",
+            AuthorizationType::Jwt => "JWT",
+            AuthorizationType::Custom => "CUSTOM",
+        }
+    }
+}
+
+impl FromStr for AuthorizationType {
+    type Err = String;
+
+    /// Any case: `AWS_IAM`, `jwt`, `Custom`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            AuthorizationType::AwsIam,
+            AuthorizationType::Jwt,
+            AuthorizationType::Custom,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str().eq_ignore_ascii_case(s.trim()))
+        .ok_or_else(|| format!("{s:?} is not an authorization type: use AWS_IAM, JWT or CUSTOM"))
+    }
+}
+
+/// How APIGateway.8 treats WebSocket routes other than `$connect`, which cannot carry
+/// an authorizer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum NonConnectRoutePolicy {
+    /// FAILED, as Security Hub reports them.
+    #[default]
+    Fail,
+    /// NOT_APPLICABLE, for owners who authorize at `$connect`.
+    NotApplicable,
+}
+
+/// APIGateway.8 parameters (`spec.controls.parameters.routeAuthorization`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Parameters {
+    /// Authorization types that pass; default AWS_IAM, JWT and CUSTOM.
+    pub accepted_authorization_types: Vec<AuthorizationType>,
+    /// `Fail` (default, as Security Hub) or `NotApplicable`.
+    pub websocket_non_connect_routes: NonConnectRoutePolicy,
+}
+
+impl Default for Parameters {
+    fn default() -> Self {
+        Self {
+            accepted_authorization_types: vec![
+                AuthorizationType::AwsIam,
+                AuthorizationType::Jwt,
+                AuthorizationType::Custom,
+            ],
+            websocket_non_connect_routes: NonConnectRoutePolicy::Fail,
+        }
+    }
+}
+
+/// v2 APIs with their routes.
+fn needs(_: &ControlParameters) -> Needs {
+    Needs {
+        v2: true,
+        routes: true,
+        ..Needs::default()
+    }
+}
+
+fn validate(params: &ControlParameters, _: &ControlRemediations) -> Result<(), FieldError> {
+    if params
+        .route_authorization
+        .accepted_authorization_types
+        .is_empty()
+    {
+        return Err(FieldError::new(
+            "controls.parameters.routeAuthorization.acceptedAuthorizationTypes",
+            "an empty list would fail every route: list AWS_IAM, JWT and/or CUSTOM, or leave it out",
+        ));
+    }
+    Ok(())
+}
+
+/// Never changed automatically: clients that send no credentials would break. The
+/// plan says what the owner must do.
+fn plan(input: &PlanInput<'_>, out: &mut ResourcePlan) {
+    let Resource::Route(api, route) = input.resource else {
+        return;
+    };
+    let websocket = api.protocol == V2Protocol::WebSocket;
+    let current = route.authorization_type.as_deref().unwrap_or("NONE");
+    let message = if websocket && route.route_key != CONNECT_ROUTE {
+        // Nothing to change or deploy on this route: it cannot carry an authorizer.
+        format!(
+            "route {} has authorization {current}; only $connect can carry an authorizer on a WebSocket \
+             API, so there is nothing to change on this route: the owner authorizes clients at $connect, \
+             then sets routeAuthorization.websocketNonConnectRoutes to NotApplicable or exempts the route",
+            route.route_key,
+        )
+    } else {
+        let deploy = if !api.stages.is_empty() && api.stages.iter().all(|s| s.auto_deploy) {
+            "the stages auto-deploy, so the change is live at once".to_string()
+        } else {
+            "then create a deployment for stages that do not auto-deploy".to_string()
+        };
+        // WebSocket APIs have no JWT authorizers.
+        let types = if websocket {
+            "AWS_IAM or a Lambda authorizer"
+        } else {
+            "AWS_IAM, JWT, or a Lambda authorizer"
+        };
+        format!(
+            "route {} has authorization {current}; remediation never adds authorization (clients that send \
+             no credentials would break): the owner attaches an authorizer ({types}), tells the clients, \
+             {deploy}",
+            route.route_key,
+        )
+    };
+    out.unplanned(ID, UnplannedReason::ManualAction, message);
+}
+
 /// The only WebSocket route that can carry an authorizer.
-pub(crate) const CONNECT_ROUTE: &str = "$connect";
+const CONNECT_ROUTE: &str = "$connect";
 
 /// One finding per route of every HTTP and WebSocket API.
 pub fn evaluate(region: &RegionInventory, params: &ControlParameters, findings: &mut Vec<Finding>) {
@@ -44,7 +208,7 @@ pub fn evaluate(region: &RegionInventory, params: &ControlParameters, findings: 
     for api in &region.v2_apis {
         for route in &api.routes {
             let (status, reason) = evaluate_route(api, route, &accepted, params);
-            findings.push(META.finding(
+            findings.push(CONTROL.finding(
                 ResourceType::V2Route,
                 &region.region,
                 v2_route_arn(&region.region, &api.id, &route.id),
@@ -59,11 +223,7 @@ pub fn evaluate(region: &RegionInventory, params: &ControlParameters, findings: 
 /// CUSTOM) rather than "nothing passes".
 fn accepted_types(configured: &[AuthorizationType]) -> Vec<AuthorizationType> {
     let mut types = if configured.is_empty() {
-        vec![
-            AuthorizationType::AwsIam,
-            AuthorizationType::Jwt,
-            AuthorizationType::Custom,
-        ]
+        Parameters::default().accepted_authorization_types
     } else {
         configured.to_vec()
     };
@@ -204,7 +364,6 @@ fn deployment_note(api: &V2Api) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::controls::RouteAuthorizationParameters;
     use crate::controls::test_support::*;
     use crate::inventory::V2Stage;
 
@@ -241,9 +400,9 @@ mod tests {
 
     fn accepting(types: &[AuthorizationType]) -> ControlParameters {
         ControlParameters {
-            route_authorization: RouteAuthorizationParameters {
+            route_authorization: Parameters {
                 accepted_authorization_types: types.to_vec(),
-                ..RouteAuthorizationParameters::default()
+                ..Parameters::default()
             },
             ..ControlParameters::default()
         }
@@ -251,9 +410,9 @@ mod tests {
 
     fn non_connect_not_applicable() -> ControlParameters {
         ControlParameters {
-            route_authorization: RouteAuthorizationParameters {
+            route_authorization: Parameters {
                 websocket_non_connect_routes: NonConnectRoutePolicy::NotApplicable,
-                ..RouteAuthorizationParameters::default()
+                ..Parameters::default()
             },
             ..ControlParameters::default()
         }
@@ -511,7 +670,7 @@ mod tests {
     #[test]
     fn route_finding_carries_the_route_arn_and_type() {
         let finding = http_route(Some("JWT"));
-        assert_eq!(finding.control_id, ControlId::ApiGateway8);
+        assert_eq!(finding.control_id, ID);
         assert_eq!(finding.resource_type, ResourceType::V2Route);
         assert_eq!(
             finding.resource_arn,

@@ -4,10 +4,8 @@
 use std::collections::BTreeMap;
 
 use crate::controls::ControlParameters;
-use crate::finding::Finding;
-use crate::inventory::{
-    MethodSetting, RegionInventory, RestApi, RestStage, Route, V2Api, V2Protocol, V2Stage,
-};
+use crate::inventory::{MethodSetting, RegionInventory, RestApi, RestStage, Route, V2Api, V2Stage};
+use crate::model::{Finding, V2Protocol};
 
 pub(crate) type EvaluateFn = fn(&RegionInventory, &ControlParameters, &mut Vec<Finding>);
 

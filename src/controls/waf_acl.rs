@@ -3,37 +3,222 @@
 //! Traces to: "This control fails if an AWS WAF web ACL is not attached to a REST API
 //! Gateway stage." Decisions: docs/controls/APIGateway.4.md.
 
-use crate::controls::{
-    ControlId, ControlMeta, ControlParameters, ResourceType, Severity, name_list, non_empty,
-};
-use crate::finding::{Finding, Status};
-use crate::inventory::{RegionInventory, RestStage, rest_stage_arn};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
-pub static META: ControlMeta = ControlMeta {
-    id: ControlId::ApiGateway4,
-    title: "API Gateway should be associated with a WAF Web ACL",
-    severity: Severity::Medium,
-    category: "Protect > Protective services",
-    resource_types: &[ResourceType::RestStage],
-    related_requirements: &["NIST.800-53.r5 AC-4(21)"],
-    config_rule: "api-gw-associated-with-waf",
-    unsupported_regions: &[
-        "ap-northeast-3",
-        "cn-north-1",
-        "cn-northwest-1",
-        "us-gov-east-1",
-        "us-gov-west-1",
-    ],
-    remediation_url: "https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-control-access-aws-waf.html",
+use crate::controls::admission::{Admission, AllowList, BoundedString, SpecRule};
+use crate::controls::planning::{PlanInput, Resource, ResourcePlan};
+use crate::controls::{
+    Control, ControlMeta, ControlParameters, ControlRemediations, FieldError, name_list,
+    non_empty, shown,
 };
+use crate::inventory::{Needs, RegionInventory, RestStage};
+use crate::model::arn::{
+    WAFV2_WEB_ACL_ARN_PATTERN, WEB_ACL_ARN_PATTERN, is_regional_web_acl_arn, parse_web_acl_arn,
+    rest_stage_arn,
+};
+use crate::model::plan::{ChangeItem, Edit, Operation, Precondition, UnplannedReason};
+use crate::model::{ControlId, Finding, ResourceType, Severity, Status};
+
+pub const ID: ControlId = ControlId::new("APIGateway.4");
+
+/// Why a remediation web ACL outside the accepted ones is refused.
+const NOT_ACCEPTED: &str = "must be one of spec.controls.parameters.waf.acceptedWebAclArns: a stage given another web ACL would still fail APIGateway.4";
+
+/// How `spec.controls.parameters` describes this control's parameters.
+pub const PARAMETERS_DOC: &str = "APIGateway.4.";
+
+/// How `spec.remediation.controls` describes this control's remediation settings.
+pub const REMEDIATION_DOC: &str = "APIGateway.4: the web ACL to associate. Off unless set.";
+
+pub static CONTROL: Control = Control {
+    meta: ControlMeta {
+        id: ID,
+        title: "API Gateway should be associated with a WAF Web ACL",
+        severity: Severity::Medium,
+        category: "Protect > Protective services",
+        resource_types: &[ResourceType::RestStage],
+        related_requirements: &["NIST.800-53.r5 AC-4(21)"
+        ],
+        config_rule: "api-gw-associated-with-waf",
+        unsupported_regions: &[
+            "ap-northeast-3",
+            "cn-north-1",
+            "cn-northwest-1",
+            "us-gov-east-1",
+            "us-gov-west-1",
+        ],
+        remediation_url: "https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-control-access-aws-waf.html",
+    },
+    needs,
+    evaluate,
+    plan,
+    validate,
+    admission: Admission {
+        parameter_lists: &[AllowList {
+            path: &["waf", "acceptedWebAclArns"],
+            min_items: None,
+            item_pattern: Some(WEB_ACL_ARN_PATTERN),
+            item_max_length: Some(2048),
+        }],
+        remediation_fields: &[BoundedString {
+            path: &["controls", "waf", "webAclArn"],
+            max_length: 2048,
+        }],
+        remediation_rules: &[],
+        spec_rules: &[SpecRule {
+            rule: "!has(self.remediation) || !has(self.remediation.controls) \
+                || !has(self.remediation.controls.waf) \
+                || !has(self.controls) || !has(self.controls.parameters) \
+                || !has(self.controls.parameters.waf) \
+                || !has(self.controls.parameters.waf.acceptedWebAclArns) \
+                || size(self.controls.parameters.waf.acceptedWebAclArns) == 0 \
+                || self.remediation.controls.waf.webAclArn in self.controls.parameters.waf.acceptedWebAclArns",
+            message: NOT_ACCEPTED,
+            field_path: ".remediation.controls.waf.webAclArn",
+        }],
+    },
+};
+
+/// APIGateway.4 parameters (`spec.controls.parameters.waf`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Parameters {
+    /// When not empty, only these web ACL ARNs pass.
+    pub accepted_web_acl_arns: Vec<String>,
+}
+
+/// APIGateway.4 remediation: the web ACL to associate. Off unless set
+/// (`spec.remediation.controls.waf`).
+pub type Remediation = Option<WebAclRemediation>;
+
+/// The web ACL remediation associates with stages that have none.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebAclRemediation {
+    /// The WAFv2 web ACL to associate with stages that have none, e.g.
+    /// `arn:aws:wafv2:us-east-1:123456789012:regional/webacl/api/1a2b...`. It must have
+    /// REGIONAL scope; only stages in its region are changed.
+    #[schemars(extend("pattern" = WAFV2_WEB_ACL_ARN_PATTERN))]
+    pub web_acl_arn: String,
+}
+
+fn needs(_: &ControlParameters) -> Needs {
+    Needs {
+        rest: true,
+        ..Needs::default()
+    }
+}
+
+fn validate(params: &ControlParameters, settings: &ControlRemediations) -> Result<(), FieldError> {
+    let accepted = &params.waf.accepted_web_acl_arns;
+    for (i, arn) in accepted.iter().enumerate() {
+        if !is_regional_web_acl_arn(arn) {
+            return Err(FieldError::new(
+                format!("controls.parameters.waf.acceptedWebAclArns[{i}]"),
+                format!("{arn:?} is not a regional WAF web ACL ARN"),
+            ));
+        }
+    }
+    let Some(waf) = &settings.waf else {
+        return Ok(());
+    };
+    parse_web_acl_arn(&waf.web_acl_arn)
+        .map_err(|message| FieldError::new("remediation.controls.waf.webAclArn", message))?;
+    if !accepted.is_empty() && !accepted.contains(&waf.web_acl_arn) {
+        return Err(FieldError::new(
+            "remediation.controls.waf.webAclArn",
+            NOT_ACCEPTED,
+        ));
+    }
+    Ok(())
+}
+
+/// Associates the profile's web ACL (wafv2 AssociateWebACL, a call of its own) with a
+/// stage that has none, or that has one the allow-list does not accept.
+fn plan(input: &PlanInput<'_>, out: &mut ResourcePlan) {
+    let Resource::RestStage(_, stage) = input.resource else {
+        return;
+    };
+    let Some(waf) = &input.settings.waf else {
+        return out.unplanned(
+            ID,
+            UnplannedReason::Disabled,
+            "no web ACL to associate: set waf.webAclArn to a REGIONAL WAFv2 web ACL in this region"
+                .to_string(),
+        );
+    };
+    let acl = match parse_web_acl_arn(&waf.web_acl_arn) {
+        Ok(acl) => acl,
+        Err(message) => return out.unplanned(ID, UnplannedReason::InvalidSettings, message),
+    };
+    if acl.region != input.region {
+        return out.unplanned(
+            ID,
+            UnplannedReason::BlockedPrecondition,
+            format!(
+                "web ACL {} is in {}, the stage in {}: a stage can only use a REGIONAL web ACL of its own region",
+                waf.web_acl_arn, acl.region, input.region
+            ),
+        );
+    }
+    let accepted = &input.params.waf.accepted_web_acl_arns;
+    if !accepted.is_empty() && !accepted.contains(&waf.web_acl_arn) {
+        return out.unplanned(
+            ID,
+            UnplannedReason::InvalidSettings,
+            format!(
+                "waf.webAclArn {} is not among acceptedWebAclArns",
+                waf.web_acl_arn
+            ),
+        );
+    }
+    let operation = Operation::AssociateWebAcl {
+        web_acl_arn: waf.web_acl_arn.clone(),
+    };
+    let current = non_empty(&stage.web_acl_arn);
+    match current {
+        Some(current) if accepted.is_empty() => {
+            // The finding passes with any ACL when there is no allow-list; never
+            // replace one that someone chose.
+            return out.unplanned(
+                ID,
+                UnplannedReason::ManualAction,
+                format!(
+                    "web ACL {current} is associated; remediation never replaces a web ACL the allow-list does not demand"
+                ),
+            );
+        }
+        Some(current) => out.note(
+            &operation,
+            format!("replaces web ACL {current}, which acceptedWebAclArns does not list"),
+        ),
+        None => {}
+    }
+    out.item(
+        &operation,
+        ChangeItem {
+            control_id: ID,
+            setting: "web ACL".to_string(),
+            before: shown(current),
+            after: waf.web_acl_arn.clone(),
+            edit: Edit::AssociateWebAcl {
+                web_acl_arn: waf.web_acl_arn.clone(),
+            },
+            precondition: Some(Precondition::WebAclExists {
+                web_acl_arn: waf.web_acl_arn.clone(),
+            }),
+        },
+    );
+}
 
 /// One finding per REST stage, whatever the API's endpoint type: PRIVATE and EDGE APIs
-/// are not exempt (CONTROLS.md).
+/// are not exempt (docs/controls/APIGateway.4.md).
 pub fn evaluate(region: &RegionInventory, params: &ControlParameters, findings: &mut Vec<Finding>) {
     for api in &region.rest_apis {
         for stage in &api.stages {
             let (status, reason) = evaluate_stage(&region.region, stage, params);
-            findings.push(META.finding(
+            findings.push(CONTROL.finding(
                 ResourceType::RestStage,
                 &region.region,
                 rest_stage_arn(&region.region, &api.id, &stage.name),
@@ -70,8 +255,7 @@ fn evaluate_stage(region: &str, stage: &RestStage, params: &ControlParameters) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::controls::WafParameters;
-    use crate::controls::test_support::*;
+        use crate::controls::test_support::*;
 
     const ACL: &str = "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/main/11111111-2222-3333-4444-555555555555";
     const OTHER_ACL: &str = "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/other/66666666-2222-3333-4444-555555555555";
@@ -85,7 +269,7 @@ mod tests {
 
     fn accepting(arns: &[&str]) -> ControlParameters {
         ControlParameters {
-            waf: WafParameters {
+            waf: Parameters {
                 accepted_web_acl_arns: arns.iter().map(|arn| (*arn).to_string()).collect(),
             },
             ..ControlParameters::default()
@@ -101,7 +285,7 @@ mod tests {
         );
         assert_eq!(finding.status, Status::Passed);
         assert_eq!(finding.reason, format!("web ACL {ACL} is associated"));
-        assert_eq!(finding.control_id, ControlId::ApiGateway4);
+        assert_eq!(finding.control_id, ID);
     }
 
     #[test]
@@ -179,7 +363,7 @@ mod tests {
             Vec::new(),
             vec![v2_api(
                 "h",
-                crate::inventory::V2Protocol::Http,
+                crate::model::V2Protocol::Http,
                 vec![v2_stage()],
                 Vec::new(),
             )],

@@ -3,28 +3,91 @@
 //! Traces to: "This control checks whether AWS X-Ray active tracing is enabled for your
 //! Amazon API Gateway REST API stages." Decisions: docs/controls/APIGateway.3.md.
 
-use crate::controls::{ControlId, ControlMeta, ControlParameters, ResourceType, Severity};
-use crate::finding::{Finding, Status};
-use crate::inventory::{RegionInventory, rest_stage_arn};
-
-pub static META: ControlMeta = ControlMeta {
-    id: ControlId::ApiGateway3,
-    title: "API Gateway REST API stages should have AWS X-Ray tracing enabled",
-    severity: Severity::Low,
-    category: "Detect > Detection services",
-    resource_types: &[ResourceType::RestStage],
-    related_requirements: &["NIST.800-53.r5 CA-7"],
-    config_rule: "api-gw-xray-enabled",
-    unsupported_regions: &[
-        "ap-northeast-3",
-        "cn-north-1",
-        "cn-northwest-1",
-        "me-central-1",
-        "us-gov-east-1",
-        "us-gov-west-1",
-    ],
-    remediation_url: "https://docs.aws.amazon.com/xray/latest/devguide/xray-services-apigateway.html",
+use crate::controls::admission::Admission;
+use crate::controls::planning::{PlanInput, Resource, ResourcePlan, rest_update_stage};
+use crate::controls::{
+    Control, ControlMeta, ControlParameters, ControlRemediations, FieldError, RemediationSwitch,
 };
+use crate::inventory::{Needs, RegionInventory};
+use crate::model::arn::rest_stage_arn;
+use crate::model::plan::{ChangeItem, Edit, PatchValue, UnplannedReason};
+use crate::model::{ControlId, Finding, ResourceType, Severity, Status};
+
+pub const ID: ControlId = ControlId::new("APIGateway.3");
+
+/// How `spec.remediation.controls` describes this control's remediation settings.
+pub const REMEDIATION_DOC: &str = "APIGateway.3: X-Ray active tracing. On by default.";
+
+pub static CONTROL: Control = Control {
+    meta: ControlMeta {
+        id: ID,
+        title: "API Gateway REST API stages should have AWS X-Ray tracing enabled",
+        severity: Severity::Low,
+        category: "Detect > Detection services",
+        resource_types: &[ResourceType::RestStage],
+        related_requirements: &["NIST.800-53.r5 CA-7"],
+        config_rule: "api-gw-xray-enabled",
+        unsupported_regions: &[
+            "ap-northeast-3",
+            "cn-north-1",
+            "cn-northwest-1",
+            "me-central-1",
+            "us-gov-east-1",
+            "us-gov-west-1",
+        ],
+        remediation_url: "https://docs.aws.amazon.com/xray/latest/devguide/xray-services-apigateway.html",
+    },
+    needs,
+    evaluate,
+    plan,
+    validate,
+    admission: Admission::NONE,
+};
+
+/// APIGateway.3 remediation: X-Ray active tracing. On by default
+/// (`spec.remediation.controls.xrayTracing`).
+pub type Remediation = RemediationSwitch;
+
+fn needs(_: &ControlParameters) -> Needs {
+    Needs {
+        rest: true,
+        ..Needs::default()
+    }
+}
+
+fn validate(_: &ControlParameters, _: &ControlRemediations) -> Result<(), FieldError> {
+    Ok(())
+}
+
+/// Turns tracing on (`replace /tracingEnabled true`).
+fn plan(input: &PlanInput<'_>, out: &mut ResourcePlan) {
+    let Resource::RestStage(api, stage) = input.resource else {
+        return;
+    };
+    if !input.settings.xray_tracing.enabled {
+        return out.unplanned(
+            ID,
+            UnplannedReason::Disabled,
+            "xrayTracing remediation is turned off (enabled: false)".to_string(),
+        );
+    }
+    if !stage.tracing_enabled {
+        out.item(
+            &rest_update_stage(api, stage),
+            ChangeItem {
+                control_id: ID,
+                setting: "X-Ray tracing".to_string(),
+                before: "false".to_string(),
+                after: "true".to_string(),
+                edit: Edit::RestReplace {
+                    path: "/tracingEnabled".to_string(),
+                    value: PatchValue::Literal("true".to_string()),
+                },
+                precondition: None,
+            },
+        );
+    }
+}
 
 /// One finding per REST stage. The parameters have nothing for this control.
 pub fn evaluate(
@@ -43,7 +106,7 @@ pub fn evaluate(
                     "X-Ray active tracing is off; set the stage's tracingEnabled to true",
                 )
             };
-            findings.push(META.finding(
+            findings.push(CONTROL.finding(
                 ResourceType::RestStage,
                 &region.region,
                 rest_stage_arn(&region.region, &api.id, &stage.name),
@@ -58,7 +121,8 @@ pub fn evaluate(
 mod tests {
     use super::*;
     use crate::controls::test_support::*;
-    use crate::inventory::{RestStage, V2Protocol};
+    use crate::inventory::RestStage;
+    use crate::model::V2Protocol;
 
     fn stage(tracing_enabled: bool) -> RestStage {
         RestStage {
@@ -76,7 +140,7 @@ mod tests {
         );
         assert_eq!(finding.status, Status::Passed);
         assert_eq!(finding.severity, Severity::Low);
-        assert_eq!(finding.control_id, ControlId::ApiGateway3);
+        assert_eq!(finding.control_id, ID);
     }
 
     #[test]

@@ -10,10 +10,10 @@ use k8s_openapi::jiff::Timestamp;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
-use crate::controls::{ControlId, Severity};
-use crate::crd::RemediationMode;
-use crate::finding::Status;
-use crate::remediate::{ApplySummary, AuditRecord};
+use crate::model::outcome::{ApplySummary, AuditRecord};
+use crate::model::{ControlId, Severity, Status};
+
+use super::spec::RemediationMode;
 
 /// What the operator last observed and concluded about a profile.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

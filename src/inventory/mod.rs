@@ -1,13 +1,17 @@
 //! The inventory: an SDK-free snapshot of the API Gateway resources of some regions.
 //!
 //! Everything the controls evaluate is here and nothing else, so evaluation is a pure
-//! function of this model. The AWS reader (`aws`) fills it; tests build it in code.
+//! function of this model. The AWS reader ([`reader`]) fills it; tests build it in
+//! code; [`cache`] shares reads between the profiles of one identity and region.
 
-pub mod aws;
+pub mod cache;
+pub mod reader;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+use crate::model::{ErrorKind, ResourceType, V2Protocol};
 
 /// What one scan read: one entry per region, plus everything that could not be read.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -24,6 +28,60 @@ pub struct RegionInventory {
     pub region: String,
     pub rest_apis: Vec<RestApi>,
     pub v2_apis: Vec<V2Api>,
+}
+
+impl RegionInventory {
+    /// How many resources of a type the region holds.
+    pub fn count(&self, resource_type: ResourceType) -> usize {
+        match resource_type {
+            ResourceType::RestStage => self.rest_apis.iter().map(|a| a.stages.len()).sum(),
+            ResourceType::V2Stage => self.v2_apis.iter().map(|a| a.stages.len()).sum(),
+            ResourceType::V2Route => self.v2_apis.iter().map(|a| a.routes.len()).sum(),
+        }
+    }
+}
+
+/// What a read covers beyond the API lists and their stages: which API types, and the
+/// per-API extras only some controls need. Controls declare what they need; a read of
+/// a profile covers the union of its controls' needs (within its scope), and a shared
+/// read serves every profile whose needs it covers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Needs {
+    /// REST APIs and their stages (GetRestApis, GetStages).
+    pub rest: bool,
+    /// v2 APIs and their stages (GetApis, GetStages).
+    pub v2: bool,
+    /// Each v2 API's routes (one GetRoutes per API).
+    pub routes: bool,
+    /// Whether each REST API has an HTTP integration (one throttled GetResources per API).
+    pub http_integrations: bool,
+}
+
+impl Needs {
+    /// What both need.
+    pub fn union(self, other: Needs) -> Needs {
+        Needs {
+            rest: self.rest || other.rest,
+            v2: self.v2 || other.v2,
+            routes: self.routes || other.routes,
+            http_integrations: self.http_integrations || other.http_integrations,
+        }
+    }
+
+    /// Whether a read covering `self` serves a caller that needs `needed`.
+    pub fn covers(self, needed: Needs) -> bool {
+        self.union(needed) == self
+    }
+
+    /// Routes need their v2 APIs, and HTTP integrations their REST APIs: nothing is
+    /// read for APIs that are not listed.
+    pub fn consistent(self) -> Needs {
+        Needs {
+            routes: self.routes && self.v2,
+            http_integrations: self.http_integrations && self.rest,
+            ..self
+        }
+    }
 }
 
 /// A REST API (API Gateway v1) and its stages.
@@ -68,13 +126,6 @@ pub struct MethodSetting {
     pub logging_level: Option<String>,
     pub caching_enabled: bool,
     pub cache_data_encrypted: bool,
-}
-
-/// The protocol of an API Gateway v2 API.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum V2Protocol {
-    Http,
-    WebSocket,
 }
 
 /// An API Gateway v2 API (HTTP or WebSocket) with its stages and routes.
@@ -129,59 +180,11 @@ pub struct ReadError {
     pub resource_arn: Option<String>,
     /// The AWS operation that failed, e.g. `GetStages`.
     pub operation: String,
+    /// What kind of failure: `accessDenied`, `notFound`, `invalid`, `credentials`,
+    /// `throttled`, `unavailable` or `other`.
+    pub kind: ErrorKind,
     /// What failed and what to do about it.
     pub message: String,
-}
-
-/// The ARN partition of a region: `aws-cn` in China, `aws-us-gov` in GovCloud, else `aws`.
-pub fn partition(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    }
-}
-
-/// ARN of a REST API stage: `arn:{partition}:apigateway:{region}::/restapis/{apiId}/stages/{stage}`.
-pub fn rest_stage_arn(region: &str, api_id: &str, stage: &str) -> String {
-    format!(
-        "arn:{}:apigateway:{region}::/restapis/{api_id}/stages/{stage}",
-        partition(region)
-    )
-}
-
-/// ARN of a REST API: `arn:{partition}:apigateway:{region}::/restapis/{apiId}`.
-pub fn rest_api_arn(region: &str, api_id: &str) -> String {
-    format!(
-        "arn:{}:apigateway:{region}::/restapis/{api_id}",
-        partition(region)
-    )
-}
-
-/// ARN of a v2 stage: `arn:{partition}:apigateway:{region}::/apis/{apiId}/stages/{stage}`.
-pub fn v2_stage_arn(region: &str, api_id: &str, stage: &str) -> String {
-    format!(
-        "arn:{}:apigateway:{region}::/apis/{api_id}/stages/{stage}",
-        partition(region)
-    )
-}
-
-/// ARN of a v2 API: `arn:{partition}:apigateway:{region}::/apis/{apiId}`.
-pub fn v2_api_arn(region: &str, api_id: &str) -> String {
-    format!(
-        "arn:{}:apigateway:{region}::/apis/{api_id}",
-        partition(region)
-    )
-}
-
-/// ARN of a v2 route: `arn:{partition}:apigateway:{region}::/apis/{apiId}/routes/{routeId}`.
-pub fn v2_route_arn(region: &str, api_id: &str, route_id: &str) -> String {
-    format!(
-        "arn:{}:apigateway:{region}::/apis/{api_id}/routes/{route_id}",
-        partition(region)
-    )
 }
 
 #[cfg(test)]
@@ -189,18 +192,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn arns_use_the_partition_of_their_region() {
-        assert_eq!(
-            rest_stage_arn("us-east-1", "a1", "prod"),
-            "arn:aws:apigateway:us-east-1::/restapis/a1/stages/prod"
-        );
-        assert_eq!(
-            v2_route_arn("cn-north-1", "b2", "r1"),
-            "arn:aws-cn:apigateway:cn-north-1::/apis/b2/routes/r1"
-        );
-        assert_eq!(
-            v2_stage_arn("us-gov-west-1", "b2", "live"),
-            "arn:aws-us-gov:apigateway:us-gov-west-1::/apis/b2/stages/live"
-        );
+    fn needs_combine_and_cover() {
+        let rest = Needs {
+            rest: true,
+            ..Needs::default()
+        };
+        let routes = Needs {
+            v2: true,
+            routes: true,
+            ..Needs::default()
+        };
+        let both = rest.union(routes);
+        assert!(both.covers(rest) && both.covers(routes));
+        assert!(!rest.covers(routes));
+        assert!(Needs::default().covers(Needs::default()));
+        let orphan = Needs {
+            routes: true,
+            http_integrations: true,
+            ..Needs::default()
+        };
+        assert_eq!(orphan.consistent(), Needs::default());
     }
 }

@@ -346,7 +346,7 @@ V2Stage.to_json = _v2_stage_to_json
 def _reject_http_execution_logging(api: Any, config: dict[str, Any]) -> None:
     # Why: AWS refuses execution-logging settings on HTTP APIs ("Execution logs are not
     # supported on protocolType HTTP", BadRequestException); moto stores them. The
-    # product must never send LoggingLevel to HTTP stages (CONTROLS.md), so tests
+    # product must never send LoggingLevel to HTTP stages (docs/remediation.md), so tests
     # should fail loudly if it does.
     if api.protocol_type != "HTTP":
         return

@@ -6,17 +6,25 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use super::*;
+use crate::controls::access_logging::AccessLogRemediation;
+use crate::controls::client_certificate::{
+    CertificateRemediation, Parameters as ClientCertificateParameters,
+};
+use crate::controls::execution_logging::{
+    Parameters as ExecutionLoggingParameters, Remediation as ExecutionLoggingRemediation,
+};
+use crate::controls::route_authorization::AuthorizationType;
+use crate::controls::waf_acl::{Parameters as WafParameters, WebAclRemediation};
 use crate::controls::{
-    AuthorizationType, ClientCertificateParameters, ExecutionLoggingParameters, WafParameters,
+    ControlRemediations, RemediationSwitch, STAGE_WIDE_KEY, Semantics, all_ids, non_empty,
 };
-use crate::evaluate::evaluate;
 use crate::inventory::{
-    AccessLogSettings, MethodSetting, RegionInventory, RestApi, RestStage, Route, V2Api, V2Stage,
+    AccessLogSettings, MethodSetting, RestApi, RestStage, Route, V2Api, V2Stage,
 };
-use crate::remediate::{
-    AccessLoggingRemediation, ClientCertificateRemediation, ControlRemediations,
-    ExecutionLoggingRemediation, RemediationSettings, RemediationSwitch, WafRemediation,
-};
+use crate::model::arn::rest_stage_arn;
+use crate::model::plan::{Edit, GENERATED_CERTIFICATE_PLACEHOLDER, PatchValue, Precondition};
+use crate::model::{LoggingLevel, V2Protocol};
+use crate::pipeline::evaluate::evaluate;
 
 const REGION: &str = "us-east-1";
 const ACL: &str = "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/api/0a1b";
@@ -80,7 +88,7 @@ fn v2_inventory(protocol: V2Protocol, stage: V2Stage, routes: Vec<Route>) -> Inv
 }
 
 fn findings(inventory: &Inventory, params: &ControlParameters) -> Vec<Finding> {
-    evaluate(inventory, &ControlId::ALL, params)
+    evaluate(&inventory.regions, &all_ids(), params)
 }
 
 fn plan_for(
@@ -88,20 +96,20 @@ fn plan_for(
     params: &ControlParameters,
     settings: &RemediationSettings,
 ) -> RemediationPlan {
-    plan(inventory, &findings(inventory, params), params, settings)
+    plan([inventory], &findings(inventory, params), params, settings)
 }
 
 fn all_on() -> RemediationSettings {
     RemediationSettings {
         controls: ControlRemediations {
-            client_certificate: Some(ClientCertificateRemediation {
+            client_certificate: Some(CertificateRemediation {
                 generate: true,
                 certificate_id: None,
             }),
-            waf: Some(WafRemediation {
+            waf: Some(WebAclRemediation {
                 web_acl_arn: ACL.to_string(),
             }),
-            access_logging: Some(AccessLoggingRemediation {
+            access_logging: Some(AccessLogRemediation {
                 destination_arn: LOG_GROUP.to_string(),
                 format: FORMAT.to_string(),
             }),
@@ -179,9 +187,9 @@ fn a_rest_stage_gets_one_update_stage_with_all_its_patch_operations() {
     assert_eq!(
         change.controls(),
         vec![
-            ControlId::ApiGateway1,
-            ControlId::ApiGateway3,
-            ControlId::ApiGateway5
+            crate::controls::execution_logging::ID,
+            crate::controls::xray_tracing::ID,
+            crate::controls::cache_encryption::ID
         ]
     );
     let logging = &change.items[1];
@@ -254,7 +262,7 @@ fn aws_parity_fixes_only_the_overrides_of_a_stage_with_no_stage_wide_entry() {
         paths(&plan.changes[0]),
         ["/~1b/POST/logging/loglevel", "/tracingEnabled"]
     );
-    assert!(unplanned_for(&plan, ControlId::ApiGateway1).is_empty());
+    assert!(unplanned_for(&plan, crate::controls::execution_logging::ID).is_empty());
 }
 
 #[test]
@@ -306,7 +314,7 @@ fn info_is_never_lowered_to_error() {
             .all(|p| p != "/*/*/logging/loglevel"),
         "{plan:#?}"
     );
-    let manual = unplanned_for(&plan, ControlId::ApiGateway1);
+    let manual = unplanned_for(&plan, crate::controls::execution_logging::ID);
     assert_eq!(manual.len(), 1);
     assert_eq!(manual[0].reason, UnplannedReason::ManualAction);
     assert!(
@@ -344,7 +352,7 @@ fn a_configured_level_that_is_not_accepted_is_refused_not_applied() {
             .all(|p| !p.contains("loglevel"))
     );
     assert_eq!(
-        unplanned_for(&plan, ControlId::ApiGateway1)[0].reason,
+        unplanned_for(&plan, crate::controls::execution_logging::ID)[0].reason,
         UnplannedReason::InvalidSettings
     );
 }
@@ -434,9 +442,9 @@ fn tracing_and_cache_encryption_can_be_turned_off() {
         .map(|u| u.control_id)
         .collect();
     for control in [
-        ControlId::ApiGateway1,
-        ControlId::ApiGateway3,
-        ControlId::ApiGateway5,
+        crate::controls::execution_logging::ID,
+        crate::controls::xray_tracing::ID,
+        crate::controls::cache_encryption::ID,
     ] {
         assert!(disabled.contains(&control), "{control}: {plan:#?}");
     }
@@ -449,18 +457,26 @@ fn exempted_findings_are_never_touched() {
     let params = ControlParameters::default();
     let mut found = findings(&inventory, &params);
     for f in &mut found {
-        if f.control_id == ControlId::ApiGateway1 {
+        if f.control_id == crate::controls::execution_logging::ID {
             f.exempted = true;
         }
     }
-    let partly = plan(&inventory, &found, &params, &RemediationSettings::default());
-    assert_eq!(partly.changes[0].controls(), vec![ControlId::ApiGateway3]);
-    assert!(unplanned_for(&partly, ControlId::ApiGateway1).is_empty());
+    let partly = plan(
+        [&inventory],
+        &found,
+        &params,
+        &RemediationSettings::default(),
+    );
+    assert_eq!(
+        partly.changes[0].controls(),
+        vec![crate::controls::xray_tracing::ID]
+    );
+    assert!(unplanned_for(&partly, crate::controls::execution_logging::ID).is_empty());
 
     for f in &mut found {
         f.exempted = true;
     }
-    let none = plan(&inventory, &found, &params, &all_on());
+    let none = plan([&inventory], &found, &params, &all_on());
     assert!(
         none.changes.is_empty() && none.unplanned.is_empty(),
         "{none:#?}"
@@ -476,11 +492,16 @@ fn passing_findings_are_never_planned() {
     let mut found = findings(&inventory, &params);
     // Pretend the scan said .1 passed: nothing may be planned for it.
     for f in &mut found {
-        if f.control_id == ControlId::ApiGateway1 {
+        if f.control_id == crate::controls::execution_logging::ID {
             f.status = Status::Passed;
         }
     }
-    let plan = plan(&inventory, &found, &params, &RemediationSettings::default());
+    let plan = plan(
+        [&inventory],
+        &found,
+        &params,
+        &RemediationSettings::default(),
+    );
     assert!(plan.changes.is_empty(), "{plan:#?}");
 }
 
@@ -556,14 +577,14 @@ fn an_existing_web_acl_is_never_replaced_unless_the_allow_list_demands_it() {
     let params = ControlParameters::default();
     let mut found = findings(&inventory, &params);
     for f in &mut found {
-        if f.control_id == ControlId::ApiGateway4 {
+        if f.control_id == crate::controls::waf_acl::ID {
             f.status = Status::Failed;
         }
     }
-    let plan_without = plan(&inventory, &found, &params, &all_on());
+    let plan_without = plan([&inventory], &found, &params, &all_on());
     assert!(plan_without.changes.is_empty(), "{plan_without:#?}");
     assert_eq!(
-        unplanned_for(&plan_without, ControlId::ApiGateway4)[0].reason,
+        unplanned_for(&plan_without, crate::controls::waf_acl::ID)[0].reason,
         UnplannedReason::ManualAction
     );
 
@@ -588,7 +609,7 @@ fn an_existing_web_acl_is_never_replaced_unless_the_allow_list_demands_it() {
 #[test]
 fn a_web_acl_of_another_region_is_a_blocked_precondition() {
     let mut settings = all_on();
-    settings.controls.waf = Some(WafRemediation {
+    settings.controls.waf = Some(WebAclRemediation {
         web_acl_arn: WEST_ACL.to_string(),
     });
     let plan = plan_for(
@@ -601,7 +622,7 @@ fn a_web_acl_of_another_region_is_a_blocked_precondition() {
             .iter()
             .all(|c| !matches!(c.operation, Operation::AssociateWebAcl { .. }))
     );
-    let blocked = unplanned_for(&plan, ControlId::ApiGateway4);
+    let blocked = unplanned_for(&plan, crate::controls::waf_acl::ID);
     assert_eq!(blocked[0].reason, UnplannedReason::BlockedPrecondition);
     assert!(
         blocked[0].message.contains("eu-west-1"),
@@ -624,7 +645,7 @@ fn a_web_acl_outside_the_allow_list_is_refused() {
         &all_on(),
     );
     assert_eq!(
-        unplanned_for(&plan, ControlId::ApiGateway4)[0].reason,
+        unplanned_for(&plan, crate::controls::waf_acl::ID)[0].reason,
         UnplannedReason::InvalidSettings
     );
 }
@@ -637,7 +658,7 @@ fn without_a_web_acl_setting_apigateway_4_is_not_remediated() {
         &RemediationSettings::default(),
     );
     assert_eq!(
-        unplanned_for(&plan, ControlId::ApiGateway4)[0].reason,
+        unplanned_for(&plan, crate::controls::waf_acl::ID)[0].reason,
         UnplannedReason::Disabled
     );
 }
@@ -654,10 +675,10 @@ fn client_certificates_are_opt_in() {
         plan.changes[0]
             .items
             .iter()
-            .all(|i| i.control_id != ControlId::ApiGateway2)
+            .all(|i| i.control_id != crate::controls::client_certificate::ID)
     );
     assert_eq!(
-        unplanned_for(&plan, ControlId::ApiGateway2)[0].reason,
+        unplanned_for(&plan, crate::controls::client_certificate::ID)[0].reason,
         UnplannedReason::Disabled
     );
 
@@ -665,7 +686,7 @@ fn client_certificates_are_opt_in() {
     let item = plan.changes[0]
         .items
         .iter()
-        .find(|i| i.control_id == ControlId::ApiGateway2)
+        .find(|i| i.control_id == crate::controls::client_certificate::ID)
         .expect("cert item");
     assert_eq!(
         item.edit,
@@ -692,7 +713,7 @@ fn a_generated_certificate_cannot_satisfy_an_allow_list() {
         &all_on(),
     );
     assert_eq!(
-        unplanned_for(&plan, ControlId::ApiGateway2)[0].reason,
+        unplanned_for(&plan, crate::controls::client_certificate::ID)[0].reason,
         UnplannedReason::InvalidSettings
     );
 
@@ -700,7 +721,7 @@ fn a_generated_certificate_cannot_satisfy_an_allow_list() {
     let mut stage = rest_stage("prod", &[]);
     stage.client_certificate_id = Some("old".into());
     let mut settings = all_on();
-    settings.controls.client_certificate = Some(ClientCertificateRemediation {
+    settings.controls.client_certificate = Some(CertificateRemediation {
         generate: false,
         certificate_id: Some("c1".into()),
     });
@@ -788,17 +809,17 @@ fn http_stages_are_never_sent_a_logging_level() {
     let mut found = findings(&inventory, &params);
     // Forge a FAILED execution-logging verdict on the HTTP stage.
     for f in &mut found {
-        if f.control_id == ControlId::ApiGateway1 {
+        if f.control_id == crate::controls::execution_logging::ID {
             f.status = Status::Failed;
         }
     }
-    let plan = plan(&inventory, &found, &params, &all_on());
+    let plan = plan([&inventory], &found, &params, &all_on());
     let change = &plan.changes[0];
-    assert_eq!(change.controls(), vec![ControlId::ApiGateway9]);
+    assert_eq!(change.controls(), vec![crate::controls::access_logging::ID]);
     assert!(change.call.request.get("defaultRouteSettings").is_none());
     assert!(change.call.request.get("routeSettings").is_none());
     assert_eq!(
-        unplanned_for(&plan, ControlId::ApiGateway1)[0].reason,
+        unplanned_for(&plan, crate::controls::execution_logging::ID)[0].reason,
         UnplannedReason::ManualAction
     );
 }
@@ -906,7 +927,7 @@ fn a_kept_format_without_the_request_id_is_noted_not_rewritten() {
              $context.requestId to it (apigatewayv2 UpdateStage AccessLogSettings.Format)",
         ]
     );
-    assert!(unplanned_for(&plan, ControlId::ApiGateway9).is_empty());
+    assert!(unplanned_for(&plan, crate::controls::access_logging::ID).is_empty());
 }
 
 #[test]
@@ -937,25 +958,25 @@ fn the_access_log_destination_must_be_a_log_group_in_the_stage_region() {
     };
     let inventory = v2_inventory(V2Protocol::Http, stage, Vec::new());
     let mut settings = all_on();
-    settings.controls.access_logging = Some(AccessLoggingRemediation {
+    settings.controls.access_logging = Some(AccessLogRemediation {
         destination_arn: "arn:aws:s3:::my-bucket".into(),
         format: FORMAT.into(),
     });
     let plan = plan_for(&inventory, &ControlParameters::default(), &settings);
     assert!(plan.changes.is_empty());
     assert_eq!(
-        unplanned_for(&plan, ControlId::ApiGateway9)[0].reason,
+        unplanned_for(&plan, crate::controls::access_logging::ID)[0].reason,
         UnplannedReason::InvalidSettings
     );
 
-    settings.controls.access_logging = Some(AccessLoggingRemediation {
+    settings.controls.access_logging = Some(AccessLogRemediation {
         destination_arn: WEST_LOG_GROUP.into(),
         format: FORMAT.into(),
     });
     let plan = plan_for(&inventory, &ControlParameters::default(), &settings);
     assert!(plan.changes.is_empty());
     assert_eq!(
-        unplanned_for(&plan, ControlId::ApiGateway9)[0].reason,
+        unplanned_for(&plan, crate::controls::access_logging::ID)[0].reason,
         UnplannedReason::BlockedPrecondition
     );
 
@@ -965,7 +986,7 @@ fn the_access_log_destination_must_be_a_log_group_in_the_stage_region() {
         &RemediationSettings::default(),
     );
     assert_eq!(
-        unplanned_for(&plan, ControlId::ApiGateway9)[0].reason,
+        unplanned_for(&plan, crate::controls::access_logging::ID)[0].reason,
         UnplannedReason::Disabled
     );
 }
@@ -984,7 +1005,7 @@ fn route_authorization_is_never_changed_only_explained() {
         &all_on(),
     );
     assert!(plan.changes.is_empty(), "{plan:#?}");
-    let manual = unplanned_for(&plan, ControlId::ApiGateway8);
+    let manual = unplanned_for(&plan, crate::controls::route_authorization::ID);
     assert_eq!(manual.len(), 1);
     assert_eq!(manual[0].reason, UnplannedReason::ManualAction);
     assert_eq!(manual[0].resource_arn, v2_route_arn(REGION, "w1", "r1"));
@@ -1014,7 +1035,7 @@ fn websocket_route_messages_say_where_authorization_goes_and_when_to_deploy() {
         &ControlParameters::default(),
         &all_on(),
     );
-    let manual = unplanned_for(&plan, ControlId::ApiGateway8);
+    let manual = unplanned_for(&plan, crate::controls::route_authorization::ID);
     let message = |route_id: &str| {
         let arn = v2_route_arn(REGION, "w1", route_id);
         manual
@@ -1048,13 +1069,30 @@ fn a_finding_for_a_resource_missing_from_the_inventory_is_not_guessed_at() {
     let params = ControlParameters::default();
     let found = findings(&inventory, &params);
     let plan = plan(
-        &Inventory::default(),
+        [&Inventory::default()],
         &found,
         &params,
         &RemediationSettings::default(),
     );
     assert!(plan.changes.is_empty());
     assert!(!plan.unplanned.is_empty());
+}
+
+#[test]
+fn findings_of_a_region_nobody_read_are_not_planned() {
+    let read = rest_inventory(vec![rest_stage("prod", &[])]);
+    let params = ControlParameters::default();
+    let elsewhere: Vec<Finding> = findings(&read, &params)
+        .into_iter()
+        .map(|f| Finding {
+            region: "eu-west-1".into(),
+            resource_arn: f.resource_arn.replace("us-east-1", "eu-west-1"),
+            ..f
+        })
+        .collect();
+    let planned = plan([&read], &elsewhere, &params, &all_on());
+    assert!(planned.changes.is_empty());
+    assert!(!planned.unplanned.is_empty());
 }
 
 // ---------------------------------------------------------------------------------
@@ -1221,7 +1259,7 @@ fn gen_case(rng: &mut Rng) -> (Inventory, ControlParameters, RemediationSettings
         waf: WafParameters {
             accepted_web_acl_arns: rng.pick(&[vec![], vec![ACL.to_string()]]),
         },
-        route_authorization: crate::controls::RouteAuthorizationParameters {
+        route_authorization: crate::controls::route_authorization::Parameters {
             accepted_authorization_types: vec![AuthorizationType::AwsIam],
             ..Default::default()
         },
@@ -1239,15 +1277,15 @@ fn gen_case(rng: &mut Rng) -> (Inventory, ControlParameters, RemediationSettings
             },
             client_certificate: rng.pick(&[
                 None,
-                Some(ClientCertificateRemediation {
+                Some(CertificateRemediation {
                     generate: true,
                     certificate_id: None,
                 }),
-                Some(ClientCertificateRemediation {
+                Some(CertificateRemediation {
                     generate: false,
                     certificate_id: Some("c1".into()),
                 }),
-                Some(ClientCertificateRemediation {
+                Some(CertificateRemediation {
                     generate: false,
                     certificate_id: Some("c3".into()),
                 }),
@@ -1257,10 +1295,10 @@ fn gen_case(rng: &mut Rng) -> (Inventory, ControlParameters, RemediationSettings
             },
             waf: rng.pick(&[
                 None,
-                Some(WafRemediation {
+                Some(WebAclRemediation {
                     web_acl_arn: ACL.into(),
                 }),
-                Some(WafRemediation {
+                Some(WebAclRemediation {
                     web_acl_arn: WEST_ACL.into(),
                 }),
             ]),
@@ -1269,11 +1307,11 @@ fn gen_case(rng: &mut Rng) -> (Inventory, ControlParameters, RemediationSettings
             },
             access_logging: rng.pick(&[
                 None,
-                Some(AccessLoggingRemediation {
+                Some(AccessLogRemediation {
                     destination_arn: LOG_GROUP.into(),
                     format: FORMAT.into(),
                 }),
-                Some(AccessLoggingRemediation {
+                Some(AccessLogRemediation {
                     destination_arn: WEST_LOG_GROUP.into(),
                     format: FORMAT.into(),
                 }),
@@ -1444,8 +1482,8 @@ fn assert_only_strengthened(before: &Inventory, after: &Inventory, params: &Cont
                         .get(key)
                         .expect("a method setting was removed");
                     assert!(
-                        level_rank(as_.logging_level.as_deref())
-                            >= level_rank(bs.logging_level.as_deref()),
+                        LoggingLevel::rank_of(as_.logging_level.as_deref())
+                            >= LoggingLevel::rank_of(bs.logging_level.as_deref()),
                         "lowered {key}"
                     );
                     assert_eq!(
@@ -1495,8 +1533,8 @@ fn assert_only_strengthened(before: &Inventory, after: &Inventory, params: &Cont
         for (b_api, a_api) in b_region.v2_apis.iter().zip(&a_region.v2_apis) {
             for (b, a) in b_api.stages.iter().zip(&a_api.stages) {
                 assert!(
-                    level_rank(a.default_logging_level.as_deref())
-                        >= level_rank(b.default_logging_level.as_deref())
+                    LoggingLevel::rank_of(a.default_logging_level.as_deref())
+                        >= LoggingLevel::rank_of(b.default_logging_level.as_deref())
                 );
                 assert_eq!(
                     a.route_logging_levels.keys().collect::<Vec<_>>(),
@@ -1504,8 +1542,8 @@ fn assert_only_strengthened(before: &Inventory, after: &Inventory, params: &Cont
                 );
                 for (key, level) in &b.route_logging_levels {
                     assert!(
-                        level_rank(a.route_logging_levels[key].as_deref())
-                            >= level_rank(level.as_deref())
+                        LoggingLevel::rank_of(a.route_logging_levels[key].as_deref())
+                            >= LoggingLevel::rank_of(level.as_deref())
                     );
                 }
                 if let Some(b_log) = &b.access_log {
@@ -1532,7 +1570,7 @@ fn property_plans_only_strengthen_and_fix_what_they_do_not_explain() {
         for f in &mut found {
             f.exempted = rng.chance(10);
         }
-        let plan = plan(&inventory, &found, &params, &settings);
+        let plan = plan([&inventory], &found, &params, &settings);
         assert!(
             plan.changes.len() <= settings.max_changes_per_scan as usize,
             "case {case}"
@@ -1597,7 +1635,7 @@ fn property_exempted_controls_get_no_items() {
         for f in &mut found {
             f.exempted = rng.chance(50);
         }
-        let plan = plan(&inventory, &found, &params, &settings);
+        let plan = plan([&inventory], &found, &params, &settings);
         let exempted: BTreeSet<(ControlId, &str)> = found
             .iter()
             .filter(|f| f.exempted)

@@ -1,37 +1,32 @@
 //! The AWS reader: fills the inventory from API Gateway (REST) and API Gateway v2.
 //!
-//! The calls are exactly what the controls need: every page of GetRestApis and GetApis,
-//! one GetStages per REST API, one GetStages and one GetRoutes per v2 API, and
-//! GetResources per REST API only when APIGateway.2's `onlyWithHttpIntegrations` asks
-//! for it. Never one call per stage. Regions are read concurrently; APIs within a
-//! region with bounded concurrency, because the whole account shares 10 management
-//! requests per second. The request rate itself is paced by the caller's SDK
-//! configuration (`crate::ratelimit`: a token bucket per account and region in its HTTP
-//! client); throttling that still happens is retried by the SDK's adaptive retry;
-//! whatever still fails is recorded in `Inventory::errors`, never silently dropped.
+//! The calls are exactly what the selected controls need ([`Needs`]): every page of
+//! GetRestApis and GetApis, one GetStages per API, one GetRoutes per v2 API only when a
+//! control looks at routes, and GetResources per REST API only when APIGateway.2's
+//! `onlyWithHttpIntegrations` asks for it. Never one call per stage. Regions are read
+//! concurrently; APIs within a region with bounded concurrency, because the whole
+//! account shares 10 management requests per second. The request rate itself is paced
+//! by the caller's SDK configuration (the HTTP layer of `crate::aws::client`);
+//! throttling that still happens is retried by the SDK's adaptive retry; whatever still
+//! fails is recorded in `Inventory::errors`, with its kind, never silently dropped.
 
 use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig, timeout::TimeoutConfig};
+use aws_config::{Region, SdkConfig};
 use aws_sdk_apigateway::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use futures::{StreamExt, stream};
 
-use super::{
-    AccessLogSettings, IntegrationLookup, Inventory, MethodSetting, ReadError, RegionInventory,
-    RestApi, RestStage, Route, V2Api, V2Protocol, V2Stage, rest_api_arn, v2_api_arn,
-};
+use crate::aws::error::{Needed, classify};
+use crate::model::arn::{rest_api_arn, v2_api_arn};
+use crate::model::{ErrorKind, V2Protocol};
 
-/// Attempts per AWS call, counting the first. Adaptive retry backs off on throttling
-/// and slows the client down, so a throttled scan finishes late rather than failing.
-pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
-/// Seconds an AWS request may wait for the first byte of its answer before the attempt
-/// counts as failed (and is retried). API Gateway answers list and get calls in well
-/// under a second; without a limit, a connection that hangs would hold its reconcile,
-/// and every profile sharing its read, forever.
-pub const DEFAULT_READ_TIMEOUT_SECONDS: u64 = 30;
+use super::{
+    AccessLogSettings, IntegrationLookup, Inventory, MethodSetting, Needs, ReadError,
+    RegionInventory, RestApi, RestStage, Route, V2Api, V2Stage,
+};
 
 /// Per-API calls in flight per region. API Gateway allows 10 management requests per
 /// second per account and region, shared with every other caller in the account.
@@ -40,19 +35,11 @@ pub const DEFAULT_API_CONCURRENCY: usize = 4;
 /// A progress report callback (the CLI prints these on stderr for long scans).
 pub type ProgressFn = Arc<dyn Fn(&str) + Send + Sync>;
 
-/// What to read, beyond the always-read stages and routes.
+/// What to read and how.
 #[derive(Clone)]
 pub struct ReadOptions {
-    /// Read REST APIs (skipped when no selected control looks at them).
-    pub rest: bool,
-    /// Read v2 APIs (skipped when no selected control looks at them).
-    pub v2: bool,
-    /// Read each v2 API's routes (one GetRoutes per API): only APIGateway.8 looks at
-    /// them; a v2 API read without them has an empty route list.
-    pub routes: bool,
-    /// Look up whether each REST API has an HTTP integration (APIGateway.2's
-    /// `onlyWithHttpIntegrations`): one throttled GetResources call per REST API.
-    pub http_integrations: bool,
+    /// What the selected controls need read.
+    pub needs: Needs,
     /// Per-API calls in flight per region.
     pub api_concurrency: usize,
     /// A name for the SDK's retry partition (retry quota and adaptive client rate) of
@@ -64,12 +51,15 @@ pub struct ReadOptions {
 }
 
 impl Default for ReadOptions {
+    /// Everything but the HTTP integrations.
     fn default() -> Self {
         Self {
-            rest: true,
-            v2: true,
-            routes: true,
-            http_integrations: false,
+            needs: Needs {
+                rest: true,
+                v2: true,
+                routes: true,
+                http_integrations: false,
+            },
             api_concurrency: DEFAULT_API_CONCURRENCY,
             retry_partition: None,
             progress: None,
@@ -80,59 +70,12 @@ impl Default for ReadOptions {
 impl std::fmt::Debug for ReadOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReadOptions")
-            .field("rest", &self.rest)
-            .field("v2", &self.v2)
-            .field("routes", &self.routes)
-            .field("http_integrations", &self.http_integrations)
+            .field("needs", &self.needs)
             .field("api_concurrency", &self.api_concurrency)
             .field("retry_partition", &self.retry_partition)
             .finish_non_exhaustive()
     }
 }
-
-/// Loads the AWS configuration from the standard chain (environment, shared config and
-/// credentials files, web identity / IRSA, container and instance metadata), so
-/// `AWS_ENDPOINT_URL` points every client at an emulator. Throttling is retried with
-/// adaptive backoff; an attempt whose answer does not start within `read_timeout` fails
-/// and is retried like any transient error. The read timeout starts when the request is
-/// sent, after any wait for the client-side rate limit.
-pub async fn load_sdk_config(max_attempts: u32, read_timeout: Duration) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(
-            RetryConfig::adaptive()
-                .with_max_attempts(max_attempts)
-                .with_initial_backoff(Duration::from_millis(200))
-                .with_max_backoff(Duration::from_secs(20)),
-        )
-        .timeout_config(
-            TimeoutConfig::builder()
-                // The SDK's own default connect timeout, kept.
-                .connect_timeout(Duration::from_millis(3100))
-                .read_timeout(read_timeout)
-                .build(),
-        )
-        .load()
-        .await
-}
-
-/// Resolves the configuration's credentials once, so a scan without usable
-/// credentials stops before any call. The error is the provider chain's own account.
-pub async fn check_credentials(sdk: &SdkConfig) -> Result<(), String> {
-    use aws_sdk_apigateway::config::ProvideCredentials;
-    let Some(provider) = sdk.credentials_provider() else {
-        return Err("no credentials provider is configured".to_string());
-    };
-    provider
-        .provide_credentials()
-        .await
-        .map(|_| ())
-        .map_err(|e| error_chain(&e))
-}
-
-/// What to do when no credentials can be found.
-pub const NO_CREDENTIALS_HINT: &str = "no usable AWS credentials: set AWS_PROFILE or \
-AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run with an IAM role (IRSA, EKS Pod Identity, \
-instance profile)";
 
 /// Reads the inventory of every region concurrently. Never fails as a whole: what
 /// could not be read is listed in `Inventory::errors`.
@@ -192,14 +135,14 @@ async fn read_region(
     };
     let (rest, v2) = futures::join!(
         async {
-            if options.rest {
+            if options.needs.rest {
                 reader.rest_apis().await
             } else {
                 Ok((Vec::new(), Vec::new()))
             }
         },
         async {
-            if options.v2 {
+            if options.needs.v2 {
                 reader.v2_apis().await
             } else {
                 Ok((Vec::new(), Vec::new()))
@@ -265,21 +208,22 @@ struct RegionReader<'a> {
 type ApisRead<T> = Result<(Vec<T>, Vec<ReadError>), ReadError>;
 
 impl RegionReader<'_> {
-    fn error<E, R>(
+    fn error<E>(
         &self,
         operation: &str,
         resource_arn: Option<String>,
-        err: &SdkError<E, R>,
+        err: &SdkError<E, HttpResponse>,
     ) -> ReadError
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug + 'static,
     {
+        let error = classify(self.region, operation, Needed::Read, err);
         ReadError {
             region: self.region.to_string(),
             resource_arn,
             operation: operation.to_string(),
-            message: describe_sdk_error(self.region, operation, err),
+            kind: error.kind,
+            message: error.message,
         }
     }
 
@@ -326,12 +270,12 @@ impl RegionReader<'_> {
             .send()
             .await
             .map_err(|e| self.error("GetStages", Some(arn.clone()), &e))?;
-        let http_integration = if self.options.http_integrations {
+        let http_integration = if self.options.needs.http_integrations {
             Some(match self.has_http_integration(&id).await {
                 Ok(found) => IntegrationLookup::Found(found),
-                Err(e) => {
-                    IntegrationLookup::Failed(describe_sdk_error(self.region, "GetResources", &e))
-                }
+                Err(e) => IntegrationLookup::Failed(
+                    classify(self.region, "GetResources", Needed::Read, &e).message,
+                ),
             })
         } else {
             None
@@ -402,7 +346,7 @@ impl RegionReader<'_> {
             "{}: {} v2 APIs listed, reading their stages{}",
             self.region,
             listed.len(),
-            if self.options.routes {
+            if self.options.needs.routes {
                 " and routes"
             } else {
                 ""
@@ -428,6 +372,7 @@ impl RegionReader<'_> {
                     region: self.region.to_string(),
                     resource_arn: Some(arn),
                     operation: "GetApis".to_string(),
+                    kind: ErrorKind::Other,
                     message: format!(
                         "API {id} has protocol type {:?}, which this version does not know; \
                          upgrade apigw-compliance",
@@ -437,7 +382,7 @@ impl RegionReader<'_> {
             }
         };
         let routes = async {
-            if self.options.routes {
+            if self.options.needs.routes {
                 self.v2_routes(&id, &arn).await
             } else {
                 Ok(Vec::new())
@@ -611,94 +556,14 @@ fn sorted(tags: Option<&HashMap<String, String>>) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Turns an SDK error into a message that names what failed and what to do.
-pub fn describe_sdk_error<E, R>(region: &str, operation: &str, err: &SdkError<E, R>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug + 'static,
-{
-    match err {
-        SdkError::ServiceError(service) => {
-            let inner = service.err();
-            let code = inner.code().unwrap_or("Unknown");
-            let message = inner.message().unwrap_or("no message");
-            match code {
-                "AccessDeniedException" | "UnauthorizedException" | "AccessDenied" => format!(
-                    "{operation} in {region} was denied ({code}: {message}); grant the scanning \
-                     identity apigateway:GET on arn:aws:apigateway:{region}::/* (see docs/iam/)"
-                ),
-                "TooManyRequestsException" | "ThrottlingException" | "LimitExceededException" => {
-                    format!(
-                        "{operation} in {region} was still throttled when the SDK's retries \
-                     ran out (--max-attempts) ({code}: {message}); other callers share the \
-                     account's API Gateway quota: lower --aws-rate-limit or scan again later"
-                    )
-                }
-                "UnrecognizedClientException"
-                | "InvalidClientTokenId"
-                | "InvalidSignatureException"
-                | "ExpiredTokenException"
-                | "SignatureDoesNotMatch" => format!(
-                    "{operation} in {region} rejected the credentials ({code}: {message}); refresh \
-                     or fix the AWS credentials in use"
-                ),
-                "NotFoundException" => format!(
-                    "{operation} in {region}: {message} (the resource was deleted while scanning?)"
-                ),
-                _ => format!("{operation} in {region} failed: {code}: {message}"),
-            }
-        }
-        SdkError::DispatchFailure(dispatch) if dispatch.is_timeout() => format!(
-            "{operation} in {region} timed out ({}); the endpoint did not connect or answer in \
-             time: check the network (proxies, firewalls) and AWS_ENDPOINT_URL if set \
-             (--aws-read-timeout-seconds sets how long an answer may take)",
-            error_chain(err)
-        ),
-        SdkError::DispatchFailure(dispatch) => {
-            let what = if dispatch.is_io() {
-                "could not connect"
-            } else {
-                "could not be sent"
-            };
-            format!(
-                "{operation} in {region} {what} ({}); check that {region} is a valid AWS region, \
-                 that the network allows HTTPS to API Gateway, and AWS_ENDPOINT_URL if set",
-                error_chain(err)
-            )
-        }
-        SdkError::TimeoutError(_) => format!(
-            "{operation} in {region} timed out; the endpoint is slow or unreachable: check the \
-             network and AWS_ENDPOINT_URL if set"
-        ),
-        _ => format!("{operation} in {region} failed: {}", error_chain(err)),
-    }
-}
-
-/// An error and its sources as one line of their messages (`a: b: c`), without the
-/// Debug dump that the SDK's `DisplayErrorContext` appends: this text reaches status
-/// conditions and reports. A source whose message the previous one already contains
-/// adds nothing and is skipped.
-pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next = Some(err);
-    while let Some(e) = next {
-        let text = e.to_string();
-        if !text.is_empty() && !parts.last().is_some_and(|last| last.contains(&text)) {
-            parts.push(text);
-        }
-        next = e.source();
-    }
-    parts.join(": ")
-}
-
 /// How AWS's answers map into the model: absent and empty fields read as what the
-/// controls must see (CONTROLS.md, "Data: what one scan reads").
+/// controls must see (docs/controls/README.md).
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::controls::{ControlId, ControlParameters};
-    use crate::finding::Status;
-    use crate::inventory::{Inventory, RegionInventory, RestApi, V2Api, V2Protocol};
+    use crate::controls::{self, ControlParameters};
+    use crate::inventory::{RegionInventory, RestApi, V2Api};
+    use crate::model::{ControlId, Finding, Status, V2Protocol};
     use aws_sdk_apigateway::types as rest;
     use aws_sdk_apigatewayv2::types as v2;
 
@@ -707,51 +572,22 @@ mod tests {
         rest_apis: Vec<RestApi>,
         v2_apis: Vec<V2Api>,
         control: ControlId,
-    ) -> Vec<crate::finding::Finding> {
-        let inventory = Inventory {
-            regions: vec![RegionInventory {
-                region: "us-east-1".into(),
-                rest_apis,
-                v2_apis,
-            }],
-            errors: Vec::new(),
+    ) -> Vec<Finding> {
+        let region = RegionInventory {
+            region: "us-east-1".into(),
+            rest_apis,
+            v2_apis,
         };
-        crate::evaluate::evaluate(&inventory, &[control], &ControlParameters::default())
-    }
-
-    /// An error with a message and an optional cause, as the SDK's layers nest them.
-    #[derive(Debug)]
-    struct Layer(&'static str, Option<Box<Layer>>);
-
-    impl std::fmt::Display for Layer {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str(self.0)
+        let mut findings = Vec::new();
+        if let Some(control) = controls::control(control) {
+            controls::evaluate(
+                control,
+                &region,
+                &ControlParameters::default(),
+                &mut findings,
+            );
         }
-    }
-
-    impl std::error::Error for Layer {
-        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-            self.1.as_deref().map(|l| l as _)
-        }
-    }
-
-    #[test]
-    fn an_error_chain_is_one_line_of_its_messages_without_repeats_or_debug() {
-        let err = Layer(
-            "dispatch failure",
-            Some(Box::new(Layer(
-                "timeout",
-                Some(Box::new(Layer(
-                    "HTTP read timeout occurred after 1s",
-                    Some(Box::new(Layer("timeout", None))),
-                ))),
-            ))),
-        );
-        assert_eq!(
-            error_chain(&err),
-            "dispatch failure: timeout: HTTP read timeout occurred after 1s"
-        );
-        assert_eq!(error_chain(&Layer("denied", None)), "denied");
+        findings
     }
 
     #[test]
@@ -832,7 +668,7 @@ mod tests {
                 stages: vec![stage],
             }],
             Vec::new(),
-            ControlId::ApiGateway1,
+            crate::controls::execution_logging::ID,
         );
         assert_eq!(findings.len(), 1);
         assert_eq!(findings[0].status, Status::Failed, "{:?}", findings[0]);
@@ -912,7 +748,7 @@ mod tests {
                 stages: Vec::new(),
                 routes: vec![unauthorized, authorized],
             }],
-            ControlId::ApiGateway8,
+            crate::controls::route_authorization::ID,
         );
         let statuses: Vec<Status> = findings.iter().map(|f| f.status).collect();
         assert_eq!(

@@ -20,10 +20,11 @@ use std::collections::BTreeMap;
 
 use globset::GlobMatcher;
 
-use crate::crd::{ApiType, NameFilter, Scope, SpecError, TagFilter, compile_glob};
-use crate::inventory::{
-    Inventory, ReadError, RegionInventory, RestApi, V2Api, V2Protocol, rest_api_arn, v2_api_arn,
-};
+use crate::crd::validate::compile_glob;
+use crate::crd::{ApiType, NameFilter, Scope, SpecError, TagFilter};
+use crate::inventory::{Inventory, ReadError, RegionInventory, RestApi, V2Api};
+use crate::model::V2Protocol;
+use crate::model::arn::{rest_api_arn, v2_api_arn};
 
 /// A compiled `spec.scope`.
 #[derive(Debug)]
@@ -121,7 +122,8 @@ impl ScopeFilter {
     }
 
     /// The in-scope part of `inventory` (a copy of it; `inventory` may hold more
-    /// regions and APIs, read for other profiles).
+    /// regions and APIs, read for other profiles). Tests compare views with it.
+    #[cfg(test)]
     pub fn apply(&self, inventory: &Inventory) -> Inventory {
         let regions: Vec<RegionInventory> = inventory
             .regions
@@ -397,18 +399,21 @@ mod tests {
                     region: "us-east-1".into(),
                     resource_arn: Some(rest_api_arn("us-east-1", "r2")),
                     operation: "GetStages".into(),
+                    kind: crate::model::ErrorKind::AccessDenied,
                     message: "throttled".into(),
                 },
                 ReadError {
                     region: "us-east-1".into(),
                     resource_arn: Some(rest_api_arn("us-east-1", "unknown")),
                     operation: "GetStages".into(),
+                    kind: crate::model::ErrorKind::AccessDenied,
                     message: "denied".into(),
                 },
                 ReadError {
                     region: "eu-west-1".into(),
                     resource_arn: None,
                     operation: "GetRestApis".into(),
+                    kind: crate::model::ErrorKind::AccessDenied,
                     message: "denied".into(),
                 },
             ],

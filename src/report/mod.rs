@@ -1,13 +1,16 @@
 //! The scan report: what `scan` prints, as a table for people or as the JSON contract
-//! (DESIGN.md) for other tools.
+//! for other tools (`{"findings": [...], "errors": [...]}`, and `"remediation"` beside
+//! them when remediation ran: [`remediation`]).
+
+pub mod remediation;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::finding::{Finding, Status};
 use crate::inventory::ReadError;
+use crate::model::{Finding, Status};
 
 /// Everything one scan found. Serialises to the `scan --output json` contract:
 /// `{"findings": [...], "errors": [...]}`.
@@ -146,7 +149,7 @@ impl ScanReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::controls::{ControlId, ResourceType, Severity};
+    use crate::model::{ControlId, ResourceType, Severity};
 
     fn finding(arn: &str, control: ControlId, status: Status, exempted: bool) -> Finding {
         Finding {
@@ -166,7 +169,7 @@ mod tests {
         let report = ScanReport {
             findings: vec![finding(
                 "arn:a",
-                ControlId::ApiGateway1,
+                crate::controls::execution_logging::ID,
                 Status::Failed,
                 false,
             )],
@@ -174,6 +177,7 @@ mod tests {
                 region: "eu-west-1".into(),
                 resource_arn: None,
                 operation: "GetRestApis".into(),
+                kind: crate::model::ErrorKind::AccessDenied,
                 message: "denied".into(),
             }],
         };
@@ -192,7 +196,7 @@ mod tests {
                     "severity": "MEDIUM",
                     "reason": "APIGateway.1 on arn:a"
                 }],
-                "errors": [{"region": "eu-west-1", "operation": "GetRestApis", "message": "denied"}]
+                "errors": [{"region": "eu-west-1", "operation": "GetRestApis", "kind": "accessDenied", "message": "denied"}]
             })
         );
     }
@@ -200,16 +204,36 @@ mod tests {
     #[test]
     fn summary_counts_exempted_findings_once_as_exempted() {
         let findings = vec![
-            finding("arn:a", ControlId::ApiGateway1, Status::Failed, true),
-            finding("arn:a", ControlId::ApiGateway3, Status::Failed, false),
-            finding("arn:b", ControlId::ApiGateway3, Status::Passed, false),
+            finding(
+                "arn:a",
+                crate::controls::execution_logging::ID,
+                Status::Failed,
+                true,
+            ),
+            finding(
+                "arn:a",
+                crate::controls::xray_tracing::ID,
+                Status::Failed,
+                false,
+            ),
             finding(
                 "arn:b",
-                ControlId::ApiGateway5,
+                crate::controls::xray_tracing::ID,
+                Status::Passed,
+                false,
+            ),
+            finding(
+                "arn:b",
+                crate::controls::cache_encryption::ID,
                 Status::NotApplicable,
                 false,
             ),
-            finding("arn:c", ControlId::ApiGateway2, Status::Error, false),
+            finding(
+                "arn:c",
+                crate::controls::client_certificate::ID,
+                Status::Error,
+                false,
+            ),
         ];
         assert_eq!(
             Summary::of(&findings),
@@ -229,7 +253,7 @@ mod tests {
         let report = ScanReport {
             findings: vec![finding(
                 "arn:a",
-                ControlId::ApiGateway1,
+                crate::controls::execution_logging::ID,
                 Status::Failed,
                 true,
             )],
@@ -244,19 +268,19 @@ mod tests {
             findings: vec![
                 finding(
                     "arn:a-passing",
-                    ControlId::ApiGateway3,
+                    crate::controls::xray_tracing::ID,
                     Status::Passed,
                     false,
                 ),
                 finding(
                     "arn:z-failing",
-                    ControlId::ApiGateway3,
+                    crate::controls::xray_tracing::ID,
                     Status::Failed,
                     false,
                 ),
                 finding(
                     "arn:z-failing",
-                    ControlId::ApiGateway1,
+                    crate::controls::execution_logging::ID,
                     Status::Passed,
                     false,
                 ),

@@ -31,85 +31,15 @@ use std::time::{Duration, Instant};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tokio::sync::OnceCell;
 
-use crate::inventory::Inventory;
-use crate::inventory::aws::ReadOptions;
+use crate::aws::identity::Identity;
 
-/// The AWS identity a read runs as: a role (with its external id) or the operator's own.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Identity {
-    Operator,
-    Role {
-        arn: String,
-        external_id: Option<String>,
-    },
-}
-
-impl Identity {
-    pub fn new(role: Option<&str>, external_id: Option<&str>) -> Self {
-        match role {
-            None => Identity::Operator,
-            Some(arn) => Identity::Role {
-                arn: arn.to_string(),
-                external_id: external_id.map(str::to_string),
-            },
-        }
-    }
-}
+use super::{Inventory, Needs};
 
 /// What one shared read is for.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ReadKey {
     pub identity: Identity,
     pub region: String,
-}
-
-/// What a read covers, beyond the always-read stages of the APIs it lists.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Coverage {
-    pub rest: bool,
-    pub v2: bool,
-    /// The v2 APIs' routes (only APIGateway.8 needs them).
-    pub routes: bool,
-    pub http_integrations: bool,
-}
-
-impl Coverage {
-    pub fn of(options: &ReadOptions) -> Self {
-        Coverage {
-            rest: options.rest,
-            v2: options.v2,
-            routes: options.routes,
-            http_integrations: options.http_integrations,
-        }
-    }
-
-    /// Whether a read with this coverage serves a profile that needs `needed`.
-    pub fn covers(self, needed: Coverage) -> bool {
-        (self.rest || !needed.rest)
-            && (self.v2 || !needed.v2)
-            && (self.routes || !needed.routes)
-            && (self.http_integrations || !needed.http_integrations)
-    }
-
-    pub fn union(self, other: Coverage) -> Coverage {
-        Coverage {
-            rest: self.rest || other.rest,
-            v2: self.v2 || other.v2,
-            routes: self.routes || other.routes,
-            http_integrations: self.http_integrations || other.http_integrations,
-        }
-    }
-
-    /// `base` (concurrency, progress) reading exactly this.
-    pub fn options(self, base: &ReadOptions) -> ReadOptions {
-        ReadOptions {
-            rest: self.rest,
-            v2: self.v2,
-            routes: self.routes,
-            http_integrations: self.http_integrations,
-            ..base.clone()
-        }
-    }
 }
 
 /// One region's inventory as read for a profile, possibly shared with others.
@@ -124,7 +54,7 @@ pub struct SharedRead {
 }
 
 struct Entry {
-    coverage: Coverage,
+    needs: Needs,
     started: Instant,
     started_at: Time,
     /// Kept (and reusable) until then, unless the read failed.
@@ -136,8 +66,8 @@ impl Entry {
     /// Reusable for a caller needing `needed` with freshness `max_age` at `now`: a
     /// running read always is; a finished one when it read everything and is young
     /// enough.
-    fn serves(&self, needed: Coverage, max_age: Duration, now: Instant) -> bool {
-        if !self.coverage.covers(needed) {
+    fn serves(&self, needed: Needs, max_age: Duration, now: Instant) -> bool {
+        if !self.needs.covers(needed) {
             return false;
         }
         match self.read.get() {
@@ -179,28 +109,28 @@ impl InventoryCache {
     pub async fn get<F, Fut>(
         &self,
         key: &ReadKey,
-        needed: Coverage,
-        wanted: Coverage,
+        needed: Needs,
+        wanted: Needs,
         max_age: Duration,
         (now, now_at): (Instant, &Time),
         read: F,
     ) -> SharedRead
     where
-        F: FnOnce(Coverage) -> Fut,
+        F: FnOnce(Needs) -> Fut,
         Fut: Future<Output = Inventory>,
     {
-        let (cell, coverage, started_at) = {
+        let (cell, needs, started_at) = {
             let mut entries = self.lock();
             entries.retain(|_, entry| !entry.expired(now));
             match entries.get_mut(key) {
                 Some(entry) if entry.serves(needed, max_age, now) => {
                     entry.keep_until = entry.keep_until.max(entry.started + max_age);
-                    (entry.read.clone(), entry.coverage, entry.started_at.clone())
+                    (entry.read.clone(), entry.needs, entry.started_at.clone())
                 }
                 _ => {
-                    let coverage = needed.union(wanted);
+                    let needs = needed.union(wanted);
                     let entry = Entry {
-                        coverage,
+                        needs,
                         started: now,
                         started_at: now_at.clone(),
                         keep_until: now + max_age,
@@ -208,7 +138,7 @@ impl InventoryCache {
                     };
                     let cell = entry.read.clone();
                     entries.insert(key.clone(), entry);
-                    (cell, coverage, now_at.clone())
+                    (cell, needs, now_at.clone())
                 }
             }
         };
@@ -218,7 +148,7 @@ impl InventoryCache {
         let inventory = cell
             .get_or_init(|| {
                 made_here = true;
-                async move { Arc::new(read(coverage).await) }
+                async move { Arc::new(read(needs).await) }
             })
             .await
             .clone();
@@ -272,19 +202,19 @@ mod tests {
         }
     }
 
-    const ALL: Coverage = Coverage {
+    const ALL: Needs = Needs {
         rest: true,
         v2: true,
         routes: true,
         http_integrations: false,
     };
-    const REST: Coverage = Coverage {
+    const REST: Needs = Needs {
         rest: true,
         v2: false,
         routes: false,
         http_integrations: false,
     };
-    const V2: Coverage = Coverage {
+    const V2: Needs = Needs {
         rest: false,
         v2: true,
         routes: true,
@@ -306,30 +236,30 @@ mod tests {
     }
 
     /// An `InventoryCache` used for the us-east-1 key only, counting the reads its
-    /// callers make and recording the coverage each read was asked for.
+    /// callers make and recording the needs each read was asked for.
     #[derive(Default)]
     struct CountedCache {
         cache: InventoryCache,
         reads: AtomicUsize,
-        asked: Mutex<Vec<Coverage>>,
+        asked: Mutex<Vec<Needs>>,
     }
 
     impl CountedCache {
         /// `InventoryCache::get` of us-east-1 at `now`; a read it makes returns `result`.
         async fn get(
             &self,
-            needed: Coverage,
-            wanted: Coverage,
+            needed: Needs,
+            wanted: Needs,
             max_age: Duration,
             now: Instant,
             result: Inventory,
         ) -> SharedRead {
-            let read = |coverage| {
+            let read = |needs| {
                 self.reads.fetch_add(1, Ordering::SeqCst);
                 self.asked
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .push(coverage);
+                    .push(needs);
                 std::future::ready(result)
             };
             self.cache
@@ -348,7 +278,7 @@ mod tests {
             self.reads.load(Ordering::SeqCst)
         }
 
-        fn asked(&self) -> Vec<Coverage> {
+        fn asked(&self) -> Vec<Needs> {
             self.asked.lock().unwrap_or_else(|p| p.into_inner()).clone()
         }
     }
@@ -490,6 +420,7 @@ mod tests {
                 region: "us-east-1".into(),
                 resource_arn: None,
                 operation: "GetRestApis".into(),
+                kind: crate::model::ErrorKind::AccessDenied,
                 message: "throttled".into(),
             }],
         };
@@ -535,11 +466,11 @@ mod tests {
     }
 
     #[test]
-    fn coverage_is_a_superset_check() {
+    fn needs_is_a_superset_check() {
         assert!(ALL.covers(REST) && ALL.covers(V2) && ALL.covers(ALL));
         assert!(!REST.covers(V2) && !REST.covers(ALL));
         assert_eq!(REST.union(V2), ALL);
-        let integrations = Coverage {
+        let integrations = Needs {
             http_integrations: true,
             ..REST
         };
@@ -547,7 +478,7 @@ mod tests {
         assert!(integrations.union(V2).covers(ALL));
         // A read of v2 stages without routes (APIGateway.1 and .9 only) does not serve
         // a profile checking route authorization.
-        let v2_stages = Coverage {
+        let v2_stages = Needs {
             routes: false,
             ..V2
         };

@@ -1,5 +1,9 @@
-//! Client-side rate limiting of API Gateway requests, per AWS account and region.
+//! The one HTTP client layer every AWS client of the process is built on: it paces API
+//! Gateway requests per account and region, and counts every request by service and
+//! outcome for `/metrics`. One inner HTTPS client (one connection pool) serves every
+//! identity and region.
 //!
+//! Why pace:
 //! API Gateway's management API allows 10 requests per second with a burst of 40 per
 //! account and region, shared by every caller in the account (deployment pipelines,
 //! consoles, other tools), and GetResources 5 per 2 seconds. Adaptive retry alone would
@@ -7,11 +11,11 @@
 //! request (v1 and v2, retries included) first takes a token from a bucket of its
 //! account and region; by default the buckets allow half the quota.
 //!
-//! The limit sits in the HTTP client of an [`SdkConfig`] ([`AwsRateLimiter::limit`]):
+//! The layer sits in the HTTP client of an [`SdkConfig`] ([`AwsHttp::configure`]):
 //! whatever is built from the returned configuration (the inventory reader, the
-//! remediation engine) is limited, whatever region its clients use, without the
-//! callers pacing themselves. The region of a request is read from its SigV4 credential
-//! scope, so one limited configuration serves every region.
+//! remediation engine, STS) is paced and counted, whatever region its clients use,
+//! without the callers doing anything. The region and service of a request are read
+//! from its SigV4 credential scope, so one configuration serves every region.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -153,26 +157,30 @@ struct RegionBudget {
 /// (account key, region).
 type BudgetKey = (Arc<str>, String);
 
-/// The API Gateway request budgets of every account and region the process calls.
+/// The process's HTTP client layer for AWS: pacing and counting.
 #[derive(Debug)]
-pub struct AwsRateLimiter {
+pub struct AwsHttp {
+    /// The SDK's default HTTPS client (hyper 1, rustls on aws-lc), shared by every
+    /// configuration this layer serves.
+    inner: SharedHttpClient,
     limit: Option<RateLimit>,
-    /// Where waits are counted (the operator's /metrics); `None` in `scan`.
+    /// Where requests and waits are counted (the operator's /metrics); `None` in `scan`.
     metrics: Option<Arc<Metrics>>,
     /// One entry per (account, region) ever called: a few dozen at most, so never
     /// evicted.
     budgets: Mutex<HashMap<BudgetKey, Arc<RegionBudget>>>,
 }
 
-impl AwsRateLimiter {
-    /// `None`: no client-side limit (the SDK's adaptive retry still backs off).
-    pub fn new(limit: Option<RateLimit>) -> Arc<Self> {
-        Self::counted(limit, None)
-    }
-
-    /// Like `new`, counting every wait in `metrics` (when given).
-    pub fn counted(limit: Option<RateLimit>, metrics: Option<Arc<Metrics>>) -> Arc<Self> {
-        Arc::new(AwsRateLimiter {
+impl AwsHttp {
+    /// `limit`: `None` for no client-side pacing (the SDK's adaptive retry still backs
+    /// off). `metrics`: where to count requests and waits.
+    pub fn new(limit: Option<RateLimit>, metrics: Option<Arc<Metrics>>) -> Arc<Self> {
+        Arc::new(AwsHttp {
+            inner: aws_smithy_http_client::Builder::new()
+                .tls_provider(tls::Provider::Rustls(
+                    tls::rustls_provider::CryptoMode::AwsLc,
+                ))
+                .build_https(),
             limit,
             metrics,
             budgets: Mutex::default(),
@@ -184,19 +192,15 @@ impl AwsRateLimiter {
         self.limit
     }
 
-    /// `sdk`, with every API Gateway request (REST and v2, each retry included) waiting
-    /// for a token of `account`'s budget in the request's region. Other services (STS,
-    /// WAFv2) pass unlimited: they have quotas of their own. `account` is a key: the
-    /// account id when known, otherwise anything that names the identity; requests of
-    /// all configurations limited with the same key share one budget per region.
-    pub fn limit(self: &Arc<Self>, sdk: &SdkConfig, account: &str) -> SdkConfig {
-        if self.limit.is_none() {
-            return sdk.clone();
-        }
-        let inner = sdk.http_client().unwrap_or_else(default_http_client);
-        let client = LimitedHttpClient {
-            inner,
-            limiter: self.clone(),
+    /// `sdk` with this layer as its HTTP client: every API Gateway request (REST and
+    /// v2, each retry included) waits for a token of `account`'s budget in the
+    /// request's region; other services (STS, WAFv2) have quotas of their own and pass
+    /// unpaced; every request is counted. `account` is a key: the account id when
+    /// known, otherwise anything that names the identity; configurations made with the
+    /// same key share one budget per region.
+    pub fn configure(self: &Arc<Self>, sdk: &SdkConfig, account: &str) -> SdkConfig {
+        let client = LayeredHttpClient {
+            layer: self.clone(),
             account: Arc::from(account),
         };
         sdk.clone()
@@ -227,32 +231,21 @@ impl AwsRateLimiter {
     }
 }
 
-/// The SDK's default HTTPS client (hyper 1, rustls on aws-lc), for configurations that
-/// name none (the SDK would otherwise build this same client itself).
-fn default_http_client() -> SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::AwsLc,
-        ))
-        .build_https()
-}
-
 #[derive(Debug)]
-struct LimitedHttpClient {
-    inner: SharedHttpClient,
-    limiter: Arc<AwsRateLimiter>,
+struct LayeredHttpClient {
+    layer: Arc<AwsHttp>,
     account: Arc<str>,
 }
 
-impl HttpClient for LimitedHttpClient {
+impl HttpClient for LayeredHttpClient {
     fn http_connector(
         &self,
         settings: &HttpConnectorSettings,
         components: &RuntimeComponents,
     ) -> SharedHttpConnector {
-        SharedHttpConnector::new(LimitedConnector {
-            inner: self.inner.http_connector(settings, components),
-            limiter: self.limiter.clone(),
+        SharedHttpConnector::new(LayeredConnector {
+            inner: self.layer.inner.http_connector(settings, components),
+            layer: self.layer.clone(),
             account: self.account.clone(),
         })
     }
@@ -262,7 +255,8 @@ impl HttpClient for LimitedHttpClient {
         runtime_components: &RuntimeComponentsBuilder,
         cfg: &ConfigBag,
     ) -> Result<(), BoxError> {
-        self.inner
+        self.layer
+            .inner
             .validate_base_client_config(runtime_components, cfg)
     }
 
@@ -271,29 +265,33 @@ impl HttpClient for LimitedHttpClient {
         runtime_components: &RuntimeComponents,
         cfg: &ConfigBag,
     ) -> Result<(), BoxError> {
-        self.inner.validate_final_config(runtime_components, cfg)
+        self.layer
+            .inner
+            .validate_final_config(runtime_components, cfg)
     }
 }
 
 #[derive(Debug)]
-struct LimitedConnector {
+struct LayeredConnector {
     inner: SharedHttpConnector,
-    limiter: Arc<AwsRateLimiter>,
+    layer: Arc<AwsHttp>,
     account: Arc<str>,
 }
 
-impl HttpConnector for LimitedConnector {
+impl HttpConnector for LayeredConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let budget = match credential_scope(&request) {
+        let scope = credential_scope(&request);
+        let service = scope.map_or("unknown", |(_, service)| service).to_string();
+        let budget = match scope {
             Some((region, "apigateway")) => self
-                .limiter
+                .layer
                 .budget(&self.account, region)
                 .map(|budget| (budget, region.to_string())),
             _ => None,
         };
         let get_resources = is_get_resources(request.method(), request.uri());
         let inner = self.inner.clone();
-        let limiter = self.limiter.clone();
+        let metrics = self.layer.metrics.clone();
         let account = self.account.clone();
         // The request is already signed here. A SigV4 signature stays valid for
         // minutes, and the wait is bounded by the requests in flight for the account
@@ -304,12 +302,30 @@ impl HttpConnector for LimitedConnector {
                 if get_resources {
                     waited += budget.get_resources.acquire().await;
                 }
-                if let (Some(metrics), false) = (&limiter.metrics, waited.is_zero()) {
+                if let (Some(metrics), false) = (&metrics, waited.is_zero()) {
                     metrics.rate_limit_waited(&account, &region, waited);
                 }
             }
-            inner.call(request).await
+            let result = inner.call(request).await;
+            if let Some(metrics) = &metrics {
+                let class = match &result {
+                    Ok(response) => error_class(response.status().as_u16()),
+                    Err(_) => Some("network"),
+                };
+                metrics.aws_call(&service, class);
+            }
+            result
         })
+    }
+}
+
+/// The failure class of an HTTP status, for the request counter.
+fn error_class(status: u16) -> Option<&'static str> {
+    match status {
+        429 => Some("throttled"),
+        400..=499 => Some("client"),
+        500..=599 => Some("server"),
+        _ => None,
     }
 }
 
@@ -416,7 +432,7 @@ mod tests {
 
     #[test]
     fn budgets_are_per_account_and_region() {
-        let limiter = AwsRateLimiter::new(Some(limit(5.0, 20)));
+        let limiter = AwsHttp::new(Some(limit(5.0, 20)), None);
         let a: Arc<str> = Arc::from("111122223333");
         let b: Arc<str> = Arc::from("444455556666");
         let a_east = limiter.budget(&a, "us-east-1").expect("limited");
@@ -432,7 +448,7 @@ mod tests {
             &a_east,
             &limiter.budget(&b, "us-east-1").expect("limited")
         ));
-        assert!(AwsRateLimiter::new(None).budget(&a, "us-east-1").is_none());
+        assert!(AwsHttp::new(None, None).budget(&a, "us-east-1").is_none());
     }
 
     #[test]
@@ -493,10 +509,10 @@ mod tests {
     #[tokio::test]
     async fn waits_for_the_limit_are_counted_per_account_and_region_and_other_services_pass() {
         let metrics = Arc::new(Metrics::default());
-        let connector = LimitedConnector {
+        let connector = LayeredConnector {
             inner: SharedHttpConnector::new(SendsNothing),
             // Burst 1 at 20/s: the first request goes at once, each next one waits 50 ms.
-            limiter: AwsRateLimiter::counted(Some(limit(20.0, 1)), Some(metrics.clone())),
+            layer: AwsHttp::new(Some(limit(20.0, 1)), Some(metrics.clone())),
             account: Arc::from("111122223333"),
         };
         for (region, service) in [
@@ -532,12 +548,29 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn an_unlimited_limiter_leaves_the_configuration_alone() {
+    #[test]
+    fn every_configuration_gets_the_layer_as_its_http_client() {
         let sdk = SdkConfig::builder().build();
-        let limited = AwsRateLimiter::new(None).limit(&sdk, "acct");
-        assert!(limited.http_client().is_none());
-        let limited = AwsRateLimiter::new(Some(RateLimit::default())).limit(&sdk, "acct");
-        assert!(limited.http_client().is_some());
+        for limit in [None, Some(RateLimit::default())] {
+            let configured = AwsHttp::new(limit, None).configure(&sdk, "acct");
+            assert!(configured.http_client().is_some());
+        }
+    }
+
+    #[test]
+    fn failures_are_classed_by_status() {
+        assert_eq!(error_class(200), None);
+        assert_eq!(error_class(429), Some("throttled"));
+        assert_eq!(error_class(403), Some("client"));
+        assert_eq!(error_class(503), Some("server"));
+    }
+
+    #[test]
+    fn the_service_comes_from_the_sigv4_scope() {
+        assert_eq!(
+            credential_scope(&signed("us-east-1", "apigateway")),
+            Some(("us-east-1", "apigateway"))
+        );
+        assert_eq!(credential_scope(&HttpRequest::empty()), None);
     }
 }

@@ -1,48 +1,74 @@
-//! The AWS side of a reconcile: which identity scans (the operator's own, or a role
-//! assumed with STS AssumeRole and an external id), which account that is, and counting
-//! every AWS request for `/metrics`.
+//! Who a scan runs as, for both shells: the operator's (or the CLI user's) own AWS
+//! identity, or a role assumed with STS AssumeRole and an external id. Assumed-role
+//! credentials are cached per role and refreshed before they expire, also in the middle
+//! of a scan: every configuration of a role asks this module for credentials, and it
+//! re-assumes the role when the cached ones are about to expire.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_config::{Region, SdkConfig};
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::future;
 use aws_sdk_sts::config::{Credentials, ProvideCredentials, SharedCredentialsProvider};
-use aws_smithy_http_client::tls;
-use aws_smithy_runtime_api::client::http::{
-    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
-    SharedHttpConnector,
-};
-use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use tokio::sync::Mutex;
 
-use crate::crd::parse_role_arn;
-use crate::inventory::aws::error_chain;
-use crate::metrics::Metrics;
+use crate::model::ErrorKind;
+use crate::model::arn::parse_role_arn;
+
+use super::client::AwsHttp;
+use super::error::{credentials_error_kind, error_chain};
 
 /// Assumed-role credentials are reused until this long before they expire, so one
-/// scan never runs into an expiry.
+/// request never runs into an expiry.
 const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 /// The STS session name, visible in the scanned account's CloudTrail.
 const SESSION_NAME: &str = "apigw-compliance";
 
-/// Credentials for a scan could not be obtained. Recoverable: retried with backoff
-/// (an IAM fix outside the cluster makes the next attempt succeed).
+/// The AWS identity a scan runs as: a role (with its external id) or the process's own.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Identity {
+    Operator,
+    Role {
+        arn: String,
+        external_id: Option<String>,
+    },
+}
+
+impl Identity {
+    pub fn new(role: Option<&str>, external_id: Option<&str>) -> Self {
+        match role {
+            None => Identity::Operator,
+            Some(arn) => Identity::Role {
+                arn: arn.to_string(),
+                external_id: external_id.map(str::to_string),
+            },
+        }
+    }
+}
+
+/// Credentials for a scan could not be obtained. Its kind says whether retrying can
+/// help (a denied AssumeRole needs the role's trust policy to change).
 #[derive(Debug, thiserror::Error)]
 #[error(
     "cannot assume role {role}: {message}; check that the role exists, that its trust policy allows the operator's identity with this external id, and that the operator may call sts:AssumeRole"
 )]
 pub struct AssumeRoleError {
     pub role: String,
+    pub kind: ErrorKind,
     pub message: String,
 }
 
 /// The identity a scan runs as.
 pub struct ScanIdentity {
+    /// Paced and counted by the HTTP layer under `key`.
     pub sdk: SdkConfig,
     /// The account scanned, when known.
     pub account: Option<String>,
+    /// The name the rate limit and the SDK's retry partition know this identity by:
+    /// the account id when known, else something that names the identity.
+    pub key: String,
 }
 
 /// A role and its external id.
@@ -51,9 +77,11 @@ type RoleKey = (String, Option<String>);
 /// The cached credentials of one role, behind a lock of their own.
 type RoleSlot = Arc<Mutex<Option<Credentials>>>;
 
-/// The operator's AWS configuration, with assumed-role credentials cached per role.
+/// The process's AWS configuration, with assumed-role credentials cached per role.
 pub struct AwsAccess {
+    /// The standard chain's configuration, on the HTTP layer.
     base: SdkConfig,
+    http: Arc<AwsHttp>,
     /// One slot per role: profiles of one role wait for one AssumeRole call, and a slow
     /// or unreachable STS for one role never holds up the profiles of another.
     assumed: std::sync::Mutex<HashMap<RoleKey, RoleSlot>>,
@@ -61,61 +89,73 @@ pub struct AwsAccess {
 }
 
 impl AwsAccess {
-    /// `base` is the operator's own configuration (the standard chain); every client
-    /// built from it, and from the roles assumed through it, counts its requests in
-    /// `metrics`.
-    pub fn new(base: SdkConfig, metrics: Arc<Metrics>) -> Self {
-        let base = base
-            .into_builder()
-            .http_client(CountingHttpClient::shared(metrics))
-            .build();
-        AwsAccess {
+    /// `base` is the process's own configuration (the standard chain); every client
+    /// built from it, and from the roles assumed through it, goes through `http`.
+    pub fn new(base: SdkConfig, http: Arc<AwsHttp>) -> Arc<Self> {
+        let base = http.configure(&base, "operator");
+        Arc::new(AwsAccess {
             base,
+            http,
             assumed: std::sync::Mutex::default(),
             operator_account: Mutex::default(),
-        }
+        })
     }
 
     /// The configuration to scan with. `region` is where STS is called (the profile's
-    /// first region, so a profile needs no global default region).
+    /// first region, so a profile needs no global default region). A role is assumed
+    /// here, so a refusal is known before any read.
     pub async fn identity(
-        &self,
-        role: Option<&str>,
-        external_id: Option<&str>,
+        self: &Arc<Self>,
+        identity: &Identity,
         region: &str,
     ) -> Result<ScanIdentity, AssumeRoleError> {
-        match role {
-            None => Ok(ScanIdentity {
-                sdk: self.base.clone(),
-                account: self.operator_account(region).await,
-            }),
-            Some(role) => {
-                let credentials = self.assume(role, external_id, region).await?;
+        match identity {
+            Identity::Operator => {
+                let account = self.operator_account(region).await;
+                let key = account.clone().unwrap_or_else(|| "operator".to_string());
                 Ok(ScanIdentity {
-                    sdk: self
-                        .base
-                        .clone()
-                        .into_builder()
-                        .credentials_provider(SharedCredentialsProvider::new(credentials))
-                        .build(),
-                    account: parse_role_arn(role).map(str::to_string),
+                    sdk: self.http.configure(&self.base, &key),
+                    account,
+                    key,
+                })
+            }
+            Identity::Role { arn, external_id } => {
+                let role = (arn.clone(), external_id.clone());
+                self.assume(&role, region).await?;
+                let account = parse_role_arn(arn).map(str::to_string);
+                let key = account.clone().unwrap_or_else(|| arn.clone());
+                let credentials = RoleCredentials {
+                    access: self.clone(),
+                    role,
+                    region: region.to_string(),
+                };
+                let sdk = self
+                    .base
+                    .clone()
+                    .into_builder()
+                    .credentials_provider(SharedCredentialsProvider::new(credentials))
+                    .build();
+                Ok(ScanIdentity {
+                    sdk: self.http.configure(&sdk, &key),
+                    account,
+                    key,
                 })
             }
         }
     }
 
+    /// The role's credentials: the cached ones while they have more than
+    /// [`REFRESH_MARGIN`] left, else newly assumed ones.
     async fn assume(
         &self,
-        role: &str,
-        external_id: Option<&str>,
+        (role, external_id): &RoleKey,
         region: &str,
     ) -> Result<Credentials, AssumeRoleError> {
-        let key = (role.to_string(), external_id.map(str::to_string));
         let slot = self
             .assumed
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .entry(key)
+            .entry((role.clone(), external_id.clone()))
             .or_default()
             .clone();
         let mut cached = slot.lock().await;
@@ -140,13 +180,14 @@ impl AwsAccess {
             .await
             .map_err(|e| AssumeRoleError {
                 role: role.to_string(),
+                kind: credentials_error_kind(&e),
                 message: error_chain(&e),
             })?;
         *cached = Some(credentials.clone());
         Ok(credentials)
     }
 
-    /// The operator identity's account (STS GetCallerIdentity), asked once per process;
+    /// The process identity's account (STS GetCallerIdentity), asked once per process;
     /// `None` (and asked again next time) when STS cannot tell.
     async fn operator_account(&self, region: &str) -> Option<String> {
         let mut account = self.operator_account.lock().await;
@@ -162,7 +203,7 @@ impl AwsAccess {
                 Ok(identity) => *account = identity.account,
                 Err(e) => tracing::warn!(
                     error = %error_chain(&e),
-                    "cannot tell the operator's AWS account (sts:GetCallerIdentity); status.account stays empty"
+                    "cannot tell the AWS account of the process's own identity (sts:GetCallerIdentity); status.account stays empty"
                 ),
             }
         }
@@ -170,93 +211,43 @@ impl AwsAccess {
     }
 }
 
-/// The SDK's default HTTPS client (hyper 1, rustls on aws-lc), counting each request
-/// and its failure class.
-#[derive(Debug)]
-struct CountingHttpClient {
-    inner: SharedHttpClient,
-    metrics: Arc<Metrics>,
+/// A role's credentials as the SDK asks for them: from [`AwsAccess`]'s cache, assumed
+/// again shortly before they expire (the SDK's identity cache asks again then).
+#[derive(Clone)]
+struct RoleCredentials {
+    access: Arc<AwsAccess>,
+    role: RoleKey,
+    region: String,
 }
 
-impl CountingHttpClient {
-    fn shared(metrics: Arc<Metrics>) -> SharedHttpClient {
-        let inner = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(
-                tls::rustls_provider::CryptoMode::AwsLc,
-            ))
-            .build_https();
-        SharedHttpClient::new(CountingHttpClient { inner, metrics })
+impl std::fmt::Debug for RoleCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoleCredentials")
+            .field("role", &self.role.0)
+            .finish_non_exhaustive()
     }
 }
 
-impl HttpClient for CountingHttpClient {
-    fn http_connector(
-        &self,
-        settings: &HttpConnectorSettings,
-        components: &RuntimeComponents,
-    ) -> SharedHttpConnector {
-        SharedHttpConnector::new(CountingConnector {
-            inner: self.inner.http_connector(settings, components),
-            metrics: self.metrics.clone(),
+impl ProvideCredentials for RoleCredentials {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(async move {
+            self.access
+                .assume(&self.role, &self.region)
+                .await
+                .map_err(CredentialsError::provider_error)
         })
-    }
-}
-
-#[derive(Debug)]
-struct CountingConnector {
-    inner: SharedHttpConnector,
-    metrics: Arc<Metrics>,
-}
-
-impl HttpConnector for CountingConnector {
-    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let service = signed_service(&request).unwrap_or_else(|| "unknown".to_string());
-        let metrics = self.metrics.clone();
-        let response = self.inner.call(request);
-        HttpConnectorFuture::new(async move {
-            let result = response.await;
-            let class = match &result {
-                Ok(response) => error_class(response.status().as_u16()),
-                Err(_) => Some("network"),
-            };
-            metrics.aws_call(&service, class);
-            result
-        })
-    }
-}
-
-/// The service a request is signed for, from its SigV4 credential scope
-/// (`Credential=AKID/20260101/us-east-1/apigateway/aws4_request`). Works whatever the
-/// endpoint, including an emulator on 127.0.0.1.
-fn signed_service(request: &HttpRequest) -> Option<String> {
-    let authorization = request.headers().get("authorization")?;
-    let scope = authorization.split("Credential=").nth(1)?;
-    scope.split('/').nth(3).map(str::to_string)
-}
-
-fn error_class(status: u16) -> Option<&'static str> {
-    match status {
-        429 => Some("throttled"),
-        400..=499 => Some("client"),
-        500..=599 => Some("server"),
-        _ => None,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_service_comes_from_the_sigv4_scope() {
-        let mut request = HttpRequest::empty();
-        request.headers_mut().insert(
-            "authorization",
-            "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/apigateway/aws4_request, SignedHeaders=host, Signature=abc",
-        );
-        assert_eq!(signed_service(&request).as_deref(), Some("apigateway"));
-        assert_eq!(signed_service(&HttpRequest::empty()), None);
-    }
+    use crate::metrics::Metrics;
+    use aws_config::Region;
+    use aws_sdk_sts::config::Credentials;
 
     /// A stand-in for STS on loopback: answers AssumeRole with fixed credentials,
     /// except for roles named `slow`, whose arrival it signals on `arrived` and whose
@@ -327,7 +318,7 @@ mod tests {
         (url, calls)
     }
 
-    async fn access(sts: &str) -> AwsAccess {
+    async fn access(sts: &str) -> Arc<AwsAccess> {
         // The defaults bring the time source and sleep implementation AssumeRole needs;
         // everything that matters here is set explicitly.
         let base = aws_config::defaults(aws_config::BehaviorVersion::latest())
@@ -336,7 +327,7 @@ mod tests {
             .credentials_provider(Credentials::new("AKIABASE", "secret", None, None, "test"))
             .load()
             .await;
-        AwsAccess::new(base, Arc::new(Metrics::default()))
+        AwsAccess::new(base, AwsHttp::new(None, Some(Arc::new(Metrics::default()))))
     }
 
     #[tokio::test]
@@ -344,13 +335,12 @@ mod tests {
         let arrived = Arc::new(tokio::sync::Notify::new());
         let release = Arc::new(tokio::sync::Notify::new());
         let (sts, calls) = fake_sts(arrived.clone(), release.clone()).await;
-        let aws = Arc::new(access(&sts).await);
+        let aws = access(&sts).await;
         let slow = {
             let aws = aws.clone();
             tokio::spawn(async move {
                 aws.identity(
-                    Some("arn:aws:iam::111122223333:role/slow"),
-                    None,
+                    &Identity::new(Some("arn:aws:iam::111122223333:role/slow"), None),
                     "us-east-1",
                 )
                 .await
@@ -361,8 +351,7 @@ mod tests {
         arrived.notified().await;
         let fast = aws
             .identity(
-                Some("arn:aws:iam::444455556666:role/fast"),
-                Some("x"),
+                &Identity::new(Some("arn:aws:iam::444455556666:role/fast"), Some("x")),
                 "us-east-1",
             )
             .await
@@ -370,8 +359,7 @@ mod tests {
         assert_eq!(fast.account.as_deref(), Some("444455556666"));
         // A second profile of the fast role reuses its credentials.
         aws.identity(
-            Some("arn:aws:iam::444455556666:role/fast"),
-            Some("x"),
+            &Identity::new(Some("arn:aws:iam::444455556666:role/fast"), Some("x")),
             "us-east-1",
         )
         .await
@@ -382,13 +370,5 @@ mod tests {
         let calls = calls.lock().unwrap_or_else(|p| p.into_inner()).clone();
         assert_eq!(calls.get("fast"), Some(&1), "{calls:?}");
         assert_eq!(calls.get("slow"), Some(&1), "{calls:?}");
-    }
-
-    #[test]
-    fn failures_are_classed_by_status() {
-        assert_eq!(error_class(200), None);
-        assert_eq!(error_class(429), Some("throttled"));
-        assert_eq!(error_class(403), Some("client"));
-        assert_eq!(error_class(503), Some("server"));
     }
 }

@@ -1,0 +1,92 @@
+//! The operator's command line (`apigw-compliance run`): every flag has an environment
+//! variable for the chart to set.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::aws::{self, client};
+use crate::inventory::reader;
+use crate::telemetry::LogFormat;
+
+use super::MANAGER;
+
+/// `apigw-compliance run`: the operator.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunArgs {
+    /// The tenancy configuration (YAML or JSON): which IAM roles each namespace's
+    /// profiles may assume, and where the operator's own identity may be used. Without
+    /// it every profile is refused (deny by default). See docs/operator.md.
+    #[arg(long, env = "APIGW_TENANCY_CONFIG", value_name = "FILE")]
+    pub tenancy_config: Option<PathBuf>,
+
+    /// Where /healthz, /readyz and /metrics are served.
+    #[arg(long, env = "APIGW_HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    pub http_addr: SocketAddr,
+
+    /// Log format: `json` (for log collectors) or `text`.
+    #[arg(long, env = "APIGW_LOG_FORMAT", value_enum, default_value = "json")]
+    pub log_format: LogFormat,
+
+    /// Only reconcile profiles of this namespace (default: all namespaces).
+    #[arg(long, env = "APIGW_WATCH_NAMESPACE")]
+    pub watch_namespace: Option<String>,
+
+    /// Profiles reconciled at the same time. Most of a reconcile is waiting on AWS
+    /// (often on a read shared with other profiles), and the request rate is bounded by
+    /// `--aws-rate-limit`, not by this: it only caps how many profiles wait at once.
+    #[arg(long, env = "APIGW_CONCURRENCY", default_value_t = 32)]
+    pub concurrency: u16,
+
+    /// Take part in leader election (a coordination.k8s.io Lease): needed when more
+    /// than one replica runs; only the leader reconciles.
+    #[arg(long, env = "APIGW_LEADER_ELECTION")]
+    pub leader_election: bool,
+
+    /// The Lease's name.
+    #[arg(long, env = "APIGW_LEASE_NAME", default_value = MANAGER)]
+    pub lease_name: String,
+
+    /// The Lease's namespace (in a pod: its own namespace, from POD_NAMESPACE).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub lease_namespace: String,
+
+    /// This replica's identity in the Lease (in a pod: its name, from POD_NAME).
+    /// Default: the host name and process id.
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+
+    /// Seconds a Lease lasts without renewal; a standby takes over after it.
+    #[arg(long, env = "APIGW_LEASE_DURATION_SECONDS", default_value_t = 15)]
+    pub lease_duration_seconds: u64,
+
+    /// Attempts per AWS call, with adaptive backoff on throttling.
+    #[arg(long, default_value_t = aws::DEFAULT_MAX_ATTEMPTS)]
+    pub max_attempts: u32,
+
+    /// Seconds an AWS request may wait for its answer to start before the attempt
+    /// fails (and is retried, up to --max-attempts): a hung connection never holds a
+    /// reconcile, or the profiles sharing its read, for longer.
+    #[arg(long, env = "APIGW_AWS_READ_TIMEOUT_SECONDS", default_value_t = aws::DEFAULT_READ_TIMEOUT_SECONDS)]
+    pub aws_read_timeout_seconds: u64,
+
+    /// Per-API AWS calls in flight per region (an account shares 10 requests/s).
+    #[arg(long, default_value_t = reader::DEFAULT_API_CONCURRENCY)]
+    pub api_concurrency: usize,
+
+    /// API Gateway requests per second per AWS account and region (retries included),
+    /// for all profiles together. Default: half of API Gateway's shared 10/s. 0 turns
+    /// the client-side limit off (for emulators; the SDK still backs off on throttling).
+    #[arg(long, env = "APIGW_AWS_RATE_LIMIT", default_value_t = client::DEFAULT_RATE)]
+    pub aws_rate_limit: f64,
+
+    /// Requests that may go at once after a quiet period, per account and region.
+    /// Default: half of API Gateway's burst of 40.
+    #[arg(long, env = "APIGW_AWS_BURST", default_value_t = client::DEFAULT_BURST)]
+    pub aws_burst: u32,
+
+    /// The oldest inventory read (in seconds) a profile may reuse from another profile
+    /// of the same identity and region. Default: half the profile's interval, which
+    /// lets N overlapping profiles share one read per interval.
+    #[arg(long, env = "APIGW_INVENTORY_MAX_AGE_SECONDS")]
+    pub inventory_max_age_seconds: Option<u64>,
+}

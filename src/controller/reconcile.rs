@@ -1,0 +1,483 @@
+//! One reconcile of one profile, as a list of stages. Only the first stages (the spec,
+//! the tenancy, whether a scan is due) and the last (the status, Events) touch the API
+//! server; the middle is the pipeline (`crate::pipeline`), whose ends alone touch AWS:
+//!
+//! ```text
+//! check_spec -> check_tenancy -> due -> announce -> identity -> read -> evaluate
+//!   -> remediate -> report
+//! ```
+//!
+//! A stage either hands its result to the next or ends the reconcile with a [`Step`]
+//! (`ControlFlow::Break`), having written the status that says why.
+//!
+//! No self-triggering loop: our own status write comes back as a watch event, but the
+//! status then says the current generation was scanned and when the next scan is due,
+//! so that reconcile makes no AWS call and writes nothing; it only requeues at the due
+//! time.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::ResourceExt;
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
+
+use crate::aws::identity::{Identity, ScanIdentity};
+use crate::crd::status::{ExpiredExemption, now, reason};
+use crate::crd::{ComplianceProfile, ComplianceProfileStatus, RemediationMode};
+use crate::inventory::cache::{SharedRead, max_age};
+use crate::inventory::reader::ReadOptions;
+use crate::metrics::{Outcome, ReadSource};
+use crate::model::outcome::Mode;
+use crate::pipeline::{self, Scan, Verdicts};
+use crate::report::remediation::RemediationReport;
+
+use super::context::{Context, Error, Step, all_terminal};
+use super::status::{self, ScanResult};
+
+/// What every stage knows about the reconcile.
+struct Run<'a> {
+    profile: &'a Arc<ComplianceProfile>,
+    ctx: &'a Context,
+    key: ObjectRef<ComplianceProfile>,
+    namespace: String,
+    generation: Option<i64>,
+    /// The status the object had when the reconcile started.
+    before: Option<&'a ComplianceProfileStatus>,
+    /// The status as last written by this reconcile.
+    current: Option<ComplianceProfileStatus>,
+    now: Time,
+}
+
+/// A stage's result: go on with `T`, or end with a step.
+type Flow<T> = ControlFlow<Result<Step, Error>, T>;
+
+pub(super) async fn reconcile(
+    profile: Arc<ComplianceProfile>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    let started = Instant::now();
+    let span = tracing::info_span!(
+        "reconcile",
+        namespace = profile.namespace().unwrap_or_default(),
+        profile = profile.name_any()
+    );
+    // What is kept per profile (finding series, backoff, last scan) goes when any
+    // profile reconciles after its deletion: deletion itself triggers no reconcile
+    // (there is nothing to clean up in AWS or Kubernetes).
+    span.in_scope(|| ctx.forget_deleted_profiles());
+    let result = tracing::Instrument::instrument(reconcile_profile(&profile, &ctx), span).await;
+    match &result {
+        Ok(step) => ctx
+            .metrics
+            .reconciled(step.outcome, step.reason, started.elapsed()),
+        Err(_) => ctx.metrics.reconciled(
+            Outcome::recoverable_error,
+            Some("StatusWriteFailed"),
+            started.elapsed(),
+        ),
+    }
+    result.map(|step| step.action)
+}
+
+pub(super) fn error_policy(
+    profile: Arc<ComplianceProfile>,
+    error: &Error,
+    ctx: Arc<Context>,
+) -> Action {
+    let delay = ctx.memory.backoff(
+        &ObjectRef::from_obj(&*profile),
+        Duration::from_secs(5 * 60),
+        false,
+    );
+    tracing::warn!(error = %error, retry_in_seconds = delay.as_secs(), "reconcile failed");
+    Action::requeue(delay)
+}
+
+async fn reconcile_profile(profile: &Arc<ComplianceProfile>, ctx: &Context) -> Result<Step, Error> {
+    let mut run = Run {
+        profile,
+        ctx,
+        key: ObjectRef::from_obj(&**profile),
+        namespace: profile.namespace().unwrap_or_default(),
+        generation: profile.metadata.generation,
+        before: profile.status.as_ref(),
+        current: profile.status.clone(),
+        now: now(),
+    };
+    macro_rules! stage {
+        ($flow:expr) => {
+            match $flow {
+                ControlFlow::Continue(value) => value,
+                ControlFlow::Break(step) => return step,
+            }
+        };
+    }
+    let (scan, interval) = stage!(check_spec(&run).await);
+    stage!(check_tenancy(&run).await);
+    stage!(due(&run));
+    stage!(announce(&mut run).await);
+    let identity = stage!(identity(&mut run, interval).await);
+    let reads = read(&run, &scan, &identity, interval).await;
+    let (scan, verdicts) = evaluate(ctx, scan, &reads, &run.now).await;
+    report(&mut run, scan, verdicts, reads, &identity, interval).await
+}
+
+/// 1. The spec, as the API server should already have checked it, plus what it cannot
+///    check (glob syntax). Terminal: only a spec change helps.
+async fn check_spec(run: &Run<'_>) -> Flow<(Scan, Duration)> {
+    let spec = &run.profile.spec;
+    let checked = Scan::new(spec.clone()).and_then(|scan| Ok((scan, spec.interval()?)));
+    match checked {
+        Ok(checked) => ControlFlow::Continue(checked),
+        Err(e) => ControlFlow::Break(stall(run, reason::INVALID_SPEC, e.to_string()).await),
+    }
+}
+
+/// 2. Tenancy, before any AWS call. Terminal until the spec or the operator's
+///    configuration changes.
+async fn check_tenancy(run: &Run<'_>) -> Flow<()> {
+    let role = run.profile.spec.scope.role_arn.as_deref();
+    match run.ctx.tenancy.check(&run.namespace, role) {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(denial) => {
+            ControlFlow::Break(stall(run, reason::ROLE_NOT_ALLOWED, denial.to_string()).await)
+        }
+    }
+}
+
+async fn stall(run: &Run<'_>, why: &'static str, message: String) -> Result<Step, Error> {
+    let new = status::stalled(run.before, run.generation, why, message, &run.now);
+    let found = run.ctx.write_status(run.profile, run.before, &new).await?;
+    run.ctx.events.scan(run.profile, run.before, &new).await;
+    Ok(Step::stalled(why, found))
+}
+
+/// 3. Nothing due: typically the watch event of our own status write.
+fn due(run: &Run<'_>) -> Flow<()> {
+    if let Some(next) = run
+        .ctx
+        .memory
+        .scanned_until(&run.key, run.generation, &run.now)
+    {
+        return ControlFlow::Break(Ok(Step::skipped(until(Some(&next), &run.now))));
+    }
+    if !status::scan_due(run.before, run.generation, &run.now) {
+        let next = run.before.and_then(|s| s.next_scan_time.as_ref());
+        return ControlFlow::Break(Ok(Step::skipped(until(next, &run.now))));
+    }
+    ControlFlow::Continue(())
+}
+
+/// 4. A new generation: say so before the (possibly long) scan.
+async fn announce(run: &mut Run<'_>) -> Flow<()> {
+    if run.before.and_then(|s| s.observed_generation) != run.generation {
+        let scanning = status::scanning(run.before, run.generation, &run.now);
+        if let Err(e) = run
+            .ctx
+            .write_status(run.profile, run.before, &scanning)
+            .await
+        {
+            return ControlFlow::Break(Err(e));
+        }
+        run.current = Some(scanning);
+    }
+    ControlFlow::Continue(())
+}
+
+/// 5. The AWS identity: the operator's own, or the profile's role assumed.
+async fn identity(run: &mut Run<'_>, interval: Duration) -> Flow<ScanIdentity> {
+    let scope = &run.profile.spec.scope;
+    let first_region = scope
+        .regions
+        .first()
+        .map(String::as_str)
+        .unwrap_or("us-east-1");
+    let wanted = Identity::new(scope.role_arn.as_deref(), scope.external_id.as_deref());
+    match run.ctx.aws.identity(&wanted, first_region).await {
+        Ok(identity) => ControlFlow::Continue(identity),
+        Err(e) => {
+            let terminal = e.kind.is_terminal();
+            let delay = run.ctx.memory.backoff(&run.key, interval, terminal);
+            let new = status::credentials_unavailable(
+                run.current.as_ref(),
+                run.generation,
+                e.to_string(),
+                &run.now,
+                &later(&run.now, delay),
+            );
+            let written = run
+                .ctx
+                .write_status(run.profile, run.current.as_ref(), &new)
+                .await;
+            if let Err(e) = written {
+                return ControlFlow::Break(Err(e));
+            }
+            run.ctx.events.scan(run.profile, run.before, &new).await;
+            ControlFlow::Break(Ok(Step::failed(
+                reason::CREDENTIALS_UNAVAILABLE,
+                delay,
+                terminal,
+            )))
+        }
+    }
+}
+
+/// 6. Read: one read per identity and region, shared with the profiles that overlap
+///    it, every API Gateway request paced by the account's rate limit. The cache of
+///    profiles fills in one go when the initial list completes; until then it could
+///    not say what the other profiles need read. An error means the watch is gone
+///    (shutdown): the read then covers this profile alone.
+async fn read(
+    run: &Run<'_>,
+    scan: &Scan,
+    identity: &ScanIdentity,
+    interval: Duration,
+) -> Vec<SharedRead> {
+    let ctx = run.ctx;
+    let _ = ctx.store.wait_until_ready().await;
+    let scope = &run.profile.spec.scope;
+    let key = Identity::new(scope.role_arn.as_deref(), scope.external_id.as_deref());
+    let options = ReadOptions {
+        retry_partition: Some(identity.key.clone()),
+        ..ctx.read_base.clone()
+    };
+    let oldest = ctx.writes.max_age(
+        &key,
+        &scope.regions,
+        max_age(interval, ctx.max_inventory_age),
+        Instant::now(),
+    );
+    let reads = ctx
+        .read_regions(
+            &key,
+            &scope.regions,
+            scan.needs(),
+            oldest,
+            &identity.sdk,
+            &options,
+            &run.now,
+        )
+        .await;
+    for (region, read) in scope.regions.iter().zip(&reads) {
+        let source = if read.fresh {
+            ReadSource::aws
+        } else {
+            ReadSource::shared
+        };
+        ctx.metrics.inventory_read(region, source);
+        if read.fresh {
+            for error in &read.inventory.errors {
+                ctx.metrics.read_error(&error.region, error.kind);
+            }
+        }
+    }
+    reads
+}
+
+/// 7. Scope, evaluate, exempt (pure, CPU-bound): on a blocking thread, one at a time
+///    (see `Context::evaluation`), borrowing the shared reads.
+async fn evaluate(ctx: &Context, scan: Scan, reads: &[SharedRead], now: &Time) -> (Scan, Verdicts) {
+    let permit = ctx.evaluation.clone().acquire_owned().await.ok();
+    let reads = reads.to_vec();
+    let now = now.0;
+    let evaluated = tokio::task::spawn_blocking(move || {
+        let verdicts = scan.evaluate(reads.iter().map(|r| &*r.inventory), now);
+        (scan, verdicts)
+    })
+    .await;
+    drop(permit);
+    match evaluated {
+        Ok(evaluated) => evaluated,
+        // The evaluation is pure: a panic there is a bug, surfaced as such.
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+/// 8 and 9. The status (counts, failing findings, conditions), remediation (DryRun,
+///    Enforce) with the scan's identity, then the status write and Events.
+async fn report(
+    run: &mut Run<'_>,
+    scan: Scan,
+    verdicts: Verdicts,
+    reads: Vec<SharedRead>,
+    identity: &ScanIdentity,
+    interval: Duration,
+) -> Result<Step, Error> {
+    let ctx = run.ctx;
+    let spec = &run.profile.spec;
+    for invalid in &verdicts.exemptions.invalid {
+        // validate() refuses these; a profile stored before that check lands here.
+        tracing::warn!(exemption = %invalid, "exemption not applied");
+    }
+    let failed = !verdicts.errors.is_empty();
+    let terminal = all_terminal(verdicts.errors.iter().map(|e| e.kind));
+    // The data is as old as its oldest read: the next scan is due an interval after
+    // it, so profiles sharing reads fall due together (see inventory::cache).
+    let read_at = reads
+        .iter()
+        .map(|r| r.started_at.clone())
+        .min_by(|a, b| a.0.cmp(&b.0))
+        .unwrap_or_else(|| run.now.clone());
+    let (delay, next) = if failed {
+        let delay = ctx.memory.backoff(&run.key, interval, terminal);
+        (delay, later(&run.now, delay))
+    } else {
+        ctx.memory.succeeded(&run.key);
+        let next = later(&read_at, interval);
+        // A read whose first caller was cancelled can be older than its data; never
+        // schedule into the past.
+        if next.0 > run.now.0 {
+            (until(Some(&next), &run.now), next)
+        } else {
+            (interval, later(&run.now, interval))
+        }
+    };
+    let shared_regions = reads.iter().filter(|r| !r.fresh).count();
+    let result = ScanResult {
+        findings: verdicts.findings,
+        read_errors: verdicts.errors,
+        read_anything: verdicts.read_anything,
+        expired_exemptions: verdicts
+            .exemptions
+            .expired
+            .iter()
+            .map(|e| ExpiredExemption {
+                control: e.control,
+                resource_arn_glob: e.resource_arn_glob.clone(),
+                expires: e.expired_at.to_string(),
+            })
+            .collect(),
+        account: identity.account.clone(),
+        regions: spec.scope.regions.clone(),
+    };
+    ctx.metrics
+        .set_findings(&run.namespace, &run.profile.name_any(), &result.findings);
+    let new = status::scanned(
+        run.current.as_ref(),
+        run.generation,
+        spec.remediation.mode,
+        &result,
+        &run.now,
+        &next,
+    );
+    // The plan is pure and needs the findings, so it is made before they go; a scan
+    // that read nothing has nothing to act on.
+    let mode = match spec.remediation.mode {
+        RemediationMode::Observe => None,
+        RemediationMode::DryRun => Some(Mode::DryRun),
+        RemediationMode::Enforce => Some(Mode::Enforce),
+    };
+    let planned = mode.filter(|_| !result.read_nothing()).map(|mode| {
+        (
+            mode,
+            scan.plan(reads.iter().map(|r| &*r.inventory), &result.findings),
+        )
+    });
+    let (findings, read_errors) = (result.findings.len(), result.read_errors.len());
+    drop(result);
+    drop(reads);
+    super::release_freed_memory();
+
+    let remediation = match planned {
+        Some((mode, plan)) => Some(remediate(run, identity, mode, plan).await),
+        None => None,
+    };
+    let new = match &remediation {
+        Some(report) => status::remediated(new, run.current.as_ref(), report, &run.now),
+        None => new,
+    };
+
+    ctx.write_status(run.profile, run.current.as_ref(), &new)
+        .await?;
+    ctx.memory.record_scan(&run.key, run.generation, &next);
+    ctx.events.scan(run.profile, run.before, &new).await;
+    if let Some(report) = &remediation {
+        ctx.events
+            .remediation(run.profile, report, run.current.as_ref(), &new)
+            .await;
+    }
+    tracing::info!(
+        findings,
+        read_errors,
+        shared_regions,
+        next_scan_in_seconds = delay.as_secs(),
+        "scanned"
+    );
+    Ok(if failed {
+        let ready_reason = if verdicts.read_anything {
+            reason::SCAN_INCOMPLETE
+        } else {
+            reason::SCAN_FAILED
+        };
+        Step::failed(ready_reason, delay, terminal)
+    } else {
+        Step::scanned(delay)
+    })
+}
+
+/// Applies (Enforce) or checks and shows (DryRun) the plan with the scan's identity,
+/// then counts its items and records where it wrote.
+async fn remediate(
+    run: &Run<'_>,
+    identity: &ScanIdentity,
+    mode: Mode,
+    plan: crate::model::plan::RemediationPlan,
+) -> RemediationReport {
+    let ctx = run.ctx;
+    let outcome = pipeline::remediate(mode, &plan, &identity.sdk).await;
+    let scope = &run.profile.spec.scope;
+    ctx.writes.record(
+        &Identity::new(scope.role_arn.as_deref(), scope.external_id.as_deref()),
+        &outcome,
+        Instant::now(),
+    );
+    ctx.metrics.remediated(&outcome);
+    let summary = outcome.summary();
+    tracing::info!(
+        mode = ?mode,
+        changes = plan.changes.len(),
+        pending = plan.pending.len(),
+        unplanned = plan.unplanned.len(),
+        applied = summary.applied,
+        would_apply = summary.would_apply,
+        already_compliant = summary.already_compliant,
+        failed = summary.failed,
+        blocked = summary.blocked,
+        "remediation"
+    );
+    RemediationReport {
+        mode,
+        plan,
+        outcome,
+    }
+}
+
+fn until(time: Option<&Time>, now: &Time) -> Duration {
+    time.and_then(|t| t.0.duration_since(now.0).try_into().ok())
+        .unwrap_or(Duration::ZERO)
+}
+
+fn later(now: &Time, after: Duration) -> Time {
+    Time(now.0.checked_add(after).unwrap_or(now.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::jiff::Timestamp;
+
+    fn at(second: i64) -> Time {
+        Time(Timestamp::from_second(second).unwrap_or(Timestamp::UNIX_EPOCH))
+    }
+
+    #[test]
+    fn due_times_turn_into_requeue_delays() {
+        assert_eq!(until(Some(&at(160)), &at(100)), Duration::from_secs(60));
+        assert_eq!(until(Some(&at(90)), &at(100)), Duration::ZERO);
+        assert_eq!(until(None, &at(100)), Duration::ZERO);
+        assert_eq!(later(&at(100), Duration::from_secs(30)), at(130));
+    }
+}

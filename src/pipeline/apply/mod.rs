@@ -1,0 +1,360 @@
+//! The AWS edge of remediation: checks a plan's preconditions once each, then makes
+//! (Enforce) or shows (DryRun) its calls one at a time, and reports every item.
+//!
+//! Calls go one after another, never in parallel: the account's management API
+//! allows 10 requests per second for every caller together. A refused call fails only
+//! its own change; the others still go. A precondition that does not hold blocks only
+//! the items that need it, reported as such (not as a failed call). Reads are only
+//! what a change needs: GetAccount once per region for execution logging, GetWebACL
+//! once per web ACL, GetClientCertificates once per region when a certificate is to be
+//! generated, and GetStage for each v2 stage (its settings objects are
+//! read-modify-written). DryRun makes those reads and no write.
+//!
+//! One file per service: [`rest`] (API Gateway: UpdateStage, the CloudWatch role,
+//! client certificates), [`v2`] (API Gateway v2: the read-modify-write of a stage's
+//! settings, its merge a pure function), [`waf`] (WAFv2: the web ACL).
+
+mod rest;
+mod v2;
+mod waf;
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use aws_config::{Region, SdkConfig};
+
+use crate::aws::error::AwsError;
+use crate::model::ErrorKind;
+use crate::model::outcome::{
+    ApplyOutcome, CertificateAction, CertificateResult, ChangeOutcome, ItemOutcome, ItemStatus,
+    PreconditionResult,
+};
+use crate::model::plan::{
+    Call, Change, ChangeItem, Edit, Operation, PatchValue, Precondition, RemediationPlan,
+};
+
+pub use rest::MANAGED_CERTIFICATE_TAG;
+
+/// How apply behaves.
+#[derive(Clone, Debug)]
+pub struct ApplyOptions {
+    /// Check preconditions and show the exact calls, but send no write.
+    pub dry_run: bool,
+    /// Waits between AssociateWebACL attempts while AWS answers
+    /// WAFUnavailableEntityException: a new web ACL takes seconds to minutes to become
+    /// associable.
+    pub waf_retry_delays: Vec<Duration>,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        Self {
+            dry_run: false,
+            waf_retry_delays: vec![
+                Duration::from_secs(2),
+                Duration::from_secs(5),
+                Duration::from_secs(10),
+            ],
+        }
+    }
+}
+
+/// Applies `plan.changes` (never `plan.pending`). Never fails as a whole: each change
+/// reports its own result.
+pub async fn apply(
+    plan: &RemediationPlan,
+    sdk: &SdkConfig,
+    options: &ApplyOptions,
+) -> ApplyOutcome {
+    let mut edge = Edge {
+        sdk,
+        clients: HashMap::new(),
+        options,
+    };
+    let mut outcome = ApplyOutcome {
+        dry_run: options.dry_run,
+        ..ApplyOutcome::default()
+    };
+
+    let mut checks: BTreeMap<Precondition, PreconditionResult> = BTreeMap::new();
+    let mut certificate_regions: Vec<&str> = Vec::new();
+    for change in &plan.changes {
+        for item in &change.items {
+            if let Some(precondition) = &item.precondition
+                && !checks.contains_key(precondition)
+            {
+                let result = edge.check(precondition).await;
+                checks.insert(precondition.clone(), result);
+            }
+            if matches!(
+                &item.edit,
+                Edit::RestReplace {
+                    value: PatchValue::GeneratedClientCertificate,
+                    ..
+                }
+            ) && !certificate_regions.contains(&change.region.as_str())
+            {
+                certificate_regions.push(&change.region);
+            }
+        }
+    }
+    outcome.preconditions = checks.values().cloned().collect();
+
+    let mut certificates: HashMap<String, CertificateResult> = HashMap::new();
+    for region in certificate_regions {
+        let result = edge.client_certificate(region).await;
+        outcome.client_certificates.push(result.clone());
+        certificates.insert(region.to_string(), result);
+    }
+
+    for change in &plan.changes {
+        outcome
+            .changes
+            .push(edge.change(change, &checks, &certificates).await);
+    }
+    outcome
+}
+
+struct Clients {
+    rest: aws_sdk_apigateway::Client,
+    v2: aws_sdk_apigatewayv2::Client,
+    waf: aws_sdk_wafv2::Client,
+}
+
+struct Edge<'a> {
+    sdk: &'a SdkConfig,
+    clients: HashMap<String, Clients>,
+    options: &'a ApplyOptions,
+}
+
+/// How an item ended.
+#[derive(Clone, Debug)]
+struct Settled {
+    status: ItemStatus,
+    message: Option<String>,
+    kind: Option<ErrorKind>,
+}
+
+impl Settled {
+    fn new(status: ItemStatus, message: Option<String>) -> Self {
+        Settled {
+            status,
+            message,
+            kind: None,
+        }
+    }
+
+    fn failed(error: AwsError) -> Self {
+        Settled {
+            status: ItemStatus::Failed,
+            message: Some(error.message),
+            kind: Some(error.kind),
+        }
+    }
+}
+
+/// An item on its way: the edit to send (a generated certificate id filled in) and the
+/// status it ends with.
+struct Pending<'a> {
+    item: &'a ChangeItem,
+    edit: Edit,
+    result: Option<Settled>,
+}
+
+impl Pending<'_> {
+    /// The items still to send, with their edits as they will be sent.
+    fn open(pending: &[Pending<'_>]) -> Vec<ChangeItem> {
+        pending
+            .iter()
+            .filter(|p| p.result.is_none())
+            .map(|p| ChangeItem {
+                edit: p.edit.clone(),
+                ..p.item.clone()
+            })
+            .collect()
+    }
+
+    /// Marks every still-open item with `settled`.
+    fn settle(pending: &mut [Pending<'_>], settled: &Settled) {
+        for p in pending.iter_mut().filter(|p| p.result.is_none()) {
+            p.result = Some(settled.clone());
+        }
+    }
+}
+
+impl Edge<'_> {
+    fn clients(&mut self, region: &str) -> &Clients {
+        let sdk = self.sdk;
+        self.clients.entry(region.to_string()).or_insert_with(|| {
+            let region = Region::new(region.to_string());
+            Clients {
+                rest: aws_sdk_apigateway::Client::from_conf(
+                    aws_sdk_apigateway::config::Builder::from(sdk)
+                        .region(region.clone())
+                        .build(),
+                ),
+                v2: aws_sdk_apigatewayv2::Client::from_conf(
+                    aws_sdk_apigatewayv2::config::Builder::from(sdk)
+                        .region(region.clone())
+                        .build(),
+                ),
+                waf: aws_sdk_wafv2::Client::from_conf(
+                    aws_sdk_wafv2::config::Builder::from(sdk)
+                        .region(region)
+                        .build(),
+                ),
+            }
+        })
+    }
+
+    async fn check(&mut self, precondition: &Precondition) -> PreconditionResult {
+        let (satisfied, message) = match precondition {
+            Precondition::CloudWatchRoleArn { region } => self.cloudwatch_role(region).await,
+            Precondition::WebAclExists { web_acl_arn } => self.web_acl_exists(web_acl_arn).await,
+        };
+        if !satisfied {
+            tracing::warn!(precondition = %precondition.describe(), %message, "remediation precondition not met");
+        }
+        PreconditionResult {
+            precondition: precondition.clone(),
+            satisfied,
+            message,
+        }
+    }
+
+    async fn change(
+        &mut self,
+        change: &Change,
+        checks: &BTreeMap<Precondition, PreconditionResult>,
+        certificates: &HashMap<String, CertificateResult>,
+    ) -> ChangeOutcome {
+        let mut pending: Vec<Pending> = change
+            .items
+            .iter()
+            .map(|item| prepare(item, &change.region, checks, certificates))
+            .collect();
+
+        let call = match &change.operation {
+            Operation::RestUpdateStage {
+                rest_api_id,
+                stage_name,
+            } => {
+                self.rest_update_stage(change, rest_api_id, stage_name, &mut pending)
+                    .await
+            }
+            Operation::V2UpdateStage {
+                api_id,
+                stage_name,
+                protocol,
+            } => {
+                self.v2_update_stage(change, api_id, stage_name, *protocol, &mut pending)
+                    .await
+            }
+            Operation::AssociateWebAcl { web_acl_arn } => {
+                self.associate_web_acl(change, web_acl_arn, &mut pending)
+                    .await
+            }
+        };
+
+        let items = pending
+            .into_iter()
+            .map(|p| item_outcome(p, change, &call))
+            .collect();
+        ChangeOutcome {
+            region: change.region.clone(),
+            resource_arn: change.resource_arn.clone(),
+            call,
+            items,
+            notes: change.notes.clone(),
+        }
+    }
+}
+
+/// An item before its call: blocked by a precondition that does not hold, failed with
+/// the region's certificate, or open with the certificate id filled in.
+fn prepare<'a>(
+    item: &'a ChangeItem,
+    region: &str,
+    checks: &BTreeMap<Precondition, PreconditionResult>,
+    certificates: &HashMap<String, CertificateResult>,
+) -> Pending<'a> {
+    let mut pending = Pending {
+        item,
+        edit: item.edit.clone(),
+        result: None,
+    };
+    if let Some(check) = item.precondition.as_ref().and_then(|p| checks.get(p))
+        && !check.satisfied
+    {
+        pending.result = Some(Settled::new(
+            ItemStatus::BlockedPrecondition,
+            Some(check.message.clone()),
+        ));
+    } else if let Edit::RestReplace {
+        path,
+        value: PatchValue::GeneratedClientCertificate,
+    } = &item.edit
+    {
+        match certificates.get(region) {
+            Some(CertificateResult {
+                client_certificate_id: Some(id),
+                ..
+            }) => {
+                pending.edit = Edit::RestReplace {
+                    path: path.clone(),
+                    value: PatchValue::Literal(id.clone()),
+                };
+            }
+            Some(CertificateResult {
+                action: CertificateAction::Failed,
+                message,
+                ..
+            }) => pending.result = Some(Settled::new(ItemStatus::Failed, Some(message.clone()))),
+            // DryRun with nothing to reuse: shown with the placeholder.
+            _ => {}
+        }
+    }
+    pending
+}
+
+/// An item's outcome, logged when it changed something or failed.
+fn item_outcome(p: Pending<'_>, change: &Change, call: &Call) -> ItemOutcome {
+    let settled = p
+        .result
+        .unwrap_or_else(|| Settled::new(ItemStatus::AlreadyCompliant, None));
+    match settled.status {
+        ItemStatus::Applied => tracing::info!(
+            control = %p.item.control_id,
+            resource = %change.resource_arn,
+            operation = %call.operation,
+            setting = %p.item.setting,
+            before = %p.item.before,
+            after = %p.item.after,
+            "remediated"
+        ),
+        ItemStatus::Failed => tracing::warn!(
+            control = %p.item.control_id,
+            resource = %change.resource_arn,
+            operation = %call.operation,
+            setting = %p.item.setting,
+            message = settled.message.as_deref().unwrap_or_default(),
+            "remediation failed"
+        ),
+        _ => {}
+    }
+    ItemOutcome {
+        control_id: p.item.control_id,
+        setting: p.item.setting.clone(),
+        before: p.item.before.clone(),
+        after: match &p.edit {
+            Edit::RestReplace {
+                value: PatchValue::Literal(value),
+                ..
+            } => value.clone(),
+            _ => p.item.after.clone(),
+        },
+        status: settled.status,
+        message: settled.message,
+        kind: settled.kind,
+    }
+}
