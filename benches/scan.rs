@@ -16,7 +16,7 @@
 //! Run: `scripts/bench` (or `cargo bench --bench scan -- --estate` with moto running
 //! and APIGW_TEST_MOTO_URL set, or without: the test support starts one).
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/integration/support/mod.rs"]
 mod support;
 
 mod common;

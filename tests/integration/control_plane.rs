@@ -2,8 +2,6 @@
 //! with OpenAPI and CEL validation, watches, RBAC, coordination Leases, and a client
 //! watch that survives an API server restart on the same etcd.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -15,7 +13,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::Api;
 use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
-use support::cluster;
+
+use crate::support::cluster;
 
 /// How long any single wait in these tests may take before the test fails.
 const WAIT: Duration = Duration::from_secs(60);
@@ -298,7 +297,7 @@ async fn coordination_lease_can_be_created_and_renewed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_watch_survives_apiserver_restart_on_same_etcd() {
     // A control plane of its own: restarting the shared one would pull the API server
-    // from under the other tests of this binary that run at the same time.
+    // from under the other tests that run at the same time.
     let plane = tokio::task::spawn_blocking(|| cluster::ControlPlane::start("restart"))
         .await
         .unwrap()

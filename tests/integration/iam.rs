@@ -408,7 +408,7 @@ fn expected_policies() -> BTreeMap<Policy, BTreeSet<(String, String)>> {
         .collect();
     assert!(
         unmapped.is_empty(),
-        "AWS calls without a row in CALLS (tests/iam.rs) for their mode: {unmapped:?}; \
+        "AWS calls without a row in CALLS (tests/integration/iam.rs) for their mode: {unmapped:?}; \
          add the IAM actions they need, and the same to the policy in docs/iam/"
     );
     let stale: Vec<&str> = CALLS

@@ -4,8 +4,6 @@
 //! HTTP layer: the requests the AWS SDK sends, captured by a loopback listener and
 //! checked against the API reference's method, path and body.
 
-mod support;
-
 use std::sync::{Arc, Mutex};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -25,8 +23,9 @@ use apigw_compliance::remediate::{
     RemediationReport, RemediationSettings, WafRemediation, apply, plan,
 };
 use apigw_compliance::scan::report;
-use support::moto::{MotoAccount, new_account};
-use support::seed::{self, V2StageSpec};
+
+use crate::support::moto::{MotoAccount, new_account};
+use crate::support::seed::{self, V2StageSpec};
 
 const REGION: &str = "us-east-1";
 const BIN: &str = env!("CARGO_BIN_EXE_apigw-compliance");
