@@ -11,7 +11,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code asserts by panicking
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/integration/support/mod.rs"]
 mod support;
 
 mod common;
@@ -123,11 +123,12 @@ async fn main() {
     // benchmark's rate-limited section shows the pacing).
     let mut operator = Operator::watching(&namespace, &account)
         .args(["--aws-rate-limit", "1000", "--aws-burst", "1000"])
-        .envs([("RUST_LOG", "warn")]);
+        // Quiet, but for the info line the harness reads the HTTP address from.
+        .envs([("RUST_LOG", "warn,apigw_compliance=info")]);
     if let Ok(binary) = std::env::var("APIGW_BENCH_BINARY") {
         operator = operator.binary(binary);
     }
-    let operator = operator.start();
+    let operator = operator.start().await;
     operator.wait_ready(Duration::from_secs(60)).await;
     let pid = operator.pid();
     // Idle: watching, no profile yet.

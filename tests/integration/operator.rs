@@ -3,22 +3,19 @@
 //! as AWS. Each test works in its own namespace and moto account, with its own operator
 //! watching only that namespace, so the tests run in parallel.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code asserts by panicking
-
-mod support;
-
 use std::time::{Duration, Instant};
 
 use apigw_compliance::crd::{ComplianceProfile, ConditionStatus};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, ListParams};
-use support::cluster::{self, ControlPlane};
-use support::moto::{MotoAccount, new_account};
-use support::operator::{
-    CRD_NAME, Operator, apply, client_with_crd, condition, crd_yaml, events, profile_yaml, repo,
-    wait_for,
+
+use crate::support::cluster::{self, ControlPlane};
+use crate::support::moto::{MotoAccount, new_account};
+use crate::support::operator::{
+    CRD_NAME, Operator, Scrape, apply, client_with_crd, condition, crd_yaml, events, profile_yaml,
+    repo, touch, wait_for,
 };
-use support::seed;
+use crate::support::seed;
 
 /// Long enough for a scan against moto on a loaded 2-core machine.
 const WAIT: Duration = Duration::from_secs(90);
@@ -28,6 +25,44 @@ const REGION: &str = "us-east-1";
 /// and a non-compliant `dev` stage. Returns the API id.
 async fn seed_orders(account: &MotoAccount) -> String {
     seed::rest_api_with_prod_and_dev(&account.sdk_config(REGION), "orders").await
+}
+
+const ROLE_NOT_ALLOWED_ERRORS: &str =
+    "apigw_compliance_reconcile_errors_total{class=\"terminal_error\",reason=\"RoleNotAllowed\"}";
+const INVALID_SPEC_ERRORS: &str =
+    "apigw_compliance_reconcile_errors_total{class=\"terminal_error\",reason=\"InvalidSpec\"}";
+
+/// Waits until the operator has reconciled profile `name`, the only profile it sees,
+/// as its first scan's status writes left it, and returns the `/metrics` scrape that
+/// shows it. Call it once that final status is visible.
+///
+/// A new generation's scan writes the status twice (`Reconciling` before the scan, the
+/// result after); each write comes back as a watch event and a reconcile, but the two
+/// events may be folded into one reconcile or not (a profile's reconciles run one at a
+/// time, and an event arriving while one runs waits for it, merged with any other
+/// waiting). So counts alone cannot tell when the result's own reconcile is over:
+/// 1. at least one reconcile after the scan has finished: the scan plus one; every
+///    reconcile that could have started before the result reached the operator's cache
+///    (the scan's, and the one for the `Reconciling` write) is then over;
+/// 2. an annotation change (the operator ignores annotations) makes one more reconcile,
+///    of the profile exactly as the result left it;
+/// 3. one more finished reconcile than at 1: it started after the result was cached.
+async fn status_writes_reconciled(
+    operator: &Operator,
+    api: &Api<ComplianceProfile>,
+    name: &str,
+) -> Scrape {
+    let before = operator
+        .wait_metrics(WAIT, "a reconcile after the scan", |m| {
+            m.reconciles() >= 2.0
+        })
+        .await;
+    touch(api, name).await;
+    operator
+        .wait_metrics(WAIT, "a reconcile of the scanned profile", |m| {
+            m.reconciles() > before.reconciles()
+        })
+        .await
 }
 
 const TWO_CONTROLS: &str =
@@ -118,7 +153,7 @@ async fn valid_profile_reconciles_to_conditions_counts_and_events_then_follows_s
     let account = new_account().await;
     seed_orders(&account).await;
     let plane = cluster::shared();
-    let operator = Operator::watching(&namespace, &account).start();
+    let operator = Operator::watching(&namespace, &account).start().await;
     apply(plane, &namespace, &profile_yaml("orders", TWO_CONTROLS));
     let api: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
 
@@ -177,15 +212,11 @@ async fn valid_profile_reconciles_to_conditions_counts_and_events_then_follows_s
         "{recorded:#?}"
     );
 
-    // Our own status write does not make the operator scan again: one scan so far.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(
-        operator.metric("apigw_compliance_reconciles_total{outcome=\"scanned\"}"),
-        1.0,
-        "{}",
-        operator.metrics()
-    );
-    assert!(operator.metrics().contains(&format!("apigw_compliance_findings{{namespace=\"{namespace}\",profile=\"orders\",control=\"APIGateway.3\",status=\"failed\"}} 1")));
+    // Our own status writes do not make the operator scan again: one scan so far, also
+    // once the operator has reconciled the profile as the final status write left it.
+    let scrape = status_writes_reconciled(&operator, &api, "orders").await;
+    assert_eq!(scrape.reconciles_with("scanned"), 1.0, "{scrape}");
+    assert!(scrape.0.contains(&format!("apigw_compliance_findings{{namespace=\"{namespace}\",profile=\"orders\",control=\"APIGateway.3\",status=\"failed\"}} 1")), "{scrape}");
 
     // Changing the spec re-scans at once and bumps observedGeneration: prod only now.
     apply(
@@ -239,7 +270,7 @@ async fn a_stage_change_in_aws_is_detected_at_the_next_interval() {
     let account = new_account().await;
     let api_id = seed_orders(&account).await;
     let plane = cluster::shared();
-    let operator = Operator::watching(&namespace, &account).start();
+    let operator = Operator::watching(&namespace, &account).start().await;
     apply(
         plane,
         &namespace,
@@ -319,7 +350,8 @@ async fn a_profile_naming_a_role_its_namespace_may_not_use_stalls_without_any_aw
     account.reset_call_counts().await;
     let operator = Operator::watching(&namespace, &account)
         .tenancy(tenancy)
-        .start();
+        .start()
+        .await;
     apply(
         plane,
         &namespace,
@@ -354,8 +386,17 @@ async fn a_profile_naming_a_role_its_namespace_may_not_use_stalls_without_any_aw
         let message = &status.condition("Stalled").expect("stalled").message;
         assert!(message.contains(&namespace), "{message}");
     }
-    // Give a wrong implementation time to call AWS anyway.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Every reconcile these two profiles cause is over: for each, the one that stalled it
+    // and the one that its status write triggers (nothing more is due). Whatever AWS
+    // call a wrong implementation makes on the way has been made by then.
+    let scrape = operator
+        .wait_metrics(
+            WAIT,
+            "both stalls and the reconciles of their status writes counted",
+            |m| m.value(ROLE_NOT_ALLOWED_ERRORS) >= 2.0 && m.reconciles() >= 4.0,
+        )
+        .await;
+    assert_eq!(scrape.value(ROLE_NOT_ALLOWED_ERRORS), 2.0, "{scrape}");
     let calls = account.call_counts().await;
     assert_eq!(calls.total, 0, "AWS was called: {calls:?}");
 
@@ -395,7 +436,7 @@ async fn deleting_a_profile_leaves_nothing_behind() {
     let account = new_account().await;
     seed_orders(&account).await;
     let plane = cluster::shared();
-    let operator = Operator::watching(&namespace, &account).start();
+    let operator = Operator::watching(&namespace, &account).start().await;
     apply(plane, &namespace, &profile_yaml("doomed", TWO_CONTROLS));
     let api: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
     let profile = wait_for(&api, "doomed", &operator, WAIT, "a scan", |_, s| {
@@ -478,7 +519,7 @@ async fn two_replicas_do_not_both_reconcile_and_the_standby_takes_over() {
             ])
             .start()
     };
-    let mut a = replica("replica-a");
+    let mut a = replica("replica-a").await;
     // Let A take the lease first, so the roles are known.
     let leases: Api<Lease> = Api::namespaced(client.clone(), &namespace);
     let deadline = Instant::now() + WAIT;
@@ -500,15 +541,20 @@ async fn two_replicas_do_not_both_reconcile_and_the_standby_takes_over() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let b = replica("replica-b");
+    let b = replica("replica-b").await;
     apply(plane, &namespace, &profile_yaml("orders", TWO_CONTROLS));
     let api: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
     wait_for(&api, "orders", &a, WAIT, "a scan", |_, s| {
         s.last_scan_time.is_some()
     })
     .await;
-    // B is up (it serves /readyz) but stands by: it has reconciled nothing.
+    // B is up (it serves /readyz) and has found the lease taken, so stands by: it has
+    // reconciled nothing.
     b.wait_ready(Duration::from_secs(30)).await;
+    b.wait_log(WAIT, "replica-b standing by", |log| {
+        log.contains("another replica leads; standing by")
+    })
+    .await;
     assert_eq!(a.metric("apigw_compliance_leader"), 1.0);
     assert_eq!(b.metric("apigw_compliance_leader"), 0.0);
     assert_eq!(
@@ -571,7 +617,8 @@ async fn an_api_server_restart_in_the_middle_is_survived() {
     seed_orders(&account).await;
     let operator = Operator::watching(&namespace, &account)
         .kubeconfig(plane.kubeconfig_path())
-        .start();
+        .start()
+        .await;
     apply(&plane, &namespace, &profile_yaml("orders", TWO_CONTROLS));
     let api: Api<ComplianceProfile> = Api::namespaced(client, &namespace);
     wait_for(&api, "orders", &operator, WAIT, "a scan", |_, s| {
@@ -626,7 +673,7 @@ async fn a_glob_the_api_server_cannot_check_stalls_the_profile_naming_the_field(
     let account = new_account().await;
     let plane = cluster::shared();
     account.reset_call_counts().await;
-    let operator = Operator::watching(&namespace, &account).start();
+    let operator = Operator::watching(&namespace, &account).start().await;
     // Admission accepts it (CEL cannot parse globs); the operator refuses it.
     apply(
         plane,
@@ -649,15 +696,17 @@ async fn a_glob_the_api_server_cannot_check_stalls_the_profile_naming_the_field(
         "{}",
         stalled.message
     );
+    // Found once: the status write coming back is not counted as another error. The
+    // stall is one reconcile and the echo of its status write one more; once both are
+    // counted, nothing else is due.
+    let scrape = operator
+        .wait_metrics(
+            WAIT,
+            "the stall and the reconcile of its status write counted",
+            |m| m.reconciles() >= 2.0,
+        )
+        .await;
+    assert_eq!(scrape.value(INVALID_SPEC_ERRORS), 1.0, "{scrape}");
+    assert_eq!(scrape.reconciles_with("skipped"), 1.0, "{scrape}");
     assert_eq!(account.call_counts().await.total, 0);
-    // Found once: the status write coming back is not counted as another error.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(
-        operator.metric(
-            "apigw_compliance_reconcile_errors_total{class=\"terminal_error\",reason=\"InvalidSpec\"}"
-        ),
-        1.0,
-        "{}",
-        operator.metrics()
-    );
 }

@@ -3,20 +3,17 @@
 //! witness. Each test works in its own namespace and moto account with its own
 //! operator watching only that namespace.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code asserts by panicking
-
-mod support;
-
 use std::time::Duration;
 
 use apigw_compliance::crd::ComplianceProfile;
 use aws_sdk_apigatewayv2::types::{AuthorizationType, ProtocolType};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::Api;
-use support::cluster;
-use support::moto::{CallCounts, MotoAccount, new_account};
-use support::operator::{Operator, apply, client_with_crd, profile_yaml, wait_all};
-use support::seed::{self, V2StageSpec};
+
+use crate::support::cluster;
+use crate::support::moto::{CallCounts, MotoAccount, new_account};
+use crate::support::operator::{Operator, apply, client_with_crd, profile_yaml, wait_all};
+use crate::support::seed::{self, V2StageSpec};
 
 /// Long enough for a scan, or an interval plus a scan, on a loaded 2-core machine.
 const WAIT: Duration = Duration::from_secs(150);
@@ -75,7 +72,7 @@ async fn overlapping_profiles_share_one_inventory_pass_per_interval() {
         ]
         .concat(),
     );
-    let operator = Operator::watching(&namespace, &account).start();
+    let operator = Operator::watching(&namespace, &account).start().await;
     let api: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
 
     let first = wait_all(&api, &names, &operator, WAIT, "a first scan", |p, s| {
@@ -136,7 +133,7 @@ async fn a_profile_change_is_evaluated_on_the_shared_read_without_calling_aws() 
     let plane = cluster::shared();
     let account = new_account().await;
     seed_estate(&account).await;
-    let operator = Operator::watching(&namespace, &account).start();
+    let operator = Operator::watching(&namespace, &account).start().await;
     let api: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
     account.reset_call_counts().await;
     apply(

@@ -1,20 +1,22 @@
 //! The local control plane (kube-apiserver + etcd) for tests.
 //!
 //! A real `kube-apiserver` and etcd on 127.0.0.1, built and started by the scripts in
-//! `tests/control-plane/` (see `docs/development.md`). Which control plane a test binary
-//! talks to:
+//! `tests/control-plane/` (see `docs/development.md`). Which control plane the tests
+//! talk to:
 //!
 //! - `APIGW_TEST_KUBECONFIG` set (the test runner `scripts/test` does this): the admin
-//!   kubeconfig of a control plane that is already running, shared by every test binary.
+//!   kubeconfig of a control plane that is already running, shared by every test.
 //!   `APIGW_TEST_KUBECONFIG_NORIGHTS` may name the no-rights kubeconfig; by default it is
 //!   `kubeconfig-norights` next to the admin one, which is where `up` writes it.
 //!   `APIGW_TEST_STATE_DIR` may name `up`'s state directory (for [`restart_apiserver`]);
 //!   by default it is the admin kubeconfig's folder, which is where `up` puts it.
 //! - not set: the first test that needs one builds (once, cached) and starts a control
-//!   plane for this test binary, with `--owner-pid` = this process, so the control plane
-//!   stops when the binary exits, however it exits.
+//!   plane for this process (the integration test binary, or a benchmark), with
+//!   `--owner-pid` = this process, so the control plane stops when the process exits,
+//!   however it exits.
 //!
-//! Tests run in parallel inside a binary: each one works in its own namespace
+//! Every test of the binary shares it, and they run in parallel: each one works in its
+//! own namespace
 //! ([`test_namespace`]). There is no controller-manager, so namespaces are never really
 //! deleted (they would stay `Terminating`); the control plane is throw-away instead.
 
@@ -203,7 +205,7 @@ impl Drop for ControlPlane {
     }
 }
 
-/// The control plane shared by all tests of this binary (see the module docs).
+/// The control plane shared by all tests of this process (see the module docs).
 pub fn shared() -> &'static ControlPlane {
     // Never dropped (it is a static): the watchdog stops it when the process exits.
     // A failed start is remembered, so later tests fail fast with the same message.

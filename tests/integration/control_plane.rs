@@ -2,10 +2,6 @@
 //! with OpenAPI and CEL validation, watches, RBAC, coordination Leases, and a client
 //! watch that survives an API server restart on the same etcd.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code asserts by panicking
-
-mod support;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -17,7 +13,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::Api;
 use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
-use support::cluster;
+
+use crate::support::cluster;
 
 /// How long any single wait in these tests may take before the test fails.
 const WAIT: Duration = Duration::from_secs(60);
@@ -70,7 +67,7 @@ fn widget(name: &str, spec: serde_json::Value) -> DynamicObject {
         "metadata": { "name": name },
         "spec": spec,
     }))
-    .unwrap()
+    .expect("a Widget object")
 }
 
 /// The API server's refusal of a create: (HTTP code, message).
@@ -109,7 +106,7 @@ async fn kubectl_applied_crd_validates_with_openapi_schema_and_cel_rule() {
             ),
         )
         .await
-        .unwrap();
+        .expect("create a valid Widget");
     assert_eq!(good.data["spec"]["maxReplicas"], 3);
     assert!(good.metadata.uid.is_some(), "stored objects get a uid");
 
@@ -161,7 +158,7 @@ async fn kubectl_applied_crd_validates_with_openapi_schema_and_cel_rule() {
     let names: Vec<String> = widgets
         .list(&Default::default())
         .await
-        .unwrap()
+        .expect("list Widgets")
         .items
         .into_iter()
         .filter_map(|w| w.metadata.name)
@@ -183,7 +180,7 @@ async fn watch_sees_a_change_made_after_it_started() {
     config_maps
         .create(&PostParams::default(), &config_map("watched", "before"))
         .await
-        .unwrap();
+        .expect("create ConfigMap watched");
 
     let mut events = watcher(config_maps.clone(), watcher::Config::default()).boxed();
     // The initial list shows the object as it was.
@@ -197,7 +194,7 @@ async fn watch_sees_a_change_made_after_it_started() {
             &Patch::Merge(serde_json::json!({"data": {"value": "after"}})),
         )
         .await
-        .unwrap();
+        .expect("patch ConfigMap watched");
     wait_for_value(&mut events, "watched", "after").await;
 }
 
@@ -211,11 +208,14 @@ async fn credential_without_rights_is_authenticated_but_forbidden() {
     let review: SelfSubjectReview = Api::all(norights.clone())
         .create(
             &PostParams::default(),
-            &serde_json::from_value(serde_json::json!({})).unwrap(),
+            &serde_json::from_value(serde_json::json!({})).expect("a SelfSubjectReview"),
         )
         .await
-        .unwrap();
-    let user = review.status.unwrap().user_info.unwrap();
+        .expect("create a SelfSubjectReview as norights");
+    let user = review
+        .status
+        .and_then(|s| s.user_info)
+        .expect("the review's user info");
     assert_eq!(user.username.as_deref(), Some("norights"));
     assert!(
         !user
@@ -247,7 +247,7 @@ async fn credential_without_rights_is_authenticated_but_forbidden() {
     Api::<ConfigMap>::namespaced(admin, &ns)
         .create(&PostParams::default(), &config_map("allowed", "x"))
         .await
-        .unwrap();
+        .expect("the admin creates a ConfigMap");
 }
 
 #[tokio::test]
@@ -265,27 +265,34 @@ async fn coordination_lease_can_be_created_and_renewed() {
             "renewTime": "2025-01-01T00:00:00.000000Z",
         }
     }))
-    .unwrap();
-    let created = leases.create(&PostParams::default(), &lease).await.unwrap();
+    .expect("a Lease object");
+    let created = leases
+        .create(&PostParams::default(), &lease)
+        .await
+        .expect("create the Lease");
     assert_eq!(
-        created.spec.as_ref().unwrap().holder_identity.as_deref(),
+        created
+            .spec
+            .as_ref()
+            .and_then(|s| s.holder_identity.as_deref()),
         Some("pod-a")
     );
 
     // Renewing is an update guarded by resourceVersion, as leader election does it.
     let mut renewed = created.clone();
     let renew_time: MicroTime =
-        serde_json::from_value(serde_json::json!("2025-01-01T00:00:10.000000Z")).unwrap();
-    renewed.spec.as_mut().unwrap().renew_time = Some(renew_time.clone());
+        serde_json::from_value(serde_json::json!("2025-01-01T00:00:10.000000Z"))
+            .expect("a MicroTime");
+    renewed.spec.as_mut().expect("the Lease's spec").renew_time = Some(renew_time.clone());
     let renewed = leases
         .replace("apigw-compliance-leader", &PostParams::default(), &renewed)
         .await
-        .unwrap();
+        .expect("renew the Lease");
     assert_ne!(
         renewed.metadata.resource_version,
         created.metadata.resource_version
     );
-    assert_eq!(renewed.spec.unwrap().renew_time, Some(renew_time));
+    assert_eq!(renewed.spec.and_then(|s| s.renew_time), Some(renew_time));
 
     // A stale writer (the old resourceVersion) is refused with a conflict.
     match leases
@@ -300,18 +307,18 @@ async fn coordination_lease_can_be_created_and_renewed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_watch_survives_apiserver_restart_on_same_etcd() {
     // A control plane of its own: restarting the shared one would pull the API server
-    // from under the other tests of this binary that run at the same time.
+    // from under the other tests that run at the same time.
     let plane = tokio::task::spawn_blocking(|| cluster::ControlPlane::start("restart"))
         .await
-        .unwrap()
-        .unwrap();
+        .expect("join the control plane's start")
+        .unwrap_or_else(|e| panic!("cannot start a control plane: {e}"));
     let client = plane.client().await;
     let ns = cluster::test_namespace(&client, "restart").await;
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     config_maps
         .create(&PostParams::default(), &config_map("before", "1"))
         .await
-        .unwrap();
+        .expect("create ConfigMap before");
 
     // The watcher as a controller would run it: with backoff, so errors while the API
     // server is away are retried instead of ending the stream.
@@ -331,7 +338,7 @@ async fn client_watch_survives_apiserver_restart_on_same_etcd() {
     let mut restart = std::pin::pin!(restart);
     let plane = loop {
         tokio::select! {
-            done = &mut restart => break done.unwrap(),
+            done = &mut restart => break done.expect("the restart finished"),
             event = events.next() => match event {
                 Some(Ok(_)) => {}
                 Some(Err(_)) => errors_during_restart += 1,
@@ -347,14 +354,24 @@ async fn client_watch_survives_apiserver_restart_on_same_etcd() {
     eprintln!("watch errors while kube-apiserver restarted: {errors_during_restart}");
 
     // Same etcd: what was written before the restart is still there.
-    let before = config_maps.get("before").await.unwrap();
-    assert_eq!(before.data.unwrap()["value"], "1");
+    let before = config_maps
+        .get("before")
+        .await
+        .expect("ConfigMap before after the restart");
+    assert_eq!(
+        before
+            .data
+            .as_ref()
+            .and_then(|d| d.get("value"))
+            .map(String::as_str),
+        Some("1")
+    );
 
     // The same watch stream sees a change made after the restart.
     config_maps
         .create(&PostParams::default(), &config_map("after", "2"))
         .await
-        .unwrap();
+        .expect("create ConfigMap after");
     wait_for_value(&mut events, "after", "2").await;
     drop(events);
     drop(client);

@@ -2,14 +2,11 @@
 //! per-account token bucket (`set_rate_limit`, on each test's own account, so tests
 //! running beside it are not slowed).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code asserts by panicking
-
-mod support;
-
 use aws_sdk_apigatewayv2::types::{AuthorizationType, LoggingLevel, ProtocolType};
 use serde_json::Value;
-use support::moto::{MotoAccount, new_account};
-use support::seed::{self, V2StageSpec};
+
+use crate::support::moto::{MotoAccount, new_account};
+use crate::support::seed::{self, V2StageSpec};
 
 const BIN: &str = env!("CARGO_BIN_EXE_apigw-compliance");
 const REGION: &str = "us-east-1";

@@ -3,16 +3,22 @@
 //! profile and wait helpers the operator's end-to-end tests share.
 //!
 //! Each test starts an [`Operator`] of its own, with its own moto account's credentials
-//! and, usually, watching only the test's namespace, so the tests of one binary run in
-//! parallel without reconciling each other's profiles. The operator's stderr goes to a
-//! log file that the wait helpers print when what they wait for never happens.
+//! and, usually, watching only the test's namespace, so the tests run in parallel
+//! without reconciling each other's profiles. The operator's stderr goes to a log file
+//! that the wait helpers print when what they wait for never happens.
+//!
+//! Tests never sleep to let something happen (or not): they wait for what proves it
+//! happened, a status, an Event, a log line, or a count on `/metrics`
+//! ([`Operator::wait_metrics`]).
 
 use std::io::{Read, Write};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use apigw_compliance::crd::{ComplianceProfile, ComplianceProfileStatus, ConditionStatus};
+use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
 
 use super::cluster::{self, ControlPlane};
@@ -25,9 +31,18 @@ pub const CRD_FILE: &str = "crds/apigwcompliance.io_complianceprofiles.yaml";
 pub const CRD_NAME: &str = "complianceprofiles.apigwcompliance.io";
 
 /// Argument prefixes whose values the harness supplies: the tenancy file it writes and
-/// the loopback address of the port it picked (see [`Operator::with_command_line`]).
+/// [`HTTP_ADDR`] (see [`Operator::with_command_line`]).
 const TENANCY_CONFIG_ARG: &str = "--tenancy-config=";
 const HTTP_ADDR_ARG: &str = "--http-addr=";
+/// Where every operator the harness starts serves `/metrics`: port 0, so the operator
+/// binds a free port itself (nothing can take it between a pick and the bind), and the
+/// harness reads the port back from the operator's log ([`SERVING`]).
+const HTTP_ADDR: &str = "127.0.0.1:0";
+/// The message the operator logs at info level once it listens, with the bound address
+/// in its `address` field (`apigw-compliance run`; text or JSON log format).
+const SERVING: &str = "serving /healthz, /readyz and /metrics";
+/// How long a starting operator gets to log [`SERVING`].
+const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a stopping operator gets after SIGTERM before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 /// How often the wait helpers look again.
@@ -65,14 +80,6 @@ pub fn temp_dir(label: &str) -> PathBuf {
     dir
 }
 
-/// A loopback port nothing listens on right now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 /// A tenancy configuration that lets profiles in `namespace` scan with the operator's
 /// own AWS identity (here: the test's moto account).
 pub fn tenancy_allowing_operator_identity(namespace: &str) -> String {
@@ -91,8 +98,8 @@ pub fn profile_yaml(name: &str, spec: &str) -> String {
 /// it is still running after a grace period.
 pub struct Operator {
     child: Child,
-    /// The loopback port of its HTTP endpoint (`/metrics`, `/readyz`).
-    port: u16,
+    /// The address of its HTTP endpoint (`/metrics`, `/readyz`), as it logged it.
+    addr: SocketAddr,
     /// Its stderr.
     log: PathBuf,
 }
@@ -133,6 +140,8 @@ impl Operator {
             ]
             .map(String::from)
             .to_vec(),
+            // A RUST_LOG given with `envs` must let apigw_compliance's info lines through:
+            // `start` reads the HTTP address from one ([`SERVING`]).
             env: vec![
                 ("RUST_LOG".into(), "info,apigw_compliance=debug".into()),
                 ("NO_COLOR".into(), "1".into()),
@@ -143,9 +152,10 @@ impl Operator {
     /// The binary with exactly `args` (a command line taken from elsewhere, such as the
     /// chart's Deployment) and `tenancy` as the tenancy configuration, with `account`'s
     /// credentials and no other environment. The harness owns the tenancy file and the
-    /// HTTP port: an argument `--tenancy-config=...` gets the tenancy file's path as its
-    /// value and `--http-addr=...` the loopback address of the port, in place. Neither
-    /// is added when absent.
+    /// HTTP address: an argument `--tenancy-config=...` gets the tenancy file's path as
+    /// its value and `--http-addr=...` gets `127.0.0.1:0`, in place. Neither is added
+    /// when absent; without `--http-addr`, the operator's default address is used and
+    /// read back from its log all the same.
     pub fn with_command_line<'a>(
         account: &'a MotoAccount,
         args: Vec<String>,
@@ -171,10 +181,15 @@ impl Operator {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// GETs a path from its HTTP endpoint: (status code, body), or None while it is not
-    /// listening.
+    /// The address its HTTP endpoint listens on (the port it bound itself).
+    pub fn http_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// GETs a path from its HTTP endpoint: (status code, body), or None when it does not
+    /// answer.
     pub fn get(&self, path: &str) -> Option<(u16, String)> {
-        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        let mut stream = std::net::TcpStream::connect(self.addr).ok()?;
         stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
         write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
         let mut reply = String::new();
@@ -194,10 +209,33 @@ impl Operator {
     /// The value of one series (`name{labels}`) on `/metrics`, 0 when absent or not
     /// served.
     pub fn metric(&self, series: &str) -> f64 {
-        self.metrics()
-            .lines()
-            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
-            .unwrap_or(0.0)
+        Scrape(self.metrics()).value(series)
+    }
+
+    /// Polls `/metrics` until `done` holds for it and returns that scrape; panics with
+    /// the last scrape and the log, naming `what`, after `timeout`. What a test waits
+    /// for before asserting that something did *not* happen: e.g. the reconcile that
+    /// the operator's own status write triggers has been counted.
+    pub async fn wait_metrics(
+        &self,
+        timeout: Duration,
+        what: &str,
+        done: impl Fn(&Scrape) -> bool,
+    ) -> Scrape {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let scrape = Scrape(self.metrics());
+            if done(&scrape) {
+                return scrape;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: not reached after {timeout:?}; /metrics:\n{}\nlog:\n{}",
+                scrape.0,
+                self.log()
+            );
+            tokio::time::sleep(POLL).await;
+        }
     }
 
     /// Sends SIGTERM: the operator stops gracefully (and releases a Lease it holds).
@@ -317,27 +355,28 @@ impl OperatorBuilder<'_> {
         self
     }
 
-    /// Writes the tenancy file into a new temp directory, picks a free port and starts
-    /// the process, its stderr to `operator.log` there. It does not wait for readiness
-    /// ([`Operator::wait_ready`]).
-    pub fn start(self) -> Operator {
+    /// Writes the tenancy file into a new temp directory and starts the process, its
+    /// stderr to `operator.log` there, serving HTTP on [`HTTP_ADDR`] (port 0: the
+    /// operator binds a free port itself); then waits until it logs the address it bound
+    /// ([`SERVING`]). Panics with the log if it exits first or logs nothing of the kind
+    /// in time. It does not wait for readiness ([`Operator::wait_ready`]).
+    pub async fn start(self) -> Operator {
         let dir = temp_dir("operator");
         let tenancy = dir.join("tenancy.yaml");
         std::fs::write(&tenancy, &self.tenancy).expect("write tenancy");
         let log = dir.join("operator.log");
-        let port = free_port();
         let args = self.args.into_iter().map(|arg| {
             if arg.starts_with(TENANCY_CONFIG_ARG) {
                 format!("{TENANCY_CONFIG_ARG}{}", tenancy.display())
             } else if arg.starts_with(HTTP_ADDR_ARG) {
-                format!("{HTTP_ADDR_ARG}127.0.0.1:{port}")
+                format!("{HTTP_ADDR_ARG}{HTTP_ADDR}")
             } else {
                 arg
             }
         });
         let kubeconfig = self.kubeconfig.unwrap_or_else(cluster::kubeconfig_path);
         let binary = self.binary.unwrap_or_else(|| PathBuf::from(BIN));
-        let child = Command::new(binary)
+        let mut child = Command::new(&binary)
             .args(args)
             // Nothing of the developer's environment (~/.aws, KUBECONFIG) leaks in.
             .env_clear()
@@ -345,11 +384,141 @@ impl OperatorBuilder<'_> {
             .envs(self.env)
             .env("KUBECONFIG", &kubeconfig)
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
+            .stderr(std::fs::File::create(&log).expect("create the operator's log file"))
             .spawn()
-            .expect("start the operator");
-        Operator { child, port, log }
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+        let addr = bound_http_addr(&mut child, &log).await;
+        Operator { child, addr, log }
     }
+}
+
+/// Waits until the starting operator logs [`SERVING`] and returns the address it names.
+/// Kills the process and panics with its log when it exits first or after
+/// [`START_TIMEOUT`].
+async fn bound_http_addr(child: &mut Child, log: &Path) -> SocketAddr {
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(addr) = http_addr_in_log(&text) {
+            return addr;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the operator exited ({status}) before it served HTTP; log:\n{text}");
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "the operator did not log `{SERVING}` with its address within {START_TIMEOUT:?} \
+                 (the harness needs apigw_compliance's info level); log:\n{text}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The address in the operator's [`SERVING`] log line, in the text format
+/// (`... serving /healthz, /readyz and /metrics address=127.0.0.1:43121`, possibly with
+/// ANSI colours) or the JSON one (`"address":"127.0.0.1:43121"`). Only whole lines
+/// count: a line still being written could end in the middle of the port.
+fn http_addr_in_log(log: &str) -> Option<SocketAddr> {
+    log.split_inclusive('\n')
+        .filter(|line| line.ends_with('\n'))
+        .map(without_ansi_escapes)
+        .filter(|line| line.contains(SERVING))
+        .find_map(|line| {
+            let (_, rest) = line
+                .split_once("address=")
+                .or_else(|| line.split_once("\"address\":\""))?;
+            let value: String = rest
+                .chars()
+                .take_while(|c| !c.is_whitespace() && !matches!(c, '"' | ',' | '}'))
+                .collect();
+            value.parse().ok()
+        })
+}
+
+/// `line` without ANSI escape sequences (`ESC [ ... final byte`).
+fn without_ansi_escapes(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(c);
+        } else if chars.next() == Some('[') {
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// One scrape of an operator's `/metrics` (OpenMetrics text).
+#[derive(Clone, Debug, Default)]
+pub struct Scrape(pub String);
+
+impl Scrape {
+    /// The value of one series (`name{labels}` exactly as exported), 0 when absent.
+    pub fn value(&self, series: &str) -> f64 {
+        self.0
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(series)?
+                    .strip_prefix(' ')?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0.0)
+    }
+
+    /// Finished reconciles, whatever their outcome
+    /// (`apigw_compliance_reconciles_total`, every label set summed).
+    pub fn reconciles(&self) -> f64 {
+        self.0
+            .lines()
+            .filter(|l| l.starts_with("apigw_compliance_reconciles_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// Finished reconciles with `outcome` (`scanned`, `skipped`, `recoverable_error`,
+    /// `terminal_error`).
+    pub fn reconciles_with(&self, outcome: &str) -> f64 {
+        self.value(&format!(
+            "apigw_compliance_reconciles_total{{outcome=\"{outcome}\"}}"
+        ))
+    }
+}
+
+impl std::fmt::Display for Scrape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Changes only an annotation of the profile: a watch event that makes the operator
+/// reconcile the profile as it is (it ignores annotations; spec, generation and status
+/// stay). A barrier: the reconcile it triggers starts after every earlier change of the
+/// profile reached the operator.
+pub async fn touch(api: &Api<ComplianceProfile>, name: &str) {
+    let stamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_nanos()
+        .to_string();
+    api.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({
+            "metadata": {"annotations": {"apigwcompliance.io/test-touch": stamp}}
+        })),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("annotate profile {name}: {e}"));
 }
 
 /// Runs kubectl as `plane`'s admin with `stdin` as its input; panics with its stderr
@@ -487,5 +656,30 @@ pub async fn wait_all(
     panic!(
         "{what}: not reached by all of {names:?} after {timeout:?}\noperator log:\n{}",
         operator.log()
+    );
+}
+
+#[test]
+fn the_bound_address_is_read_from_whole_text_and_json_log_lines() {
+    let text = "2025-01-01T00:00:00.000000Z  INFO apigw_compliance::controller: serving /healthz, /readyz and /metrics address=127.0.0.1:43121\n";
+    assert_eq!(
+        http_addr_in_log(text),
+        Some("127.0.0.1:43121".parse().expect("address"))
+    );
+    let coloured = "\u{1b}[2m2025-01-01T00:00:00Z\u{1b}[0m \u{1b}[32m INFO\u{1b}[0m \u{1b}[2mapigw_compliance::controller\u{1b}[0m\u{1b}[2m:\u{1b}[0m serving /healthz, /readyz and /metrics \u{1b}[3maddress\u{1b}[0m\u{1b}[2m=\u{1b}[0m127.0.0.1:8080\n";
+    assert_eq!(
+        http_addr_in_log(coloured),
+        Some("127.0.0.1:8080".parse().expect("address"))
+    );
+    let json = r#"{"timestamp":"2025-01-01T00:00:00Z","level":"INFO","fields":{"message":"serving /healthz, /readyz and /metrics","address":"[::1]:9090"},"target":"apigw_compliance::controller"}"#;
+    assert_eq!(
+        http_addr_in_log(&format!("{json}\n")),
+        Some("[::1]:9090".parse().expect("address"))
+    );
+    // A line still being written does not count yet, nor does another line.
+    assert_eq!(http_addr_in_log(text.trim_end()), None);
+    assert_eq!(
+        http_addr_in_log("INFO apigw_compliance: starting address=127.0.0.1:1\n"),
+        None
     );
 }

@@ -4,22 +4,19 @@
 //! changes nothing; switched to Enforce it fixes the stages, says so in Events and
 //! status; the next scan writes nothing.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code asserts by panicking
-
-mod support;
-
 use std::time::Duration;
 
 use apigw_compliance::crd::{ComplianceProfile, ComplianceProfileStatus, ConditionStatus};
 use aws_config::SdkConfig;
 use kube::api::Api;
-use support::cluster::{self, ControlPlane};
-use support::moto::new_account;
-use support::operator::{
+
+use crate::support::cluster::{self, ControlPlane};
+use crate::support::moto::new_account;
+use crate::support::operator::{
     Operator, apply, client_with_crd, condition, events, kubectl_stdout, profile_yaml, repo,
     wait_for, wait_for_events,
 };
-use support::seed;
+use crate::support::seed;
 
 /// Long enough for a scan and its remediation against moto on a loaded 2-core machine.
 const WAIT: Duration = Duration::from_secs(120);
@@ -139,7 +136,7 @@ async fn dry_run_plans_without_writing_then_enforce_fixes_the_stages_and_the_nex
     seed::rest_stage(&sdk, &api, &deployment, "qa", &[]).await;
     account.reset_call_counts().await;
 
-    let operator = Operator::watching(&namespace, &account).start();
+    let operator = Operator::watching(&namespace, &account).start().await;
     let profile = profile_yaml(
         "orders",
         &format!(
@@ -339,7 +336,7 @@ async fn a_missing_cloudwatch_role_blocks_execution_logging_once_reported_while_
     )
     .await;
 
-    let operator = Operator::watching(&namespace, &account).start();
+    let operator = Operator::watching(&namespace, &account).start().await;
     let profile = |interval: &str| {
         profile_yaml(
             "orders",

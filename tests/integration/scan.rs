@@ -1,17 +1,14 @@
 //! The `scan` command end to end: moto seeded with REST, WebSocket and HTTP APIs in
 //! two regions, the public binary run against it, its JSON findings asserted.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code asserts by panicking
-
-mod support;
-
 use std::collections::BTreeMap;
 use std::process::Output;
 
 use aws_sdk_apigatewayv2::types::{AuthorizationType, LoggingLevel, ProtocolType};
 use serde_json::Value;
-use support::moto::{MotoAccount, new_account};
-use support::seed::{self, V2StageSpec};
+
+use crate::support::moto::{MotoAccount, new_account};
+use crate::support::seed::{self, V2StageSpec};
 
 const BIN: &str = env!("CARGO_BIN_EXE_apigw-compliance");
 const LOG_GROUP: &str = "arn:aws:logs:us-east-1:123456789012:log-group:apigw-access";

@@ -13,10 +13,6 @@
 //! The chart's Deployment never runs here (no kubelet): the tests run the binary
 //! themselves, with the arguments and environment the installed Deployment carries.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code asserts by panicking
-
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -35,10 +31,11 @@ use kube::Api;
 use kube::api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use serde::Deserialize;
 use serde_yaml::Value;
-use support::cluster;
-use support::moto::{MotoAccount, new_account};
-use support::operator::{CRD_NAME, Operator, apply, profile_yaml, repo, temp_dir, wait_for};
-use support::seed;
+
+use crate::support::cluster;
+use crate::support::moto::{MotoAccount, new_account};
+use crate::support::operator::{CRD_NAME, Operator, apply, profile_yaml, repo, temp_dir, wait_for};
+use crate::support::seed;
 
 const CHART: &str = "charts/apigw-compliance";
 const CRD_FILE: &str = "apigwcompliance.io_complianceprofiles.yaml";
@@ -1181,6 +1178,7 @@ async fn start_operator_from_release(
         .envs(env)
         .kubeconfig(kubeconfig)
         .start()
+        .await
 }
 
 /// A REST API with one stage that fails APIGateway.1 and .3.

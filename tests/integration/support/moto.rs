@@ -1,7 +1,7 @@
 //! The moto server for tests: endpoint, per-test accounts, SDK configs.
 //!
-//! One moto server per test binary (or the one named by `APIGW_TEST_MOTO_URL`), shared
-//! by all its tests, which run in parallel: each test isolates itself in an AWS account
+//! One moto server per process (or the one named by `APIGW_TEST_MOTO_URL`), shared by
+//! all its tests, which run in parallel: each test isolates itself in an AWS account
 //! of its own with [`MotoAccount::new_account`]. moto keeps every account's resources
 //! apart; credentials from STS `AssumeRole` of `arn:aws:iam::<account>:role/...` act in
 //! `<account>` (see tests/moto/README.md).
@@ -27,7 +27,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_apigateway::config::{Credentials, ProvideCredentials, SharedCredentialsProvider};
 
 /// Env var naming an already running server (tests/moto/server.py) to use instead of
-/// starting one per test binary, e.g. `APIGW_TEST_MOTO_URL=http://127.0.0.1:5000`.
+/// starting one per process, e.g. `APIGW_TEST_MOTO_URL=http://127.0.0.1:5000`.
 pub const MOTO_URL_ENV: &str = "APIGW_TEST_MOTO_URL";
 
 /// The region tests use unless they need another.
@@ -46,8 +46,8 @@ fn repo_root() -> &'static Path {
 /// The URL of the process-wide moto server, starting it on first use.
 ///
 /// With `APIGW_TEST_MOTO_URL` set, that server is used as is. Otherwise
-/// `tests/moto/up` installs (once per machine, cached) and starts one for this test
-/// binary, with `--owner-pid` = this process so it stops when the binary exits.
+/// `tests/moto/up` installs (once per machine, cached) and starts one for this
+/// process, with `--owner-pid` = this process so it stops when the process exits.
 /// Blocks the calling thread while the server starts (the first install takes a
 /// minute); panics with the server's log if it cannot start.
 pub fn moto_url() -> &'static str {

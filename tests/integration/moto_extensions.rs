@@ -3,10 +3,6 @@
 //! account isolation, the call counter and throttling. Everything goes through the
 //! Rust AWS SDK the product uses.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code asserts by panicking
-
-mod support;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -19,8 +15,9 @@ use aws_sdk_apigatewayv2::types::{
     AccessLogSettings, AuthorizationType, LoggingLevel, ProtocolType, RouteSettings,
 };
 use aws_sdk_wafv2::types::Scope;
-use support::moto::{MotoAccount, new_account};
-use support::seed::{self, V2StageSpec, replace};
+
+use crate::support::moto::{MotoAccount, new_account};
+use crate::support::seed::{self, V2StageSpec, replace};
 
 const REGION: &str = "us-east-1";
 
@@ -823,7 +820,7 @@ async fn call_counter_counts_per_account_and_operation() {
     assert_eq!(acct.call_counts().await, counts);
     assert_eq!(other.call_counts().await.get("apigateway:GetRestApis"), 1);
     // ...and the server-wide view holds both.
-    let all = support::moto::call_counts().await;
+    let all = crate::support::moto::call_counts().await;
     assert!(all.get("apigateway:GetStages") >= 3);
     assert!(all.get("apigateway:GetRestApis") >= 1);
 

@@ -4,10 +4,6 @@
 //! HTTP layer: the requests the AWS SDK sends, captured by a loopback listener and
 //! checked against the API reference's method, path and body.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code asserts by panicking
-
-mod support;
-
 use std::sync::{Arc, Mutex};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -16,6 +12,8 @@ use aws_sdk_apigatewayv2::types::{LoggingLevel as V2Level, ProtocolType};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::support::moto::{MotoAccount, new_account};
+use crate::support::seed::{self, V2StageSpec};
 use apigw_compliance::controls::access_logging::AccessLogRemediation as AccessLoggingRemediation;
 use apigw_compliance::controls::client_certificate::CertificateRemediation as ClientCertificateRemediation;
 use apigw_compliance::controls::waf_acl::WebAclRemediation as WafRemediation;
@@ -33,8 +31,6 @@ use apigw_compliance::pipeline::apply::{ApplyOptions, apply};
 use apigw_compliance::pipeline::evaluate::evaluate;
 use apigw_compliance::pipeline::plan::plan;
 use apigw_compliance::report::remediation::RemediationReport;
-use support::moto::{MotoAccount, new_account};
-use support::seed::{self, V2StageSpec};
 
 const REGION: &str = "us-east-1";
 const BIN: &str = env!("CARGO_BIN_EXE_apigw-compliance");

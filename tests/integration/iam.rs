@@ -12,8 +12,6 @@
 //! control, plus `all.json`), STS AssumeRole to `assume-roles.json` (the operator's own
 //! identity), the rest to `scan.json`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code asserts by panicking
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -410,7 +408,7 @@ fn expected_policies() -> BTreeMap<Policy, BTreeSet<(String, String)>> {
         .collect();
     assert!(
         unmapped.is_empty(),
-        "AWS calls without a row in CALLS (tests/iam.rs) for their mode: {unmapped:?}; \
+        "AWS calls without a row in CALLS (tests/integration/iam.rs) for their mode: {unmapped:?}; \
          add the IAM actions they need, and the same to the policy in docs/iam/"
     );
     let stale: Vec<&str> = CALLS

@@ -2,8 +2,6 @@
 //! `crds/` with kubectl, so a type change that is not regenerated would ship a schema
 //! that disagrees with the operator.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code asserts by panicking
-
 use std::path::Path;
 
 const CHECKED_IN: &str = "crds/apigwcompliance.io_complianceprofiles.yaml";
