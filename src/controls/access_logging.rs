@@ -425,4 +425,30 @@ mod tests {
         let region = rest_region(rest_stage(&[]));
         assert!(run(evaluate, &region, &strict()).is_empty());
     }
+
+    /// The specification (securityhub-apigateway-controls.md), field by field, in its
+    /// own words: the test is its letter in code.
+    #[test]
+    fn catalog_entry_matches_the_specification() {
+        assert_matches_spec(
+            &CONTROL.meta,
+            &SpecEntry {
+                title: "Access logging should be configured for API Gateway V2 Stages",
+                severity: Severity::Medium,
+                category: "Identify > Logging",
+                resource_types: &["AWS::ApiGatewayV2::Stage"],
+                related_requirements: NIST_LOGGING,
+                config_rule: "api-gwv2-access-logs-enabled",
+                unsupported_regions: &[
+                    "Asia Pacific (Jakarta)",
+                    "China (Beijing)",
+                    "China (Ningxia)",
+                    "Middle East (UAE)",
+                    "AWS GovCloud (US-East)",
+                    "AWS GovCloud (US-West)",
+                ],
+                remediation_url: LOGGING_GUIDE,
+            },
+        );
+    }
 }

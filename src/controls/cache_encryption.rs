@@ -357,4 +357,24 @@ mod tests {
         );
         assert!(run(evaluate, &region, &ControlParameters::default()).is_empty());
     }
+
+    /// The specification (securityhub-apigateway-controls.md), field by field, in its
+    /// own words: the test is its letter in code.
+    #[test]
+    fn catalog_entry_matches_the_specification() {
+        assert_matches_spec(
+            &CONTROL.meta,
+            &SpecEntry {
+                title: "API Gateway REST API cache data should be encrypted at rest",
+                severity: Severity::Medium,
+                category: "Protect > Data protection > Encryption of data at rest",
+                resource_types: &["AWS::ApiGateway::Stage"],
+                related_requirements: "NIST.800-53.r5 CA-9(1), NIST.800-53.r5 CM-3(6), NIST.800-53.r5 SC-13, \
+                    NIST.800-53.r5 SC-28, NIST.800-53.r5 SC-28(1), NIST.800-53.r5 SC-7(10), NIST.800-53.r5 SI-7(6)",
+                config_rule: "api-gw-cache-encrypted",
+                unsupported_regions: &[],
+                remediation_url: "https://docs.aws.amazon.com/securityhub/latest/userguide/apigateway-controls.html#apigateway-5",
+            },
+        );
+    }
 }

@@ -521,4 +521,32 @@ mod tests {
         );
         assert!(run(evaluate, &region, &ControlParameters::default()).is_empty());
     }
+
+    /// The specification (securityhub-apigateway-controls.md), field by field, in its
+    /// own words: the test is its letter in code.
+    #[test]
+    fn catalog_entry_matches_the_specification() {
+        assert_matches_spec(
+            &CONTROL.meta,
+            &SpecEntry {
+                title: "API Gateway REST API stages should be configured to use SSL certificates for backend authentication",
+                severity: Severity::Medium,
+                category: "Protect > Data protection",
+                resource_types: &["AWS::ApiGateway::Stage"],
+                related_requirements: "NIST.800-53.r5 AC-17(2), NIST.800-53.r5 AC-4, NIST.800-53.r5 IA-5(1), \
+                    NIST.800-53.r5 SC-12(3), NIST.800-53.r5 SC-13, NIST.800-53.r5 SC-23, NIST.800-53.r5 SC-23(3), \
+                    NIST.800-53.r5 SC-7(4), NIST.800-53.r5 SC-8, NIST.800-53.r5 SC-8(1), NIST.800-53.r5 SC-8(2), \
+                    NIST.800-53.r5 SI-7(6)",
+                config_rule: "https://docs.aws.amazon.com/config/latest/developerguide/api-gw-ssl-enabled.html",
+                unsupported_regions: &[
+                    "Asia Pacific (Osaka)",
+                    "China (Beijing)",
+                    "China (Ningxia)",
+                    "AWS GovCloud (US-East)",
+                    "AWS GovCloud (US-West)",
+                ],
+                remediation_url: "https://docs.aws.amazon.com/apigateway/latest/developerguide/getting-started-client-side-ssl-authentication.html",
+            },
+        );
+    }
 }

@@ -1174,4 +1174,23 @@ mod tests {
         let findings = run(evaluate, &region, &ControlParameters::default());
         assert_eq!(findings.len(), 4);
     }
+
+    /// The specification (securityhub-apigateway-controls.md), field by field, in its
+    /// own words: the test is its letter in code.
+    #[test]
+    fn catalog_entry_matches_the_specification() {
+        assert_matches_spec(
+            &CONTROL.meta,
+            &SpecEntry {
+                title: "API Gateway REST and WebSocket API execution logging should be enabled",
+                severity: Severity::Medium,
+                category: "Identify > Logging",
+                resource_types: &["AWS::ApiGateway::Stage", "AWS::ApiGatewayV2::Stage"],
+                related_requirements: NIST_LOGGING,
+                config_rule: "https://docs.aws.amazon.com/config/latest/developerguide/api-gw-execution-logging-enabled.html",
+                unsupported_regions: &["Africa (Cape Town)", "Europe (Milan)", "Middle East (UAE)"],
+                remediation_url: LOGGING_GUIDE,
+            },
+        );
+    }
 }

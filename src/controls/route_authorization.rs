@@ -684,4 +684,30 @@ mod tests {
         let region = rest_region(rest_stage(&[]));
         assert!(run(evaluate, &region, &ControlParameters::default()).is_empty());
     }
+
+    /// The specification (securityhub-apigateway-controls.md), field by field, in its
+    /// own words: the test is its letter in code.
+    #[test]
+    fn catalog_entry_matches_the_specification() {
+        assert_matches_spec(
+            &CONTROL.meta,
+            &SpecEntry {
+                title: "API Gateway routes should specify an authorization type",
+                severity: Severity::Medium,
+                category: "Protect > Secure Access Management",
+                resource_types: &["AWS::ApiGatewayV2::Route"],
+                related_requirements: "NIST.800-53.r5 AC-3, NIST.800-53.r5 CM-2, NIST.800-53.r5 CM-2(2)",
+                config_rule: "api-gwv2-authorization-type-configured",
+                unsupported_regions: &[
+                    "Asia Pacific (Jakarta)",
+                    "China (Beijing)",
+                    "China (Ningxia)",
+                    "Middle East (UAE)",
+                    "AWS GovCloud (US-East)",
+                    "AWS GovCloud (US-West)",
+                ],
+                remediation_url: "https://docs.aws.amazon.com/securityhub/latest/userguide/apigateway-controls.html#apigateway-8",
+            },
+        );
+    }
 }

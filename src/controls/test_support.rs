@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::controls::ControlParameters;
+use crate::controls::{ControlMeta, ControlParameters};
 use crate::inventory::{MethodSetting, RegionInventory, RestApi, RestStage, Route, V2Api, V2Stage};
-use crate::model::{Finding, V2Protocol};
+use crate::model::{Finding, Severity, V2Protocol};
 
 pub(crate) type EvaluateFn = fn(&RegionInventory, &ControlParameters, &mut Vec<Finding>);
 
@@ -128,4 +128,87 @@ pub(crate) fn parity() -> ControlParameters {
         semantics: crate::controls::Semantics::AwsParity,
         ..ControlParameters::default()
     }
+}
+
+/// One control's metadata as the specification states it.
+pub(crate) struct SpecEntry {
+    pub(crate) title: &'static str,
+    pub(crate) severity: Severity,
+    pub(crate) category: &'static str,
+    pub(crate) resource_types: &'static [&'static str],
+    pub(crate) related_requirements: &'static str,
+    /// As the specification gives it: a link to the rule's page or the rule's name.
+    pub(crate) config_rule: &'static str,
+    /// The region names of the specification's "not supported" note.
+    pub(crate) unsupported_regions: &'static [&'static str],
+    /// The guide the Remediation section links to; for .5 (console steps only) and
+    /// .8 (one guide per protocol: HTTP and WebSocket) the control's own page.
+    pub(crate) remediation_url: &'static str,
+}
+
+pub(crate) const NIST_LOGGING: &str = "NIST.800-53.r5 AC-4(26), NIST.800-53.r5 AU-10, NIST.800-53.r5 AU-12, \
+    NIST.800-53.r5 AU-2, NIST.800-53.r5 AU-3, NIST.800-53.r5 AU-6(3), NIST.800-53.r5 AU-6(4), \
+    NIST.800-53.r5 CA-7, NIST.800-53.r5 SC-7(9), NIST.800-53.r5 SI-7(8)";
+pub(crate) const LOGGING_GUIDE: &str = "https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html#set-up-access-logging-using-console";
+
+/// The region codes of the names the specification uses.
+fn region_code(name: &str) -> &'static str {
+    match name {
+        "Africa (Cape Town)" => "af-south-1",
+        "Asia Pacific (Jakarta)" => "ap-southeast-3",
+        "Asia Pacific (Osaka)" => "ap-northeast-3",
+        "China (Beijing)" => "cn-north-1",
+        "China (Ningxia)" => "cn-northwest-1",
+        "Europe (Milan)" => "eu-south-1",
+        "Middle East (UAE)" => "me-central-1",
+        "AWS GovCloud (US-East)" => "us-gov-east-1",
+        "AWS GovCloud (US-West)" => "us-gov-west-1",
+        other => panic!("no region code for {other:?}"),
+    }
+}
+
+/// The rule's name from its documentation link (`…/api-gw-ssl-enabled.html`), or the
+/// name itself.
+fn config_rule_name(spec: &str) -> &str {
+    spec.rsplit('/')
+        .next()
+        .unwrap_or(spec)
+        .trim_end_matches(".html")
+}
+
+/// Asserts that a control's catalog entry is the specification's text, field by field.
+pub(crate) fn assert_matches_spec(meta: &ControlMeta, spec: &SpecEntry) {
+    let id = meta.id;
+    assert_eq!(meta.title, spec.title, "{id} title");
+    assert_eq!(meta.severity, spec.severity, "{id} severity");
+    assert_eq!(meta.category, spec.category, "{id} category");
+    let types: Vec<&str> = meta.resource_types.iter().map(|t| t.as_str()).collect();
+    assert_eq!(types, spec.resource_types, "{id} resource types");
+    let requirements: Vec<&str> = spec
+        .related_requirements
+        .split(',')
+        .map(str::trim)
+        .collect();
+    assert_eq!(
+        meta.related_requirements, requirements,
+        "{id} related requirements"
+    );
+    assert_eq!(
+        meta.config_rule,
+        config_rule_name(spec.config_rule),
+        "{id} config rule"
+    );
+    let regions: Vec<&str> = spec
+        .unsupported_regions
+        .iter()
+        .map(|name| region_code(name))
+        .collect();
+    assert_eq!(
+        meta.unsupported_regions, regions,
+        "{id} unsupported regions"
+    );
+    assert_eq!(
+        meta.remediation_url, spec.remediation_url,
+        "{id} remediation URL"
+    );
 }

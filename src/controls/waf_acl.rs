@@ -370,4 +370,29 @@ mod tests {
         );
         assert!(run(evaluate, &region, &ControlParameters::default()).is_empty());
     }
+
+    /// The specification (securityhub-apigateway-controls.md), field by field, in its
+    /// own words: the test is its letter in code.
+    #[test]
+    fn catalog_entry_matches_the_specification() {
+        assert_matches_spec(
+            &CONTROL.meta,
+            &SpecEntry {
+                title: "API Gateway should be associated with a WAF Web ACL",
+                severity: Severity::Medium,
+                category: "Protect > Protective services",
+                resource_types: &["AWS::ApiGateway::Stage"],
+                related_requirements: "NIST.800-53.r5 AC-4(21)",
+                config_rule: "https://docs.aws.amazon.com/config/latest/developerguide/api-gw-associated-with-waf.html",
+                unsupported_regions: &[
+                    "Asia Pacific (Osaka)",
+                    "China (Beijing)",
+                    "China (Ningxia)",
+                    "AWS GovCloud (US-East)",
+                    "AWS GovCloud (US-West)",
+                ],
+                remediation_url: "https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-control-access-aws-waf.html",
+            },
+        );
+    }
 }

@@ -170,4 +170,30 @@ mod tests {
         );
         assert!(run(evaluate, &region, &ControlParameters::default()).is_empty());
     }
+
+    /// The specification (securityhub-apigateway-controls.md), field by field, in its
+    /// own words: the test is its letter in code.
+    #[test]
+    fn catalog_entry_matches_the_specification() {
+        assert_matches_spec(
+            &CONTROL.meta,
+            &SpecEntry {
+                title: "API Gateway REST API stages should have AWS X-Ray tracing enabled",
+                severity: Severity::Low,
+                category: "Detect > Detection services",
+                resource_types: &["AWS::ApiGateway::Stage"],
+                related_requirements: "NIST.800-53.r5 CA-7",
+                config_rule: "https://docs.aws.amazon.com/config/latest/developerguide/api-gw-xray-enabled.html",
+                unsupported_regions: &[
+                    "Asia Pacific (Osaka)",
+                    "China (Beijing)",
+                    "China (Ningxia)",
+                    "Middle East (UAE)",
+                    "AWS GovCloud (US-East)",
+                    "AWS GovCloud (US-West)",
+                ],
+                remediation_url: "https://docs.aws.amazon.com/xray/latest/devguide/xray-services-apigateway.html",
+            },
+        );
+    }
 }
