@@ -168,7 +168,7 @@ pub struct ControlsArgs {
 
 /// `apigw-compliance controls`: the catalog.
 pub fn controls(args: &ControlsArgs) -> ExitCode {
-    let catalog: Vec<&ControlMeta> = CATALOG.iter().map(|control| &control.meta).collect();
+    let catalog: Vec<&ControlMeta> = CATALOG.iter().map(|control| control.meta).collect();
     match args.output {
         Output::Json => match serde_json::to_string_pretty(&catalog) {
             Ok(json) => println!("{json}"),
@@ -241,7 +241,7 @@ fn profile_spec(
             },
             remediation: Default::default(),
             exemptions: Vec::new(),
-            interval: crate::crd::spec::DEFAULT_INTERVAL.to_string(),
+            interval: crate::crd::settings::DEFAULT_INTERVAL.to_string(),
         },
     };
     if !args.controls.is_empty() {

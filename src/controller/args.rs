@@ -8,7 +8,9 @@ use crate::aws::{self, client};
 use crate::inventory::reader;
 use crate::telemetry::LogFormat;
 
-use super::MANAGER;
+/// The field manager of our server-side-apply status writes, the Event reporter, and
+/// the default Lease name.
+pub const MANAGER: &str = "apigw-compliance";
 
 /// `apigw-compliance run`: the operator.
 #[derive(clap::Args, Debug, Clone)]

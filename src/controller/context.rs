@@ -21,7 +21,7 @@ use crate::metrics::{Metrics, Outcome};
 use crate::model::ErrorKind;
 use crate::pipeline;
 
-use super::MANAGER;
+use super::args::MANAGER;
 use super::events::Events;
 use super::tenancy::Tenancy;
 use super::writes::Writes;

@@ -14,7 +14,7 @@ use crate::crd::status::{ProblemReason, reason, truncate};
 use crate::crd::{ComplianceProfile, ComplianceProfileStatus, ConditionStatus};
 use crate::report::remediation::RemediationReport;
 
-use super::MANAGER;
+use super::args::MANAGER;
 
 /// At most this many `Remediated` Events per run; the rest are summed up in one more
 /// (every change is in the operator's log, the last 20 in status).

@@ -14,6 +14,7 @@ mod args;
 mod context;
 mod events;
 pub mod leader;
+mod memory;
 mod reconcile;
 pub mod status;
 pub mod tenancy;
@@ -40,14 +41,11 @@ use crate::inventory::reader::ReadOptions;
 use crate::metrics::Metrics;
 use crate::telemetry;
 
-pub use args::RunArgs;
+pub use args::{MANAGER, RunArgs};
 use context::Context;
 use events::Events;
 use leader::{LeaderElector, LeaseConfig};
 use tenancy::Tenancy;
-
-/// The field manager of our server-side-apply status writes, and the Event reporter.
-pub const MANAGER: &str = "apigw-compliance";
 
 /// Why the operator could not start or stopped abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -275,27 +273,6 @@ async fn run_controller(
     tracing::info!("controller stopped");
 }
 
-/// Hands the memory an evaluation freed back to the operating system. glibc keeps
-/// freed memory in the arena of the thread that used it, and evaluations (the largest
-/// allocations of a reconcile: every finding of a profile) run on blocking-pool
-/// threads; without this the resident set grows towards the sum of every arena's
-/// high-water mark instead of the largest one.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-pub(crate) fn release_freed_memory() {
-    unsafe extern "C" {
-        fn malloc_trim(pad: usize) -> std::ffi::c_int;
-    }
-    // SAFETY: malloc_trim only walks and trims glibc's own arenas; it has no
-    // preconditions and is safe to call from any thread at any time.
-    unsafe {
-        malloc_trim(0);
-    }
-}
-
-/// Other allocators return freed memory on their own terms.
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub(crate) fn release_freed_memory() {}
-
 /// Drops expired shared reads every minute, so an idle operator holds no inventory.
 async fn sweep_inventories(ctx: Arc<Context>, shutdown: Shutdown) {
     let stop = shutdown.wait();
@@ -308,7 +285,7 @@ async fn sweep_inventories(ctx: Arc<Context>, shutdown: Shutdown) {
                 let before = ctx.inventories.len();
                 ctx.inventories.sweep(Instant::now());
                 if ctx.inventories.len() < before {
-                    release_freed_memory();
+                    memory::release_freed_memory();
                 }
             }
             () = &mut stop => return,

@@ -379,7 +379,7 @@ async fn report(
     let (findings, read_errors) = (result.findings.len(), result.read_errors.len());
     drop(result);
     drop(reads);
-    super::release_freed_memory();
+    super::memory::release_freed_memory();
 
     let remediation = match planned {
         Some((mode, plan)) => Some(remediate(run, identity, mode, plan).await),

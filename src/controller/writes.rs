@@ -6,13 +6,13 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::aws::identity::Identity;
-use crate::crd::spec::MAX_INTERVAL;
+use crate::crd::settings::MAX_INTERVAL;
 use crate::inventory::cache::ReadKey;
 use crate::model::outcome::{ApplyOutcome, ItemStatus};
 
 /// When remediation last changed something, per identity and region.
 ///
-/// Profiles share region reads for up to half their interval (see [`super::shared`]),
+/// Profiles share region reads for up to half their interval (see `inventory::cache`),
 /// and a read that started before a change describes the stage as it was: reused after
 /// it, the change would be planned again (a second write of the same value, a second
 /// `Remediated` Event). So a profile's next scan reuses only reads that started after

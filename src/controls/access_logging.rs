@@ -8,10 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::controls::admission::{Admission, BoundedString};
 use crate::controls::planning::{PlanInput, Resource, ResourcePlan, v2_update_stage};
-use crate::controls::{
-    Control, ControlMeta, ControlParameters, ControlRemediations, FieldError, Semantics,
-    non_empty, shown,
-};
+use crate::controls::common::{ControlMeta, FieldError, Semantics, non_empty, shown};
 use crate::inventory::{Needs, RegionInventory, V2Stage};
 use crate::model::arn::{
     LOG_DESTINATION_ARN_PATTERN, LogDestination, parse_log_destination, v2_stage_arn,
@@ -28,49 +25,44 @@ pub const REQUEST_ID_VARIABLE: &str = "$context.requestId";
 /// How `spec.remediation.controls` describes this control's remediation settings.
 pub const REMEDIATION_DOC: &str = "APIGateway.9: where and how access logs are written. Off unless set.";
 
-pub static CONTROL: Control = Control {
-    meta: ControlMeta {
-        id: ID,
-        title: "Access logging should be configured for API Gateway V2 Stages",
-        severity: Severity::Medium,
-        category: "Identify > Logging",
-        resource_types: &[ResourceType::V2Stage],
-        related_requirements: &[
-        "NIST.800-53.r5 AC-4(26)",
-        "NIST.800-53.r5 AU-10",
-        "NIST.800-53.r5 AU-12",
-        "NIST.800-53.r5 AU-2",
-        "NIST.800-53.r5 AU-3",
-        "NIST.800-53.r5 AU-6(3)",
-        "NIST.800-53.r5 AU-6(4)",
-        "NIST.800-53.r5 CA-7",
-        "NIST.800-53.r5 SC-7(9)",
-        "NIST.800-53.r5 SI-7(8)",
-        ],
-        config_rule: "api-gwv2-access-logs-enabled",
-        unsupported_regions: &[
-            "ap-southeast-3",
-            "cn-north-1",
-            "cn-northwest-1",
-            "me-central-1",
-            "us-gov-east-1",
-            "us-gov-west-1",
-        ],
-        remediation_url: "https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html#set-up-access-logging-using-console",
-    },
-    needs,
-    evaluate,
-    plan,
-    validate,
-    admission: Admission {
-        parameter_lists: &[],
-        remediation_fields: &[BoundedString {
-            path: &["controls", "accessLogging", "destinationArn"],
-            max_length: 2048,
-        }],
-        remediation_rules: &[],
-        spec_rules: &[],
-    },
+pub static META: ControlMeta = ControlMeta {
+    id: ID,
+    title: "Access logging should be configured for API Gateway V2 Stages",
+    severity: Severity::Medium,
+    category: "Identify > Logging",
+    resource_types: &[ResourceType::V2Stage],
+    related_requirements: &[
+    "NIST.800-53.r5 AC-4(26)",
+    "NIST.800-53.r5 AU-10",
+    "NIST.800-53.r5 AU-12",
+    "NIST.800-53.r5 AU-2",
+    "NIST.800-53.r5 AU-3",
+    "NIST.800-53.r5 AU-6(3)",
+    "NIST.800-53.r5 AU-6(4)",
+    "NIST.800-53.r5 CA-7",
+    "NIST.800-53.r5 SC-7(9)",
+    "NIST.800-53.r5 SI-7(8)",
+    ],
+    config_rule: "api-gwv2-access-logs-enabled",
+    unsupported_regions: &[
+        "ap-southeast-3",
+        "cn-north-1",
+        "cn-northwest-1",
+        "me-central-1",
+        "us-gov-east-1",
+        "us-gov-west-1",
+    ],
+    remediation_url: "https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html#set-up-access-logging-using-console",
+};
+
+pub static ADMISSION: Admission = Admission {
+    parameter_lists: &[],
+    remediation_fields: &[BoundedString {
+        path: &["controls", "accessLogging", "destinationArn"],
+        max_length: 2048,
+    }],
+    remediation_rules: &[],
+    spec_rules: &[],
 };
 
 /// APIGateway.9 remediation: where and how access logs are written. Off unless set
@@ -104,15 +96,15 @@ pub fn check_access_log_format(format: &str) -> Result<(), String> {
 }
 
 /// v2 stages (access log settings are stage settings).
-fn needs(_: &ControlParameters) -> Needs {
+pub fn needs(_: &()) -> Needs {
     Needs {
         v2: true,
         ..Needs::default()
     }
 }
 
-fn validate(_: &ControlParameters, settings: &ControlRemediations) -> Result<(), FieldError> {
-    let Some(access) = &settings.access_logging else {
+pub fn validate(_: &(), settings: &Remediation) -> Result<(), FieldError> {
+    let Some(access) = &settings else {
         return Ok(());
     };
     parse_log_destination(&access.destination_arn).map_err(|message| {
@@ -124,11 +116,11 @@ fn validate(_: &ControlParameters, settings: &ControlRemediations) -> Result<(),
 
 /// Fills what is empty and keeps what is set: logs already going somewhere are never
 /// redirected, and a format someone wrote is never rewritten.
-fn plan(input: &PlanInput<'_>, out: &mut ResourcePlan) {
+pub fn plan(input: &PlanInput<'_>, _: &(), settings: &Remediation, out: &mut ResourcePlan) {
     let Resource::V2Stage(api, stage) = input.resource else {
         return;
     };
-    let Some(access) = &input.settings.access_logging else {
+    let Some(access) = &settings else {
         return out.unplanned(
             ID,
             UnplannedReason::Disabled,
@@ -214,11 +206,16 @@ fn plan(input: &PlanInput<'_>, out: &mut ResourcePlan) {
 }
 
 /// One finding per stage of every HTTP and WebSocket API.
-pub fn evaluate(region: &RegionInventory, params: &ControlParameters, findings: &mut Vec<Finding>) {
+pub fn evaluate(
+    region: &RegionInventory,
+    _: &(),
+    semantics: Semantics,
+    findings: &mut Vec<Finding>,
+) {
     for api in &region.v2_apis {
         for stage in &api.stages {
-            let (status, reason) = evaluate_stage(stage, params.semantics);
-            findings.push(CONTROL.finding(
+            let (status, reason) = evaluate_stage(stage, semantics);
+            findings.push(META.finding(
                 ResourceType::V2Stage,
                 &region.region,
                 v2_stage_arn(&region.region, &api.id, &stage.name),
@@ -269,6 +266,7 @@ fn evaluate_stage(stage: &V2Stage, semantics: Semantics) -> (Status, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controls::ControlParameters;
     use crate::controls::test_support::*;
     use crate::inventory::AccessLogSettings;
     use crate::model::V2Protocol;
@@ -290,7 +288,7 @@ mod tests {
             Vec::new(),
             vec![v2_api("v2", protocol, vec![stage], Vec::new())],
         );
-        run_one(evaluate, &region, params)
+        run_one(ID, &region, params)
     }
 
     fn strict() -> ControlParameters {
@@ -423,7 +421,7 @@ mod tests {
     #[test]
     fn rest_stages_get_no_finding() {
         let region = rest_region(rest_stage(&[]));
-        assert!(run(evaluate, &region, &strict()).is_empty());
+        assert!(run(ID, &region, &strict()).is_empty());
     }
 
     /// The specification (securityhub-apigateway-controls.md), field by field, in its
@@ -431,7 +429,7 @@ mod tests {
     #[test]
     fn catalog_entry_matches_the_specification() {
         assert_matches_spec(
-            &CONTROL.meta,
+            &META,
             &SpecEntry {
                 title: "Access logging should be configured for API Gateway V2 Stages",
                 severity: Severity::Medium,

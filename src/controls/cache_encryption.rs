@@ -6,10 +6,7 @@
 
 use crate::controls::admission::Admission;
 use crate::controls::planning::{PlanInput, Resource, ResourcePlan, rest_update_stage};
-use crate::controls::{
-    Control, ControlMeta, ControlParameters, ControlRemediations, FieldError, RemediationSwitch,
-    STAGE_WIDE_KEY, method_setting_name, name_list,
-};
+use crate::controls::common::{ControlMeta, Semantics, FieldError, RemediationSwitch, STAGE_WIDE_KEY, method_setting_name, name_list};
 use crate::inventory::{Needs, RegionInventory, RestStage};
 use crate::model::arn::rest_stage_arn;
 use crate::model::plan::{ChangeItem, Edit, PatchValue, UnplannedReason};
@@ -20,58 +17,53 @@ pub const ID: ControlId = ControlId::new("APIGateway.5");
 /// How `spec.remediation.controls` describes this control's remediation settings.
 pub const REMEDIATION_DOC: &str = "APIGateway.5: cache encryption where caching is on. On by default.";
 
-pub static CONTROL: Control = Control {
-    meta: ControlMeta {
-        id: ID,
-        title: "API Gateway REST API cache data should be encrypted at rest",
-        severity: Severity::Medium,
-        category: "Protect > Data protection > Encryption of data at rest",
-        resource_types: &[ResourceType::RestStage],
-        related_requirements: &[
-        "NIST.800-53.r5 CA-9(1)",
-        "NIST.800-53.r5 CM-3(6)",
-        "NIST.800-53.r5 SC-13",
-        "NIST.800-53.r5 SC-28",
-        "NIST.800-53.r5 SC-28(1)",
-        "NIST.800-53.r5 SC-7(10)",
-        "NIST.800-53.r5 SI-7(6)",
-        ],
-        config_rule: "api-gw-cache-encrypted",
-        unsupported_regions: &[],
-        // The specification gives console steps rather than a guide link for this
-        // control; this is where those steps are published.
-        remediation_url: "https://docs.aws.amazon.com/securityhub/latest/userguide/apigateway-controls.html#apigateway-5",
-    },
-    needs,
-    evaluate,
-    plan,
-    validate,
-    admission: Admission::NONE,
+pub static META: ControlMeta = ControlMeta {
+    id: ID,
+    title: "API Gateway REST API cache data should be encrypted at rest",
+    severity: Severity::Medium,
+    category: "Protect > Data protection > Encryption of data at rest",
+    resource_types: &[ResourceType::RestStage],
+    related_requirements: &[
+    "NIST.800-53.r5 CA-9(1)",
+    "NIST.800-53.r5 CM-3(6)",
+    "NIST.800-53.r5 SC-13",
+    "NIST.800-53.r5 SC-28",
+    "NIST.800-53.r5 SC-28(1)",
+    "NIST.800-53.r5 SC-7(10)",
+    "NIST.800-53.r5 SI-7(6)",
+    ],
+    config_rule: "api-gw-cache-encrypted",
+    unsupported_regions: &[],
+    // The specification gives console steps rather than a guide link for this
+    // control; this is where those steps are published.
+    remediation_url: "https://docs.aws.amazon.com/securityhub/latest/userguide/apigateway-controls.html#apigateway-5",
 };
+
+pub static ADMISSION: Admission = Admission::NONE;
 
 /// APIGateway.5 remediation: cache encryption where caching is on. On by default
 /// (`spec.remediation.controls.cacheEncryption`).
 pub type Remediation = RemediationSwitch;
 
-fn needs(_: &ControlParameters) -> Needs {
+pub fn needs(_: &()) -> Needs {
     Needs {
         rest: true,
         ..Needs::default()
     }
 }
 
-fn validate(_: &ControlParameters, _: &ControlRemediations) -> Result<(), FieldError> {
+pub fn validate(_: &(), _: &Remediation) -> Result<(), FieldError> {
     Ok(())
 }
 
 /// Encrypts the cache of every method setting that caches unencrypted. Only where
 /// caching is already on: caching and the cache cluster are never turned on (or off)
 /// to "fix" anything.
-fn plan(input: &PlanInput<'_>, out: &mut ResourcePlan) {
+pub fn plan(input: &PlanInput<'_>, _: &(), settings: &Remediation, out: &mut ResourcePlan) {
     let Resource::RestStage(api, stage) = input.resource else {
         return;
     };
-    if !input.settings.cache_encryption.enabled {
+    if !settings.enabled {
         return out.unplanned(
             ID,
             UnplannedReason::Disabled,
@@ -102,13 +94,14 @@ fn plan(input: &PlanInput<'_>, out: &mut ResourcePlan) {
 /// One finding per REST stage. The parameters have nothing for this control.
 pub fn evaluate(
     region: &RegionInventory,
-    _params: &ControlParameters,
+    _params: &(),
+    _: Semantics,
     findings: &mut Vec<Finding>,
 ) {
     for api in &region.rest_apis {
         for stage in &api.stages {
             let (status, reason) = evaluate_stage(stage);
-            findings.push(CONTROL.finding(
+            findings.push(META.finding(
                 ResourceType::RestStage,
                 &region.region,
                 rest_stage_arn(&region.region, &api.id, &stage.name),
@@ -184,6 +177,7 @@ fn evaluate_stage(stage: &RestStage) -> (Status, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controls::ControlParameters;
     use crate::controls::test_support::*;
     use crate::inventory::MethodSetting;
     use crate::model::V2Protocol;
@@ -196,7 +190,7 @@ mod tests {
     }
 
     fn verdict(stage: RestStage) -> Finding {
-        run_one(evaluate, &rest_region(stage), &ControlParameters::default())
+        run_one(ID, &rest_region(stage), &ControlParameters::default())
     }
 
     #[test]
@@ -355,7 +349,7 @@ mod tests {
             Vec::new(),
             vec![v2_api("h", V2Protocol::Http, vec![v2_stage()], Vec::new())],
         );
-        assert!(run(evaluate, &region, &ControlParameters::default()).is_empty());
+        assert!(run(ID, &region, &ControlParameters::default()).is_empty());
     }
 
     /// The specification (securityhub-apigateway-controls.md), field by field, in its
@@ -363,7 +357,7 @@ mod tests {
     #[test]
     fn catalog_entry_matches_the_specification() {
         assert_matches_spec(
-            &CONTROL.meta,
+            &META,
             &SpecEntry {
                 title: "API Gateway REST API cache data should be encrypted at rest",
                 severity: Severity::Medium,

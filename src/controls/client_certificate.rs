@@ -9,10 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::controls::admission::{Admission, AllowList, BoundedString, ObjectRule, SpecRule};
 use crate::controls::planning::{PlanInput, Resource, ResourcePlan, rest_update_stage};
-use crate::controls::{
-    Control, ControlMeta, ControlParameters, ControlRemediations, FieldError, name_list,
-    non_empty, shown,
-};
+use crate::controls::common::{ControlMeta, Semantics, FieldError, name_list, non_empty, shown};
 use crate::inventory::{IntegrationLookup, Needs, RegionInventory, RestApi, RestStage};
 use crate::model::arn::rest_stage_arn;
 use crate::model::plan::{ChangeItem, Edit, PatchValue, UnplannedReason};
@@ -32,70 +29,65 @@ pub const PARAMETERS_DOC: &str = "APIGateway.2.";
 /// How `spec.remediation.controls` describes this control's remediation settings.
 pub const REMEDIATION_DOC: &str = "APIGateway.2: client certificate. Off unless set (opt-in: certificates expire after 365 days and some backends refuse client TLS).";
 
-pub static CONTROL: Control = Control {
-    meta: ControlMeta {
-        id: ID,
-        title: "API Gateway REST API stages should be configured to use SSL certificates for backend authentication",
-        severity: Severity::Medium,
-        category: "Protect > Data protection",
-        resource_types: &[ResourceType::RestStage],
-        related_requirements: &[
-            "NIST.800-53.r5 AC-17(2)",
-            "NIST.800-53.r5 AC-4",
-            "NIST.800-53.r5 IA-5(1)",
-            "NIST.800-53.r5 SC-12(3)",
-            "NIST.800-53.r5 SC-13",
-            "NIST.800-53.r5 SC-23",
-            "NIST.800-53.r5 SC-23(3)",
-            "NIST.800-53.r5 SC-7(4)",
-            "NIST.800-53.r5 SC-8",
-            "NIST.800-53.r5 SC-8(1)",
-            "NIST.800-53.r5 SC-8(2)",
-            "NIST.800-53.r5 SI-7(6)",
-        ],
-        config_rule: "api-gw-ssl-enabled",
-        unsupported_regions: &[
-            "ap-northeast-3",
-            "cn-north-1",
-            "cn-northwest-1",
-            "us-gov-east-1",
-            "us-gov-west-1",
-        ],
-        remediation_url: "https://docs.aws.amazon.com/apigateway/latest/developerguide/getting-started-client-side-ssl-authentication.html",
-    },
-    needs,
-    evaluate,
-    plan,
-    validate,
-    admission: Admission {
-        parameter_lists: &[AllowList {
-            path: &["clientCertificate", "acceptedCertificateIds"],
-            min_items: None,
-            item_pattern: Some(CERTIFICATE_ID_PATTERN),
-            item_max_length: Some(64),
-        }],
-        remediation_fields: &[BoundedString {
-            path: &["controls", "clientCertificate", "certificateId"],
-            max_length: 64,
-        }],
-        remediation_rules: &[ObjectRule {
-            path: &["controls", "clientCertificate"],
-            rule: "(has(self.generate) && self.generate) != has(self.certificateId)",
-            message: "set either generate: true or certificateId, not both",
-        }],
-        spec_rules: &[SpecRule {
-            rule: "!has(self.remediation) || !has(self.remediation.controls) \
-                || !has(self.remediation.controls.clientCertificate) \
-                || !has(self.controls) || !has(self.controls.parameters) \
-                || !has(self.controls.parameters.clientCertificate) \
-                || !has(self.controls.parameters.clientCertificate.acceptedCertificateIds) \
-                || size(self.controls.parameters.clientCertificate.acceptedCertificateIds) == 0 \
-                || (has(self.remediation.controls.clientCertificate.certificateId) \
-                    && self.remediation.controls.clientCertificate.certificateId in self.controls.parameters.clientCertificate.acceptedCertificateIds)",
-            message: NOT_ACCEPTED,
-            field_path: ".remediation.controls.clientCertificate",
-        }],
-    },
+pub static META: ControlMeta = ControlMeta {
+    id: ID,
+    title: "API Gateway REST API stages should be configured to use SSL certificates for backend authentication",
+    severity: Severity::Medium,
+    category: "Protect > Data protection",
+    resource_types: &[ResourceType::RestStage],
+    related_requirements: &[
+        "NIST.800-53.r5 AC-17(2)",
+        "NIST.800-53.r5 AC-4",
+        "NIST.800-53.r5 IA-5(1)",
+        "NIST.800-53.r5 SC-12(3)",
+        "NIST.800-53.r5 SC-13",
+        "NIST.800-53.r5 SC-23",
+        "NIST.800-53.r5 SC-23(3)",
+        "NIST.800-53.r5 SC-7(4)",
+        "NIST.800-53.r5 SC-8",
+        "NIST.800-53.r5 SC-8(1)",
+        "NIST.800-53.r5 SC-8(2)",
+        "NIST.800-53.r5 SI-7(6)",
+    ],
+    config_rule: "api-gw-ssl-enabled",
+    unsupported_regions: &[
+        "ap-northeast-3",
+        "cn-north-1",
+        "cn-northwest-1",
+        "us-gov-east-1",
+        "us-gov-west-1",
+    ],
+    remediation_url: "https://docs.aws.amazon.com/apigateway/latest/developerguide/getting-started-client-side-ssl-authentication.html",
+};
+
+pub static ADMISSION: Admission = Admission {
+    parameter_lists: &[AllowList {
+        path: &["clientCertificate", "acceptedCertificateIds"],
+        min_items: None,
+        item_pattern: Some(CERTIFICATE_ID_PATTERN),
+        item_max_length: Some(64),
+    }],
+    remediation_fields: &[BoundedString {
+        path: &["controls", "clientCertificate", "certificateId"],
+        max_length: 64,
+    }],
+    remediation_rules: &[ObjectRule {
+        path: &["controls", "clientCertificate"],
+        rule: "(has(self.generate) && self.generate) != has(self.certificateId)",
+        message: "set either generate: true or certificateId, not both",
+    }],
+    spec_rules: &[SpecRule {
+        rule: "!has(self.remediation) || !has(self.remediation.controls) \
+            || !has(self.remediation.controls.clientCertificate) \
+            || !has(self.controls) || !has(self.controls.parameters) \
+            || !has(self.controls.parameters.clientCertificate) \
+            || !has(self.controls.parameters.clientCertificate.acceptedCertificateIds) \
+            || size(self.controls.parameters.clientCertificate.acceptedCertificateIds) == 0 \
+            || (has(self.remediation.controls.clientCertificate.certificateId) \
+                && self.remediation.controls.clientCertificate.certificateId in self.controls.parameters.clientCertificate.acceptedCertificateIds)",
+        message: NOT_ACCEPTED,
+        field_path: ".remediation.controls.clientCertificate",
+    }],
 };
 
 /// APIGateway.2 parameters (`spec.controls.parameters.clientCertificate`).
@@ -151,22 +143,22 @@ impl CertificateRemediation {
 }
 
 /// REST stages, and the HTTP integration lookup when the profile asks for it.
-fn needs(params: &ControlParameters) -> Needs {
+pub fn needs(params: &Parameters) -> Needs {
     Needs {
         rest: true,
-        http_integrations: params.client_certificate.only_with_http_integrations,
+        http_integrations: params.only_with_http_integrations,
         ..Needs::default()
     }
 }
 
-fn validate(params: &ControlParameters, settings: &ControlRemediations) -> Result<(), FieldError> {
-    let Some(certificate) = &settings.client_certificate else {
+pub fn validate(params: &Parameters, settings: &Remediation) -> Result<(), FieldError> {
+    let Some(certificate) = &settings else {
         return Ok(());
     };
     certificate
         .source()
         .map_err(|message| FieldError::new("remediation.controls.clientCertificate", message))?;
-    let accepted = &params.client_certificate.accepted_certificate_ids;
+    let accepted = &params.accepted_certificate_ids;
     if !accepted.is_empty()
         && !certificate
             .certificate_id
@@ -182,11 +174,11 @@ fn validate(params: &ControlParameters, settings: &ControlRemediations) -> Resul
 }
 
 /// Attaches the configured (or a generated) certificate; opt-in only.
-fn plan(input: &PlanInput<'_>, out: &mut ResourcePlan) {
+pub fn plan(input: &PlanInput<'_>, params: &Parameters, settings: &Remediation, out: &mut ResourcePlan) {
     let Resource::RestStage(api, stage) = input.resource else {
         return;
     };
-    let Some(remediation) = &input.settings.client_certificate else {
+    let Some(remediation) = &settings else {
         return out.unplanned(
             ID,
             UnplannedReason::Disabled,
@@ -199,7 +191,7 @@ fn plan(input: &PlanInput<'_>, out: &mut ResourcePlan) {
         Ok(source) => source,
         Err(message) => return out.unplanned(ID, UnplannedReason::InvalidSettings, message),
     };
-    let accepted = &input.params.client_certificate.accepted_certificate_ids;
+    let accepted = &params.accepted_certificate_ids;
     let value = match source {
         CertificateSource::Generate if !accepted.is_empty() => {
             return out.unplanned(
@@ -247,11 +239,16 @@ fn plan(input: &PlanInput<'_>, out: &mut ResourcePlan) {
 }
 
 /// One finding per REST stage.
-pub fn evaluate(region: &RegionInventory, params: &ControlParameters, findings: &mut Vec<Finding>) {
+pub fn evaluate(
+    region: &RegionInventory,
+    params: &Parameters,
+    _: Semantics,
+    findings: &mut Vec<Finding>,
+) {
     for api in &region.rest_apis {
         for stage in &api.stages {
             let (status, reason) = evaluate_stage(api, stage, params);
-            findings.push(CONTROL.finding(
+            findings.push(META.finding(
                 ResourceType::RestStage,
                 &region.region,
                 rest_stage_arn(&region.region, &api.id, &stage.name),
@@ -265,9 +262,9 @@ pub fn evaluate(region: &RegionInventory, params: &ControlParameters, findings: 
 fn evaluate_stage(
     api: &RestApi,
     stage: &RestStage,
-    params: &ControlParameters,
+    params: &Parameters,
 ) -> (Status, String) {
-    let options = &params.client_certificate;
+    let options = params;
     if options.only_with_http_integrations {
         match &api.http_integration {
             Some(IntegrationLookup::Found(true)) => {}
@@ -333,6 +330,7 @@ fn evaluate_stage(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controls::ControlParameters;
         use crate::controls::test_support::*;
 
     fn stage_with_certificate(certificate: Option<&str>) -> RestStage {
@@ -371,7 +369,7 @@ mod tests {
     #[test]
     fn stage_with_a_client_certificate_passes() {
         let finding = run_one(
-            evaluate,
+            ID,
             &api_region(Some("cert1"), None),
             &ControlParameters::default(),
         );
@@ -388,7 +386,7 @@ mod tests {
     #[test]
     fn stage_without_a_client_certificate_fails() {
         let finding = run_one(
-            evaluate,
+            ID,
             &api_region(None, None),
             &ControlParameters::default(),
         );
@@ -405,7 +403,7 @@ mod tests {
     #[test]
     fn stage_with_an_empty_client_certificate_id_fails() {
         let finding = run_one(
-            evaluate,
+            ID,
             &api_region(Some(""), None),
             &ControlParameters::default(),
         );
@@ -415,7 +413,7 @@ mod tests {
     #[test]
     fn certificate_in_the_allow_list_passes() {
         let finding = run_one(
-            evaluate,
+            ID,
             &api_region(Some("cert1"), None),
             &accepting(&["cert0", "cert1"]),
         );
@@ -425,7 +423,7 @@ mod tests {
     #[test]
     fn certificate_outside_the_allow_list_fails_and_names_both() {
         let finding = run_one(
-            evaluate,
+            ID,
             &api_region(Some("rogue"), None),
             &accepting(&["cert0", "cert1"]),
         );
@@ -440,7 +438,7 @@ mod tests {
     #[test]
     fn http_integration_lookup_is_ignored_when_the_option_is_off() {
         let finding = run_one(
-            evaluate,
+            ID,
             &api_region(None, Some(IntegrationLookup::Found(false))),
             &ControlParameters::default(),
         );
@@ -450,7 +448,7 @@ mod tests {
     #[test]
     fn api_without_http_integration_is_not_applicable_when_the_option_is_on() {
         let finding = run_one(
-            evaluate,
+            ID,
             &api_region(None, Some(IntegrationLookup::Found(false))),
             &only_http(),
         );
@@ -468,12 +466,12 @@ mod tests {
     fn api_with_http_integration_is_evaluated_when_the_option_is_on() {
         let region = api_region(None, Some(IntegrationLookup::Found(true)));
         assert_eq!(
-            run_one(evaluate, &region, &only_http()).status,
+            run_one(ID, &region, &only_http()).status,
             Status::Failed
         );
         let region = api_region(Some("cert1"), Some(IntegrationLookup::Found(true)));
         assert_eq!(
-            run_one(evaluate, &region, &only_http()).status,
+            run_one(ID, &region, &only_http()).status,
             Status::Passed
         );
     }
@@ -486,7 +484,7 @@ mod tests {
                 "GetResources throttled (TooManyRequestsException)".to_string(),
             )),
         );
-        let finding = run_one(evaluate, &region, &only_http());
+        let finding = run_one(ID, &region, &only_http());
         assert_eq!(finding.status, Status::Error);
         assert!(
             finding
@@ -499,7 +497,7 @@ mod tests {
 
     #[test]
     fn integration_lookup_not_performed_is_an_error_when_the_option_is_on() {
-        let finding = run_one(evaluate, &api_region(Some("cert1"), None), &only_http());
+        let finding = run_one(ID, &api_region(Some("cert1"), None), &only_http());
         assert_eq!(finding.status, Status::Error);
         assert!(
             finding.reason.contains("was not performed"),
@@ -519,7 +517,7 @@ mod tests {
                 Vec::new(),
             )],
         );
-        assert!(run(evaluate, &region, &ControlParameters::default()).is_empty());
+        assert!(run(ID, &region, &ControlParameters::default()).is_empty());
     }
 
     /// The specification (securityhub-apigateway-controls.md), field by field, in its
@@ -527,7 +525,7 @@ mod tests {
     #[test]
     fn catalog_entry_matches_the_specification() {
         assert_matches_spec(
-            &CONTROL.meta,
+            &META,
             &SpecEntry {
                 title: "API Gateway REST API stages should be configured to use SSL certificates for backend authentication",
                 severity: Severity::Medium,

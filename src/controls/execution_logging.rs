@@ -11,10 +11,7 @@ use crate::controls::admission::{Admission, AllowList, BoundedString, SpecRule};
 use crate::controls::planning::{
     PlanInput, Resource, ResourcePlan, rest_update_stage, v2_update_stage,
 };
-use crate::controls::{
-    Control, ControlMeta, ControlParameters, ControlRemediations, FieldError, STAGE_WIDE_KEY,
-    Semantics, join_or, method_setting_name, name_list, shown,
-};
+use crate::controls::common::{ControlMeta, FieldError, STAGE_WIDE_KEY, Semantics, join_or, method_setting_name, name_list, shown};
 use crate::inventory::{Needs, RegionInventory, RestApi, RestStage, V2Api, V2Stage};
 use crate::model::arn::{rest_stage_arn, v2_stage_arn};
 use crate::model::plan::{ChangeItem, Edit, PatchValue, Precondition, UnplannedReason};
@@ -28,57 +25,52 @@ pub const PARAMETERS_DOC: &str = "APIGateway.1.";
 /// How `spec.remediation.controls` describes this control's remediation settings.
 pub const REMEDIATION_DOC: &str = "APIGateway.1: execution logging. On by default.";
 
-pub static CONTROL: Control = Control {
-    meta: ControlMeta {
-        id: ID,
-        title: "API Gateway REST and WebSocket API execution logging should be enabled",
-        severity: Severity::Medium,
-        category: "Identify > Logging",
-        resource_types: &[ResourceType::RestStage, ResourceType::V2Stage],
-        related_requirements: &[
-            "NIST.800-53.r5 AC-4(26)",
-            "NIST.800-53.r5 AU-10",
-            "NIST.800-53.r5 AU-12",
-            "NIST.800-53.r5 AU-2",
-            "NIST.800-53.r5 AU-3",
-            "NIST.800-53.r5 AU-6(3)",
-            "NIST.800-53.r5 AU-6(4)",
-            "NIST.800-53.r5 CA-7",
-            "NIST.800-53.r5 SC-7(9)",
-            "NIST.800-53.r5 SI-7(8)",
-        ],
-        config_rule: "api-gw-execution-logging-enabled",
-        unsupported_regions: &["af-south-1", "eu-south-1", "me-central-1"],
-        remediation_url: "https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html#set-up-access-logging-using-console",
-    },
-    needs,
-    evaluate,
-    plan,
-    validate,
-    admission: Admission {
-        parameter_lists: &[AllowList {
-            path: &["executionLogging", "acceptedLevels"],
-            min_items: Some(1),
-            item_pattern: None,
-            item_max_length: None,
-        }],
-        remediation_fields: &[BoundedString {
-            path: &["controls", "executionLogging", "loggingLevel"],
-            max_length: 8,
-        }],
-        remediation_rules: &[],
-        spec_rules: &[SpecRule {
-            rule: "!has(self.remediation) || !has(self.remediation.controls) \
-                || !has(self.remediation.controls.executionLogging) \
-                || !has(self.remediation.controls.executionLogging.loggingLevel) \
-                || !has(self.controls) || !has(self.controls.parameters) \
-                || !has(self.controls.parameters.executionLogging) \
-                || !has(self.controls.parameters.executionLogging.acceptedLevels) \
-                || self.remediation.controls.executionLogging.loggingLevel in self.controls.parameters.executionLogging.acceptedLevels",
-            message: LEVEL_NOT_ACCEPTED,
-            field_path: ".remediation.controls.executionLogging.loggingLevel",
-        }],
-    },
+pub static META: ControlMeta = ControlMeta {
+    id: ID,
+    title: "API Gateway REST and WebSocket API execution logging should be enabled",
+    severity: Severity::Medium,
+    category: "Identify > Logging",
+    resource_types: &[ResourceType::RestStage, ResourceType::V2Stage],
+    related_requirements: &[
+        "NIST.800-53.r5 AC-4(26)",
+        "NIST.800-53.r5 AU-10",
+        "NIST.800-53.r5 AU-12",
+        "NIST.800-53.r5 AU-2",
+        "NIST.800-53.r5 AU-3",
+        "NIST.800-53.r5 AU-6(3)",
+        "NIST.800-53.r5 AU-6(4)",
+        "NIST.800-53.r5 CA-7",
+        "NIST.800-53.r5 SC-7(9)",
+        "NIST.800-53.r5 SI-7(8)",
+    ],
+    config_rule: "api-gw-execution-logging-enabled",
+    unsupported_regions: &["af-south-1", "eu-south-1", "me-central-1"],
+    remediation_url: "https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html#set-up-access-logging-using-console",
+};
+
+pub static ADMISSION: Admission = Admission {
+    parameter_lists: &[AllowList {
+        path: &["executionLogging", "acceptedLevels"],
+        min_items: Some(1),
+        item_pattern: None,
+        item_max_length: None,
+    }],
+    remediation_fields: &[BoundedString {
+        path: &["controls", "executionLogging", "loggingLevel"],
+        max_length: 8,
+    }],
+    remediation_rules: &[],
+    spec_rules: &[SpecRule {
+        rule: "!has(self.remediation) || !has(self.remediation.controls) \
+            || !has(self.remediation.controls.executionLogging) \
+            || !has(self.remediation.controls.executionLogging.loggingLevel) \
+            || !has(self.controls) || !has(self.controls.parameters) \
+            || !has(self.controls.parameters.executionLogging) \
+            || !has(self.controls.parameters.executionLogging.acceptedLevels) \
+            || self.remediation.controls.executionLogging.loggingLevel in self.controls.parameters.executionLogging.acceptedLevels",
+        message: LEVEL_NOT_ACCEPTED,
+        field_path: ".remediation.controls.executionLogging.loggingLevel",
+    }],
 };
 
 /// Why a remediation level outside the accepted levels is refused.
@@ -123,10 +115,10 @@ impl Default for Remediation {
     }
 }
 
-impl crate::controls::Setting for Remediation {}
+impl crate::controls::common::Setting for Remediation {}
 
 /// REST stages and v2 stages (WebSocket route settings are stage settings).
-fn needs(_: &ControlParameters) -> Needs {
+pub fn needs(_: &Parameters) -> Needs {
     Needs {
         rest: true,
         v2: true,
@@ -134,15 +126,15 @@ fn needs(_: &ControlParameters) -> Needs {
     }
 }
 
-fn validate(params: &ControlParameters, settings: &ControlRemediations) -> Result<(), FieldError> {
-    let accepted = &params.execution_logging.accepted_levels;
+pub fn validate(params: &Parameters, settings: &Remediation) -> Result<(), FieldError> {
+    let accepted = &params.accepted_levels;
     if accepted.is_empty() {
         return Err(FieldError::new(
             "controls.parameters.executionLogging.acceptedLevels",
             "an empty list would fail every stage: list ERROR and/or INFO, or leave it out",
         ));
     }
-    if let Some(level) = settings.execution_logging.logging_level
+    if let Some(level) = settings.logging_level
         && !accepted.contains(&level)
     {
         return Err(FieldError::new(
@@ -154,12 +146,17 @@ fn validate(params: &ControlParameters, settings: &ControlRemediations) -> Resul
 }
 
 /// One finding per REST stage, WebSocket stage and HTTP stage (the last NOT_APPLICABLE).
-pub fn evaluate(region: &RegionInventory, params: &ControlParameters, findings: &mut Vec<Finding>) {
-    let accepted = Accepted::new(&params.execution_logging.accepted_levels);
+pub fn evaluate(
+    region: &RegionInventory,
+    params: &Parameters,
+    semantics: Semantics,
+    findings: &mut Vec<Finding>,
+) {
+    let accepted = Accepted::new(&params.accepted_levels);
     for api in &region.rest_apis {
         for stage in &api.stages {
-            let (status, reason) = evaluate_rest_stage(stage, &accepted, params.semantics);
-            findings.push(CONTROL.finding(
+            let (status, reason) = evaluate_rest_stage(stage, &accepted, semantics);
+            findings.push(META.finding(
                 ResourceType::RestStage,
                 &region.region,
                 rest_stage_arn(&region.region, &api.id, &stage.name),
@@ -172,7 +169,7 @@ pub fn evaluate(region: &RegionInventory, params: &ControlParameters, findings: 
         for stage in &api.stages {
             let (status, reason) = match api.protocol {
                 V2Protocol::WebSocket => {
-                    evaluate_websocket_stage(stage, &accepted, params.semantics)
+                    evaluate_websocket_stage(stage, &accepted, semantics)
                 }
                 V2Protocol::Http => (
                     Status::NotApplicable,
@@ -181,7 +178,7 @@ pub fn evaluate(region: &RegionInventory, params: &ControlParameters, findings: 
                         .to_string(),
                 ),
             };
-            findings.push(CONTROL.finding(
+            findings.push(META.finding(
                 ResourceType::V2Stage,
                 &region.region,
                 v2_stage_arn(&region.region, &api.id, &stage.name),
@@ -405,8 +402,8 @@ fn evaluate_websocket_stage(
 /// Raises every logging level the finding flags to the target level (the configured
 /// one, else ERROR when accepted, else INFO), in one UpdateStage per stage; never lowers
 /// a level, never sends a level to an HTTP stage.
-fn plan(input: &PlanInput<'_>, out: &mut ResourcePlan) {
-    let settings = &input.settings.execution_logging;
+pub fn plan(input: &PlanInput<'_>, params: &Parameters, settings: &Remediation, out: &mut ResourcePlan) {
+    let settings = &settings;
     if let Resource::V2Stage(api, _) = input.resource
         && api.protocol == V2Protocol::Http
     {
@@ -426,8 +423,8 @@ fn plan(input: &PlanInput<'_>, out: &mut ResourcePlan) {
         );
     }
     let levels = Levels {
-        accepted: Accepted::new(&input.params.execution_logging.accepted_levels),
-        target: match logging_target(input) {
+        accepted: Accepted::new(&params.accepted_levels),
+        target: match logging_target(params, settings) {
             Ok(target) => target,
             Err(message) => return out.unplanned(ID, UnplannedReason::InvalidSettings, message),
         },
@@ -457,9 +454,9 @@ fn plan(input: &PlanInput<'_>, out: &mut ResourcePlan) {
 /// The level execution logging is raised to: the configured one, else ERROR when
 /// accepted (least volume, no request detail), else INFO. `Err` when the configured
 /// level is not accepted: setting it would not make the stage pass.
-fn logging_target(input: &PlanInput<'_>) -> Result<LoggingLevel, String> {
-    let accepted = Accepted::new(&input.params.execution_logging.accepted_levels);
-    match input.settings.execution_logging.logging_level {
+fn logging_target(params: &Parameters, settings: &Remediation) -> Result<LoggingLevel, String> {
+    let accepted = Accepted::new(&params.accepted_levels);
+    match settings.logging_level {
         Some(level) if accepted.levels.contains(&level) => Ok(level),
         Some(level) => Err(format!(
             "remediation loggingLevel {} is not among the accepted levels ({}); set \
@@ -539,7 +536,7 @@ fn plan_rest_stage(
     let operation = rest_update_stage(api, stage);
     let mut lowered = Vec::new();
     let stage_wide = stage.method_settings.get(STAGE_WIDE_KEY);
-    if stage_wide.is_some() || stage_wide_required(stage, input.params.semantics) {
+    if stage_wide.is_some() || stage_wide_required(stage, input.semantics) {
         let level = stage_wide.and_then(|s| s.logging_level.as_deref());
         match levels.fix(level) {
             LevelFix::Fine => {}
@@ -604,7 +601,7 @@ fn plan_websocket_stage(
     }
     // Route overrides are changed only where they are checked; an entry without a
     // level inherits the default (raised above).
-    if route_overrides_checked(input.params.semantics) {
+    if route_overrides_checked(input.semantics) {
         for (route_key, level) in &stage.route_logging_levels {
             let Some(level) = level.as_deref() else {
                 continue;
@@ -632,6 +629,7 @@ fn plan_websocket_stage(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controls::ControlParameters;
     use crate::controls::test_support::*;
     use crate::model::V2Protocol;
 
@@ -671,7 +669,7 @@ mod tests {
         settings: &[(&str, crate::inventory::MethodSetting)],
         params: &ControlParameters,
     ) -> Finding {
-        run_one(evaluate, &rest_region(rest_stage(settings)), params)
+        run_one(ID, &rest_region(rest_stage(settings)), params)
     }
 
     #[test]
@@ -976,7 +974,7 @@ mod tests {
     #[test]
     fn websocket_stage_with_default_info_passes() {
         let finding = run_one(
-            evaluate,
+            ID,
             &websocket_region(websocket_stage(Some("INFO"), &[])),
             &ControlParameters::default(),
         );
@@ -992,7 +990,7 @@ mod tests {
     #[test]
     fn websocket_stage_with_accepted_route_overrides_passes_and_counts_them() {
         let finding = run_one(
-            evaluate,
+            ID,
             &websocket_region(websocket_stage(
                 Some("ERROR"),
                 &[("$connect", Some("INFO")), ("$default", Some("ERROR"))],
@@ -1009,7 +1007,7 @@ mod tests {
     #[test]
     fn websocket_stage_without_default_logging_level_fails() {
         let finding = run_one(
-            evaluate,
+            ID,
             &websocket_region(websocket_stage(None, &[])),
             &ControlParameters::default(),
         );
@@ -1026,7 +1024,7 @@ mod tests {
     #[test]
     fn websocket_stage_with_default_off_fails() {
         let finding = run_one(
-            evaluate,
+            ID,
             &websocket_region(websocket_stage(Some("OFF"), &[])),
             &ControlParameters::default(),
         );
@@ -1040,7 +1038,7 @@ mod tests {
     #[test]
     fn websocket_stage_with_a_route_override_off_fails_and_names_the_route() {
         let finding = run_one(
-            evaluate,
+            ID,
             &websocket_region(websocket_stage(
                 Some("INFO"),
                 &[("$default", Some("OFF")), ("sendMessage", Some("ERROR"))],
@@ -1058,7 +1056,7 @@ mod tests {
     #[test]
     fn websocket_route_override_off_is_ignored_under_aws_parity_but_mentioned() {
         let finding = run_one(
-            evaluate,
+            ID,
             &websocket_region(websocket_stage(Some("INFO"), &[("$default", Some("OFF"))])),
             &parity(),
         );
@@ -1081,7 +1079,7 @@ mod tests {
             &[("$connect", Some("INFO")), ("$default", Some("ERROR"))][..],
         ] {
             let finding = run_one(
-                evaluate,
+                ID,
                 &websocket_region(websocket_stage(None, routes)),
                 &parity(),
             );
@@ -1098,7 +1096,7 @@ mod tests {
     #[test]
     fn websocket_default_off_fails_under_aws_parity_even_if_routes_log() {
         let finding = run_one(
-            evaluate,
+            ID,
             &websocket_region(websocket_stage(Some("OFF"), &[("$connect", Some("INFO"))])),
             &parity(),
         );
@@ -1108,7 +1106,7 @@ mod tests {
     #[test]
     fn websocket_route_entry_without_a_level_inherits_the_default() {
         let finding = run_one(
-            evaluate,
+            ID,
             &websocket_region(websocket_stage(Some("ERROR"), &[("$connect", None)])),
             &ControlParameters::default(),
         );
@@ -1118,7 +1116,7 @@ mod tests {
     #[test]
     fn accepting_info_only_fails_a_websocket_route_at_error() {
         let finding = run_one(
-            evaluate,
+            ID,
             &websocket_region(websocket_stage(
                 Some("INFO"),
                 &[("$disconnect", Some("ERROR"))],
@@ -1146,7 +1144,7 @@ mod tests {
                 Vec::new(),
             )],
         );
-        let finding = run_one(evaluate, &region, &ControlParameters::default());
+        let finding = run_one(ID, &region, &ControlParameters::default());
         assert_eq!(finding.status, Status::NotApplicable);
         assert_eq!(finding.resource_type, ResourceType::V2Stage);
         assert_eq!(
@@ -1171,7 +1169,7 @@ mod tests {
                 v2_api("http1", V2Protocol::Http, vec![v2_stage()], Vec::new()),
             ],
         );
-        let findings = run(evaluate, &region, &ControlParameters::default());
+        let findings = run(ID, &region, &ControlParameters::default());
         assert_eq!(findings.len(), 4);
     }
 
@@ -1180,7 +1178,7 @@ mod tests {
     #[test]
     fn catalog_entry_matches_the_specification() {
         assert_matches_spec(
-            &CONTROL.meta,
+            &META,
             &SpecEntry {
                 title: "API Gateway REST and WebSocket API execution logging should be enabled",
                 severity: Severity::Medium,

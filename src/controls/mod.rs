@@ -4,13 +4,16 @@
 //! its tests. Every verdict traces back to a sentence of the specification or to a
 //! decision recorded in docs/controls/.
 //!
-//! This file is the registry ([`catalog!`] below lists the control files) and what
-//! every control shares: the shape of a control ([`Control`]), its metadata, the
-//! parameters and remediation settings of all controls together (generated from the
-//! registry, so the profile's schema follows the files), and the helpers reasons are
-//! written with. Nothing here names a control.
+//! This file is the registry ([`catalog!`] lists the control files) and the generic
+//! drivers around it: the parameters and remediation settings of all controls together
+//! (generated from the registry, so the profile's schema follows the files), the
+//! catalog of [`Control`]s, and the lookups, evaluation and validation over it. A
+//! control file imports only what every control shares ([`common`], [`planning`],
+//! [`admission`]), never this file: each of its functions takes its own parameters,
+//! and the registry hands them over.
 
 pub mod admission;
+pub mod common;
 pub mod planning;
 #[cfg(test)]
 pub(crate) mod test_support;
@@ -21,17 +24,36 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::inventory::{Needs, RegionInventory};
-use crate::model::{ControlId, Finding, ResourceType, Severity, Status};
+use crate::model::{ControlId, Finding};
 
 use admission::Admission;
 use planning::{PlanInput, ResourcePlan};
 
-/// Lists the control files. Each line names a file (`src/controls/<file>.rs`, which
-/// defines `CONTROL`) and, when the control has them, the field its parameters
-/// (`<file>::Parameters`, described by `<file>::PARAMETERS_DOC`) and its remediation
-/// settings (`<file>::Remediation`, described by `<file>::REMEDIATION_DOC`) take in
-/// a profile (`spec.controls.parameters.<field>`, `spec.remediation.controls.<field>`,
-/// in camelCase). Adding a control is a new file and one line here.
+pub use common::{
+    ControlMeta, FieldError, RemediationSwitch, STAGE_WIDE_KEY, Semantics, Setting, join_or,
+    method_setting_name, name_list, non_empty, shown,
+};
+
+/// The part of the profile's parameters (or remediation settings) a control takes: its
+/// own field, or `()` when it has none.
+macro_rules! own {
+    ($all:ident) => {{
+        let _ = $all;
+        &()
+    }};
+    ($all:ident $field:ident) => {
+        &$all.$field
+    };
+}
+
+/// Lists the control files. Each line names a file (`src/controls/<file>.rs`) and,
+/// when the control has them, the field its parameters (`<file>::Parameters`,
+/// described by `<file>::PARAMETERS_DOC`) and its remediation settings
+/// (`<file>::Remediation`, described by `<file>::REMEDIATION_DOC`) take in a profile
+/// (`spec.controls.parameters.<field>`, `spec.remediation.controls.<field>`, in
+/// camelCase). A file defines `META`, `ADMISSION`, and `needs`, `evaluate`, `plan` and
+/// `validate` over its own parameters and settings (`&()` when it has none). Adding a
+/// control is a new file and one line here.
 macro_rules! catalog {
     ($(
         $module:ident {
@@ -42,7 +64,27 @@ macro_rules! catalog {
         $( pub mod $module; )*
 
         /// Every control, in catalog order.
-        pub static CATALOG: &[&Control] = &[ $( &$module::CONTROL ),* ];
+        pub static CATALOG: &[&Control] = &[ $(
+            &Control {
+                meta: &$module::META,
+                needs: |params| $module::needs(own!(params $($parameters)?)),
+                evaluate: |region, params, findings| {
+                    $module::evaluate(region, own!(params $($parameters)?), params.semantics, findings)
+                },
+                plan: |input, params, settings, out| {
+                    $module::plan(
+                        input,
+                        own!(params $($parameters)?),
+                        own!(settings $($remediation)?),
+                        out,
+                    )
+                },
+                validate: |params, settings| {
+                    $module::validate(own!(params $($parameters)?), own!(settings $($remediation)?))
+                },
+                admission: &$module::ADMISSION,
+            }
+        ),* ];
 
         /// The parameters of every control, as a profile sets them
         /// (`spec.controls.parameters`). All optional: the defaults are Security Hub's.
@@ -83,129 +125,28 @@ catalog! {
     access_logging { remediation: access_logging, },
 }
 
-/// A control: its catalog entry and the functions the generic drivers call. Each
-/// control file defines one as `CONTROL`.
+/// A control: its catalog entry and the functions the generic drivers call, over the
+/// parameters and settings of every control (the registry hands each its own).
 pub struct Control {
-    pub meta: ControlMeta,
+    pub meta: &'static ControlMeta,
     /// What it needs read (beyond the API lists), given the profile's parameters.
     pub needs: fn(&ControlParameters) -> Needs,
     /// One finding per resource of the control's types in a region.
     pub evaluate: fn(&RegionInventory, &ControlParameters, &mut Vec<Finding>),
     /// The changes that fix its failure on one resource, or why there are none.
-    pub plan: fn(&PlanInput<'_>, &mut ResourcePlan),
+    pub plan: fn(&PlanInput<'_>, &ControlParameters, &ControlRemediations, &mut ResourcePlan),
     /// What the API server cannot check of its parameters and remediation settings
     /// (and the Rust twins of its admission rules, for profiles read from a file).
     pub validate: fn(&ControlParameters, &ControlRemediations) -> Result<(), FieldError>,
     /// Its additions to the profile's admission schema.
-    pub admission: Admission,
+    pub admission: &'static Admission,
 }
 
 impl Control {
     pub fn id(&self) -> ControlId {
         self.meta.id
     }
-
-    /// This control's verdict on one resource, with its severity.
-    pub(crate) fn finding(
-        &self,
-        resource_type: ResourceType,
-        region: &str,
-        resource_arn: String,
-        status: Status,
-        reason: String,
-    ) -> Finding {
-        Finding {
-            control_id: self.meta.id,
-            resource_type,
-            resource_arn,
-            region: region.to_string(),
-            status,
-            severity: self.meta.severity,
-            reason,
-            exempted: false,
-        }
-    }
 }
-
-/// What the specification says about a control, apart from how it evaluates.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ControlMeta {
-    pub id: ControlId,
-    pub title: &'static str,
-    pub severity: Severity,
-    /// e.g. `Identify > Logging`.
-    pub category: &'static str,
-    pub resource_types: &'static [ResourceType],
-    /// NIST 800-53 r5 requirements, spelled as the specification spells them.
-    pub related_requirements: &'static [&'static str],
-    pub config_rule: &'static str,
-    /// Region codes where Security Hub does not support the control.
-    pub unsupported_regions: &'static [&'static str],
-    pub remediation_url: &'static str,
-}
-
-impl ControlMeta {
-    /// Whether Security Hub evaluates this control in `region` (a region code).
-    pub fn is_supported_in(&self, region: &str) -> bool {
-        !self.unsupported_regions.contains(&region)
-    }
-}
-
-/// A profile setting that cannot be used: its field under `spec` and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
-
-/// How literally a control is read where the specification leaves a case open.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub enum Semantics {
-    /// Follow the control's own sentence (the default; sometimes stricter than AWS).
-    #[default]
-    Strict,
-    /// Reproduce what Security Hub reports, so numbers agree with its dashboard.
-    AwsParity,
-}
-
-/// A remediation that needs no setting but may be turned off.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", default)]
-pub struct RemediationSwitch {
-    /// Whether remediation may make this change. Default true.
-    pub enabled: bool,
-}
-
-impl Default for RemediationSwitch {
-    fn default() -> Self {
-        Self { enabled: true }
-    }
-}
-
-/// Whether a remediation setting is absent, and so left out of the serialised profile.
-pub trait Setting {
-    fn is_unset(&self) -> bool {
-        false
-    }
-}
-
-impl<T> Setting for Option<T> {
-    fn is_unset(&self) -> bool {
-        self.is_none()
-    }
-}
-
-impl Setting for RemediationSwitch {}
 
 /// A control in the catalog by its id.
 pub fn control(id: ControlId) -> Option<&'static Control> {
@@ -320,65 +261,6 @@ impl JsonSchema for ControlId {
             "enum": ids,
         })
     }
-}
-
-/// The `methodSettings` key of a REST stage's stage-wide settings.
-pub(crate) const STAGE_WIDE_KEY: &str = "*/*";
-
-/// How many names a reason lists before it says "and N more": a stage with hundreds of
-/// failing methods must still give a readable reason.
-const MAX_NAMES_IN_REASON: usize = 10;
-
-/// A `methodSettings` key as a person reads it: `~1orders~1{id}/GET` becomes
-/// `GET /orders/{id}`. API Gateway escapes the resource path like a JSON pointer
-/// (`~1` for `/`, `~0` for `~`), and a `*` method means every method of the path.
-pub(crate) fn method_setting_name(key: &str) -> String {
-    let Some((path, method)) = key.rsplit_once('/') else {
-        return key.to_string();
-    };
-    let path = path.replace("~1", "/").replace("~0", "~");
-    if method == "*" {
-        format!("all methods of {path}")
-    } else {
-        format!("{method} {path}")
-    }
-}
-
-/// Names for a reason: `a`, `a and b`, `a, b and c`, at most `MAX_NAMES_IN_REASON` then
-/// `... and N more`.
-pub(crate) fn name_list(names: &[String]) -> String {
-    if names.len() > MAX_NAMES_IN_REASON {
-        let (shown, rest) = names.split_at(MAX_NAMES_IN_REASON);
-        return format!("{} and {} more", shown.join(", "), rest.len());
-    }
-    match names.split_last() {
-        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
-        Some((last, _)) => last.clone(),
-        None => String::new(),
-    }
-}
-
-/// Alternatives for a reason: `a`, `a or b`, `a, b or c`.
-pub(crate) fn join_or(names: &[String]) -> String {
-    match names.split_last() {
-        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
-        Some((last, _)) => last.clone(),
-        None => String::new(),
-    }
-}
-
-/// A string field that is set to something other than blanks: AWS may return an empty
-/// string where a setting was cleared, which configures nothing.
-pub(crate) fn non_empty(value: &Option<String>) -> Option<&str> {
-    value
-        .as_deref()
-        .map(str::trim)
-        .filter(|value| !value.is_empty())
-}
-
-/// A value as a plan shows it: `none` when absent.
-pub(crate) fn shown(value: Option<&str>) -> String {
-    value.unwrap_or("none").to_string()
 }
 
 #[cfg(test)]
@@ -540,7 +422,7 @@ mod tests {
 
     #[test]
     fn catalog_metadata_serializes_in_camel_case() {
-        let json = serde_json::to_value(&CATALOG[0].meta).unwrap();
+        let json = serde_json::to_value(CATALOG[0].meta).unwrap();
         assert_eq!(json["id"], CATALOG[0].id().as_str());
         assert!(json["resourceTypes"].is_array());
         assert!(json["configRule"].is_string());

@@ -1,10 +1,10 @@
-//! What a control's plan function gets (one failing resource, the profile's parameters
-//! and remediation settings) and writes into (items of AWS write calls on that
+//! What a control's plan function gets (one failing resource; beside it, its own
+//! parameters and remediation settings) and writes into (items of AWS write calls on that
 //! resource, notes, and what it will not change and why). The pipeline's planner
 //! calls each failing control of a resource in turn and merges what they wrote into
 //! one call per operation, so the controls of one REST stage share one UpdateStage.
 
-use crate::controls::{ControlParameters, ControlRemediations};
+use crate::controls::common::Semantics;
 use crate::inventory::{RestApi, RestStage, Route, V2Api, V2Stage};
 use crate::model::plan::{ChangeItem, Operation, Unplanned, UnplannedReason};
 use crate::model::{ControlId, ResourceType};
@@ -27,14 +27,13 @@ impl Resource<'_> {
     }
 }
 
-/// One failing resource and what the profile allows remediation to do.
+/// One failing resource, and how literally the profile reads the controls.
 #[derive(Clone, Copy, Debug)]
 pub struct PlanInput<'a> {
     pub region: &'a str,
     pub resource_arn: &'a str,
     pub resource: Resource<'a>,
-    pub params: &'a ControlParameters,
-    pub settings: &'a ControlRemediations,
+    pub semantics: Semantics,
 }
 
 /// The REST stage write (UpdateStage with patch operations).

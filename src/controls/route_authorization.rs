@@ -10,9 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::controls::admission::{Admission, AllowList};
 use crate::controls::planning::{PlanInput, Resource, ResourcePlan};
-use crate::controls::{
-    Control, ControlMeta, ControlParameters, ControlRemediations, FieldError, join_or, name_list,
-};
+use crate::controls::common::{ControlMeta, Semantics, FieldError, join_or, name_list};
 use crate::inventory::{Needs, RegionInventory, Route, V2Api};
 use crate::model::arn::v2_route_arn;
 use crate::model::plan::UnplannedReason;
@@ -23,46 +21,41 @@ pub const ID: ControlId = ControlId::new("APIGateway.8");
 /// How `spec.controls.parameters` describes this control's parameters.
 pub const PARAMETERS_DOC: &str = "APIGateway.8.";
 
-pub static CONTROL: Control = Control {
-    meta: ControlMeta {
-        id: ID,
-        title: "API Gateway routes should specify an authorization type",
-        severity: Severity::Medium,
-        category: "Protect > Secure Access Management",
-        resource_types: &[ResourceType::V2Route],
-        related_requirements: &[
-        "NIST.800-53.r5 AC-3",
-        "NIST.800-53.r5 CM-2",
-        "NIST.800-53.r5 CM-2(2)",
-        ],
-        config_rule: "api-gwv2-authorization-type-configured",
-        unsupported_regions: &[
-            "ap-southeast-3",
-            "cn-north-1",
-            "cn-northwest-1",
-            "me-central-1",
-            "us-gov-east-1",
-            "us-gov-west-1",
-        ],
-        // The specification gives one guide for HTTP APIs and one for WebSocket APIs;
-        // the control's own page links both.
-        remediation_url: "https://docs.aws.amazon.com/securityhub/latest/userguide/apigateway-controls.html#apigateway-8",
-    },
-    needs,
-    evaluate,
-    plan,
-    validate,
-    admission: Admission {
-        parameter_lists: &[AllowList {
-            path: &["routeAuthorization", "acceptedAuthorizationTypes"],
-            min_items: Some(1),
-            item_pattern: None,
-            item_max_length: None,
-        }],
-        remediation_fields: &[],
-        remediation_rules: &[],
-        spec_rules: &[],
-    },
+pub static META: ControlMeta = ControlMeta {
+    id: ID,
+    title: "API Gateway routes should specify an authorization type",
+    severity: Severity::Medium,
+    category: "Protect > Secure Access Management",
+    resource_types: &[ResourceType::V2Route],
+    related_requirements: &[
+    "NIST.800-53.r5 AC-3",
+    "NIST.800-53.r5 CM-2",
+    "NIST.800-53.r5 CM-2(2)",
+    ],
+    config_rule: "api-gwv2-authorization-type-configured",
+    unsupported_regions: &[
+        "ap-southeast-3",
+        "cn-north-1",
+        "cn-northwest-1",
+        "me-central-1",
+        "us-gov-east-1",
+        "us-gov-west-1",
+    ],
+    // The specification gives one guide for HTTP APIs and one for WebSocket APIs;
+    // the control's own page links both.
+    remediation_url: "https://docs.aws.amazon.com/securityhub/latest/userguide/apigateway-controls.html#apigateway-8",
+};
+
+pub static ADMISSION: Admission = Admission {
+    parameter_lists: &[AllowList {
+        path: &["routeAuthorization", "acceptedAuthorizationTypes"],
+        min_items: Some(1),
+        item_pattern: None,
+        item_max_length: None,
+    }],
+    remediation_fields: &[],
+    remediation_rules: &[],
+    spec_rules: &[],
 };
 
 /// A route authorization type that APIGateway.8 may accept.
@@ -139,7 +132,7 @@ impl Default for Parameters {
 }
 
 /// v2 APIs with their routes.
-fn needs(_: &ControlParameters) -> Needs {
+pub fn needs(_: &Parameters) -> Needs {
     Needs {
         v2: true,
         routes: true,
@@ -147,12 +140,8 @@ fn needs(_: &ControlParameters) -> Needs {
     }
 }
 
-fn validate(params: &ControlParameters, _: &ControlRemediations) -> Result<(), FieldError> {
-    if params
-        .route_authorization
-        .accepted_authorization_types
-        .is_empty()
-    {
+pub fn validate(params: &Parameters, _: &()) -> Result<(), FieldError> {
+    if params.accepted_authorization_types.is_empty() {
         return Err(FieldError::new(
             "controls.parameters.routeAuthorization.acceptedAuthorizationTypes",
             "an empty list would fail every route: list AWS_IAM, JWT and/or CUSTOM, or leave it out",
@@ -163,7 +152,7 @@ fn validate(params: &ControlParameters, _: &ControlRemediations) -> Result<(), F
 
 /// Never changed automatically: clients that send no credentials would break. The
 /// plan says what the owner must do.
-fn plan(input: &PlanInput<'_>, out: &mut ResourcePlan) {
+pub fn plan(input: &PlanInput<'_>, _: &Parameters, _: &(), out: &mut ResourcePlan) {
     let Resource::Route(api, route) = input.resource else {
         return;
     };
@@ -203,12 +192,17 @@ fn plan(input: &PlanInput<'_>, out: &mut ResourcePlan) {
 const CONNECT_ROUTE: &str = "$connect";
 
 /// One finding per route of every HTTP and WebSocket API.
-pub fn evaluate(region: &RegionInventory, params: &ControlParameters, findings: &mut Vec<Finding>) {
-    let accepted = accepted_types(&params.route_authorization.accepted_authorization_types);
+pub fn evaluate(
+    region: &RegionInventory,
+    params: &Parameters,
+    _: Semantics,
+    findings: &mut Vec<Finding>,
+) {
+    let accepted = accepted_types(&params.accepted_authorization_types);
     for api in &region.v2_apis {
         for route in &api.routes {
             let (status, reason) = evaluate_route(api, route, &accepted, params);
-            findings.push(CONTROL.finding(
+            findings.push(META.finding(
                 ResourceType::V2Route,
                 &region.region,
                 v2_route_arn(&region.region, &api.id, &route.id),
@@ -236,12 +230,12 @@ fn evaluate_route(
     api: &V2Api,
     route: &Route,
     accepted: &[AuthorizationType],
-    params: &ControlParameters,
+    params: &Parameters,
 ) -> (Status, String) {
     let websocket = api.protocol == V2Protocol::WebSocket;
     let non_connect = websocket && route.route_key != CONNECT_ROUTE;
     if non_connect
-        && params.route_authorization.websocket_non_connect_routes
+        && params.websocket_non_connect_routes
             == NonConnectRoutePolicy::NotApplicable
     {
         return (
@@ -364,6 +358,7 @@ fn deployment_note(api: &V2Api) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controls::ControlParameters;
     use crate::controls::test_support::*;
     use crate::inventory::V2Stage;
 
@@ -420,7 +415,7 @@ mod tests {
 
     fn http_route(authorization_type: Option<&str>) -> Finding {
         run_one(
-            evaluate,
+            ID,
             &http_region(vec![route("r1", "GET /orders", authorization_type)]),
             &ControlParameters::default(),
         )
@@ -472,7 +467,7 @@ mod tests {
     #[test]
     fn accepted_types_parameter_fails_a_route_with_another_type() {
         let region = http_region(vec![route("r1", "GET /orders", Some("CUSTOM"))]);
-        let finding = run_one(evaluate, &region, &accepting(&[AuthorizationType::Jwt]));
+        let finding = run_one(ID, &region, &accepting(&[AuthorizationType::Jwt]));
         assert_eq!(finding.status, Status::Failed);
         assert!(
             finding.reason.starts_with(
@@ -487,7 +482,7 @@ mod tests {
     fn accepted_types_parameter_passes_a_route_with_that_type() {
         let region = http_region(vec![route("r1", "GET /orders", Some("JWT"))]);
         assert_eq!(
-            run_one(evaluate, &region, &accepting(&[AuthorizationType::Jwt])).status,
+            run_one(ID, &region, &accepting(&[AuthorizationType::Jwt])).status,
             Status::Passed
         );
     }
@@ -496,7 +491,7 @@ mod tests {
     fn an_empty_accepted_types_list_means_the_default_three() {
         let region = http_region(vec![route("r1", "GET /orders", Some("AWS_IAM"))]);
         assert_eq!(
-            run_one(evaluate, &region, &accepting(&[])).status,
+            run_one(ID, &region, &accepting(&[])).status,
             Status::Passed
         );
     }
@@ -509,7 +504,7 @@ mod tests {
     #[test]
     fn websocket_connect_route_with_none_fails_without_suggesting_jwt() {
         let region = websocket_region(vec![route("c1", "$connect", Some("NONE"))]);
-        let finding = run_one(evaluate, &region, &ControlParameters::default());
+        let finding = run_one(ID, &region, &ControlParameters::default());
         assert_eq!(finding.status, Status::Failed);
         assert!(
             finding
@@ -525,7 +520,7 @@ mod tests {
     fn websocket_connect_route_with_custom_passes() {
         let region = websocket_region(vec![route("c1", "$connect", Some("CUSTOM"))]);
         assert_eq!(
-            run_one(evaluate, &region, &ControlParameters::default()).status,
+            run_one(ID, &region, &ControlParameters::default()).status,
             Status::Passed
         );
     }
@@ -533,7 +528,7 @@ mod tests {
     #[test]
     fn websocket_connect_route_when_only_jwt_is_accepted_explains_the_conflict() {
         let region = websocket_region(vec![route("c1", "$connect", None)]);
-        let finding = run_one(evaluate, &region, &accepting(&[AuthorizationType::Jwt]));
+        let finding = run_one(ID, &region, &accepting(&[AuthorizationType::Jwt]));
         assert_eq!(finding.status, Status::Failed);
         assert!(
             finding
@@ -547,7 +542,7 @@ mod tests {
     #[test]
     fn websocket_non_connect_route_fails_by_default_as_security_hub_does() {
         let region = websocket_region(vec![route("d1", "$default", None)]);
-        let finding = run_one(evaluate, &region, &ControlParameters::default());
+        let finding = run_one(ID, &region, &ControlParameters::default());
         assert_eq!(finding.status, Status::Failed);
         assert!(
             finding
@@ -572,7 +567,7 @@ mod tests {
             route("d1", "$default", None),
             route("s1", "sendMessage", None),
         ]);
-        let findings = run(evaluate, &region, &non_connect_not_applicable());
+        let findings = run(ID, &region, &non_connect_not_applicable());
         let statuses: Vec<Status> = findings.iter().map(|finding| finding.status).collect();
         assert_eq!(
             statuses,
@@ -584,7 +579,7 @@ mod tests {
     fn websocket_connect_route_is_still_checked_when_non_connect_routes_are_not_applicable() {
         let region = websocket_region(vec![route("c1", "$connect", None)]);
         assert_eq!(
-            run_one(evaluate, &region, &non_connect_not_applicable()).status,
+            run_one(ID, &region, &non_connect_not_applicable()).status,
             Status::Failed
         );
     }
@@ -593,7 +588,7 @@ mod tests {
     fn non_connect_policy_does_not_touch_http_routes() {
         let region = http_region(vec![route("r1", "$default", None)]);
         assert_eq!(
-            run_one(evaluate, &region, &non_connect_not_applicable()).status,
+            run_one(ID, &region, &non_connect_not_applicable()).status,
             Status::Failed
         );
     }
@@ -611,7 +606,7 @@ mod tests {
                 vec![route("r1", "GET /x", None)],
             )],
         );
-        let finding = run_one(evaluate, &region, &ControlParameters::default());
+        let finding = run_one(ID, &region, &ControlParameters::default());
         assert!(
             finding.reason.ends_with("; stage live does not auto-deploy, so the change is live there only after a new deployment"),
             "{}",
@@ -638,7 +633,7 @@ mod tests {
                 ],
             )],
         );
-        let findings = run(evaluate, &region, &ControlParameters::default());
+        let findings = run(ID, &region, &ControlParameters::default());
         assert_eq!(findings.len(), 3);
         let connect = &findings[0];
         assert!(
@@ -682,7 +677,7 @@ mod tests {
     #[test]
     fn rest_apis_get_no_finding() {
         let region = rest_region(rest_stage(&[]));
-        assert!(run(evaluate, &region, &ControlParameters::default()).is_empty());
+        assert!(run(ID, &region, &ControlParameters::default()).is_empty());
     }
 
     /// The specification (securityhub-apigateway-controls.md), field by field, in its
@@ -690,7 +685,7 @@ mod tests {
     #[test]
     fn catalog_entry_matches_the_specification() {
         assert_matches_spec(
-            &CONTROL.meta,
+            &META,
             &SpecEntry {
                 title: "API Gateway routes should specify an authorization type",
                 severity: Severity::Medium,

@@ -3,11 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::controls::{ControlMeta, ControlParameters};
+use crate::controls::{ControlMeta, ControlParameters, Semantics};
 use crate::inventory::{MethodSetting, RegionInventory, RestApi, RestStage, Route, V2Api, V2Stage};
-use crate::model::{Finding, Severity, V2Protocol};
-
-pub(crate) type EvaluateFn = fn(&RegionInventory, &ControlParameters, &mut Vec<Finding>);
+use crate::model::{ControlId, Finding, Severity, V2Protocol};
 
 /// A region holding the given REST and v2 APIs.
 pub(crate) fn region_with(rest_apis: Vec<RestApi>, v2_apis: Vec<V2Api>) -> RegionInventory {
@@ -96,24 +94,25 @@ pub(crate) fn route(id: &str, key: &str, authorization_type: Option<&str>) -> Ro
     }
 }
 
-/// Runs one control's evaluation.
+/// Runs one control's evaluation, as the catalog hands it its parameters.
 pub(crate) fn run(
-    evaluate: EvaluateFn,
+    id: ControlId,
     region: &RegionInventory,
     params: &ControlParameters,
 ) -> Vec<Finding> {
+    let control = crate::controls::control(id).expect("a control of the catalog");
     let mut findings = Vec::new();
-    evaluate(region, params, &mut findings);
+    (control.evaluate)(region, params, &mut findings);
     findings
 }
 
 /// Runs one control's evaluation and returns its only finding.
 pub(crate) fn run_one(
-    evaluate: EvaluateFn,
+    id: ControlId,
     region: &RegionInventory,
     params: &ControlParameters,
 ) -> Finding {
-    let mut findings = run(evaluate, region, params);
+    let mut findings = run(id, region, params);
     assert_eq!(
         findings.len(),
         1,
@@ -125,7 +124,7 @@ pub(crate) fn run_one(
 /// Default parameters with AWS parity semantics.
 pub(crate) fn parity() -> ControlParameters {
     ControlParameters {
-        semantics: crate::controls::Semantics::AwsParity,
+        semantics: Semantics::AwsParity,
         ..ControlParameters::default()
     }
 }

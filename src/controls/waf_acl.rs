@@ -8,10 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::controls::admission::{Admission, AllowList, BoundedString, SpecRule};
 use crate::controls::planning::{PlanInput, Resource, ResourcePlan};
-use crate::controls::{
-    Control, ControlMeta, ControlParameters, ControlRemediations, FieldError, name_list,
-    non_empty, shown,
-};
+use crate::controls::common::{ControlMeta, Semantics, FieldError, name_list, non_empty, shown};
 use crate::inventory::{Needs, RegionInventory, RestStage};
 use crate::model::arn::{
     WAFV2_WEB_ACL_ARN_PATTERN, WEB_ACL_ARN_PATTERN, is_regional_web_acl_arn, parse_web_acl_arn,
@@ -31,53 +28,48 @@ pub const PARAMETERS_DOC: &str = "APIGateway.4.";
 /// How `spec.remediation.controls` describes this control's remediation settings.
 pub const REMEDIATION_DOC: &str = "APIGateway.4: the web ACL to associate. Off unless set.";
 
-pub static CONTROL: Control = Control {
-    meta: ControlMeta {
-        id: ID,
-        title: "API Gateway should be associated with a WAF Web ACL",
-        severity: Severity::Medium,
-        category: "Protect > Protective services",
-        resource_types: &[ResourceType::RestStage],
-        related_requirements: &["NIST.800-53.r5 AC-4(21)"
-        ],
-        config_rule: "api-gw-associated-with-waf",
-        unsupported_regions: &[
-            "ap-northeast-3",
-            "cn-north-1",
-            "cn-northwest-1",
-            "us-gov-east-1",
-            "us-gov-west-1",
-        ],
-        remediation_url: "https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-control-access-aws-waf.html",
-    },
-    needs,
-    evaluate,
-    plan,
-    validate,
-    admission: Admission {
-        parameter_lists: &[AllowList {
-            path: &["waf", "acceptedWebAclArns"],
-            min_items: None,
-            item_pattern: Some(WEB_ACL_ARN_PATTERN),
-            item_max_length: Some(2048),
-        }],
-        remediation_fields: &[BoundedString {
-            path: &["controls", "waf", "webAclArn"],
-            max_length: 2048,
-        }],
-        remediation_rules: &[],
-        spec_rules: &[SpecRule {
-            rule: "!has(self.remediation) || !has(self.remediation.controls) \
-                || !has(self.remediation.controls.waf) \
-                || !has(self.controls) || !has(self.controls.parameters) \
-                || !has(self.controls.parameters.waf) \
-                || !has(self.controls.parameters.waf.acceptedWebAclArns) \
-                || size(self.controls.parameters.waf.acceptedWebAclArns) == 0 \
-                || self.remediation.controls.waf.webAclArn in self.controls.parameters.waf.acceptedWebAclArns",
-            message: NOT_ACCEPTED,
-            field_path: ".remediation.controls.waf.webAclArn",
-        }],
-    },
+pub static META: ControlMeta = ControlMeta {
+    id: ID,
+    title: "API Gateway should be associated with a WAF Web ACL",
+    severity: Severity::Medium,
+    category: "Protect > Protective services",
+    resource_types: &[ResourceType::RestStage],
+    related_requirements: &["NIST.800-53.r5 AC-4(21)"
+    ],
+    config_rule: "api-gw-associated-with-waf",
+    unsupported_regions: &[
+        "ap-northeast-3",
+        "cn-north-1",
+        "cn-northwest-1",
+        "us-gov-east-1",
+        "us-gov-west-1",
+    ],
+    remediation_url: "https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-control-access-aws-waf.html",
+};
+
+pub static ADMISSION: Admission = Admission {
+    parameter_lists: &[AllowList {
+        path: &["waf", "acceptedWebAclArns"],
+        min_items: None,
+        item_pattern: Some(WEB_ACL_ARN_PATTERN),
+        item_max_length: Some(2048),
+    }],
+    remediation_fields: &[BoundedString {
+        path: &["controls", "waf", "webAclArn"],
+        max_length: 2048,
+    }],
+    remediation_rules: &[],
+    spec_rules: &[SpecRule {
+        rule: "!has(self.remediation) || !has(self.remediation.controls) \
+            || !has(self.remediation.controls.waf) \
+            || !has(self.controls) || !has(self.controls.parameters) \
+            || !has(self.controls.parameters.waf) \
+            || !has(self.controls.parameters.waf.acceptedWebAclArns) \
+            || size(self.controls.parameters.waf.acceptedWebAclArns) == 0 \
+            || self.remediation.controls.waf.webAclArn in self.controls.parameters.waf.acceptedWebAclArns",
+        message: NOT_ACCEPTED,
+        field_path: ".remediation.controls.waf.webAclArn",
+    }],
 };
 
 /// APIGateway.4 parameters (`spec.controls.parameters.waf`).
@@ -103,15 +95,15 @@ pub struct WebAclRemediation {
     pub web_acl_arn: String,
 }
 
-fn needs(_: &ControlParameters) -> Needs {
+pub fn needs(_: &Parameters) -> Needs {
     Needs {
         rest: true,
         ..Needs::default()
     }
 }
 
-fn validate(params: &ControlParameters, settings: &ControlRemediations) -> Result<(), FieldError> {
-    let accepted = &params.waf.accepted_web_acl_arns;
+pub fn validate(params: &Parameters, settings: &Remediation) -> Result<(), FieldError> {
+    let accepted = &params.accepted_web_acl_arns;
     for (i, arn) in accepted.iter().enumerate() {
         if !is_regional_web_acl_arn(arn) {
             return Err(FieldError::new(
@@ -120,7 +112,7 @@ fn validate(params: &ControlParameters, settings: &ControlRemediations) -> Resul
             ));
         }
     }
-    let Some(waf) = &settings.waf else {
+    let Some(waf) = &settings else {
         return Ok(());
     };
     parse_web_acl_arn(&waf.web_acl_arn)
@@ -136,11 +128,11 @@ fn validate(params: &ControlParameters, settings: &ControlRemediations) -> Resul
 
 /// Associates the profile's web ACL (wafv2 AssociateWebACL, a call of its own) with a
 /// stage that has none, or that has one the allow-list does not accept.
-fn plan(input: &PlanInput<'_>, out: &mut ResourcePlan) {
+pub fn plan(input: &PlanInput<'_>, params: &Parameters, settings: &Remediation, out: &mut ResourcePlan) {
     let Resource::RestStage(_, stage) = input.resource else {
         return;
     };
-    let Some(waf) = &input.settings.waf else {
+    let Some(waf) = &settings else {
         return out.unplanned(
             ID,
             UnplannedReason::Disabled,
@@ -162,7 +154,7 @@ fn plan(input: &PlanInput<'_>, out: &mut ResourcePlan) {
             ),
         );
     }
-    let accepted = &input.params.waf.accepted_web_acl_arns;
+    let accepted = &params.accepted_web_acl_arns;
     if !accepted.is_empty() && !accepted.contains(&waf.web_acl_arn) {
         return out.unplanned(
             ID,
@@ -214,11 +206,16 @@ fn plan(input: &PlanInput<'_>, out: &mut ResourcePlan) {
 
 /// One finding per REST stage, whatever the API's endpoint type: PRIVATE and EDGE APIs
 /// are not exempt (docs/controls/APIGateway.4.md).
-pub fn evaluate(region: &RegionInventory, params: &ControlParameters, findings: &mut Vec<Finding>) {
+pub fn evaluate(
+    region: &RegionInventory,
+    params: &Parameters,
+    _: Semantics,
+    findings: &mut Vec<Finding>,
+) {
     for api in &region.rest_apis {
         for stage in &api.stages {
             let (status, reason) = evaluate_stage(&region.region, stage, params);
-            findings.push(CONTROL.finding(
+            findings.push(META.finding(
                 ResourceType::RestStage,
                 &region.region,
                 rest_stage_arn(&region.region, &api.id, &stage.name),
@@ -229,7 +226,7 @@ pub fn evaluate(region: &RegionInventory, params: &ControlParameters, findings: 
     }
 }
 
-fn evaluate_stage(region: &str, stage: &RestStage, params: &ControlParameters) -> (Status, String) {
+fn evaluate_stage(region: &str, stage: &RestStage, params: &Parameters) -> (Status, String) {
     let Some(acl) = non_empty(&stage.web_acl_arn) else {
         return (
             Status::Failed,
@@ -238,7 +235,7 @@ fn evaluate_stage(region: &str, stage: &RestStage, params: &ControlParameters) -
             ),
         );
     };
-    let accepted = &params.waf.accepted_web_acl_arns;
+    let accepted = &params.accepted_web_acl_arns;
     if !accepted.is_empty() && !accepted.iter().any(|arn| arn == acl) {
         return (
             Status::Failed,
@@ -255,6 +252,7 @@ fn evaluate_stage(region: &str, stage: &RestStage, params: &ControlParameters) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controls::ControlParameters;
         use crate::controls::test_support::*;
 
     const ACL: &str = "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/main/11111111-2222-3333-4444-555555555555";
@@ -279,7 +277,7 @@ mod tests {
     #[test]
     fn stage_with_a_web_acl_passes_and_names_it() {
         let finding = run_one(
-            evaluate,
+            ID,
             &rest_region(stage(Some(ACL))),
             &ControlParameters::default(),
         );
@@ -292,7 +290,7 @@ mod tests {
     fn stage_with_a_waf_classic_regional_acl_passes() {
         let classic = "arn:aws:waf-regional:us-east-1:123456789012:webacl/abcd";
         let finding = run_one(
-            evaluate,
+            ID,
             &rest_region(stage(Some(classic))),
             &ControlParameters::default(),
         );
@@ -302,7 +300,7 @@ mod tests {
     #[test]
     fn stage_without_a_web_acl_fails() {
         let finding = run_one(
-            evaluate,
+            ID,
             &rest_region(stage(None)),
             &ControlParameters::default(),
         );
@@ -316,7 +314,7 @@ mod tests {
     #[test]
     fn stage_with_an_empty_web_acl_arn_fails() {
         let finding = run_one(
-            evaluate,
+            ID,
             &rest_region(stage(Some(""))),
             &ControlParameters::default(),
         );
@@ -326,7 +324,7 @@ mod tests {
     #[test]
     fn web_acl_in_the_allow_list_passes() {
         let finding = run_one(
-            evaluate,
+            ID,
             &rest_region(stage(Some(ACL))),
             &accepting(&[OTHER_ACL, ACL]),
         );
@@ -336,7 +334,7 @@ mod tests {
     #[test]
     fn web_acl_outside_the_allow_list_fails_and_names_it() {
         let finding = run_one(
-            evaluate,
+            ID,
             &rest_region(stage(Some(OTHER_ACL))),
             &accepting(&[ACL]),
         );
@@ -353,7 +351,7 @@ mod tests {
 
     #[test]
     fn missing_web_acl_fails_whatever_the_allow_list() {
-        let finding = run_one(evaluate, &rest_region(stage(None)), &accepting(&[ACL]));
+        let finding = run_one(ID, &rest_region(stage(None)), &accepting(&[ACL]));
         assert_eq!(finding.status, Status::Failed);
     }
 
@@ -368,7 +366,7 @@ mod tests {
                 Vec::new(),
             )],
         );
-        assert!(run(evaluate, &region, &ControlParameters::default()).is_empty());
+        assert!(run(ID, &region, &ControlParameters::default()).is_empty());
     }
 
     /// The specification (securityhub-apigateway-controls.md), field by field, in its
@@ -376,7 +374,7 @@ mod tests {
     #[test]
     fn catalog_entry_matches_the_specification() {
         assert_matches_spec(
-            &CONTROL.meta,
+            &META,
             &SpecEntry {
                 title: "API Gateway should be associated with a WAF Web ACL",
                 severity: Severity::Medium,

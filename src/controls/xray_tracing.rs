@@ -5,9 +5,7 @@
 
 use crate::controls::admission::Admission;
 use crate::controls::planning::{PlanInput, Resource, ResourcePlan, rest_update_stage};
-use crate::controls::{
-    Control, ControlMeta, ControlParameters, ControlRemediations, FieldError, RemediationSwitch,
-};
+use crate::controls::common::{ControlMeta, Semantics, FieldError, RemediationSwitch};
 use crate::inventory::{Needs, RegionInventory};
 use crate::model::arn::rest_stage_arn;
 use crate::model::plan::{ChangeItem, Edit, PatchValue, UnplannedReason};
@@ -18,53 +16,48 @@ pub const ID: ControlId = ControlId::new("APIGateway.3");
 /// How `spec.remediation.controls` describes this control's remediation settings.
 pub const REMEDIATION_DOC: &str = "APIGateway.3: X-Ray active tracing. On by default.";
 
-pub static CONTROL: Control = Control {
-    meta: ControlMeta {
-        id: ID,
-        title: "API Gateway REST API stages should have AWS X-Ray tracing enabled",
-        severity: Severity::Low,
-        category: "Detect > Detection services",
-        resource_types: &[ResourceType::RestStage],
-        related_requirements: &["NIST.800-53.r5 CA-7"],
-        config_rule: "api-gw-xray-enabled",
-        unsupported_regions: &[
-            "ap-northeast-3",
-            "cn-north-1",
-            "cn-northwest-1",
-            "me-central-1",
-            "us-gov-east-1",
-            "us-gov-west-1",
-        ],
-        remediation_url: "https://docs.aws.amazon.com/xray/latest/devguide/xray-services-apigateway.html",
-    },
-    needs,
-    evaluate,
-    plan,
-    validate,
-    admission: Admission::NONE,
+pub static META: ControlMeta = ControlMeta {
+    id: ID,
+    title: "API Gateway REST API stages should have AWS X-Ray tracing enabled",
+    severity: Severity::Low,
+    category: "Detect > Detection services",
+    resource_types: &[ResourceType::RestStage],
+    related_requirements: &["NIST.800-53.r5 CA-7"],
+    config_rule: "api-gw-xray-enabled",
+    unsupported_regions: &[
+        "ap-northeast-3",
+        "cn-north-1",
+        "cn-northwest-1",
+        "me-central-1",
+        "us-gov-east-1",
+        "us-gov-west-1",
+    ],
+    remediation_url: "https://docs.aws.amazon.com/xray/latest/devguide/xray-services-apigateway.html",
 };
+
+pub static ADMISSION: Admission = Admission::NONE;
 
 /// APIGateway.3 remediation: X-Ray active tracing. On by default
 /// (`spec.remediation.controls.xrayTracing`).
 pub type Remediation = RemediationSwitch;
 
-fn needs(_: &ControlParameters) -> Needs {
+pub fn needs(_: &()) -> Needs {
     Needs {
         rest: true,
         ..Needs::default()
     }
 }
 
-fn validate(_: &ControlParameters, _: &ControlRemediations) -> Result<(), FieldError> {
+pub fn validate(_: &(), _: &Remediation) -> Result<(), FieldError> {
     Ok(())
 }
 
 /// Turns tracing on (`replace /tracingEnabled true`).
-fn plan(input: &PlanInput<'_>, out: &mut ResourcePlan) {
+pub fn plan(input: &PlanInput<'_>, _: &(), settings: &Remediation, out: &mut ResourcePlan) {
     let Resource::RestStage(api, stage) = input.resource else {
         return;
     };
-    if !input.settings.xray_tracing.enabled {
+    if !settings.enabled {
         return out.unplanned(
             ID,
             UnplannedReason::Disabled,
@@ -92,7 +85,8 @@ fn plan(input: &PlanInput<'_>, out: &mut ResourcePlan) {
 /// One finding per REST stage. The parameters have nothing for this control.
 pub fn evaluate(
     region: &RegionInventory,
-    _params: &ControlParameters,
+    _params: &(),
+    _: Semantics,
     findings: &mut Vec<Finding>,
 ) {
     for api in &region.rest_apis {
@@ -106,7 +100,7 @@ pub fn evaluate(
                     "X-Ray active tracing is off; set the stage's tracingEnabled to true",
                 )
             };
-            findings.push(CONTROL.finding(
+            findings.push(META.finding(
                 ResourceType::RestStage,
                 &region.region,
                 rest_stage_arn(&region.region, &api.id, &stage.name),
@@ -120,6 +114,7 @@ pub fn evaluate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controls::ControlParameters;
     use crate::controls::test_support::*;
     use crate::inventory::RestStage;
     use crate::model::V2Protocol;
@@ -134,7 +129,7 @@ mod tests {
     #[test]
     fn stage_with_tracing_on_passes() {
         let finding = run_one(
-            evaluate,
+            ID,
             &rest_region(stage(true)),
             &ControlParameters::default(),
         );
@@ -146,7 +141,7 @@ mod tests {
     #[test]
     fn stage_with_tracing_off_fails_and_says_what_to_set() {
         let finding = run_one(
-            evaluate,
+            ID,
             &rest_region(stage(false)),
             &ControlParameters::default(),
         );
@@ -168,7 +163,7 @@ mod tests {
                 Vec::new(),
             )],
         );
-        assert!(run(evaluate, &region, &ControlParameters::default()).is_empty());
+        assert!(run(ID, &region, &ControlParameters::default()).is_empty());
     }
 
     /// The specification (securityhub-apigateway-controls.md), field by field, in its
@@ -176,7 +171,7 @@ mod tests {
     #[test]
     fn catalog_entry_matches_the_specification() {
         assert_matches_spec(
-            &CONTROL.meta,
+            &META,
             &SpecEntry {
                 title: "API Gateway REST API stages should have AWS X-Ray tracing enabled",
                 severity: Severity::Low,

@@ -11,17 +11,24 @@
 //!   (`scan --profile FILE`) and for what CEL cannot check (glob syntax).
 
 pub mod schema;
+pub mod settings;
 pub mod spec;
 pub mod status;
 pub mod validate;
 
-pub use schema::crd_yaml;
+pub use settings::{Exemption, Remediation, RemediationMode, RemediationSettings};
 pub use spec::{
-    ApiType, ComplianceProfile, ComplianceProfileSpec, ControlSelection, Exemption, NameFilter,
-    Remediation, RemediationMode, RemediationSettings, Scope, TagFilter,
+    ApiType, ComplianceProfile, ComplianceProfileSpec, ControlSelection, NameFilter, Scope,
+    TagFilter,
 };
 pub use status::{
     ComplianceProfileStatus, Condition, ConditionStatus, ControlCounts, FailingFinding,
     RemediationStatus, ScanError, Summary,
 };
 pub use validate::{ManifestError, SpecError};
+
+/// The CRD as YAML, exactly as checked in under `crds/`.
+pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
+    use kube::CustomResourceExt;
+    serde_yaml::to_string(&ComplianceProfile::crd())
+}

@@ -6,7 +6,6 @@
 //! Every list that a CEL rule walks has a `maxItems` and its strings a `maxLength`: the
 //! API server refuses a CRD whose rules it cannot bound in cost.
 
-use kube::CustomResourceExt;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde_json::{Value, json};
 
@@ -15,7 +14,7 @@ use crate::controls::{CATALOG, ControlParameters};
 use crate::model::ControlId;
 use crate::model::arn::REGION_PATTERN;
 
-use super::spec::{ComplianceProfile, DEFAULT_INTERVAL, Exemption, Remediation};
+use super::settings::{DEFAULT_INTERVAL, Exemption, Remediation};
 
 const MAX_REGIONS: u32 = 32;
 const MAX_GLOBS: u32 = 64;
@@ -27,11 +26,6 @@ pub(crate) const MAX_EXEMPTIONS: u32 = 256;
 /// `MIN_INTERVAL` and `MAX_INTERVAL`.
 pub(crate) const INTERVAL_FLOOR_RULE: &str =
     "duration(self) >= duration('1m') && duration(self) <= duration('24h')";
-
-/// The CRD as YAML, exactly as checked in under `crds/`.
-pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
-    serde_yaml::to_string(&ComplianceProfile::crd())
-}
 
 fn string_list(item: Value, max_items: u32) -> Schema {
     json_schema!({
@@ -204,6 +198,9 @@ mod tests {
     use super::*;
     use crate::controls::CATALOG;
     use crate::model::arn::WEB_ACL_ARN_PATTERN;
+
+    use crate::crd::ComplianceProfile;
+    use kube::CustomResourceExt;
 
     fn crd_json() -> String {
         serde_json::to_string(&ComplianceProfile::crd()).expect("serializes")

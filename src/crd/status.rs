@@ -13,7 +13,12 @@ use serde::{Deserialize, Serialize};
 use crate::model::outcome::{ApplySummary, AuditRecord};
 use crate::model::{ControlId, Severity, Status};
 
-use super::spec::RemediationMode;
+use super::settings::RemediationMode;
+
+/// A count for the status (its counts are 32-bit), saturating rather than wrapping.
+pub fn saturate(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
 
 /// What the operator last observed and concluded about a profile.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

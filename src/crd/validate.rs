@@ -8,10 +8,8 @@ use std::time::Duration;
 use crate::controls;
 use crate::model::arn::{is_region_code, parse_role_arn};
 
-use super::spec::{
-    ComplianceProfile, ComplianceProfileSpec, MAX_CHANGES_PER_SCAN_LIMIT, MAX_INTERVAL,
-    MIN_INTERVAL, NameFilter, Scope, TagFilter,
-};
+use super::settings::{MAX_CHANGES_PER_SCAN_LIMIT, MAX_INTERVAL, MIN_INTERVAL};
+use super::spec::{ComplianceProfile, ComplianceProfileSpec, NameFilter, Scope, TagFilter};
 
 /// A profile the API server would refuse, or that cannot work as written. The message
 /// names the field, like the API server's would.
@@ -398,9 +396,8 @@ mod tests {
 
     use super::*;
     use crate::crd::schema::INTERVAL_FLOOR_RULE;
-    use crate::crd::spec::{
-        ControlSelection, DEFAULT_INTERVAL, RemediationMode, RemediationSettings,
-    };
+    use crate::crd::settings::{DEFAULT_INTERVAL, RemediationMode, RemediationSettings};
+    use crate::crd::spec::ControlSelection;
     use crate::model::LoggingLevel;
 
     fn examples_dir() -> std::path::PathBuf {

@@ -33,7 +33,7 @@ use tokio::sync::OnceCell;
 
 use crate::aws::identity::Identity;
 
-use super::{Inventory, Needs};
+use super::model::{Inventory, Needs};
 
 /// What one shared read is for.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

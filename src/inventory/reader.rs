@@ -23,7 +23,7 @@ use crate::aws::error::{Needed, classify};
 use crate::model::arn::{rest_api_arn, v2_api_arn};
 use crate::model::{ErrorKind, V2Protocol};
 
-use super::{
+use super::model::{
     AccessLogSettings, IntegrationLookup, Inventory, MethodSetting, Needs, ReadError,
     RegionInventory, RestApi, RestStage, Route, V2Api, V2Stage,
 };

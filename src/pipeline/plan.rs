@@ -17,7 +17,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::controls::planning::{PlanInput, Resource, ResourcePlan};
-use crate::controls::{self, ControlParameters};
+use crate::controls::{self, ControlParameters, ControlRemediations};
 use crate::crd::RemediationSettings;
 use crate::inventory::{Inventory, RegionInventory};
 use crate::model::arn::{rest_stage_arn, v2_route_arn, v2_stage_arn};
@@ -69,10 +69,10 @@ pub fn plan<'a>(
             region,
             resource_arn: arn,
             resource: *resource,
-            params,
-            settings: &settings.controls,
+            semantics: params.semantics,
         };
-        let (mut resource_changes, mut resource_unplanned) = plan_resource(&input, &ids);
+        let (mut resource_changes, mut resource_unplanned) =
+            plan_resource(&input, &ids, params, &settings.controls);
         changes.append(&mut resource_changes);
         unplanned.append(&mut resource_unplanned);
     }
@@ -96,12 +96,14 @@ pub fn plan<'a>(
 fn plan_resource(
     input: &PlanInput<'_>,
     ids: &BTreeSet<ControlId>,
+    params: &ControlParameters,
+    settings: &ControlRemediations,
 ) -> (Vec<Change>, Vec<Unplanned>) {
     let mut planned = ResourcePlan::default();
     let resource_type = input.resource.resource_type();
     for control in controls::selected(&ids.iter().copied().collect::<Vec<_>>()) {
         if control.meta.resource_types.contains(&resource_type) {
-            (control.plan)(input, &mut planned);
+            (control.plan)(input, params, settings, &mut planned);
         } else {
             planned.unplanned(
                 control.id(),

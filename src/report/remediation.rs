@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::model::outcome::{ApplyOutcome, Mode};
 use crate::model::plan::RemediationPlan;
 
-use super::ScanReport;
+use super::scan::ScanReport;
 
 /// What remediation planned and did in one scan: the `"remediation"` object of
 /// `scan --output json`, and the section `scan` prints after the findings table.

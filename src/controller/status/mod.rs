@@ -11,7 +11,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::crd::status::{
     DesiredCondition, ExpiredExemption, FAILING_FINDINGS_LIMIT, SCAN_ERRORS_LIMIT, reason,
-    settle_conditions, truncate,
+    saturate, settle_conditions, truncate,
 };
 use crate::crd::{
     ComplianceProfileStatus, ConditionStatus, ControlCounts, FailingFinding, RemediationMode,
@@ -126,10 +126,6 @@ pub fn scan_errors(errors: &[ReadError]) -> (Vec<ScanError>, u32) {
         listed,
         saturate(errors.len().saturating_sub(SCAN_ERRORS_LIMIT)),
     )
-}
-
-pub(super) fn saturate(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// The Compliant condition a set of counts implies.

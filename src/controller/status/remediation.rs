@@ -8,7 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::crd::status::{
     AppliedChange, DesiredCondition, PLAN_ITEMS_LIMIT, PLAN_LIMIT, PROBLEMS_LIMIT, PlannedChange,
-    PlannedItem, ProblemReason, RECENT_CHANGES_LIMIT, RemediationProblem, reason,
+    PlannedItem, ProblemReason, RECENT_CHANGES_LIMIT, RemediationProblem, reason, saturate,
     settle_conditions, truncate,
 };
 use crate::crd::{ComplianceProfileStatus, ConditionStatus, RemediationMode, RemediationStatus};
@@ -16,8 +16,6 @@ use crate::model::ControlId;
 use crate::model::outcome::{AuditRecord, ItemStatus, Mode};
 use crate::model::plan::UnplannedReason;
 use crate::report::remediation::RemediationReport;
-
-use super::saturate;
 
 /// The remediation part of a scan's status before remediation runs: Observe says
 /// nothing is changed; in DryRun and Enforce [`remediated`] replaces it once the run is

@@ -14,17 +14,16 @@
 //! client certificates), [`v2`] (API Gateway v2: the read-modify-write of a stage's
 //! settings, its merge a pure function), [`waf`] (WAFv2: the web ACL).
 
+mod edge;
+mod options;
 mod rest;
 mod v2;
 mod waf;
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
 
-use aws_config::{Region, SdkConfig};
+use aws_config::SdkConfig;
 
-use crate::aws::error::AwsError;
-use crate::model::ErrorKind;
 use crate::model::outcome::{
     ApplyOutcome, CertificateAction, CertificateResult, ChangeOutcome, ItemOutcome, ItemStatus,
     PreconditionResult,
@@ -33,31 +32,10 @@ use crate::model::plan::{
     Call, Change, ChangeItem, Edit, Operation, PatchValue, Precondition, RemediationPlan,
 };
 
+pub use options::ApplyOptions;
 pub use rest::MANAGED_CERTIFICATE_TAG;
 
-/// How apply behaves.
-#[derive(Clone, Debug)]
-pub struct ApplyOptions {
-    /// Check preconditions and show the exact calls, but send no write.
-    pub dry_run: bool,
-    /// Waits between AssociateWebACL attempts while AWS answers
-    /// WAFUnavailableEntityException: a new web ACL takes seconds to minutes to become
-    /// associable.
-    pub waf_retry_delays: Vec<Duration>,
-}
-
-impl Default for ApplyOptions {
-    fn default() -> Self {
-        Self {
-            dry_run: false,
-            waf_retry_delays: vec![
-                Duration::from_secs(2),
-                Duration::from_secs(5),
-                Duration::from_secs(10),
-            ],
-        }
-    }
-}
+use edge::{Edge, Pending, Settled};
 
 /// Applies `plan.changes` (never `plan.pending`). Never fails as a whole: each change
 /// reports its own result.
@@ -115,98 +93,7 @@ pub async fn apply(
     outcome
 }
 
-struct Clients {
-    rest: aws_sdk_apigateway::Client,
-    v2: aws_sdk_apigatewayv2::Client,
-    waf: aws_sdk_wafv2::Client,
-}
-
-struct Edge<'a> {
-    sdk: &'a SdkConfig,
-    clients: HashMap<String, Clients>,
-    options: &'a ApplyOptions,
-}
-
-/// How an item ended.
-#[derive(Clone, Debug)]
-struct Settled {
-    status: ItemStatus,
-    message: Option<String>,
-    kind: Option<ErrorKind>,
-}
-
-impl Settled {
-    fn new(status: ItemStatus, message: Option<String>) -> Self {
-        Settled {
-            status,
-            message,
-            kind: None,
-        }
-    }
-
-    fn failed(error: AwsError) -> Self {
-        Settled {
-            status: ItemStatus::Failed,
-            message: Some(error.message),
-            kind: Some(error.kind),
-        }
-    }
-}
-
-/// An item on its way: the edit to send (a generated certificate id filled in) and the
-/// status it ends with.
-struct Pending<'a> {
-    item: &'a ChangeItem,
-    edit: Edit,
-    result: Option<Settled>,
-}
-
-impl Pending<'_> {
-    /// The items still to send, with their edits as they will be sent.
-    fn open(pending: &[Pending<'_>]) -> Vec<ChangeItem> {
-        pending
-            .iter()
-            .filter(|p| p.result.is_none())
-            .map(|p| ChangeItem {
-                edit: p.edit.clone(),
-                ..p.item.clone()
-            })
-            .collect()
-    }
-
-    /// Marks every still-open item with `settled`.
-    fn settle(pending: &mut [Pending<'_>], settled: &Settled) {
-        for p in pending.iter_mut().filter(|p| p.result.is_none()) {
-            p.result = Some(settled.clone());
-        }
-    }
-}
-
 impl Edge<'_> {
-    fn clients(&mut self, region: &str) -> &Clients {
-        let sdk = self.sdk;
-        self.clients.entry(region.to_string()).or_insert_with(|| {
-            let region = Region::new(region.to_string());
-            Clients {
-                rest: aws_sdk_apigateway::Client::from_conf(
-                    aws_sdk_apigateway::config::Builder::from(sdk)
-                        .region(region.clone())
-                        .build(),
-                ),
-                v2: aws_sdk_apigatewayv2::Client::from_conf(
-                    aws_sdk_apigatewayv2::config::Builder::from(sdk)
-                        .region(region.clone())
-                        .build(),
-                ),
-                waf: aws_sdk_wafv2::Client::from_conf(
-                    aws_sdk_wafv2::config::Builder::from(sdk)
-                        .region(region)
-                        .build(),
-                ),
-            }
-        })
-    }
-
     async fn check(&mut self, precondition: &Precondition) -> PreconditionResult {
         let (satisfied, message) = match precondition {
             Precondition::CloudWatchRoleArn { region } => self.cloudwatch_role(region).await,

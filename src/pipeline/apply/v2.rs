@@ -15,7 +15,7 @@ use crate::model::outcome::ItemStatus;
 use crate::model::plan::{Call, Change, Edit};
 use crate::model::{LoggingLevel, V2Protocol};
 
-use super::{Edge, Pending, Settled};
+use super::edge::{Edge, Pending, Settled};
 
 /// A v2 stage's settings objects, as read.
 #[derive(Clone, Debug, Default)]

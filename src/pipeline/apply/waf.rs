@@ -6,7 +6,7 @@ use crate::model::arn::parse_web_acl_arn;
 use crate::model::outcome::ItemStatus;
 use crate::model::plan::{Call, Change, call_for};
 
-use super::{Edge, Pending, Settled};
+use super::edge::{Edge, Pending, Settled};
 
 impl Edge<'_> {
     /// Whether the web ACL exists, with REGIONAL scope, in its region.

@@ -1,0 +1,204 @@
+//! What every control file uses: the shape of its catalog entry, the profile settings
+//! every control shares (semantics, a remediation on/off switch), the error a setting
+//! check returns, and the helpers reasons and plans are written with. Imports nothing
+//! of the catalog itself.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{ControlId, Finding, ResourceType, Severity, Status};
+
+/// What the specification says about a control, apart from how it evaluates.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ControlMeta {
+    pub id: ControlId,
+    pub title: &'static str,
+    pub severity: Severity,
+    /// e.g. `Identify > Logging`.
+    pub category: &'static str,
+    pub resource_types: &'static [ResourceType],
+    /// NIST 800-53 r5 requirements, spelled as the specification spells them.
+    pub related_requirements: &'static [&'static str],
+    pub config_rule: &'static str,
+    /// Region codes where Security Hub does not support the control.
+    pub unsupported_regions: &'static [&'static str],
+    pub remediation_url: &'static str,
+}
+
+impl ControlMeta {
+    /// Whether Security Hub evaluates this control in `region` (a region code).
+    pub fn is_supported_in(&self, region: &str) -> bool {
+        !self.unsupported_regions.contains(&region)
+    }
+
+    /// This control's verdict on one resource, with its severity.
+    pub(crate) fn finding(
+        &self,
+        resource_type: ResourceType,
+        region: &str,
+        resource_arn: String,
+        status: Status,
+        reason: String,
+    ) -> Finding {
+        Finding {
+            control_id: self.id,
+            resource_type,
+            resource_arn,
+            region: region.to_string(),
+            status,
+            severity: self.severity,
+            reason,
+            exempted: false,
+        }
+    }
+}
+
+/// A profile setting that cannot be used: its field under `spec` and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// How literally a control is read where the specification leaves a case open.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Semantics {
+    /// Follow the control's own sentence (the default; sometimes stricter than AWS).
+    #[default]
+    Strict,
+    /// Reproduce what Security Hub reports, so numbers agree with its dashboard.
+    AwsParity,
+}
+
+/// A remediation that needs no setting but may be turned off.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RemediationSwitch {
+    /// Whether remediation may make this change. Default true.
+    pub enabled: bool,
+}
+
+impl Default for RemediationSwitch {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+/// Whether a remediation setting is absent, and so left out of the serialised profile.
+pub trait Setting {
+    fn is_unset(&self) -> bool {
+        false
+    }
+}
+
+impl<T> Setting for Option<T> {
+    fn is_unset(&self) -> bool {
+        self.is_none()
+    }
+}
+
+impl Setting for RemediationSwitch {}
+
+/// The `methodSettings` key of a REST stage's stage-wide settings.
+pub const STAGE_WIDE_KEY: &str = "*/*";
+
+/// How many names a reason lists before it says "and N more": a stage with hundreds of
+/// failing methods must still give a readable reason.
+const MAX_NAMES_IN_REASON: usize = 10;
+
+/// A `methodSettings` key as a person reads it: `~1orders~1{id}/GET` becomes
+/// `GET /orders/{id}`. API Gateway escapes the resource path like a JSON pointer
+/// (`~1` for `/`, `~0` for `~`), and a `*` method means every method of the path.
+pub fn method_setting_name(key: &str) -> String {
+    let Some((path, method)) = key.rsplit_once('/') else {
+        return key.to_string();
+    };
+    let path = path.replace("~1", "/").replace("~0", "~");
+    if method == "*" {
+        format!("all methods of {path}")
+    } else {
+        format!("{method} {path}")
+    }
+}
+
+/// Names for a reason: `a`, `a and b`, `a, b and c`, at most `MAX_NAMES_IN_REASON` then
+/// `... and N more`.
+pub fn name_list(names: &[String]) -> String {
+    if names.len() > MAX_NAMES_IN_REASON {
+        let (shown, rest) = names.split_at(MAX_NAMES_IN_REASON);
+        return format!("{} and {} more", shown.join(", "), rest.len());
+    }
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        Some((last, _)) => last.clone(),
+        None => String::new(),
+    }
+}
+
+/// Alternatives for a reason: `a`, `a or b`, `a, b or c`.
+pub fn join_or(names: &[String]) -> String {
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        Some((last, _)) => last.clone(),
+        None => String::new(),
+    }
+}
+
+/// A string field that is set to something other than blanks: AWS may return an empty
+/// string where a setting was cleared, which configures nothing.
+pub fn non_empty(value: &Option<String>) -> Option<&str> {
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|value| !value.is_empty())
+}
+
+/// A value as a plan shows it: `none` when absent.
+pub fn shown(value: Option<&str>) -> String {
+    value.unwrap_or("none").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_setting_keys_decode_to_method_and_path() {
+        assert_eq!(
+            method_setting_name("~1orders~1{id}/GET"),
+            "GET /orders/{id}"
+        );
+        assert_eq!(method_setting_name("~1/GET"), "GET /");
+        assert_eq!(method_setting_name("~1orders/*"), "all methods of /orders");
+        assert_eq!(method_setting_name("~1a~0b/POST"), "POST /a~b");
+        assert_eq!(method_setting_name("weird"), "weird");
+    }
+
+    #[test]
+    fn long_name_lists_are_cut_with_a_count() {
+        let names: Vec<String> = (1..=12).map(|n| format!("m{n}")).collect();
+        assert_eq!(
+            name_list(&names),
+            "m1, m2, m3, m4, m5, m6, m7, m8, m9, m10 and 2 more"
+        );
+        assert_eq!(name_list(&names[..3]), "m1, m2 and m3");
+        assert_eq!(name_list(&names[..1]), "m1");
+    }
+
+    #[test]
+    fn blank_strings_are_not_a_setting() {
+        assert_eq!(non_empty(&Some("  ".to_string())), None);
+        assert_eq!(non_empty(&None), None);
+        assert_eq!(non_empty(&Some("x".to_string())), Some("x"));
+    }
+}

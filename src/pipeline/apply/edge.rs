@@ -1,0 +1,106 @@
+//! What one apply holds while it goes: the per-region clients, and each item on its way
+//! with the status it ends with. The per-service files add their calls to [`Edge`].
+
+use std::collections::HashMap;
+
+use aws_config::{Region, SdkConfig};
+
+use crate::aws::error::AwsError;
+use crate::model::ErrorKind;
+use crate::model::outcome::ItemStatus;
+use crate::model::plan::{ChangeItem, Edit};
+
+use super::options::ApplyOptions;
+
+pub(super) struct Clients {
+    pub(super) rest: aws_sdk_apigateway::Client,
+    pub(super) v2: aws_sdk_apigatewayv2::Client,
+    pub(super) waf: aws_sdk_wafv2::Client,
+}
+
+pub(super) struct Edge<'a> {
+    pub(super) sdk: &'a SdkConfig,
+    pub(super) clients: HashMap<String, Clients>,
+    pub(super) options: &'a ApplyOptions,
+}
+
+/// How an item ended.
+#[derive(Clone, Debug)]
+pub(super) struct Settled {
+    pub(super) status: ItemStatus,
+    pub(super) message: Option<String>,
+    pub(super) kind: Option<ErrorKind>,
+}
+
+impl Settled {
+    pub(super) fn new(status: ItemStatus, message: Option<String>) -> Self {
+        Settled {
+            status,
+            message,
+            kind: None,
+        }
+    }
+
+    pub(super) fn failed(error: AwsError) -> Self {
+        Settled {
+            status: ItemStatus::Failed,
+            message: Some(error.message),
+            kind: Some(error.kind),
+        }
+    }
+}
+
+/// An item on its way: the edit to send (a generated certificate id filled in) and the
+/// status it ends with.
+pub(super) struct Pending<'a> {
+    pub(super) item: &'a ChangeItem,
+    pub(super) edit: Edit,
+    pub(super) result: Option<Settled>,
+}
+
+impl Pending<'_> {
+    /// The items still to send, with their edits as they will be sent.
+    pub(super) fn open(pending: &[Pending<'_>]) -> Vec<ChangeItem> {
+        pending
+            .iter()
+            .filter(|p| p.result.is_none())
+            .map(|p| ChangeItem {
+                edit: p.edit.clone(),
+                ..p.item.clone()
+            })
+            .collect()
+    }
+
+    /// Marks every still-open item with `settled`.
+    pub(super) fn settle(pending: &mut [Pending<'_>], settled: &Settled) {
+        for p in pending.iter_mut().filter(|p| p.result.is_none()) {
+            p.result = Some(settled.clone());
+        }
+    }
+}
+
+impl Edge<'_> {
+    pub(super) fn clients(&mut self, region: &str) -> &Clients {
+        let sdk = self.sdk;
+        self.clients.entry(region.to_string()).or_insert_with(|| {
+            let region = Region::new(region.to_string());
+            Clients {
+                rest: aws_sdk_apigateway::Client::from_conf(
+                    aws_sdk_apigateway::config::Builder::from(sdk)
+                        .region(region.clone())
+                        .build(),
+                ),
+                v2: aws_sdk_apigatewayv2::Client::from_conf(
+                    aws_sdk_apigatewayv2::config::Builder::from(sdk)
+                        .region(region.clone())
+                        .build(),
+                ),
+                waf: aws_sdk_wafv2::Client::from_conf(
+                    aws_sdk_wafv2::config::Builder::from(sdk)
+                        .region(region)
+                        .build(),
+                ),
+            }
+        })
+    }
+}
