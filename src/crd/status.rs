@@ -11,7 +11,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
 use crate::model::outcome::{ApplySummary, AuditRecord};
-use crate::model::{ControlId, Severity, Status};
+use crate::model::{ControlId, ErrorKind, Severity, Status};
 
 use super::settings::RemediationMode;
 
@@ -191,6 +191,11 @@ pub struct ScanError {
     pub resource_arn: Option<String>,
     /// The AWS operation that failed, e.g. `GetStages`.
     pub operation: String,
+    /// The kind of failure (`accessDenied`, `throttled`, ...): terminal kinds
+    /// (`accessDenied`, `notFound`, `invalid`) need IAM, the profile or the resource to
+    /// change and are retried slowly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ErrorKind>,
     pub message: String,
 }
 

@@ -119,6 +119,7 @@ pub fn scan_errors(errors: &[ReadError]) -> (Vec<ScanError>, u32) {
             region: e.region.clone(),
             resource_arn: e.resource_arn.clone(),
             operation: e.operation.clone(),
+            kind: Some(e.kind),
             message: truncate(&e.message),
         })
         .collect();

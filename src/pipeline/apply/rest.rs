@@ -126,7 +126,7 @@ impl Edge<'_> {
         let generated = client
             .generate_client_certificate()
             .description(
-                "apigw-compliance: API Gateway's client certificate for backend authentication",
+                "apigw-compliance: API Gateway's client certificate for backend authentication (APIGateway.2)",
             )
             .tags(MANAGED_CERTIFICATE_TAG, "true")
             .send()
