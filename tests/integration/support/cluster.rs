@@ -334,12 +334,16 @@ pub async fn test_namespace(client: &Client, prefix: &str) -> String {
 }
 
 /// Applies YAML with `kubectl apply --server-side -f -` on the shared control plane and
-/// panics with kubectl's output if it fails.
+/// panics with kubectl's output if it fails. The tests share one control plane, and the
+/// chart tests install the CRD with Helm (another field manager) while others apply it
+/// with kubectl: the tests' apply takes the fields over (`--force-conflicts`) rather
+/// than fail on whichever ran first.
 pub fn kubectl_apply(yaml: &str) {
     let out = kubectl_with_stdin(
         [
             "apply",
             "--server-side",
+            "--force-conflicts",
             "--field-manager=apigw-compliance-tests",
             "-f",
             "-",
