@@ -17,8 +17,8 @@ use apigw_compliance::controller::status::{self, ScanResult};
 use apigw_compliance::controls::{ControlParameters, all_ids};
 use apigw_compliance::crd::{ComplianceProfile, ComplianceProfileSpec};
 use apigw_compliance::inventory::{
-    AccessLogSettings, Inventory, MethodSetting, RegionInventory, RestApi, RestStage, Route, V2Api,
-    V2Stage,
+    AccessLogSettings, DomainName, Integration, Inventory, MethodSetting, RegionInventory, RestApi,
+    RestStage, Route, TlsConfig, V2Api, V2Stage,
 };
 use apigw_compliance::model::V2Protocol;
 use apigw_compliance::pipeline::Scan;
@@ -71,6 +71,7 @@ fn region(estate: &Estate, name: &str) -> RegionInventory {
                         client_certificate_id: None,
                         web_acl_arn: None,
                         cache_cluster_enabled: false,
+                        access_log: compliant.then(access_log),
                         tags: tags(&[("env", stage_name(s))]),
                     }
                 })
@@ -97,12 +98,7 @@ fn region(estate: &Estate, name: &str) -> RegionInventory {
                         name: stage_name(s),
                         default_logging_level: (websocket && compliant).then(|| "INFO".to_string()),
                         route_logging_levels: BTreeMap::new(),
-                        access_log: compliant.then(|| AccessLogSettings {
-                            destination_arn: Some(
-                                "arn:aws:logs:us-east-1:123456789012:log-group:api-access".into(),
-                            ),
-                            format: Some("$context.requestId $context.status".into()),
-                        }),
+                        access_log: compliant.then(access_log),
                         auto_deploy: false,
                         tags: tags(&[("env", stage_name(s))]),
                     }
@@ -120,6 +116,24 @@ fn region(estate: &Estate, name: &str) -> RegionInventory {
                     authorization_type: None,
                 },
             ],
+            integrations: vec![
+                Integration {
+                    id: format!("{id}i"),
+                    integration_type: Some("HTTP_PROXY".into()),
+                    connection_type: Some("VPC_LINK".into()),
+                    uri: Some("arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/orders/1/2".into()),
+                    tls: i.is_multiple_of(2).then(|| TlsConfig {
+                        server_name_to_verify: Some("orders.internal.example.com".into()),
+                    }),
+                },
+                Integration {
+                    id: format!("{id}j"),
+                    integration_type: Some("AWS_PROXY".into()),
+                    connection_type: None,
+                    uri: Some("arn:aws:lambda:us-east-1:123456789012:function:orders".into()),
+                    tls: None,
+                },
+            ],
             id,
         }
     };
@@ -130,6 +144,29 @@ fn region(estate: &Estate, name: &str) -> RegionInventory {
             .map(|i| v2(i, V2Protocol::Http))
             .chain((0..estate.websocket_apis).map(|i| v2(i, V2Protocol::WebSocket)))
             .collect(),
+        domain_names: (0..estate.domain_names())
+            .map(|i| DomainName {
+                name: format!("api-{i}.example.com"),
+                security_policy: Some(
+                    if i.is_multiple_of(2) {
+                        "TLS_1_2"
+                    } else {
+                        "SecurityPolicy_TLS13_1_3_2025_09"
+                    }
+                    .into(),
+                ),
+                endpoint_types: vec!["REGIONAL".into()],
+                tags: tags(&[("team", format!("team-{}", i % TEAMS))]),
+            })
+            .collect(),
+    }
+}
+
+/// Access logs that pass APIGateway.9 and the REST access logging check.
+fn access_log() -> AccessLogSettings {
+    AccessLogSettings {
+        destination_arn: Some("arn:aws:logs:us-east-1:123456789012:log-group:api-access".into()),
+        format: Some("$context.requestId $context.status".into()),
     }
 }
 

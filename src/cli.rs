@@ -15,7 +15,7 @@ use crate::aws::client::{self, AwsHttp, RateLimit};
 use crate::aws::identity::{AwsAccess, Identity};
 use crate::aws::{self, NO_CREDENTIALS_HINT, check_credentials, load_sdk_config};
 use crate::controls::route_authorization::{AuthorizationType, NonConnectRoutePolicy};
-use crate::controls::{CATALOG, ControlMeta, ControlParameters, Semantics};
+use crate::controls::{self, CATALOG, ControlMeta, ControlParameters, Semantics};
 use crate::crd::{ComplianceProfile, ComplianceProfileSpec, ControlSelection, Scope};
 use crate::inventory::reader::{DEFAULT_API_CONCURRENCY, ReadOptions, read_inventory};
 use crate::model::arn::is_region_code;
@@ -76,8 +76,8 @@ pub struct ScanArgs {
     /// Region to scan; repeat for several. Default: the region of the AWS configuration.
     #[arg(long = "region", value_name = "REGION", conflicts_with = "profile")]
     regions: Vec<String>,
-    /// Control to evaluate (e.g. APIGateway.1); repeat for several. Default: every
-    /// control of the catalog.
+    /// Control to evaluate (e.g. APIGateway.1, RestAccessLogging); repeat for several.
+    /// Default: every Security Hub control (`apigw-compliance controls`).
     #[arg(long = "control", value_name = "ID")]
     controls: Vec<ControlId>,
     /// Output format.
@@ -178,15 +178,26 @@ pub fn controls(args: &ControlsArgs) -> ExitCode {
             }
         },
         Output::Table => {
+            let id_width = catalog
+                .iter()
+                .map(|meta| meta.id.as_str().len())
+                .max()
+                .unwrap_or(2);
             println!(
-                "{:<13} {:<8} {:<50} TITLE",
-                "ID", "SEVERITY", "RESOURCE TYPES"
+                "{:<id_width$} {:<12} {:<8} {:<50} TITLE",
+                "ID", "SOURCE", "SEVERITY", "RESOURCE TYPES"
             );
             for meta in catalog {
                 let types: Vec<&str> = meta.resource_types.iter().map(|t| t.as_str()).collect();
+                let source = if controls::default_ids().contains(&meta.id) {
+                    meta.source.as_str().to_string()
+                } else {
+                    format!("{} (opt-in)", meta.source.as_str())
+                };
                 println!(
-                    "{:<13} {:<8} {:<50} {}",
+                    "{:<id_width$} {:<12} {:<8} {:<50} {}",
                     meta.id.as_str(),
+                    source,
                     meta.severity.as_str(),
                     types.join(", "),
                     meta.title
@@ -228,22 +239,28 @@ fn profile_spec(
     from_file: Option<ComplianceProfile>,
     regions: Vec<String>,
 ) -> Result<ComplianceProfileSpec, Usage> {
-    let mut spec = match from_file {
-        Some(profile) => profile.spec,
-        None => ComplianceProfileSpec {
+    let Some(profile) = from_file else {
+        // The flags are the profile: `--control` selects (any control of the catalog,
+        // opt-in checks included), none means the default selection.
+        let mut enabled = args.controls.clone();
+        enabled.sort();
+        enabled.dedup();
+        return Ok(ComplianceProfileSpec {
             scope: Scope {
                 regions,
                 ..Scope::default()
             },
             controls: ControlSelection {
-                enabled: None,
+                enabled: (!enabled.is_empty()).then_some(enabled),
                 parameters: parameters(args),
             },
             remediation: Default::default(),
             exemptions: Vec::new(),
             interval: crate::crd::settings::DEFAULT_INTERVAL.to_string(),
-        },
+        });
     };
+    // With a profile, `--control` narrows the profile's own selection.
+    let mut spec = profile.spec;
     if !args.controls.is_empty() {
         let narrowed: Vec<ControlId> = spec
             .controls

@@ -51,16 +51,25 @@ impl Estate {
         self.regions.len() * (self.http_apis + self.websocket_apis) * 2
     }
 
-    /// The calls one inventory pass needs: every page of the two lists (500 per page),
-    /// one GetStages per REST API, one GetStages and one GetRoutes per v2 API.
+    /// Custom domain names per region in the in-process estate (benches/evaluate.rs):
+    /// one per ten REST APIs. The seeded estate has none.
+    pub fn domain_names(&self) -> usize {
+        self.rest_apis / 10
+    }
+
+    /// The calls one inventory pass of the default controls needs: every page of the
+    /// two API lists (500 per page) and of the domain names (one page: the seeded
+    /// estate has none), one GetStages per REST API, one GetStages, one GetRoutes and
+    /// one GetIntegrations per v2 API.
     pub fn minimum_calls(&self) -> usize {
         let pages = |n: usize| n.div_ceil(500).max(1);
         let v2 = self.http_apis + self.websocket_apis;
-        self.regions.len() * (pages(self.rest_apis) + pages(v2) + self.rest_apis + 2 * v2)
+        self.regions.len() * (pages(self.rest_apis) + pages(v2) + 1 + self.rest_apis + 3 * v2)
     }
 
-    /// Findings of a scan with all seven controls: REST stages get .1 to .5, v2 stages
-    /// .1 and .9, routes .8.
+    /// Findings of a scan of the seeded estate with the default controls: REST stages
+    /// get .1 to .5, v2 stages .1 and .9, routes .8; the seeded estate has no
+    /// integrations (.10) and no custom domain names (.11).
     pub fn findings_all_controls(&self) -> usize {
         let per_region = self.rest_apis * self.stages_per_api * 5
             + (self.http_apis + self.websocket_apis) * self.stages_per_api * 2

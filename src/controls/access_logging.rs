@@ -3,30 +3,21 @@
 //! Traces to: "This control fails if access log settings aren't defined." Decisions:
 //! docs/controls/APIGateway.9.md.
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
 use crate::controls::admission::{Admission, BoundedString};
 use crate::controls::planning::{PlanInput, Resource, ResourcePlan, v2_update_stage};
-use crate::controls::common::{ControlMeta, FieldError, Semantics, non_empty, shown};
+use crate::controls::common::{
+    Source,
+    AccessLogRemediation, REQUEST_ID_VARIABLE, check_access_log_format,ControlMeta, FieldError, Semantics, non_empty, shown};
 use crate::inventory::{Needs, RegionInventory, V2Stage};
-use crate::model::arn::{
-    LOG_DESTINATION_ARN_PATTERN, LogDestination, parse_log_destination, v2_stage_arn,
-};
+use crate::model::arn::{LogDestination, parse_log_destination, v2_stage_arn};
 use crate::model::plan::{ChangeItem, Edit, Precondition, UnplannedReason};
 use crate::model::{ControlId, Finding, ResourceType, Severity, Status, V2Protocol};
 
 pub const ID: ControlId = ControlId::new("APIGateway.9");
 
-/// The variable every access log format must contain, so each line can be traced to
-/// its request.
-pub const REQUEST_ID_VARIABLE: &str = "$context.requestId";
-
-/// How `spec.remediation.controls` describes this control's remediation settings.
-pub const REMEDIATION_DOC: &str = "APIGateway.9: where and how access logs are written. Off unless set.";
-
 pub static META: ControlMeta = ControlMeta {
     id: ID,
+    source: Source::SecurityHub,
     title: "Access logging should be configured for API Gateway V2 Stages",
     severity: Severity::Medium,
     category: "Identify > Logging",
@@ -65,35 +56,13 @@ pub static ADMISSION: Admission = Admission {
     spec_rules: &[],
 };
 
+/// How `spec.remediation.controls` describes this control's remediation settings.
+pub const REMEDIATION_DOC: &str =
+    "APIGateway.9: where and how access logs are written. Off unless set.";
+
 /// APIGateway.9 remediation: where and how access logs are written. Off unless set
 /// (`spec.remediation.controls.accessLogging`).
 pub type Remediation = Option<AccessLogRemediation>;
-
-/// Where remediation sends the access logs of stages that have none, and in what format.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AccessLogRemediation {
-    /// A CloudWatch Logs log group ARN without the trailing `:*`
-    /// (`arn:aws:logs:us-east-1:123456789012:log-group:/apigw/access`), or a Firehose
-    /// stream whose name starts with `amazon-apigateway-`. Only stages in its region are
-    /// changed.
-    #[schemars(extend("pattern" = LOG_DESTINATION_ARN_PATTERN))]
-    pub destination_arn: String,
-    /// The access log format; must contain `$context.requestId`.
-    #[schemars(regex(pattern = r"\$context\.requestId"), length(max = 10000))]
-    pub format: String,
-}
-
-/// An access log format must identify each request.
-pub fn check_access_log_format(format: &str) -> Result<(), String> {
-    if format.contains(REQUEST_ID_VARIABLE) {
-        Ok(())
-    } else {
-        Err(format!(
-            "the access log format must contain {REQUEST_ID_VARIABLE} so each line can be traced to its request"
-        ))
-    }
-}
 
 /// v2 stages (access log settings are stage settings).
 pub fn needs(_: &()) -> Needs {

@@ -6,7 +6,8 @@
 
 use crate::controls::admission::Admission;
 use crate::controls::planning::{PlanInput, Resource, ResourcePlan, rest_update_stage};
-use crate::controls::common::{ControlMeta, Semantics, FieldError, RemediationSwitch, STAGE_WIDE_KEY, method_setting_name, name_list};
+use crate::controls::common::{
+    Source,ControlMeta, Semantics, FieldError, RemediationSwitch, STAGE_WIDE_KEY, method_setting_name, name_list};
 use crate::inventory::{Needs, RegionInventory, RestStage};
 use crate::model::arn::rest_stage_arn;
 use crate::model::plan::{ChangeItem, Edit, PatchValue, UnplannedReason};
@@ -19,6 +20,7 @@ pub const REMEDIATION_DOC: &str = "APIGateway.5: cache encryption where caching 
 
 pub static META: ControlMeta = ControlMeta {
     id: ID,
+    source: Source::SecurityHub,
     title: "API Gateway REST API cache data should be encrypted at rest",
     severity: Severity::Medium,
     category: "Protect > Data protection > Encryption of data at rest",

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::controls::admission::{Admission, AllowList, BoundedString, ObjectRule, SpecRule};
 use crate::controls::planning::{PlanInput, Resource, ResourcePlan, rest_update_stage};
-use crate::controls::common::{ControlMeta, Semantics, FieldError, name_list, non_empty, shown};
+use crate::controls::common::{
+    Source,ControlMeta, Semantics, FieldError, name_list, non_empty, shown};
 use crate::inventory::{IntegrationLookup, Needs, RegionInventory, RestApi, RestStage};
 use crate::model::arn::rest_stage_arn;
 use crate::model::plan::{ChangeItem, Edit, PatchValue, UnplannedReason};
@@ -31,6 +32,7 @@ pub const REMEDIATION_DOC: &str = "APIGateway.2: client certificate. Off unless 
 
 pub static META: ControlMeta = ControlMeta {
     id: ID,
+    source: Source::SecurityHub,
     title: "API Gateway REST API stages should be configured to use SSL certificates for backend authentication",
     severity: Severity::Medium,
     category: "Protect > Data protection",

@@ -6,6 +6,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::model::arn::LOG_DESTINATION_ARN_PATTERN;
 use crate::model::{ControlId, Finding, ResourceType, Severity, Status};
 
 /// What the specification says about a control, apart from how it evaluates.
@@ -13,17 +14,42 @@ use crate::model::{ControlId, Finding, ResourceType, Severity, Status};
 #[serde(rename_all = "camelCase")]
 pub struct ControlMeta {
     pub id: ControlId,
+    /// The standard the control checks; Security Hub's controls are the default
+    /// selection, others are selected by id.
+    pub source: Source,
     pub title: &'static str,
     pub severity: Severity,
     /// e.g. `Identify > Logging`.
     pub category: &'static str,
     pub resource_types: &'static [ResourceType],
-    /// NIST 800-53 r5 requirements, spelled as the specification spells them.
+    /// The requirements it maps to (NIST 800-53 r5, CIS), spelled as their sources
+    /// spell them.
     pub related_requirements: &'static [&'static str],
     pub config_rule: &'static str,
     /// Region codes where Security Hub does not support the control.
     pub unsupported_regions: &'static [&'static str],
     pub remediation_url: &'static str,
+}
+
+/// Where a control comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Source {
+    /// An AWS Security Hub API Gateway control (`APIGateway.N`).
+    #[serde(rename = "Security Hub")]
+    SecurityHub,
+    /// A check of ours for a CIS AWS Foundations Benchmark requirement no Security Hub
+    /// control covers.
+    #[serde(rename = "CIS")]
+    Cis,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::SecurityHub => "Security Hub",
+            Source::Cis => "CIS",
+        }
+    }
 }
 
 impl ControlMeta {
@@ -108,6 +134,37 @@ impl<T> Setting for Option<T> {
 }
 
 impl Setting for RemediationSwitch {}
+
+/// The variable every access log format must contain, so each line can be traced to
+/// its request.
+pub const REQUEST_ID_VARIABLE: &str = "$context.requestId";
+
+/// Where remediation sends the access logs of stages that have none, and in what format
+/// (APIGateway.9 for v2 stages, the REST access logging check for REST stages).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessLogRemediation {
+    /// A CloudWatch Logs log group ARN without the trailing `:*`
+    /// (`arn:aws:logs:us-east-1:123456789012:log-group:/apigw/access`), or a Firehose
+    /// stream whose name starts with `amazon-apigateway-`. Only stages in its region are
+    /// changed.
+    #[schemars(extend("pattern" = LOG_DESTINATION_ARN_PATTERN))]
+    pub destination_arn: String,
+    /// The access log format; must contain `$context.requestId`.
+    #[schemars(regex(pattern = r"\$context\.requestId"), length(max = 10000))]
+    pub format: String,
+}
+
+/// An access log format must identify each request.
+pub fn check_access_log_format(format: &str) -> Result<(), String> {
+    if format.contains(REQUEST_ID_VARIABLE) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the access log format must contain {REQUEST_ID_VARIABLE} so each line can be traced to its request"
+        ))
+    }
+}
 
 /// The `methodSettings` key of a REST stage's stage-wide settings.
 pub const STAGE_WIDE_KEY: &str = "*/*";

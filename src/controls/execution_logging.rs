@@ -11,7 +11,8 @@ use crate::controls::admission::{Admission, AllowList, BoundedString, SpecRule};
 use crate::controls::planning::{
     PlanInput, Resource, ResourcePlan, rest_update_stage, v2_update_stage,
 };
-use crate::controls::common::{ControlMeta, FieldError, STAGE_WIDE_KEY, Semantics, join_or, method_setting_name, name_list, shown};
+use crate::controls::common::{
+    Source,ControlMeta, FieldError, STAGE_WIDE_KEY, Semantics, join_or, method_setting_name, name_list, shown};
 use crate::inventory::{Needs, RegionInventory, RestApi, RestStage, V2Api, V2Stage};
 use crate::model::arn::{rest_stage_arn, v2_stage_arn};
 use crate::model::plan::{ChangeItem, Edit, PatchValue, Precondition, UnplannedReason};
@@ -27,6 +28,7 @@ pub const REMEDIATION_DOC: &str = "APIGateway.1: execution logging. On by defaul
 
 pub static META: ControlMeta = ControlMeta {
     id: ID,
+    source: Source::SecurityHub,
     title: "API Gateway REST and WebSocket API execution logging should be enabled",
     severity: Severity::Medium,
     category: "Identify > Logging",
@@ -435,7 +437,7 @@ pub fn plan(input: &PlanInput<'_>, params: &Parameters, settings: &Remediation, 
     let lowered = match input.resource {
         Resource::RestStage(api, stage) => plan_rest_stage(api, stage, input, &levels, out),
         Resource::V2Stage(api, stage) => plan_websocket_stage(api, stage, input, &levels, out),
-        Resource::Route(..) => Vec::new(),
+        Resource::Route(..) | Resource::Integration(..) | Resource::DomainName(..) => Vec::new(),
     };
     if !lowered.is_empty() {
         out.unplanned(

@@ -30,7 +30,8 @@ use admission::Admission;
 use planning::{PlanInput, ResourcePlan};
 
 pub use common::{
-    ControlMeta, FieldError, RemediationSwitch, STAGE_WIDE_KEY, Semantics, Setting, join_or,
+    AccessLogRemediation, ControlMeta, FieldError, REQUEST_ID_VARIABLE, RemediationSwitch,
+    STAGE_WIDE_KEY, Semantics, Setting, Source, check_access_log_format, join_or,
     method_setting_name, name_list, non_empty, shown,
 };
 
@@ -123,6 +124,9 @@ catalog! {
     cache_encryption { remediation: cache_encryption, },
     route_authorization { parameters: route_authorization, },
     access_logging { remediation: access_logging, },
+    v2_integration_tls {},
+    domain_tls_policy { remediation: domain_security_policy, },
+    rest_access_logging { remediation: rest_access_logging, },
 }
 
 /// A control: its catalog entry and the functions the generic drivers call, over the
@@ -153,9 +157,19 @@ pub fn control(id: ControlId) -> Option<&'static Control> {
     CATALOG.iter().copied().find(|control| control.id() == id)
 }
 
-/// Every control's id, in catalog order: the default selection.
+/// Every control's id, in catalog order.
 pub fn all_ids() -> Vec<ControlId> {
     CATALOG.iter().map(|control| control.id()).collect()
+}
+
+/// The controls a profile checks when it selects none: every Security Hub control.
+/// Checks from other sources (CIS) are selected by id.
+pub fn default_ids() -> Vec<ControlId> {
+    CATALOG
+        .iter()
+        .filter(|control| control.meta.source == Source::SecurityHub)
+        .map(|control| control.id())
+        .collect()
 }
 
 /// The selected controls, in catalog order, each once.
@@ -267,6 +281,7 @@ impl JsonSchema for ControlId {
 mod tests {
     use super::*;
     use crate::controls::test_support::*;
+    use crate::inventory::V2Api;
     use crate::model::V2Protocol;
 
     fn everywhere_failing(region: &str) -> RegionInventory {
@@ -275,13 +290,20 @@ mod tests {
                 "r1",
                 vec![rest_stage(&[("~1x/GET", caching(false))])],
             )],
-            vec![v2_api(
-                "w1",
-                V2Protocol::WebSocket,
-                vec![v2_stage()],
-                vec![route("c1", "$connect", None)],
-            )],
+            vec![
+                v2_api(
+                    "w1",
+                    V2Protocol::WebSocket,
+                    vec![v2_stage()],
+                    vec![route("c1", "$connect", None)],
+                ),
+                V2Api {
+                    integrations: vec![private_integration("i1", None)],
+                    ..v2_api("h1", V2Protocol::Http, vec![v2_stage()], Vec::new())
+                },
+            ],
         );
+        inventory.domain_names = vec![domain_name("api.example.com", Some("TLS_1_0"), "REGIONAL")];
         inventory.region = region.to_string();
         inventory
     }
@@ -307,8 +329,12 @@ mod tests {
             assert!(!meta.title.is_empty(), "{}", meta.id);
             assert!(meta.category.contains(" > "), "{}", meta.id);
             assert!(!meta.resource_types.is_empty(), "{}", meta.id);
-            assert!(!meta.related_requirements.is_empty(), "{}", meta.id);
-            assert!(!meta.config_rule.is_empty(), "{}", meta.id);
+            // Security Hub controls are backed by a Config rule; the checks of other
+            // standards name the requirement they implement.
+            match meta.source {
+                Source::SecurityHub => assert!(!meta.config_rule.is_empty(), "{}", meta.id),
+                Source::Cis => assert!(!meta.related_requirements.is_empty(), "{}", meta.id),
+            }
             assert!(
                 meta.remediation_url
                     .starts_with("https://docs.aws.amazon.com/"),

@@ -5,7 +5,7 @@
 //! one call per operation, so the controls of one REST stage share one UpdateStage.
 
 use crate::controls::common::Semantics;
-use crate::inventory::{RestApi, RestStage, Route, V2Api, V2Stage};
+use crate::inventory::{DomainName, Integration, RestApi, RestStage, Route, V2Api, V2Stage};
 use crate::model::plan::{ChangeItem, Operation, Unplanned, UnplannedReason};
 use crate::model::{ControlId, ResourceType};
 
@@ -15,6 +15,8 @@ pub enum Resource<'a> {
     RestStage(&'a RestApi, &'a RestStage),
     V2Stage(&'a V2Api, &'a V2Stage),
     Route(&'a V2Api, &'a Route),
+    Integration(&'a V2Api, &'a Integration),
+    DomainName(&'a DomainName),
 }
 
 impl Resource<'_> {
@@ -23,6 +25,8 @@ impl Resource<'_> {
             Resource::RestStage(..) => ResourceType::RestStage,
             Resource::V2Stage(..) => ResourceType::V2Stage,
             Resource::Route(..) => ResourceType::V2Route,
+            Resource::Integration(..) => ResourceType::V2Integration,
+            Resource::DomainName(..) => ResourceType::DomainName,
         }
     }
 }

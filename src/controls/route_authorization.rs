@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::controls::admission::{Admission, AllowList};
 use crate::controls::planning::{PlanInput, Resource, ResourcePlan};
-use crate::controls::common::{ControlMeta, Semantics, FieldError, join_or, name_list};
+use crate::controls::common::{
+    Source,ControlMeta, Semantics, FieldError, join_or, name_list};
 use crate::inventory::{Needs, RegionInventory, Route, V2Api};
 use crate::model::arn::v2_route_arn;
 use crate::model::plan::UnplannedReason;
@@ -23,6 +24,7 @@ pub const PARAMETERS_DOC: &str = "APIGateway.8.";
 
 pub static META: ControlMeta = ControlMeta {
     id: ID,
+    source: Source::SecurityHub,
     title: "API Gateway routes should specify an authorization type",
     severity: Severity::Medium,
     category: "Protect > Secure Access Management",

@@ -4,7 +4,10 @@
 use std::collections::BTreeMap;
 
 use crate::controls::{ControlMeta, ControlParameters, Semantics};
-use crate::inventory::{MethodSetting, RegionInventory, RestApi, RestStage, Route, V2Api, V2Stage};
+use crate::inventory::{
+    DomainName, Integration, MethodSetting, RegionInventory, RestApi, RestStage, Route, TlsConfig,
+    V2Api, V2Stage,
+};
 use crate::model::{ControlId, Finding, Severity, V2Protocol};
 
 /// A region holding the given REST and v2 APIs.
@@ -13,6 +16,7 @@ pub(crate) fn region_with(rest_apis: Vec<RestApi>, v2_apis: Vec<V2Api>) -> Regio
         region: "us-east-1".to_string(),
         rest_apis,
         v2_apis,
+        domain_names: Vec::new(),
     }
 }
 
@@ -74,6 +78,7 @@ pub(crate) fn v2_api(
         tags: BTreeMap::new(),
         stages,
         routes,
+        integrations: Vec::new(),
     }
 }
 
@@ -91,6 +96,33 @@ pub(crate) fn route(id: &str, key: &str, authorization_type: Option<&str>) -> Ro
         id: id.to_string(),
         route_key: key.to_string(),
         authorization_type: authorization_type.map(str::to_string),
+    }
+}
+
+/// A VPC link integration to a load balancer listener; `server_name` is its TLS
+/// `ServerNameToVerify` (`None`: no TlsConfig at all).
+pub(crate) fn private_integration(id: &str, server_name: Option<&str>) -> Integration {
+    Integration {
+        id: id.to_string(),
+        integration_type: Some("HTTP_PROXY".to_string()),
+        connection_type: Some("VPC_LINK".to_string()),
+        uri: Some(
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/orders/1/2"
+                .to_string(),
+        ),
+        tls: server_name.map(|name| TlsConfig {
+            server_name_to_verify: Some(name.to_string()),
+        }),
+    }
+}
+
+/// A custom domain name of one endpoint type (`REGIONAL`, `EDGE`, `PRIVATE`).
+pub(crate) fn domain_name(name: &str, policy: Option<&str>, endpoint_type: &str) -> DomainName {
+    DomainName {
+        name: name.to_string(),
+        security_policy: policy.map(str::to_string),
+        endpoint_types: vec![endpoint_type.to_string()],
+        tags: BTreeMap::new(),
     }
 }
 
@@ -155,6 +187,10 @@ fn region_code(name: &str) -> &'static str {
     match name {
         "Africa (Cape Town)" => "af-south-1",
         "Asia Pacific (Jakarta)" => "ap-southeast-3",
+        "Asia Pacific (New Zealand)" => "ap-southeast-6",
+        "Asia Pacific (Thailand)" => "ap-southeast-7",
+        "Asia Pacific (Taipei)" => "ap-east-2",
+        "Mexico (Central)" => "mx-central-1",
         "Asia Pacific (Osaka)" => "ap-northeast-3",
         "China (Beijing)" => "cn-north-1",
         "China (Ningxia)" => "cn-northwest-1",
@@ -187,6 +223,7 @@ pub(crate) fn assert_matches_spec(meta: &ControlMeta, spec: &SpecEntry) {
         .related_requirements
         .split(',')
         .map(str::trim)
+        .filter(|r| !r.is_empty())
         .collect();
     assert_eq!(
         meta.related_requirements, requirements,

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::controls::admission::{Admission, AllowList, BoundedString, SpecRule};
 use crate::controls::planning::{PlanInput, Resource, ResourcePlan};
-use crate::controls::common::{ControlMeta, Semantics, FieldError, name_list, non_empty, shown};
+use crate::controls::common::{
+    Source,ControlMeta, Semantics, FieldError, name_list, non_empty, shown};
 use crate::inventory::{Needs, RegionInventory, RestStage};
 use crate::model::arn::{
     WAFV2_WEB_ACL_ARN_PATTERN, WEB_ACL_ARN_PATTERN, is_regional_web_acl_arn, parse_web_acl_arn,
@@ -30,6 +31,7 @@ pub const REMEDIATION_DOC: &str = "APIGateway.4: the web ACL to associate. Off u
 
 pub static META: ControlMeta = ControlMeta {
     id: ID,
+    source: Source::SecurityHub,
     title: "API Gateway should be associated with a WAF Web ACL",
     severity: Severity::Medium,
     category: "Protect > Protective services",

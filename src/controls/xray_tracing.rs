@@ -5,7 +5,8 @@
 
 use crate::controls::admission::Admission;
 use crate::controls::planning::{PlanInput, Resource, ResourcePlan, rest_update_stage};
-use crate::controls::common::{ControlMeta, Semantics, FieldError, RemediationSwitch};
+use crate::controls::common::{
+    Source,ControlMeta, Semantics, FieldError, RemediationSwitch};
 use crate::inventory::{Needs, RegionInventory};
 use crate::model::arn::rest_stage_arn;
 use crate::model::plan::{ChangeItem, Edit, PatchValue, UnplannedReason};
@@ -18,6 +19,7 @@ pub const REMEDIATION_DOC: &str = "APIGateway.3: X-Ray active tracing. On by def
 
 pub static META: ControlMeta = ControlMeta {
     id: ID,
+    source: Source::SecurityHub,
     title: "API Gateway REST API stages should have AWS X-Ray tracing enabled",
     severity: Severity::Low,
     category: "Detect > Detection services",

@@ -76,7 +76,7 @@ pub struct ComplianceProfileSpec {
     /// stages are checked.
     pub scope: Scope,
 
-    /// Which controls apply, and their parameters. Every control of the catalog with
+    /// Which controls apply, and their parameters. Every Security Hub control with
     /// Security Hub's default parameters when absent.
     #[serde(default)]
     pub controls: ControlSelection,
@@ -228,8 +228,9 @@ impl TagFilter {
 #[derive(KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ControlSelection {
-    /// The controls to evaluate, e.g. `[APIGateway.1, APIGateway.4]`. Every control of
-    /// the catalog when absent.
+    /// The controls to evaluate, e.g. `[APIGateway.1, APIGateway.4]`. Every Security Hub
+    /// control of the catalog when absent; checks from other sources (CIS) only when
+    /// listed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "super::schema::enabled_schema")]
     pub enabled: Option<Vec<ControlId>>,
@@ -243,10 +244,12 @@ pub struct ControlSelection {
 impl ControlSelection {
     /// The controls to evaluate, in catalog order, without duplicates.
     pub fn ids(&self) -> Vec<ControlId> {
-        let all = controls::all_ids();
         match &self.enabled {
-            None => all,
-            Some(ids) => all.into_iter().filter(|id| ids.contains(id)).collect(),
+            None => controls::default_ids(),
+            Some(ids) => controls::all_ids()
+                .into_iter()
+                .filter(|id| ids.contains(id))
+                .collect(),
         }
     }
 }

@@ -628,8 +628,11 @@ spec:
     }
 
     #[test]
-    fn controls_default_to_the_whole_catalog_in_catalog_order() {
-        assert_eq!(ControlSelection::default().ids(), controls::all_ids());
+    fn controls_default_to_the_security_hub_controls_in_catalog_order() {
+        assert_eq!(ControlSelection::default().ids(), controls::default_ids());
+        assert!(controls::default_ids().iter().all(|id| {
+            controls::control(*id).is_some_and(|c| c.meta.source == controls::Source::SecurityHub)
+        }));
         let all = controls::all_ids();
         let (first, last) = (all[0], all[all.len() - 1]);
         let some = ControlSelection {

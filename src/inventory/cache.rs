@@ -207,18 +207,24 @@ mod tests {
         v2: true,
         routes: true,
         http_integrations: false,
+        integrations: false,
+        domain_names: false,
     };
     const REST: Needs = Needs {
         rest: true,
         v2: false,
         routes: false,
         http_integrations: false,
+        integrations: false,
+        domain_names: false,
     };
     const V2: Needs = Needs {
         rest: false,
         v2: true,
         routes: true,
         http_integrations: false,
+        integrations: false,
+        domain_names: false,
     };
 
     fn wall() -> Time {

@@ -9,6 +9,6 @@ pub mod model;
 pub mod reader;
 
 pub use model::{
-    AccessLogSettings, IntegrationLookup, Inventory, MethodSetting, Needs, ReadError,
-    RegionInventory, RestApi, RestStage, Route, V2Api, V2Stage,
+    AccessLogSettings, DomainName, Integration, IntegrationLookup, Inventory, MethodSetting, Needs,
+    ReadError, RegionInventory, RestApi, RestStage, Route, TlsConfig, V2Api, V2Stage,
 };

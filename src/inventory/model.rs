@@ -22,6 +22,10 @@ pub struct RegionInventory {
     pub region: String,
     pub rest_apis: Vec<RestApi>,
     pub v2_apis: Vec<V2Api>,
+    /// The region's custom domain names (GetDomainNames; read only when a control
+    /// looks at them). They serve REST, HTTP and WebSocket APIs alike.
+    #[serde(default)]
+    pub domain_names: Vec<DomainName>,
 }
 
 impl RegionInventory {
@@ -31,6 +35,8 @@ impl RegionInventory {
             ResourceType::RestStage => self.rest_apis.iter().map(|a| a.stages.len()).sum(),
             ResourceType::V2Stage => self.v2_apis.iter().map(|a| a.stages.len()).sum(),
             ResourceType::V2Route => self.v2_apis.iter().map(|a| a.routes.len()).sum(),
+            ResourceType::V2Integration => self.v2_apis.iter().map(|a| a.integrations.len()).sum(),
+            ResourceType::DomainName => self.domain_names.len(),
         }
     }
 }
@@ -49,6 +55,10 @@ pub struct Needs {
     pub routes: bool,
     /// Whether each REST API has an HTTP integration (one throttled GetResources per API).
     pub http_integrations: bool,
+    /// Each v2 API's integrations (one GetIntegrations per API, paged).
+    pub integrations: bool,
+    /// The region's custom domain names (one GetDomainNames per region, paged).
+    pub domain_names: bool,
 }
 
 impl Needs {
@@ -59,6 +69,8 @@ impl Needs {
             v2: self.v2 || other.v2,
             routes: self.routes || other.routes,
             http_integrations: self.http_integrations || other.http_integrations,
+            integrations: self.integrations || other.integrations,
+            domain_names: self.domain_names || other.domain_names,
         }
     }
 
@@ -67,11 +79,12 @@ impl Needs {
         self.union(needed) == self
     }
 
-    /// Routes need their v2 APIs, and HTTP integrations their REST APIs: nothing is
-    /// read for APIs that are not listed.
+    /// Routes and integrations need their v2 APIs, and HTTP integrations their REST
+    /// APIs: nothing is read for APIs that are not listed.
     pub fn consistent(self) -> Needs {
         Needs {
             routes: self.routes && self.v2,
+            integrations: self.integrations && self.v2,
             http_integrations: self.http_integrations && self.rest,
             ..self
         }
@@ -110,6 +123,9 @@ pub struct RestStage {
     pub client_certificate_id: Option<String>,
     pub web_acl_arn: Option<String>,
     pub cache_cluster_enabled: bool,
+    /// `accessLogSettings`; `None` when the stage has none.
+    #[serde(default)]
+    pub access_log: Option<AccessLogSettings>,
     pub tags: BTreeMap<String, String>,
 }
 
@@ -131,6 +147,9 @@ pub struct V2Api {
     pub tags: BTreeMap<String, String>,
     pub stages: Vec<V2Stage>,
     pub routes: Vec<Route>,
+    /// Read only when a control looks at integrations; empty otherwise.
+    #[serde(default)]
+    pub integrations: Vec<Integration>,
 }
 
 /// An API Gateway v2 stage.
@@ -162,6 +181,37 @@ pub struct Route {
     pub route_key: String,
     /// `NONE`, `AWS_IAM`, `CUSTOM` or `JWT`; `None` when absent (which means NONE).
     pub authorization_type: Option<String>,
+}
+
+/// A v2 integration (GetIntegrations).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Integration {
+    pub id: String,
+    /// `AWS_PROXY`, `HTTP_PROXY`, `MOCK`, ...
+    pub integration_type: Option<String>,
+    /// `INTERNET` or `VPC_LINK`; `None` when absent (which means INTERNET).
+    pub connection_type: Option<String>,
+    pub uri: Option<String>,
+    /// `TlsConfig`; `None` when the integration has none.
+    pub tls: Option<TlsConfig>,
+}
+
+/// An integration's `TlsConfig`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsConfig {
+    /// `ServerNameToVerify`; `None` when absent or empty.
+    pub server_name_to_verify: Option<String>,
+}
+
+/// A custom domain name (GetDomainNames).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainName {
+    pub name: String,
+    /// e.g. `TLS_1_2`, `SecurityPolicy_TLS13_1_3_2025_09`; `None` when absent.
+    pub security_policy: Option<String>,
+    /// `endpointConfiguration.types`: `EDGE`, `REGIONAL`, `PRIVATE`.
+    pub endpoint_types: Vec<String>,
+    pub tags: BTreeMap<String, String>,
 }
 
 /// Something the inventory could not read.

@@ -1,8 +1,9 @@
 //! The AWS reader: fills the inventory from API Gateway (REST) and API Gateway v2.
 //!
 //! The calls are exactly what the selected controls need ([`Needs`]): every page of
-//! GetRestApis and GetApis, one GetStages per API, one GetRoutes per v2 API only when a
-//! control looks at routes, and GetResources per REST API only when APIGateway.2's
+//! GetRestApis and GetApis, one GetStages per API, one GetRoutes (GetIntegrations) per v2
+//! API only when a control looks at routes (integrations), GetDomainNames once per
+//! region only when a control looks at custom domain names, and GetResources per REST API only when APIGateway.2's
 //! `onlyWithHttpIntegrations` asks for it. Never one call per stage. Regions are read
 //! concurrently; APIs within a region with bounded concurrency, because the whole
 //! account shares 10 management requests per second. The request rate itself is paced
@@ -24,8 +25,8 @@ use crate::model::arn::{rest_api_arn, v2_api_arn};
 use crate::model::{ErrorKind, V2Protocol};
 
 use super::model::{
-    AccessLogSettings, IntegrationLookup, Inventory, MethodSetting, Needs, ReadError,
-    RegionInventory, RestApi, RestStage, Route, V2Api, V2Stage,
+    AccessLogSettings, DomainName, Integration, IntegrationLookup, Inventory, MethodSetting, Needs,
+    ReadError, RegionInventory, RestApi, RestStage, Route, TlsConfig, V2Api, V2Stage,
 };
 
 /// Per-API calls in flight per region. API Gateway allows 10 management requests per
@@ -58,7 +59,7 @@ impl Default for ReadOptions {
                 rest: true,
                 v2: true,
                 routes: true,
-                http_integrations: false,
+                ..Needs::default()
             },
             api_concurrency: DEFAULT_API_CONCURRENCY,
             retry_partition: None,
@@ -133,7 +134,7 @@ async fn read_region(
         v2: v2_client,
         options,
     };
-    let (rest, v2) = futures::join!(
+    let (rest, v2, domains) = futures::join!(
         async {
             if options.needs.rest {
                 reader.rest_apis().await
@@ -146,6 +147,13 @@ async fn read_region(
                 reader.v2_apis().await
             } else {
                 Ok((Vec::new(), Vec::new()))
+            }
+        },
+        async {
+            if options.needs.domain_names {
+                reader.domain_names().await.map(Some)
+            } else {
+                Ok(None)
             }
         },
     );
@@ -169,6 +177,14 @@ async fn read_region(
             region_inventory.v2_apis = apis;
             errors.extend(api_errors);
         }
+        Err(e) => errors.push(e),
+    }
+    match domains {
+        Ok(Some(domains)) => {
+            listed_any = true;
+            region_inventory.domain_names = domains;
+        }
+        Ok(None) => {}
         Err(e) => errors.push(e),
     }
     if let Some(progress) = &options.progress {
@@ -388,11 +404,21 @@ impl RegionReader<'_> {
                 Ok(Vec::new())
             }
         };
-        let (stages, routes) = futures::join!(self.v2_stages(&id, &arn), routes);
+        let integrations = async {
+            if self.options.needs.integrations {
+                self.v2_integrations(&id, &arn).await
+            } else {
+                Ok(Vec::new())
+            }
+        };
+        let (stages, routes, integrations) =
+            futures::join!(self.v2_stages(&id, &arn), routes, integrations);
         let mut stages = stages?;
         let mut routes = routes?;
+        let mut integrations = integrations?;
         stages.sort_by(|a, b| a.name.cmp(&b.name));
         routes.sort_by(|a, b| a.route_key.cmp(&b.route_key).then_with(|| a.id.cmp(&b.id)));
+        integrations.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(V2Api {
             name: api.name().unwrap_or_default().to_string(),
             tags: sorted(api.tags()),
@@ -400,6 +426,7 @@ impl RegionReader<'_> {
             protocol,
             stages,
             routes,
+            integrations,
         })
     }
 
@@ -421,6 +448,46 @@ impl RegionReader<'_> {
         })
         .await?;
         Ok(stages)
+    }
+
+    async fn v2_integrations(
+        &self,
+        api_id: &str,
+        api_arn: &str,
+    ) -> Result<Vec<Integration>, ReadError> {
+        v2_pages(|token| async move {
+            let page = self
+                .v2
+                .get_integrations()
+                .api_id(api_id)
+                .max_results("500")
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| self.error("GetIntegrations", Some(api_arn.to_string()), &e))?;
+            Ok((
+                page.items().iter().map(integration).collect(),
+                page.next_token().map(str::to_string),
+            ))
+        })
+        .await
+    }
+
+    /// The region's custom domain names (every page of GetDomainNames).
+    async fn domain_names(&self) -> Result<Vec<DomainName>, ReadError> {
+        let listed: Vec<aws_sdk_apigateway::types::DomainName> = self
+            .rest
+            .get_domain_names()
+            .limit(500)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| self.error("GetDomainNames", None, &e))?;
+        let mut domains: Vec<DomainName> = listed.iter().map(domain_name).collect();
+        domains.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(domains)
     }
 
     async fn v2_routes(&self, api_id: &str, api_arn: &str) -> Result<Vec<Route>, ReadError> {
@@ -504,7 +571,41 @@ fn rest_stage(stage: &aws_sdk_apigateway::types::Stage) -> RestStage {
         client_certificate_id: non_empty(stage.client_certificate_id()),
         web_acl_arn: non_empty(stage.web_acl_arn()),
         cache_cluster_enabled: stage.cache_cluster_enabled(),
+        access_log: stage
+            .access_log_settings()
+            .map(|settings| AccessLogSettings {
+                destination_arn: non_empty(settings.destination_arn()),
+                format: non_empty(settings.format()),
+            }),
         tags: sorted(stage.tags()),
+    }
+}
+
+fn integration(integration: &aws_sdk_apigatewayv2::types::Integration) -> Integration {
+    Integration {
+        id: integration.integration_id().unwrap_or_default().to_string(),
+        integration_type: integration
+            .integration_type()
+            .map(|t| t.as_str().to_string()),
+        connection_type: integration
+            .connection_type()
+            .map(|t| t.as_str().to_string()),
+        uri: non_empty(integration.integration_uri()),
+        tls: integration.tls_config().map(|tls| TlsConfig {
+            server_name_to_verify: non_empty(tls.server_name_to_verify()),
+        }),
+    }
+}
+
+fn domain_name(domain: &aws_sdk_apigateway::types::DomainName) -> DomainName {
+    DomainName {
+        name: domain.domain_name().unwrap_or_default().to_string(),
+        security_policy: domain.security_policy().map(|p| p.as_str().to_string()),
+        endpoint_types: domain
+            .endpoint_configuration()
+            .map(|c| c.types().iter().map(|t| t.as_str().to_string()).collect())
+            .unwrap_or_default(),
+        tags: sorted(domain.tags()),
     }
 }
 
@@ -577,6 +678,7 @@ mod tests {
             region: "us-east-1".into(),
             rest_apis,
             v2_apis,
+            domain_names: Vec::new(),
         };
         let mut findings = Vec::new();
         if let Some(control) = controls::control(control) {
@@ -747,6 +849,7 @@ mod tests {
                 tags: Default::default(),
                 stages: Vec::new(),
                 routes: vec![unauthorized, authorized],
+                integrations: Vec::new(),
             }],
             crate::controls::route_authorization::ID,
         );

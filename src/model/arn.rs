@@ -93,6 +93,23 @@ pub fn v2_route_arn(region: &str, api_id: &str, route_id: &str) -> String {
     format!("{}/routes/{route_id}", v2_api_arn(region, api_id))
 }
 
+/// ARN of a v2 integration:
+/// `arn:{partition}:apigateway:{region}::/apis/{apiId}/integrations/{integrationId}`.
+pub fn v2_integration_arn(region: &str, api_id: &str, integration_id: &str) -> String {
+    format!(
+        "{}/integrations/{integration_id}",
+        v2_api_arn(region, api_id)
+    )
+}
+
+/// ARN of a custom domain name: `arn:{partition}:apigateway:{region}::/domainnames/{name}`.
+pub fn domain_name_arn(region: &str, name: &str) -> String {
+    format!(
+        "arn:{}:apigateway:{region}::/domainnames/{name}",
+        partition(region)
+    )
+}
+
 /// The account id of an IAM role ARN (`arn:aws:iam::123456789012:role/name`), or `None`
 /// when the string is not one.
 pub fn parse_role_arn(arn: &str) -> Option<&str> {
@@ -276,6 +293,14 @@ mod tests {
         assert_eq!(
             v2_api_arn("eu-west-1", "b2"),
             "arn:aws:apigateway:eu-west-1::/apis/b2"
+        );
+        assert_eq!(
+            v2_integration_arn("eu-west-1", "b2", "i9"),
+            "arn:aws:apigateway:eu-west-1::/apis/b2/integrations/i9"
+        );
+        assert_eq!(
+            domain_name_arn("us-east-1", "api.example.com"),
+            "arn:aws:apigateway:us-east-1::/domainnames/api.example.com"
         );
     }
 

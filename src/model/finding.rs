@@ -150,6 +150,10 @@ pub enum ResourceType {
     V2Stage,
     #[serde(rename = "AWS::ApiGatewayV2::Route")]
     V2Route,
+    #[serde(rename = "AWS::ApiGatewayV2::Integration")]
+    V2Integration,
+    #[serde(rename = "AWS::ApiGateway::DomainName")]
+    DomainName,
 }
 
 impl ResourceType {
@@ -158,6 +162,8 @@ impl ResourceType {
             ResourceType::RestStage => "AWS::ApiGateway::Stage",
             ResourceType::V2Stage => "AWS::ApiGatewayV2::Stage",
             ResourceType::V2Route => "AWS::ApiGatewayV2::Route",
+            ResourceType::V2Integration => "AWS::ApiGatewayV2::Integration",
+            ResourceType::DomainName => "AWS::ApiGateway::DomainName",
         }
     }
 }

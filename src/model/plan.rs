@@ -70,6 +70,9 @@ pub enum Operation {
     /// wafv2 AssociateWebACL(WebACLArn, ResourceArn = the REST stage ARN).
     #[serde(rename_all = "camelCase")]
     AssociateWebAcl { web_acl_arn: String },
+    /// apigateway UpdateDomainName (`PATCH /domainnames/{domainName}`).
+    #[serde(rename_all = "camelCase")]
+    UpdateDomainName { domain_name: String },
 }
 
 impl Operation {
@@ -77,7 +80,9 @@ impl Operation {
     /// the web ACL association.
     pub fn rank(&self) -> u8 {
         match self {
-            Operation::RestUpdateStage { .. } | Operation::V2UpdateStage { .. } => 0,
+            Operation::RestUpdateStage { .. }
+            | Operation::V2UpdateStage { .. }
+            | Operation::UpdateDomainName { .. } => 0,
             Operation::AssociateWebAcl { .. } => 1,
         }
     }
@@ -89,6 +94,7 @@ impl Operation {
                 ResourceType::RestStage
             }
             Operation::V2UpdateStage { .. } => ResourceType::V2Stage,
+            Operation::UpdateDomainName { .. } => ResourceType::DomainName,
         }
     }
 
@@ -100,7 +106,9 @@ impl Operation {
                  with only these fields changed"
                     .to_string(),
             ),
-            Operation::RestUpdateStage { .. } | Operation::AssociateWebAcl { .. } => None,
+            Operation::RestUpdateStage { .. }
+            | Operation::AssociateWebAcl { .. }
+            | Operation::UpdateDomainName { .. } => None,
         }
     }
 }
@@ -254,21 +262,18 @@ pub fn call_for(operation: &Operation, resource_arn: &str, items: &[ChangeItem])
             rest_api_id,
             stage_name,
         } => {
-            let ops: Vec<Value> = items
-                .iter()
-                .filter_map(|item| match &item.edit {
-                    Edit::RestReplace { path, value } => {
-                        Some(json!({"op": "replace", "path": path, "value": value.shown()}))
-                    }
-                    _ => None,
-                })
-                .collect();
+            let ops = rest_patch_operations(items);
             Call {
                 operation: "apigateway:UpdateStage".to_string(),
                 http: format!("PATCH /restapis/{rest_api_id}/stages/{stage_name}"),
                 request: json!({ "patchOperations": ops }),
             }
         }
+        Operation::UpdateDomainName { domain_name } => Call {
+            operation: "apigateway:UpdateDomainName".to_string(),
+            http: format!("PATCH /domainnames/{domain_name}"),
+            request: json!({ "patchOperations": rest_patch_operations(items) }),
+        },
         Operation::V2UpdateStage {
             api_id, stage_name, ..
         } => {
@@ -314,4 +319,17 @@ pub fn call_for(operation: &Operation, resource_arn: &str, items: &[ChangeItem])
             request: json!({"WebACLArn": web_acl_arn, "ResourceArn": resource_arn}),
         },
     }
+}
+
+/// The REST API patch operations of the items (`{"op": "replace", "path", "value"}`).
+fn rest_patch_operations(items: &[ChangeItem]) -> Vec<Value> {
+    items
+        .iter()
+        .filter_map(|item| match &item.edit {
+            Edit::RestReplace { path, value } => {
+                Some(json!({"op": "replace", "path": path, "value": value.shown()}))
+            }
+            _ => None,
+        })
+        .collect()
 }

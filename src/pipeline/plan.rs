@@ -20,7 +20,9 @@ use crate::controls::planning::{PlanInput, Resource, ResourcePlan};
 use crate::controls::{self, ControlParameters, ControlRemediations};
 use crate::crd::RemediationSettings;
 use crate::inventory::{Inventory, RegionInventory};
-use crate::model::arn::{rest_stage_arn, v2_route_arn, v2_stage_arn};
+use crate::model::arn::{
+    domain_name_arn, rest_stage_arn, v2_integration_arn, v2_route_arn, v2_stage_arn,
+};
 use crate::model::plan::{
     Change, Operation, RemediationPlan, Unplanned, UnplannedReason, call_for,
 };
@@ -186,6 +188,18 @@ impl<'a> Index<'a> {
                         Resource::Route(api, route),
                     );
                 }
+                for integration in &api.integrations {
+                    map.insert(
+                        v2_integration_arn(name, &api.id, &integration.id),
+                        Resource::Integration(api, integration),
+                    );
+                }
+            }
+            for domain in &region.domain_names {
+                map.insert(
+                    domain_name_arn(name, &domain.name),
+                    Resource::DomainName(domain),
+                );
             }
         }
         Index(map)

@@ -12,6 +12,10 @@
 //! - a route (APIGateway.8) is in scope when its API is, the API's tags pass
 //!   `scope.tags`, and, when `scope.stages` is set, at least one of the API's stages is
 //!   in scope;
+//! - an integration (APIGateway.10) is in scope as its API's routes are;
+//! - a custom domain name (APIGateway.11) serves any API, so only its region and its own
+//!   tags (against `scope.tags`) decide; `scope.apis`, `scope.apiTypes` and
+//!   `scope.stages` do not apply to it;
 //! - a read error is kept unless it names an API that is known to be out of scope, so
 //!   nothing unread in scope is ever reported as passing.
 
@@ -167,8 +171,8 @@ impl ScopeFilter {
                         .iter()
                         .all(|s| self.stage_selected(&api.tags, &s.name, &s.tags)))
         });
-        rest && region.v2_apis.iter().all(|api| {
-            if api.stages.is_empty() && api.routes.is_empty() {
+        let v2 = region.v2_apis.iter().all(|api| {
+            if api.stages.is_empty() && api.routes.is_empty() && api.integrations.is_empty() {
                 return true;
             }
             self.v2_api_selected(api)
@@ -176,8 +180,14 @@ impl ScopeFilter {
                     .stages
                     .iter()
                     .all(|s| self.stage_selected(&api.tags, &s.name, &s.tags))
-                && (api.routes.is_empty() || self.routes_selected(api, !api.stages.is_empty()))
-        })
+                && (api.routes.is_empty() && api.integrations.is_empty()
+                    || self.routes_selected(api, !api.stages.is_empty()))
+        });
+        rest && v2
+            && region
+                .domain_names
+                .iter()
+                .all(|d| self.tags.selects(&plain(&d.tags)))
     }
 
     fn rest_api_selected(&self, api: &RestApi) -> bool {
@@ -216,10 +226,17 @@ impl ScopeFilter {
             .filter(|api| self.v2_api_selected(api))
             .filter_map(|api| self.v2_api(api))
             .collect();
+        let domain_names = region
+            .domain_names
+            .iter()
+            .filter(|d| self.tags.selects(&plain(&d.tags)))
+            .cloned()
+            .collect();
         RegionInventory {
             region: region.region.clone(),
             rest_apis,
             v2_apis,
+            domain_names,
         }
     }
 
@@ -246,18 +263,19 @@ impl ScopeFilter {
             .filter(|s| self.stage_selected(&api.tags, &s.name, &s.tags))
             .cloned()
             .collect();
-        let routes = if self.routes_selected(api, !stages.is_empty()) {
-            api.routes.clone()
+        let (routes, integrations) = if self.routes_selected(api, !stages.is_empty()) {
+            (api.routes.clone(), api.integrations.clone())
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
-        (!stages.is_empty() || !routes.is_empty()).then(|| V2Api {
+        (!stages.is_empty() || !routes.is_empty() || !integrations.is_empty()).then(|| V2Api {
             id: api.id.clone(),
             name: api.name.clone(),
             protocol: api.protocol,
             tags: api.tags.clone(),
             stages,
             routes,
+            integrations,
         })
     }
 
@@ -300,7 +318,7 @@ fn api_type(api: &V2Api) -> ApiType {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::{RestStage, Route, V2Stage};
+    use crate::inventory::{DomainName, Integration, RestStage, Route, V2Stage};
 
     fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
@@ -355,6 +373,18 @@ mod tests {
                 route_key: "GET /".into(),
                 authorization_type: None,
             }],
+            integrations: vec![Integration {
+                id: format!("{id}-i1"),
+                ..Default::default()
+            }],
+        }
+    }
+
+    fn domain(name: &str, domain_tags: &[(&str, &str)]) -> DomainName {
+        DomainName {
+            name: name.into(),
+            tags: tags(domain_tags),
+            ..Default::default()
         }
     }
 
@@ -387,11 +417,16 @@ mod tests {
                         ),
                         v2("w1", "chat", V2Protocol::WebSocket, &["dev"], &[]),
                     ],
+                    domain_names: vec![
+                        domain("api.example.com", &[("team", "payments")]),
+                        domain("billing.example.com", &[("team", "billing")]),
+                    ],
                 },
                 RegionInventory {
                     region: "eu-west-1".into(),
                     rest_apis: vec![rest("r3", "orders", &[("prod", &[])], &[])],
                     v2_apis: vec![],
+                    domain_names: vec![],
                 },
             ],
             errors: vec![
@@ -506,6 +541,49 @@ mod tests {
     }
 
     #[test]
+    fn integrations_follow_their_api_routes() {
+        let integrations = |out: &Inventory| -> Vec<String> {
+            out.regions
+                .iter()
+                .flat_map(|r| &r.v2_apis)
+                .flat_map(|api| api.integrations.iter().map(|i| i.id.clone()))
+                .collect()
+        };
+        let out = scope("regions: [us-east-1]").apply(&inventory());
+        assert_eq!(integrations(&out), vec!["h1-i1", "w1-i1"]);
+        let out = scope("regions: [us-east-1]\nstages: {include: [prod]}").apply(&inventory());
+        assert_eq!(integrations(&out), vec!["h1-i1"]);
+        let out = scope("regions: [us-east-1]\napiTypes: [REST]").apply(&inventory());
+        assert!(integrations(&out).is_empty());
+    }
+
+    #[test]
+    fn domain_names_are_selected_by_region_and_their_own_tags_only() {
+        let domains = |out: &Inventory| -> Vec<String> {
+            out.regions
+                .iter()
+                .flat_map(|r| r.domain_names.iter().map(|d| d.name.clone()))
+                .collect()
+        };
+        let out = scope("regions: [us-east-1]").apply(&inventory());
+        assert_eq!(
+            domains(&out),
+            vec!["api.example.com", "billing.example.com"]
+        );
+        let out =
+            scope("regions: [us-east-1]\ntags: {include: {team: payments}}").apply(&inventory());
+        assert_eq!(domains(&out), vec!["api.example.com"]);
+        let out = scope("regions: [us-east-1]\napis: {include: [chat]}\napiTypes: [WEBSOCKET]\nstages: {include: [dev]}")
+            .apply(&inventory());
+        assert_eq!(
+            domains(&out),
+            vec!["api.example.com", "billing.example.com"]
+        );
+        let out = scope("regions: [eu-west-1]").apply(&inventory());
+        assert!(domains(&out).is_empty());
+    }
+
+    #[test]
     fn stage_tags_overlay_api_tags() {
         let out =
             scope("regions: [us-east-1]\ntags: {include: {team: payments}, exclude: {env: dev}}")
@@ -573,7 +651,7 @@ mod tests {
                     .collect(),
                 errors: Vec::new(),
             };
-            assert_eq!(shape(&viewed), shape(&filter.apply(&inventory)), "{yaml}");
+            assert_eq!(viewed.regions, filter.apply(&inventory).regions, "{yaml}");
         }
     }
 

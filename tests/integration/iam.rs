@@ -95,6 +95,20 @@ const CALLS: &[(&str, &[Permission])] = &[
             "arn:aws:apigateway:*::/apis/*/routes",
         )],
     ),
+    // Only when APIGateway.10 is selected.
+    (
+        "get_integrations",
+        &[(
+            Scan,
+            "apigateway:GET",
+            "arn:aws:apigateway:*::/apis/*/integrations",
+        )],
+    ),
+    // Only when APIGateway.11 is selected.
+    (
+        "get_domain_names",
+        &[(Scan, "apigateway:GET", "arn:aws:apigateway:*::/domainnames")],
+    ),
     // The process identity's account (src/aws/identity.rs). Needs no permission (AWS allows
     // it even under an explicit deny); listed so the policy says what is called.
     (
@@ -126,6 +140,11 @@ const CALLS: &[(&str, &[Permission])] = &[
                 "apigateway:GET",
                 "arn:aws:apigateway:*::/account",
             ),
+            (
+                Remediation("RestAccessLogging"),
+                "apigateway:GET",
+                "arn:aws:apigateway:*::/account",
+            ),
         ],
     ),
     (
@@ -136,6 +155,11 @@ const CALLS: &[(&str, &[Permission])] = &[
             (Remediation("APIGateway.2"), "apigateway:PATCH", REST_STAGE),
             (Remediation("APIGateway.3"), "apigateway:PATCH", REST_STAGE),
             (Remediation("APIGateway.5"), "apigateway:PATCH", REST_STAGE),
+            (
+                Remediation("RestAccessLogging"),
+                "apigateway:PATCH",
+                REST_STAGE,
+            ),
             // v2: route settings (WebSocket logging levels) and access-log settings.
             (Remediation("APIGateway.1"), "apigateway:PATCH", V2_STAGE),
             (Remediation("APIGateway.9"), "apigateway:PATCH", V2_STAGE),
@@ -172,6 +196,15 @@ const CALLS: &[(&str, &[Permission])] = &[
             Remediation("APIGateway.2"),
             "apigateway:POST",
             "arn:aws:apigateway:*::/clientcertificates",
+        )],
+    ),
+    (
+        // APIGateway.11's opt-in fix: `replace /securityPolicy`.
+        "update_domain_name",
+        &[(
+            Remediation("APIGateway.11"),
+            "apigateway:PATCH",
+            "arn:aws:apigateway:*::/domainnames/*",
         )],
     ),
     (

@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::moto::{MotoAccount, new_account};
 use crate::support::seed::{self, V2StageSpec};
-use apigw_compliance::controls::access_logging::AccessLogRemediation as AccessLoggingRemediation;
+use apigw_compliance::controls::AccessLogRemediation as AccessLoggingRemediation;
 use apigw_compliance::controls::client_certificate::CertificateRemediation as ClientCertificateRemediation;
 use apigw_compliance::controls::waf_acl::WebAclRemediation as WafRemediation;
 use apigw_compliance::controls::{
@@ -911,6 +911,7 @@ fn one_region(rest_apis: Vec<RestApi>, v2_apis: Vec<V2Api>) -> Inventory {
             region: REGION.to_string(),
             rest_apis,
             v2_apis,
+            domain_names: Vec::new(),
         }],
         errors: Vec::new(),
     }
@@ -982,6 +983,7 @@ async fn v2_update_stage_sends_the_whole_read_modified_settings_objects() {
             tags: Default::default(),
             stages: vec![stage],
             routes: Vec::new(),
+            integrations: Vec::new(),
         }],
     );
     let settings =
@@ -1040,6 +1042,7 @@ async fn http_stages_get_access_logs_and_never_route_settings_on_the_wire() {
                 ..V2Stage::default()
             }],
             routes: Vec::new(),
+            integrations: Vec::new(),
         }],
     );
     let settings =

@@ -374,8 +374,8 @@ async fn an_unreachable_endpoint_is_reported_as_an_error_and_nothing_passes() {
     assert_nothing_read_in_us_east_1(&output, "could not connect");
 }
 
-/// The scan exited 3 (incomplete) with no finding, and both list calls of us-east-1 are
-/// errors whose message says `why`.
+/// The scan exited 3 (incomplete) with no finding, and the three list calls of
+/// us-east-1 the default controls make are errors whose message says `why`.
 fn assert_nothing_read_in_us_east_1(output: &Output, why: &str) {
     assert_eq!(output.status.code(), Some(3), "incomplete scans exit 3");
     let report = json(output);
@@ -385,7 +385,7 @@ fn assert_nothing_read_in_us_east_1(output: &Output, why: &str) {
         .iter()
         .filter_map(|e| e["operation"].as_str())
         .collect();
-    assert_eq!(operations, ["GetRestApis", "GetApis"]);
+    assert_eq!(operations, ["GetRestApis", "GetApis", "GetDomainNames"]);
     for e in errors {
         assert_eq!(e["region"], "us-east-1");
         assert!(
@@ -449,7 +449,7 @@ fn an_unknown_control_id_is_refused() {
 }
 
 #[test]
-fn controls_lists_the_seven_controls_as_json() {
+fn controls_lists_the_catalog_as_json_with_each_source() {
     let output = std::process::Command::new(BIN)
         .args(["controls", "--output", "json"])
         .output()
@@ -471,8 +471,17 @@ fn controls_lists_the_seven_controls_as_json() {
             "APIGateway.4",
             "APIGateway.5",
             "APIGateway.8",
-            "APIGateway.9"
+            "APIGateway.9",
+            "APIGateway.10",
+            "APIGateway.11",
+            "RestAccessLogging"
         ]
+    );
+    assert_eq!(catalog[0]["source"], "Security Hub");
+    assert_eq!(catalog[9]["source"], "CIS");
+    assert_eq!(
+        catalog[8]["resourceTypes"][0],
+        "AWS::ApiGateway::DomainName"
     );
     assert_eq!(catalog[0]["severity"], "MEDIUM");
     assert_eq!(catalog[2]["severity"], "LOW");
@@ -832,4 +841,275 @@ async fn an_endpoint_that_accepts_but_never_answers_times_out_as_an_error() {
     }
     let output = child.wait_with_output().expect("output");
     assert_nothing_read_in_us_east_1(&output, "timed out");
+}
+
+/// An integration of a v2 API; `vpc_link` with an optional TLS server name.
+async fn integration(
+    sdk: &aws_config::SdkConfig,
+    api: &str,
+    vpc_link: bool,
+    server_name: Option<Option<&str>>,
+) -> String {
+    use aws_sdk_apigatewayv2::types::{ConnectionType, IntegrationType, TlsConfigInput};
+    let client = aws_sdk_apigatewayv2::Client::new(sdk);
+    let mut create = client
+        .create_integration()
+        .api_id(api)
+        .integration_type(IntegrationType::HttpProxy)
+        .integration_method("ANY")
+        .payload_format_version("1.0");
+    if vpc_link {
+        create = create
+            .connection_type(ConnectionType::VpcLink)
+            .connection_id("vpclink1")
+            .integration_uri(
+                "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/orders/1/2",
+            );
+    } else {
+        create = create
+            .connection_type(ConnectionType::Internet)
+            .integration_uri("https://backend.example.com");
+    }
+    if let Some(name) = server_name {
+        create = create.tls_config(
+            TlsConfigInput::builder()
+                .set_server_name_to_verify(name.map(str::to_string))
+                .build(),
+        );
+    }
+    create
+        .send()
+        .await
+        .expect("CreateIntegration")
+        .integration_id()
+        .expect("integration id")
+        .to_string()
+}
+
+async fn domain_name(sdk: &aws_config::SdkConfig, name: &str, endpoint: &str, policy: &str) {
+    use aws_sdk_apigateway::types::{EndpointConfiguration, EndpointType, SecurityPolicy};
+    aws_sdk_apigateway::Client::new(sdk)
+        .create_domain_name()
+        .domain_name(name)
+        .regional_certificate_arn("arn:aws:acm:us-east-1:123456789012:certificate/abc")
+        .endpoint_configuration(
+            EndpointConfiguration::builder()
+                .types(EndpointType::from(endpoint))
+                .build(),
+        )
+        .security_policy(SecurityPolicy::from(policy))
+        .send()
+        .await
+        .expect("CreateDomainName");
+}
+
+#[tokio::test]
+async fn integrations_and_domain_names_are_judged_and_read_only_when_their_controls_are_selected() {
+    let account = new_account().await;
+    let east = account.sdk_config("us-east-1");
+    let west = account.sdk_config("eu-west-1");
+    let http = seed::v2_api(&east, "orders", ProtocolType::Http).await;
+    let no_tls = integration(&east, &http, true, None).await;
+    let verified = integration(&east, &http, true, Some(Some("orders.internal"))).await;
+    let internet = integration(&east, &http, false, None).await;
+    domain_name(&east, "api.example.com", "REGIONAL", "TLS_1_2").await;
+    domain_name(
+        &west,
+        "edge.example.com",
+        "EDGE",
+        "SecurityPolicy_TLS13_2025_EDGE",
+    )
+    .await;
+
+    account.reset_call_counts().await;
+    let args = [
+        "--region",
+        "us-east-1",
+        "--region",
+        "eu-west-1",
+        "--output",
+        "json",
+    ];
+    let out = run_scan(&account, &args);
+    let report = json(&out);
+    assert_eq!(report["errors"], serde_json::json!([]), "{report:#}");
+    let counts = account.call_counts().await;
+    // One GetIntegrations per v2 API, one GetDomainNames per region.
+    assert_eq!(counts.get("apigatewayv2:GetIntegrations"), 1, "{counts:?}");
+    assert_eq!(counts.get("apigateway:GetDomainNames"), 2, "{counts:?}");
+    let got = verdicts(&report);
+    let integration_arn =
+        |id: &str| format!("arn:aws:apigateway:us-east-1::/apis/{http}/integrations/{id}");
+    let status =
+        |control: &str, arn: &str| got.get(&(control.to_string(), arn.to_string())).cloned();
+    assert_eq!(
+        status("APIGateway.10", &integration_arn(&no_tls)).as_deref(),
+        Some("FAILED")
+    );
+    assert_eq!(
+        status("APIGateway.10", &integration_arn(&verified)).as_deref(),
+        Some("PASSED")
+    );
+    assert_eq!(
+        status("APIGateway.10", &integration_arn(&internet)).as_deref(),
+        Some("NOT_APPLICABLE")
+    );
+    let east_domain = "arn:aws:apigateway:us-east-1::/domainnames/api.example.com";
+    let west_domain = "arn:aws:apigateway:eu-west-1::/domainnames/edge.example.com";
+    assert_eq!(
+        status("APIGateway.11", east_domain).as_deref(),
+        Some("FAILED")
+    );
+    assert_eq!(
+        status("APIGateway.11", west_domain).as_deref(),
+        Some("PASSED")
+    );
+    assert!(
+        reason(&report, "APIGateway.11", east_domain)
+            .contains("should use SecurityPolicy_TLS13_1_2_PFS_PQ_2025_09"),
+        "{report:#}"
+    );
+    let resource_types: Vec<&str> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["resourceType"].as_str())
+        .collect();
+    assert!(resource_types.contains(&"AWS::ApiGatewayV2::Integration"));
+    assert!(resource_types.contains(&"AWS::ApiGateway::DomainName"));
+    // The opt-in check is not in the default selection.
+    assert!(
+        !got.keys()
+            .any(|(control, _)| control == "RestAccessLogging")
+    );
+
+    // Without .10 and .11 selected, neither list is read.
+    account.reset_call_counts().await;
+    run_scan(
+        &account,
+        &[
+            "--region",
+            "us-east-1",
+            "--region",
+            "eu-west-1",
+            "--control",
+            "APIGateway.9",
+            "--output",
+            "json",
+        ],
+    );
+    let counts = account.call_counts().await;
+    assert_eq!(counts.get("apigatewayv2:GetIntegrations"), 0, "{counts:?}");
+    assert_eq!(counts.get("apigateway:GetDomainNames"), 0, "{counts:?}");
+}
+
+#[tokio::test]
+async fn rest_access_logging_runs_when_selected_and_its_domain_policy_fix_is_opt_in() {
+    let account = new_account().await;
+    let sdk = account.sdk_config("us-east-1");
+    let (rest, deployment) = seed::rest_api(&sdk, "orders").await;
+    seed::rest_stage(
+        &sdk,
+        &rest,
+        &deployment,
+        "prod",
+        &[
+            ("/accessLogSettings/destinationArn", LOG_GROUP),
+            ("/accessLogSettings/format", "$context.requestId"),
+        ],
+    )
+    .await;
+    seed::rest_stage(&sdk, &rest, &deployment, "dev", &[]).await;
+    let out = run_scan(
+        &account,
+        &[
+            "--region",
+            "us-east-1",
+            "--control",
+            "RestAccessLogging",
+            "--output",
+            "json",
+        ],
+    );
+    let got = verdicts(&json(&out));
+    let key = |stage: &str| {
+        (
+            "RestAccessLogging".to_string(),
+            rest_arn("us-east-1", &rest, stage),
+        )
+    };
+    assert_eq!(
+        got.get(&key("prod")).map(String::as_str),
+        Some("PASSED"),
+        "{got:?}"
+    );
+    assert_eq!(
+        got.get(&key("dev")).map(String::as_str),
+        Some("FAILED"),
+        "{got:?}"
+    );
+    assert_eq!(got.len(), 2, "{got:?}");
+
+    // APIGateway.11's fix: named in the profile, made with UpdateDomainName (moto
+    // extension), and the domain passes afterwards.
+    domain_name(&sdk, "api.example.com", "REGIONAL", "TLS_1_2").await;
+    let dir = tempdir();
+    let profile = dir.join("profile.yaml");
+    std::fs::write(
+        &profile,
+        "apiVersion: apigwcompliance.io/v1alpha1\nkind: ComplianceProfile\nmetadata: {name: domains}\n\
+         spec:\n  scope: {regions: [us-east-1]}\n  controls: {enabled: [APIGateway.11]}\n\
+         \x20 remediation:\n    controls:\n      domainSecurityPolicy: {regionalPolicy: SecurityPolicy_TLS13_1_2_PFS_PQ_2025_09}\n",
+    )
+    .expect("write the profile");
+    let profile = profile.to_string_lossy().to_string();
+    let fixed = run_scan(
+        &account,
+        &[
+            "--profile",
+            &profile,
+            "--remediate",
+            "enforce",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(
+        fixed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&fixed.stderr)
+    );
+    let report = json(&fixed);
+    let change = &report["remediation"]["outcome"]["changes"][0];
+    assert_eq!(
+        change["call"]["operation"], "apigateway:UpdateDomainName",
+        "{report:#}"
+    );
+    assert_eq!(change["items"][0]["status"], "Applied", "{report:#}");
+    let policy = aws_sdk_apigateway::Client::new(&sdk)
+        .get_domain_name()
+        .domain_name("api.example.com")
+        .send()
+        .await
+        .expect("GetDomainName")
+        .security_policy()
+        .map(|p| p.as_str().to_string());
+    assert_eq!(
+        policy.as_deref(),
+        Some("SecurityPolicy_TLS13_1_2_PFS_PQ_2025_09")
+    );
+    let again = verdicts(&json(&run_scan(
+        &account,
+        &["--profile", &profile, "--output", "json"],
+    )));
+    assert_eq!(
+        again
+            .get(&(
+                "APIGateway.11".to_string(),
+                "arn:aws:apigateway:us-east-1::/domainnames/api.example.com".to_string()
+            ))
+            .map(String::as_str),
+        Some("PASSED")
+    );
 }

@@ -38,7 +38,10 @@ async fn seed_estate(account: &MotoAccount) {
     .await;
 }
 
-const ONE_PASS: u64 = 9;
+/// The API Gateway calls of one pass with the default controls: GetRestApis, GetStages
+/// for each of the 3 REST APIs, GetApis, then GetStages, GetRoutes and GetIntegrations
+/// for each of the 2 v2 APIs, and GetDomainNames.
+const ONE_PASS: u64 = 1 + 3 + 1 + 2 * 3 + 1;
 
 fn scan(account: &MotoAccount, extra: &[&str]) -> (Option<i32>, Value) {
     let output = std::process::Command::new(BIN)

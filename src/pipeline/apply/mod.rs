@@ -10,8 +10,8 @@
 //! generated, and GetStage for each v2 stage (its settings objects are
 //! read-modify-written). DryRun makes those reads and no write.
 //!
-//! One file per service: [`rest`] (API Gateway: UpdateStage, the CloudWatch role,
-//! client certificates), [`v2`] (API Gateway v2: the read-modify-write of a stage's
+//! One file per service: [`rest`] (API Gateway: UpdateStage, UpdateDomainName, the
+//! CloudWatch role, client certificates), [`v2`] (API Gateway v2: the read-modify-write of a stage's
 //! settings, its merge a pure function), [`waf`] (WAFv2: the web ACL).
 
 mod edge;
@@ -139,6 +139,10 @@ impl Edge<'_> {
             }
             Operation::AssociateWebAcl { web_acl_arn } => {
                 self.associate_web_acl(change, web_acl_arn, &mut pending)
+                    .await
+            }
+            Operation::UpdateDomainName { domain_name } => {
+                self.update_domain_name(change, domain_name, &mut pending)
                     .await
             }
         };

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::aws::error::{Needed, classify};
 use crate::model::outcome::{CertificateAction, CertificateResult, ItemStatus};
-use crate::model::plan::{Call, Change, Edit, PatchValue, call_for};
+use crate::model::plan::{Call, Change, ChangeItem, Edit, PatchValue, call_for};
 
 use super::edge::{Edge, Pending, Settled};
 
@@ -176,7 +176,6 @@ impl Edge<'_> {
         stage_name: &str,
         pending: &mut [Pending<'_>],
     ) -> Call {
-        use aws_sdk_apigateway::types::{Op, PatchOperation};
         let open = Pending::open(pending);
         let call = call_for(&change.operation, &change.resource_arn, &open);
         if open.is_empty() {
@@ -186,22 +185,7 @@ impl Edge<'_> {
             Pending::settle(pending, &Settled::new(ItemStatus::WouldApply, None));
             return call;
         }
-        let operations: Vec<PatchOperation> = open
-            .iter()
-            .filter_map(|item| match &item.edit {
-                Edit::RestReplace {
-                    path,
-                    value: PatchValue::Literal(value),
-                } => Some(
-                    PatchOperation::builder()
-                        .op(Op::Replace)
-                        .path(path)
-                        .value(value)
-                        .build(),
-                ),
-                _ => None,
-            })
-            .collect();
+        let operations = patch_operations(&open);
         let client = self.clients(&change.region).rest.clone();
         let sent = client
             .update_stage()
@@ -222,4 +206,62 @@ impl Edge<'_> {
         Pending::settle(pending, &settled);
         call
     }
+
+    /// UpdateDomainName with the items' patch operations (the security policy).
+    pub(super) async fn update_domain_name(
+        &mut self,
+        change: &Change,
+        domain_name: &str,
+        pending: &mut [Pending<'_>],
+    ) -> Call {
+        let open = Pending::open(pending);
+        let call = call_for(&change.operation, &change.resource_arn, &open);
+        if open.is_empty() {
+            return call;
+        }
+        if self.options.dry_run {
+            Pending::settle(pending, &Settled::new(ItemStatus::WouldApply, None));
+            return call;
+        }
+        let client = self.clients(&change.region).rest.clone();
+        let sent = client
+            .update_domain_name()
+            .domain_name(domain_name)
+            .set_patch_operations(Some(patch_operations(&open)))
+            .send()
+            .await;
+        let settled = match sent {
+            Ok(_) => Settled::new(ItemStatus::Applied, None),
+            Err(e) => Settled::failed(classify(
+                &change.region,
+                "UpdateDomainName",
+                Needed::Write("apigateway:PATCH on the domain name ARN"),
+                &e,
+            )),
+        };
+        Pending::settle(pending, &settled);
+        call
+    }
+}
+
+/// The REST API `replace` operations of the items (a generated certificate id already
+/// filled in; an item still holding the placeholder is not sent).
+fn patch_operations(items: &[ChangeItem]) -> Vec<aws_sdk_apigateway::types::PatchOperation> {
+    use aws_sdk_apigateway::types::{Op, PatchOperation};
+    items
+        .iter()
+        .filter_map(|item| match &item.edit {
+            Edit::RestReplace {
+                path,
+                value: PatchValue::Literal(value),
+            } => Some(
+                PatchOperation::builder()
+                    .op(Op::Replace)
+                    .path(path)
+                    .value(value)
+                    .build(),
+            ),
+            _ => None,
+        })
+        .collect()
 }

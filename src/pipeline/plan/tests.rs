@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use super::*;
-use crate::controls::access_logging::AccessLogRemediation;
+use crate::controls::AccessLogRemediation;
 use crate::controls::client_certificate::{
     CertificateRemediation, Parameters as ClientCertificateParameters,
 };
+use crate::controls::domain_tls_policy::{EDGE_POLICIES, PolicyRemediation, REGIONAL_POLICIES};
 use crate::controls::execution_logging::{
     Parameters as ExecutionLoggingParameters, Remediation as ExecutionLoggingRemediation,
 };
@@ -19,7 +20,7 @@ use crate::controls::{
     ControlRemediations, RemediationSwitch, STAGE_WIDE_KEY, Semantics, all_ids, non_empty,
 };
 use crate::inventory::{
-    AccessLogSettings, MethodSetting, RestApi, RestStage, Route, V2Api, V2Stage,
+    AccessLogSettings, DomainName, MethodSetting, RestApi, RestStage, Route, V2Api, V2Stage,
 };
 use crate::model::arn::rest_stage_arn;
 use crate::model::plan::{Edit, GENERATED_CERTIFICATE_PLACEHOLDER, PatchValue, Precondition};
@@ -64,6 +65,7 @@ fn rest_inventory(stages: Vec<RestStage>) -> Inventory {
                 ..RestApi::default()
             }],
             v2_apis: Vec::new(),
+            domain_names: Vec::new(),
         }],
         errors: Vec::new(),
     }
@@ -81,7 +83,9 @@ fn v2_inventory(protocol: V2Protocol, stage: V2Stage, routes: Vec<Route>) -> Inv
                 tags: BTreeMap::new(),
                 stages: vec![stage],
                 routes,
+                integrations: Vec::new(),
             }],
+            domain_names: Vec::new(),
         }],
         errors: Vec::new(),
     }
@@ -1155,6 +1159,44 @@ fn gen_rest_stage(rng: &mut Rng, name: String) -> RestStage {
             Some(OTHER_ACL.to_string()),
         ]),
         cache_cluster_enabled: rng.chance(50),
+        access_log: gen_access_log(rng),
+        tags: BTreeMap::new(),
+    }
+}
+
+/// Absent, empty, half set, set with a format lacking the request id, or complete.
+fn gen_access_log(rng: &mut Rng) -> Option<AccessLogSettings> {
+    rng.pick(&[
+        None,
+        Some(AccessLogSettings::default()),
+        Some(AccessLogSettings {
+            destination_arn: Some(LOG_GROUP.into()),
+            format: None,
+        }),
+        Some(AccessLogSettings {
+            destination_arn: None,
+            format: Some("$context.status".into()),
+        }),
+        Some(AccessLogSettings {
+            destination_arn: Some(LOG_GROUP.into()),
+            format: Some(FORMAT.into()),
+        }),
+    ])
+}
+
+/// A custom domain of a random endpoint type and policy, allowed or not.
+fn gen_domain_name(rng: &mut Rng, n: usize) -> DomainName {
+    DomainName {
+        name: format!("d{n}.example.com"),
+        security_policy: rng.pick(&[
+            None,
+            Some("TLS_1_0".to_string()),
+            Some("TLS_1_2".to_string()),
+            Some("SecurityPolicy_TLS13_1_2_FIPS_2021_06".to_string()),
+            Some(REGIONAL_POLICIES[0].to_string()),
+            Some(EDGE_POLICIES[1].to_string()),
+        ]),
+        endpoint_types: vec![rng.pick(&["REGIONAL", "EDGE", "PRIVATE"]).to_string()],
         tags: BTreeMap::new(),
     }
 }
@@ -1183,22 +1225,7 @@ fn gen_v2_api(rng: &mut Rng, id: String) -> V2Api {
                 } else {
                     BTreeMap::new()
                 },
-                access_log: rng.pick(&[
-                    None,
-                    Some(AccessLogSettings::default()),
-                    Some(AccessLogSettings {
-                        destination_arn: Some(LOG_GROUP.into()),
-                        format: None,
-                    }),
-                    Some(AccessLogSettings {
-                        destination_arn: None,
-                        format: Some("$context.status".into()),
-                    }),
-                    Some(AccessLogSettings {
-                        destination_arn: Some(LOG_GROUP.into()),
-                        format: Some(FORMAT.into()),
-                    }),
-                ]),
+                access_log: gen_access_log(rng),
                 auto_deploy: rng.chance(50),
                 tags: BTreeMap::new(),
             }
@@ -1222,6 +1249,7 @@ fn gen_v2_api(rng: &mut Rng, id: String) -> V2Api {
         tags: BTreeMap::new(),
         stages,
         routes,
+        integrations: Vec::new(),
     }
 }
 
@@ -1241,6 +1269,7 @@ fn gen_case(rng: &mut Rng) -> (Inventory, ControlParameters, RemediationSettings
             v2_apis: (0..rng.below(3))
                 .map(|n| gen_v2_api(rng, format!("v{n}")))
                 .collect(),
+            domain_names: (0..rng.below(3)).map(|n| gen_domain_name(rng, n)).collect(),
         })
         .collect();
     let params = ControlParameters {
@@ -1316,6 +1345,24 @@ fn gen_case(rng: &mut Rng) -> (Inventory, ControlParameters, RemediationSettings
                     format: FORMAT.into(),
                 }),
             ]),
+            rest_access_logging: rng.pick(&[
+                None,
+                Some(AccessLogRemediation {
+                    destination_arn: LOG_GROUP.into(),
+                    format: FORMAT.into(),
+                }),
+            ]),
+            domain_security_policy: rng.pick(&[
+                None,
+                Some(PolicyRemediation {
+                    regional_policy: Some(REGIONAL_POLICIES[2].to_string()),
+                    edge_policy: Some(EDGE_POLICIES[0].to_string()),
+                }),
+                Some(PolicyRemediation {
+                    regional_policy: Some(REGIONAL_POLICIES[1].to_string()),
+                    edge_policy: None,
+                }),
+            ]),
         },
     };
     (
@@ -1359,7 +1406,18 @@ fn simulate(inventory: &Inventory, changes: &[&Change]) -> Inventory {
                         PatchValue::GeneratedClientCertificate => "generated".to_string(),
                     };
                     assert!(!path.contains("dataTrace"), "{path}");
-                    if path == "/tracingEnabled" {
+                    if let Some(field) = path.strip_prefix("/accessLogSettings/") {
+                        let access = stage
+                            .access_log
+                            .get_or_insert_with(AccessLogSettings::default);
+                        let slot = match field {
+                            "destinationArn" => &mut access.destination_arn,
+                            "format" => &mut access.format,
+                            _ => panic!("patch path {path} is not one remediation may send"),
+                        };
+                        assert!(non_empty(slot).is_none(), "overwrote {path}");
+                        *slot = Some(value);
+                    } else if path == "/tracingEnabled" {
                         assert_eq!(value, "true");
                         stage.tracing_enabled = true;
                     } else if path == "/clientCertificateId" {
@@ -1403,6 +1461,33 @@ fn simulate(inventory: &Inventory, changes: &[&Change]) -> Inventory {
                     .map(|(_, s)| s)
                     .expect("stage");
                 stage.web_acl_arn = Some(web_acl_arn.clone());
+            }
+            Operation::UpdateDomainName { domain_name } => {
+                let domain = region
+                    .domain_names
+                    .iter_mut()
+                    .find(|d| &d.name == domain_name)
+                    .expect("domain");
+                assert!(
+                    !domain.endpoint_types.iter().any(|t| t == "PRIVATE"),
+                    "changed a private domain by name"
+                );
+                for item in &change.items {
+                    let Edit::RestReplace {
+                        path,
+                        value: PatchValue::Literal(policy),
+                    } = &item.edit
+                    else {
+                        panic!("not a domain edit: {item:?}");
+                    };
+                    assert_eq!(path, "/securityPolicy");
+                    assert!(
+                        REGIONAL_POLICIES.contains(&policy.as_str())
+                            || EDGE_POLICIES.contains(&policy.as_str()),
+                        "set a policy Security Hub does not accept: {policy}"
+                    );
+                    domain.security_policy = Some(policy.clone());
+                }
             }
             Operation::V2UpdateStage {
                 api_id,
@@ -1509,6 +1594,7 @@ fn assert_only_strengthened(before: &Inventory, after: &Inventory, params: &Cont
                     a.tracing_enabled || !b.tracing_enabled,
                     "tracing turned off"
                 );
+                assert_access_log_kept(b.access_log.as_ref(), a.access_log.as_ref());
                 if let Some(acl) = &b.web_acl_arn {
                     let now = a.web_acl_arn.as_ref().expect("web ACL removed");
                     let allow = &params.waf.accepted_web_acl_arns;
@@ -1546,16 +1632,34 @@ fn assert_only_strengthened(before: &Inventory, after: &Inventory, params: &Cont
                             >= LoggingLevel::rank_of(level.as_deref())
                     );
                 }
-                if let Some(b_log) = &b.access_log {
-                    let a_log = a.access_log.as_ref().expect("access log settings removed");
-                    if non_empty(&b_log.destination_arn).is_some() {
-                        assert_eq!(a_log.destination_arn, b_log.destination_arn);
-                    }
-                    if non_empty(&b_log.format).is_some() {
-                        assert_eq!(a_log.format, b_log.format);
-                    }
-                }
+                assert_access_log_kept(b.access_log.as_ref(), a.access_log.as_ref());
             }
+        }
+        for (b, a) in b_region.domain_names.iter().zip(&a_region.domain_names) {
+            let allowed = |policy: &Option<String>| {
+                policy
+                    .as_deref()
+                    .is_some_and(|p| REGIONAL_POLICIES.contains(&p) || EDGE_POLICIES.contains(&p))
+            };
+            if allowed(&b.security_policy) {
+                assert_eq!(
+                    a.security_policy, b.security_policy,
+                    "replaced an accepted policy"
+                );
+            }
+        }
+    }
+}
+
+/// Access log settings that were set are never redirected or rewritten.
+fn assert_access_log_kept(before: Option<&AccessLogSettings>, after: Option<&AccessLogSettings>) {
+    if let Some(b_log) = before {
+        let a_log = after.expect("access log settings removed");
+        if non_empty(&b_log.destination_arn).is_some() {
+            assert_eq!(a_log.destination_arn, b_log.destination_arn);
+        }
+        if non_empty(&b_log.format).is_some() {
+            assert_eq!(a_log.format, b_log.format);
         }
     }
 }
