@@ -230,6 +230,20 @@ fn chart_crd_is_byte_identical_to_crds_and_to_the_generated_one() {
         read(&chart_crd) == generated,
         "{chart_crd} is not what `apigw-compliance crd` prints: {regenerate}"
     );
+    // Helm installs every file of crds/: a second, stale copy would install first.
+    for dir in [format!("{CHART}/crds"), "crds".to_string()] {
+        let files: Vec<String> = std::fs::read_dir(repo(&dir))
+            .unwrap_or_else(|e| panic!("cannot list {dir}: {e}"))
+            .map(|entry| {
+                entry
+                    .expect("directory entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        assert_eq!(files, [CRD_FILE], "{dir} must hold only the generated CRD");
+    }
 }
 
 #[test]

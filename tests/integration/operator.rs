@@ -16,6 +16,7 @@ use crate::support::operator::{
     repo, touch, wait_for,
 };
 use crate::support::seed;
+use aws_sdk_apigatewayv2::types::ProtocolType;
 
 /// Long enough for a scan against moto on a loaded 2-core machine.
 const WAIT: Duration = Duration::from_secs(90);
@@ -709,4 +710,90 @@ async fn a_glob_the_api_server_cannot_check_stalls_the_profile_naming_the_field(
     assert_eq!(scrape.value(INVALID_SPEC_ERRORS), 1.0, "{scrape}");
     assert_eq!(scrape.reconciles_with("skipped"), 1.0, "{scrape}");
     assert_eq!(account.call_counts().await.total, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_without_a_control_list_reports_every_security_hub_control() {
+    let client = client_with_crd().await;
+    let namespace = cluster::test_namespace(&client, "defaults").await;
+    let account = new_account().await;
+    seed_orders(&account).await;
+    let sdk = account.sdk_config(REGION);
+    let http = seed::v2_api(&sdk, "orders-http", ProtocolType::Http).await;
+    seed::v2_route(&sdk, &http, "GET /orders", None).await;
+    seed::v2_stage(&sdk, &http, "prod", seed::V2StageSpec::default()).await;
+    let no_tls = seed::v2_integration(&sdk, &http, true, None).await;
+    seed::domain_name(&sdk, "api.example.com", "REGIONAL", "TLS_1_2").await;
+    let plane = cluster::shared();
+    let operator = Operator::watching(&namespace, &account).start().await;
+    apply(
+        plane,
+        &namespace,
+        &profile_yaml("everything", "  scope:\n    regions: [us-east-1]\n"),
+    );
+    let api: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
+    let profile = wait_for(
+        &api,
+        "everything",
+        &operator,
+        WAIT,
+        "a completed scan",
+        |p, s| s.observed_generation == p.metadata.generation && s.last_scan_time.is_some(),
+    )
+    .await;
+    let status = profile.status.expect("status");
+    assert_eq!(
+        condition(&status, "Ready"),
+        Some((ConditionStatus::True, "ScanSucceeded".into())),
+        "{status:#?}"
+    );
+    let counted: Vec<&str> = status
+        .controls
+        .iter()
+        .map(|c| c.control_id.as_str())
+        .collect();
+    // Every Security Hub control with a resource in scope; the CIS check is opt-in.
+    for id in [
+        "APIGateway.1",
+        "APIGateway.2",
+        "APIGateway.3",
+        "APIGateway.4",
+        "APIGateway.5",
+        "APIGateway.8",
+        "APIGateway.9",
+        "APIGateway.10",
+        "APIGateway.11",
+    ] {
+        assert!(counted.contains(&id), "{id} missing from {counted:?}");
+    }
+    assert!(!counted.contains(&"RestAccessLogging"), "{counted:?}");
+    let failing = |control: &str, arn: &str| {
+        status
+            .failing_findings
+            .iter()
+            .any(|f| f.control_id.as_str() == control && f.resource_arn == arn)
+    };
+    assert!(
+        failing(
+            "APIGateway.10",
+            &format!("arn:aws:apigateway:{REGION}::/apis/{http}/integrations/{no_tls}")
+        ),
+        "{status:#?}"
+    );
+    assert!(
+        failing(
+            "APIGateway.11",
+            &format!("arn:aws:apigateway:{REGION}::/domainnames/api.example.com")
+        ),
+        "{status:#?}"
+    );
+    let scrape = status_writes_reconciled(&operator, &api, "everything").await;
+    for control in ["APIGateway.10", "APIGateway.11"] {
+        assert!(
+            scrape.0.contains(&format!(
+                "apigw_compliance_findings{{namespace=\"{namespace}\",profile=\"everything\",control=\"{control}\",status=\"failed\"}} 1"
+            )),
+            "{scrape}"
+        );
+    }
 }

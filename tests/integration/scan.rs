@@ -844,76 +844,17 @@ async fn an_endpoint_that_accepts_but_never_answers_times_out_as_an_error() {
 }
 
 /// An integration of a v2 API; `vpc_link` with an optional TLS server name.
-async fn integration(
-    sdk: &aws_config::SdkConfig,
-    api: &str,
-    vpc_link: bool,
-    server_name: Option<Option<&str>>,
-) -> String {
-    use aws_sdk_apigatewayv2::types::{ConnectionType, IntegrationType, TlsConfigInput};
-    let client = aws_sdk_apigatewayv2::Client::new(sdk);
-    let mut create = client
-        .create_integration()
-        .api_id(api)
-        .integration_type(IntegrationType::HttpProxy)
-        .integration_method("ANY")
-        .payload_format_version("1.0");
-    if vpc_link {
-        create = create
-            .connection_type(ConnectionType::VpcLink)
-            .connection_id("vpclink1")
-            .integration_uri(
-                "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/orders/1/2",
-            );
-    } else {
-        create = create
-            .connection_type(ConnectionType::Internet)
-            .integration_uri("https://backend.example.com");
-    }
-    if let Some(name) = server_name {
-        create = create.tls_config(
-            TlsConfigInput::builder()
-                .set_server_name_to_verify(name.map(str::to_string))
-                .build(),
-        );
-    }
-    create
-        .send()
-        .await
-        .expect("CreateIntegration")
-        .integration_id()
-        .expect("integration id")
-        .to_string()
-}
-
-async fn domain_name(sdk: &aws_config::SdkConfig, name: &str, endpoint: &str, policy: &str) {
-    use aws_sdk_apigateway::types::{EndpointConfiguration, EndpointType, SecurityPolicy};
-    aws_sdk_apigateway::Client::new(sdk)
-        .create_domain_name()
-        .domain_name(name)
-        .regional_certificate_arn("arn:aws:acm:us-east-1:123456789012:certificate/abc")
-        .endpoint_configuration(
-            EndpointConfiguration::builder()
-                .types(EndpointType::from(endpoint))
-                .build(),
-        )
-        .security_policy(SecurityPolicy::from(policy))
-        .send()
-        .await
-        .expect("CreateDomainName");
-}
-
 #[tokio::test]
 async fn integrations_and_domain_names_are_judged_and_read_only_when_their_controls_are_selected() {
     let account = new_account().await;
     let east = account.sdk_config("us-east-1");
     let west = account.sdk_config("eu-west-1");
     let http = seed::v2_api(&east, "orders", ProtocolType::Http).await;
-    let no_tls = integration(&east, &http, true, None).await;
-    let verified = integration(&east, &http, true, Some(Some("orders.internal"))).await;
-    let internet = integration(&east, &http, false, None).await;
-    domain_name(&east, "api.example.com", "REGIONAL", "TLS_1_2").await;
-    domain_name(
+    let no_tls = seed::v2_integration(&east, &http, true, None).await;
+    let verified = seed::v2_integration(&east, &http, true, Some(Some("orders.internal"))).await;
+    let internet = seed::v2_integration(&east, &http, false, None).await;
+    seed::domain_name(&east, "api.example.com", "REGIONAL", "TLS_1_2").await;
+    seed::domain_name(
         &west,
         "edge.example.com",
         "EDGE",
@@ -1052,7 +993,7 @@ async fn rest_access_logging_runs_when_selected_and_its_domain_policy_fix_is_opt
 
     // APIGateway.11's fix: named in the profile, made with UpdateDomainName (moto
     // extension), and the domain passes afterwards.
-    domain_name(&sdk, "api.example.com", "REGIONAL", "TLS_1_2").await;
+    seed::domain_name(&sdk, "api.example.com", "REGIONAL", "TLS_1_2").await;
     let dir = tempdir();
     let profile = dir.join("profile.yaml");
     std::fs::write(
@@ -1112,4 +1053,115 @@ async fn rest_access_logging_runs_when_selected_and_its_domain_policy_fix_is_opt
             .map(String::as_str),
         Some("PASSED")
     );
+}
+
+#[tokio::test]
+async fn rest_access_logging_remediation_fills_empty_settings_and_keeps_set_ones() {
+    let account = new_account().await;
+    let sdk = account.sdk_config("us-east-1");
+    seed::set_cloudwatch_role(&sdk, &account.account_id).await;
+    let (rest, deployment) = seed::rest_api(&sdk, "orders").await;
+    let theirs = "arn:aws:logs:us-east-1:123456789012:log-group:theirs";
+    // prod sends its logs somewhere but has no format: only the format is added.
+    seed::rest_stage(
+        &sdk,
+        &rest,
+        &deployment,
+        "prod",
+        &[("/accessLogSettings/destinationArn", theirs)],
+    )
+    .await;
+    seed::rest_stage(&sdk, &rest, &deployment, "dev", &[]).await;
+    let dir = tempdir();
+    let profile = dir.join("profile.yaml");
+    std::fs::write(
+        &profile,
+        format!(
+            "apiVersion: apigwcompliance.io/v1alpha1\nkind: ComplianceProfile\nmetadata: {{name: rest-logs}}\n\
+             spec:\n  scope: {{regions: [us-east-1]}}\n  controls: {{enabled: [RestAccessLogging]}}\n\
+             \x20 remediation:\n    controls:\n      restAccessLogging: {{destinationArn: '{LOG_GROUP}', format: '$context.requestId $context.status'}}\n"
+        ),
+    )
+    .expect("write the profile");
+    let profile = profile.to_string_lossy().to_string();
+
+    let dry = json(&run_scan(
+        &account,
+        &[
+            "--profile",
+            &profile,
+            "--remediate",
+            "dry-run",
+            "--output",
+            "json",
+        ],
+    ));
+    let planned = dry["remediation"]["plan"]["changes"]
+        .as_array()
+        .expect("planned changes");
+    assert_eq!(planned.len(), 2, "{dry:#}");
+
+    let fixed = run_scan(
+        &account,
+        &[
+            "--profile",
+            &profile,
+            "--remediate",
+            "enforce",
+            "--output",
+            "json",
+        ],
+    );
+    let report = json(&fixed);
+    assert_eq!(fixed.status.code(), Some(0), "{report:#}");
+    let client = aws_sdk_apigateway::Client::new(&sdk);
+    let access_log = |stage: &'static str| {
+        let client = client.clone();
+        let rest = rest.clone();
+        async move {
+            let got = client
+                .get_stage()
+                .rest_api_id(rest)
+                .stage_name(stage)
+                .send()
+                .await
+                .expect("GetStage");
+            let settings = got.access_log_settings().expect("access log settings");
+            (
+                settings.destination_arn().map(str::to_string),
+                settings.format().map(str::to_string),
+            )
+        }
+    };
+    assert_eq!(
+        access_log("dev").await,
+        (
+            Some(LOG_GROUP.to_string()),
+            Some("$context.requestId $context.status".to_string())
+        )
+    );
+    assert_eq!(
+        access_log("prod").await,
+        (
+            Some(theirs.to_string()),
+            Some("$context.requestId $context.status".to_string())
+        ),
+        "logs already going somewhere are never redirected"
+    );
+    let again = verdicts(&json(&run_scan(
+        &account,
+        &["--profile", &profile, "--output", "json"],
+    )));
+    for stage in ["prod", "dev"] {
+        assert_eq!(
+            again
+                .get(&(
+                    "RestAccessLogging".to_string(),
+                    rest_arn("us-east-1", &rest, stage)
+                ))
+                .map(String::as_str),
+            Some("PASSED"),
+            "{again:?}"
+        );
+    }
 }

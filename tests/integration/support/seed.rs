@@ -291,3 +291,66 @@ pub async fn associate_web_acl(sdk: &SdkConfig, region: &str, api_id: &str, stag
         .expect("AssociateWebACL");
     arn
 }
+
+/// A v2 integration: over a VPC link to a load balancer listener, or over the
+/// internet; `server_name` is its TlsConfig (`None`: none; `Some(None)`: one without
+/// ServerNameToVerify). Returns its id.
+pub async fn v2_integration(
+    sdk: &SdkConfig,
+    api: &str,
+    vpc_link: bool,
+    server_name: Option<Option<&str>>,
+) -> String {
+    use aws_sdk_apigatewayv2::types::{ConnectionType, IntegrationType, TlsConfigInput};
+    let client = aws_sdk_apigatewayv2::Client::new(sdk);
+    let mut create = client
+        .create_integration()
+        .api_id(api)
+        .integration_type(IntegrationType::HttpProxy)
+        .integration_method("ANY")
+        .payload_format_version("1.0");
+    if vpc_link {
+        create = create
+            .connection_type(ConnectionType::VpcLink)
+            .connection_id("vpclink1")
+            .integration_uri(
+                "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/orders/1/2",
+            );
+    } else {
+        create = create
+            .connection_type(ConnectionType::Internet)
+            .integration_uri("https://backend.example.com");
+    }
+    if let Some(name) = server_name {
+        create = create.tls_config(
+            TlsConfigInput::builder()
+                .set_server_name_to_verify(name.map(str::to_string))
+                .build(),
+        );
+    }
+    create
+        .send()
+        .await
+        .expect("CreateIntegration")
+        .integration_id()
+        .expect("integration id")
+        .to_string()
+}
+
+/// A custom domain name of one endpoint type (`REGIONAL`, `EDGE`) and security policy.
+pub async fn domain_name(sdk: &SdkConfig, name: &str, endpoint: &str, policy: &str) {
+    use aws_sdk_apigateway::types::{EndpointConfiguration, EndpointType, SecurityPolicy};
+    aws_sdk_apigateway::Client::new(sdk)
+        .create_domain_name()
+        .domain_name(name)
+        .regional_certificate_arn("arn:aws:acm:us-east-1:123456789012:certificate/abc")
+        .endpoint_configuration(
+            EndpointConfiguration::builder()
+                .types(EndpointType::from(endpoint))
+                .build(),
+        )
+        .security_policy(SecurityPolicy::from(policy))
+        .send()
+        .await
+        .expect("CreateDomainName");
+}
