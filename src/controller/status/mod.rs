@@ -87,18 +87,24 @@ pub fn failing_findings(findings: &[Finding]) -> (Vec<FailingFinding>, u32) {
         .filter(|f| !f.exempted && matches!(f.status, Status::Failed | Status::Error))
         .collect();
     // Severity's derived order is Critical < High < Medium < Low: most severe first.
-    failing.sort_by(|a, b| {
+    let order = |a: &&Finding, b: &&Finding| {
         (a.severity, a.control_id, &a.resource_arn, a.status).cmp(&(
             b.severity,
             b.control_id,
             &b.resource_arn,
             b.status,
         ))
-    });
+    };
     let left_out = failing.len().saturating_sub(FAILING_FINDINGS_LIMIT);
+    // Only the first FAILING_FINDINGS_LIMIT are listed: select them in linear time,
+    // then sort just those (an estate can have tens of thousands of failures).
+    if left_out > 0 {
+        failing.select_nth_unstable_by(FAILING_FINDINGS_LIMIT, order);
+        failing.truncate(FAILING_FINDINGS_LIMIT);
+    }
+    failing.sort_by(order);
     let listed = failing
         .into_iter()
-        .take(FAILING_FINDINGS_LIMIT)
         .map(|f| FailingFinding {
             control_id: f.control_id,
             resource_arn: f.resource_arn.clone(),
@@ -674,13 +680,23 @@ mod tests {
             Status::Passed,
             Severity::Medium,
         ));
-        let (listed, left_out) = failing_findings(&findings);
-        assert_eq!(listed.len(), FAILING_FINDINGS_LIMIT);
-        assert_eq!(left_out, 9);
-        assert_eq!(listed[0].resource_arn, "arn:yyy");
-        assert_eq!(listed[1].resource_arn, "arn:zzz");
-        assert_eq!(listed[2].resource_arn, "arn:000");
-        assert!(listed.iter().all(|f| f.status != Status::Passed));
+        // Whatever order they come in: the first ones in order, the rest counted.
+        findings.reverse();
+        for _ in 0..2 {
+            let (listed, left_out) = failing_findings(&findings);
+            assert_eq!(listed.len(), FAILING_FINDINGS_LIMIT);
+            assert_eq!(left_out, 9);
+            assert_eq!(listed[0].resource_arn, "arn:yyy");
+            assert_eq!(listed[1].resource_arn, "arn:zzz");
+            let rest: Vec<String> = listed[2..].iter().map(|f| f.resource_arn.clone()).collect();
+            let expected: Vec<String> = (0..FAILING_FINDINGS_LIMIT - 2)
+                .map(|i| format!("arn:{i:03}"))
+                .collect();
+            assert_eq!(rest, expected);
+            assert!(listed.iter().all(|f| f.status != Status::Passed));
+            let third = findings.len() / 3;
+            findings.rotate_left(third);
+        }
     }
 
     #[test]
