@@ -12,6 +12,9 @@
 //!   (5 requests/s, burst 20) against moto enforcing API Gateway's own quota (10/s,
 //!   burst 40): wall time against calls / allowed rate, and no throttling; then the
 //!   same without the client-side limit, to show what it prevents.
+//! - `--pacing`: what the client-side limit costs in CPU: the 402-call estate of
+//!   `--small` (seeded in bulk) scanned at the default limit and without it, in turn,
+//!   `--runs R` times each (default 3); moto does not throttle. About 80 s a paced run.
 //!
 //! Run: `scripts/bench` (or `cargo bench --bench scan -- --estate` with moto running
 //! and APIGW_TEST_MOTO_URL set, or without: the test support starts one).
@@ -35,6 +38,8 @@ struct Args {
     small: bool,
     estate: bool,
     rate_limited: bool,
+    pacing: bool,
+    runs: usize,
     rest: usize,
     stages: usize,
     v2: usize,
@@ -45,6 +50,8 @@ fn parse_args() -> Args {
         small: false,
         estate: false,
         rate_limited: false,
+        pacing: false,
+        runs: 3,
         rest: 200,
         stages: 2,
         v2: 100,
@@ -57,6 +64,11 @@ fn parse_args() -> Args {
             "--small" => args.small = true,
             "--estate" => args.estate = true,
             "--rate-limited" => args.rate_limited = true,
+            "--pacing" => args.pacing = true,
+            "--runs" => {
+                args.runs = value().expect("--runs N");
+                i += 1;
+            }
             "--rest" => {
                 args.rest = value().expect("--rest N");
                 i += 1;
@@ -74,10 +86,11 @@ fn parse_args() -> Args {
         }
         i += 1;
     }
-    if !(args.small || args.estate || args.rate_limited) {
+    if !(args.small || args.estate || args.rate_limited || args.pacing) {
         args.small = true;
         args.estate = true;
         args.rate_limited = true;
+        args.pacing = true;
     }
     args
 }
@@ -295,6 +308,61 @@ async fn rate_limited() {
     account.set_rate_limit(0.0, 0.0).await;
 }
 
+async fn pacing(runs: usize) {
+    // The `--small` estate's calls: one page of each list, one GetStages per REST API,
+    // one GetStages and one GetRoutes per v2 API (v2 stages are two here, which makes no
+    // call more).
+    let estate = Estate {
+        regions: vec!["us-east-1".into()],
+        rest_apis: 200,
+        http_apis: 50,
+        websocket_apis: 50,
+        stages_per_api: 2,
+    };
+    let account = support::moto::new_account().await;
+    estate.seed(&account.endpoint_url, &account.account_id);
+    let minimum = estate.minimum_calls();
+    println!(
+        "scan, pacing: {minimum} calls, one region; CPU (user+sys) of the scan at the default client-side limit (5/s, burst 20) and without it"
+    );
+    let mut cpu: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    for round in 1..=runs.max(1) {
+        for (i, (label, flags)) in [
+            ("5/s, burst 20", &[][..]),
+            ("no limit     ", &["--aws-rate-limit", "0"][..]),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            account.reset_call_counts().await;
+            let (run, _) = scan(&account, &estate.regions, flags);
+            let calls = account.call_counts().await;
+            assert_eq!(calls.throttled, 0, "moto does not throttle here");
+            println!(
+                "  run {round}, {label}: CPU {:.2} s, wall {:.1} s, {} calls",
+                run.cpu,
+                run.wall.as_secs_f64(),
+                calls.total
+            );
+            cpu[i].push(run.cpu);
+        }
+    }
+    for v in &mut cpu {
+        v.sort_by(f64::total_cmp);
+    }
+    let median = |v: &[f64]| v[v.len() / 2];
+    println!(
+        "  CPU median (min-max): paced {:.2} s ({:.2}-{:.2}), unpaced {:.2} s ({:.2}-{:.2}); paced / unpaced = {:.2}",
+        median(&cpu[0]),
+        cpu[0][0],
+        cpu[0][cpu[0].len() - 1],
+        median(&cpu[1]),
+        cpu[1][0],
+        cpu[1][cpu[1].len() - 1],
+        median(&cpu[0]) / median(&cpu[1])
+    );
+}
+
 fn main() {
     if common::runner_mode() {
         return;
@@ -314,5 +382,8 @@ async fn run() {
     }
     if args.rate_limited {
         rate_limited().await;
+    }
+    if args.pacing {
+        pacing(args.runs).await;
     }
 }
