@@ -8,13 +8,14 @@
 //!   --stages S --v2 M`, default 200 x 2 + 100).
 //! - `--estate`: 10,000 stages, REST, HTTP and WebSocket mixed, two regions, seeded in
 //!   bulk (benches/common), scanned with the client-side limit raised out of the way.
-//! - `--rate-limited`: a 202-call estate scanned with the default client-side limit
+//! - `--rate-limited`: a 253-call estate scanned with the default client-side limit
 //!   (5 requests/s, burst 20) against moto enforcing API Gateway's own quota (10/s,
 //!   burst 40): wall time against calls / allowed rate, and no throttling; then the
 //!   same without the client-side limit, to show what it prevents.
-//! - `--pacing`: what the client-side limit costs in CPU: the 402-call estate of
-//!   `--small` (seeded in bulk) scanned at the default limit and without it, in turn,
-//!   `--runs R` times each (default 3); moto does not throttle. About 80 s a paced run.
+//! - `--pacing`: what the client-side limit costs in CPU: a 503-call estate (200 REST
+//!   APIs, 100 v2 APIs, seeded in bulk) scanned at the default limit and without it, in
+//!   turn, `--runs R` times each (default 3); moto does not throttle. About 100 s a
+//!   paced run.
 //!
 //! Run: `scripts/bench` (or `cargo bench --bench scan -- --estate` with moto running
 //! and APIGW_TEST_MOTO_URL set, or without: the test support starts one).
@@ -31,7 +32,7 @@ use std::time::Instant;
 use aws_sdk_apigatewayv2::types::{AuthorizationType, LoggingLevel, ProtocolType};
 use common::{Estate, Measured, mib, run_measured, thousands};
 use futures::{StreamExt, stream};
-use support::moto::MotoAccount;
+use support::moto::{CallCounts, MotoAccount};
 use support::seed::{self, V2StageSpec};
 
 struct Args {
@@ -124,13 +125,15 @@ fn scan(account: &MotoAccount, regions: &[String], extra: &[&str]) -> (Measured,
     (run, findings)
 }
 
-fn print_run(run: &Measured, findings: usize, calls: u64, minimum: usize) {
+fn print_run(run: &Measured, findings: usize, counts: &CallCounts, minimum: usize) {
+    let calls = counts.api_gateway();
     println!("  findings:                 {}", thousands(findings));
     println!(
-        "  AWS calls made / minimum: {} / {} = {:.2}",
+        "  API Gateway calls / minimum: {} / {} = {:.2}; other AWS calls {} (STS)",
         thousands(calls as usize),
         thousands(minimum),
-        calls as f64 / minimum as f64
+        calls as f64 / minimum as f64,
+        counts.total - calls
     );
     println!(
         "  wall time:                {:.2} s",
@@ -198,7 +201,9 @@ async fn small(rest: usize, stages: usize, v2: usize) {
     let seeded = seeding.elapsed();
 
     let pages = |n: usize| n.div_ceil(500).max(1);
-    let minimum = pages(rest) + pages(v2) + rest + 2 * v2;
+    // One page of each list and of the domain names, GetStages per REST API, GetStages,
+    // GetRoutes and GetIntegrations per v2 API (APIGateway.10 is in the default set).
+    let minimum = pages(rest) + pages(v2) + 1 + rest + 3 * v2;
     account.reset_call_counts().await;
     // As in the estate section, the client-side limit is raised out of the way.
     let (run, findings) = scan(
@@ -206,14 +211,14 @@ async fn small(rest: usize, stages: usize, v2: usize) {
         &[region.to_string()],
         &["--aws-rate-limit", "1000", "--aws-burst", "1000"],
     );
-    let calls = account.call_counts().await.total;
+    let calls = account.call_counts().await;
     println!("scan, small: {rest} REST APIs x {stages} stages + {v2} v2 APIs, one region");
     println!(
         "  seeding (SDK, not measured): {:.1} s",
         seeded.as_secs_f64()
     );
     println!("  stages + routes scanned:  {}", rest * stages + v2 * 3);
-    print_run(&run, findings, calls, minimum);
+    print_run(&run, findings, &calls, minimum);
 }
 
 async fn estate() {
@@ -245,7 +250,7 @@ async fn estate() {
         "  findings expected:        {}",
         thousands(estate.findings_all_controls())
     );
-    print_run(&run, findings, counts.total, estate.minimum_calls());
+    print_run(&run, findings, &counts, estate.minimum_calls());
     println!(
         "  CPU per 1,000 stages:     {:.0} ms (process start, TLS, signing, JSON parsing, evaluation, JSON output)",
         run.cpu * 1000.0 / (estate.stages() as f64 / 1000.0)
@@ -281,10 +286,10 @@ async fn rate_limited() {
         let counts = account.call_counts().await;
         println!("  {label}:");
         println!(
-            "    AWS calls made / minimum: {} / {} = {:.2}, throttled (429): {}",
-            counts.total,
+            "    API Gateway calls / minimum: {} / {} = {:.2}, throttled (429): {}",
+            counts.api_gateway(),
             minimum,
-            counts.total as f64 / minimum as f64,
+            counts.api_gateway() as f64 / minimum as f64,
             counts.throttled
         );
         if flags.is_empty() {
@@ -309,9 +314,9 @@ async fn rate_limited() {
 }
 
 async fn pacing(runs: usize) {
-    // The `--small` estate's calls: one page of each list, one GetStages per REST API,
-    // one GetStages and one GetRoutes per v2 API (v2 stages are two here, which makes no
-    // call more).
+    // The `--small` estate's APIs: one page of each list and of the domain names, one
+    // GetStages per REST API, GetStages, GetRoutes and GetIntegrations per v2 API (v2
+    // stages are two here, which makes no call more).
     let estate = Estate {
         regions: vec!["us-east-1".into()],
         rest_apis: 200,
@@ -339,10 +344,10 @@ async fn pacing(runs: usize) {
             let calls = account.call_counts().await;
             assert_eq!(calls.throttled, 0, "moto does not throttle here");
             println!(
-                "  run {round}, {label}: CPU {:.2} s, wall {:.1} s, {} calls",
+                "  run {round}, {label}: CPU {:.2} s, wall {:.1} s, {} API Gateway calls",
                 run.cpu,
                 run.wall.as_secs_f64(),
-                calls.total
+                calls.api_gateway()
             );
             cpu[i].push(run.cpu);
         }
