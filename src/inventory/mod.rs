@@ -5,6 +5,7 @@
 //! code; [`cache`] shares reads between the profiles of one identity and region.
 
 pub mod cache;
+mod from_sdk;
 pub mod model;
 pub mod reader;
 
