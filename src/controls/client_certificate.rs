@@ -18,6 +18,11 @@ use crate::model::{ControlId, Finding, ResourceType, Severity, Status};
 
 pub const ID: ControlId = ControlId::new("APIGateway.2");
 
+/// The description of a client certificate remediation generates: what it is for, seen
+/// in the console beside the certificates of the account.
+pub const GENERATED_CERTIFICATE_DESCRIPTION: &str =
+    "apigw-compliance: API Gateway's client certificate for backend authentication (APIGateway.2)";
+
 /// API Gateway client certificate ids are short lowercase alphanumerics.
 const CERTIFICATE_ID_PATTERN: &str = "^[a-z0-9]{1,64}$";
 

@@ -5,6 +5,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::aws::error::{Needed, classify};
+use crate::controls::client_certificate;
 use crate::model::outcome::{CertificateAction, CertificateResult, ItemStatus};
 use crate::model::plan::{Call, Change, ChangeItem, Edit, PatchValue, call_for};
 
@@ -125,9 +126,7 @@ impl Edge<'_> {
         }
         let generated = client
             .generate_client_certificate()
-            .description(
-                "apigw-compliance: API Gateway's client certificate for backend authentication (APIGateway.2)",
-            )
+            .description(client_certificate::GENERATED_CERTIFICATE_DESCRIPTION)
             .tags(MANAGED_CERTIFICATE_TAG, "true")
             .send()
             .await;
