@@ -1,4 +1,5 @@
-"""Seeds the demo's AWS emulator (moto) with API Gateway stages, some compliant and
+"""Seeds the demo's AWS emulator (moto) with API Gateway stages, integrations and custom
+domain names, some compliant and
 some not, so the operator has something real to report. Uses boto3 from the moto venv;
 AWS_ENDPOINT_URL points it at the emulator."""
 
@@ -89,4 +90,32 @@ v2.create_route(ApiId=pets, RouteKey="GET /pets", AuthorizationType="AWS_IAM")
 v2.create_route(ApiId=pets, RouteKey="POST /pets", AuthorizationType="NONE")
 v2.create_stage(ApiId=pets, StageName="$default")
 
-print(f"seeded REST API {orders} (prod, dev), WebSocket API {chat} (live), HTTP API {pets} ($default)")
+# "pets" reaches its backend through a VPC link (APIGateway.10): one private integration
+# verifies TLS, the other has no TlsConfig.
+for tls in (True, False):
+    integration = {
+        "ApiId": pets,
+        "IntegrationType": "HTTP_PROXY",
+        "IntegrationMethod": "ANY",
+        "PayloadFormatVersion": "1.0",
+        "ConnectionType": "VPC_LINK",
+        "ConnectionId": "demo-link",
+        "IntegrationUri": "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/pets/1/2",
+    }
+    if tls:
+        integration["TlsConfig"] = {"ServerNameToVerify": "pets.internal.example.com"}
+    v2.create_integration(**integration)
+
+# Custom domain names (APIGateway.11): one on a recommended policy, one still on TLS 1.2.
+for domain, policy in (("api.example.com", "SecurityPolicy_TLS13_1_3_2025_09"), ("legacy.example.com", "TLS_1_2")):
+    apigw.create_domain_name(
+        domainName=domain,
+        regionalCertificateArn="arn:aws:acm:us-east-1:123456789012:certificate/demo",
+        endpointConfiguration={"types": ["REGIONAL"]},
+        securityPolicy=policy,
+    )
+
+print(
+    f"seeded REST API {orders} (prod, dev), WebSocket API {chat} (live), HTTP API {pets} ($default, "
+    "two VPC link integrations), domain names api.example.com and legacy.example.com"
+)
