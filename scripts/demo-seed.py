@@ -1,7 +1,6 @@
 """Seeds the demo's AWS emulator (moto) with API Gateway stages, integrations and custom
-domain names, some compliant and
-some not, so the operator has something real to report. Uses boto3 from the moto venv;
-AWS_ENDPOINT_URL points it at the emulator."""
+domain names, some compliant and some not, so the operator has something real to
+report. Uses boto3 from the moto venv; AWS_ENDPOINT_URL points it at the emulator."""
 
 import boto3
 
