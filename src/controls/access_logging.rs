@@ -9,7 +9,7 @@ use crate::controls::common::{
     Source,
     AccessLogRemediation, REQUEST_ID_VARIABLE, check_access_log_format,ControlMeta, FieldError, Semantics, non_empty, shown};
 use crate::inventory::{Needs, RegionInventory, V2Stage};
-use crate::model::arn::{LogDestination, parse_log_destination, v2_stage_arn};
+use crate::model::arn::{LogDestination, v2_stage_arn};
 use crate::model::plan::{ChangeItem, Edit, Precondition, UnplannedReason};
 use crate::model::{ControlId, Finding, ResourceType, Severity, Status, V2Protocol};
 
@@ -73,14 +73,9 @@ pub fn needs(_: &()) -> Needs {
 }
 
 pub fn validate(_: &(), settings: &Remediation) -> Result<(), FieldError> {
-    let Some(access) = &settings else {
-        return Ok(());
-    };
-    parse_log_destination(&access.destination_arn).map_err(|message| {
-        FieldError::new("remediation.controls.accessLogging.destinationArn", message)
-    })?;
-    check_access_log_format(&access.format)
-        .map_err(|message| FieldError::new("remediation.controls.accessLogging.format", message))
+    settings
+        .as_ref()
+        .map_or(Ok(()), |access| access.validate("remediation.controls.accessLogging"))
 }
 
 /// Fills what is empty and keeps what is set: logs already going somewhere are never
@@ -97,25 +92,10 @@ pub fn plan(input: &PlanInput<'_>, _: &(), settings: &Remediation, out: &mut Res
                 .to_string(),
         );
     };
-    let destination = match parse_log_destination(&access.destination_arn) {
+    let destination = match access.destination_for(input.region) {
         Ok(destination) => destination,
-        Err(message) => return out.unplanned(ID, UnplannedReason::InvalidSettings, message),
+        Err((reason, message)) => return out.unplanned(ID, reason, message),
     };
-    if let Err(message) = check_access_log_format(&access.format) {
-        return out.unplanned(ID, UnplannedReason::InvalidSettings, message);
-    }
-    if destination.region() != input.region {
-        return out.unplanned(
-            ID,
-            UnplannedReason::BlockedPrecondition,
-            format!(
-                "access log destination {} is in {}, the stage in {}: API Gateway writes access logs to its own region",
-                access.destination_arn,
-                destination.region(),
-                input.region
-            ),
-        );
-    }
     // REST and WebSocket APIs write logs to CloudWatch Logs with the role named in the
     // account settings, as execution logging does; HTTP APIs (and Firehose
     // destinations) do not use it.

@@ -6,7 +6,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::model::arn::LOG_DESTINATION_ARN_PATTERN;
+use crate::model::arn::{LOG_DESTINATION_ARN_PATTERN, LogDestination, parse_log_destination};
+use crate::model::plan::UnplannedReason;
 use crate::model::{ControlId, Finding, ResourceType, Severity, Status};
 
 /// What the specification says about a control, apart from how it evaluates.
@@ -153,6 +154,40 @@ pub struct AccessLogRemediation {
     /// The access log format; must contain `$context.requestId`.
     #[schemars(regex(pattern = r"\$context\.requestId"), length(max = 10000))]
     pub format: String,
+}
+
+impl AccessLogRemediation {
+    /// Admission: the destination is a log group or Firehose ARN and the format carries
+    /// the request id. `field` is where the settings are (`remediation.controls.<name>`).
+    pub fn validate(&self, field: &str) -> Result<(), FieldError> {
+        parse_log_destination(&self.destination_arn)
+            .map_err(|message| FieldError::new(format!("{field}.destinationArn"), message))?;
+        check_access_log_format(&self.format)
+            .map_err(|message| FieldError::new(format!("{field}.format"), message))
+    }
+
+    /// Where the access logs of a stage in `region` may be sent: the parsed destination
+    /// when the settings are valid and in the stage's region, else why nothing is planned.
+    pub fn destination_for(
+        &self,
+        region: &str,
+    ) -> Result<LogDestination, (UnplannedReason, String)> {
+        let destination = parse_log_destination(&self.destination_arn)
+            .map_err(|message| (UnplannedReason::InvalidSettings, message))?;
+        check_access_log_format(&self.format)
+            .map_err(|message| (UnplannedReason::InvalidSettings, message))?;
+        if destination.region() != region {
+            return Err((
+                UnplannedReason::BlockedPrecondition,
+                format!(
+                    "access log destination {} is in {}, the stage in {region}: API Gateway writes access logs to its own region",
+                    self.destination_arn,
+                    destination.region(),
+                ),
+            ));
+        }
+        Ok(destination)
+    }
 }
 
 /// An access log format must identify each request.

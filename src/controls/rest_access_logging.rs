@@ -13,7 +13,7 @@ use crate::controls::common::{
 };
 use crate::controls::planning::{PlanInput, Resource, ResourcePlan, rest_update_stage};
 use crate::inventory::{Needs, RegionInventory, RestStage};
-use crate::model::arn::{LogDestination, parse_log_destination, rest_stage_arn};
+use crate::model::arn::{LogDestination, rest_stage_arn};
 use crate::model::plan::{ChangeItem, Edit, PatchValue, Precondition, UnplannedReason};
 use crate::model::{ControlId, Finding, ResourceType, Severity, Status};
 
@@ -59,15 +59,9 @@ pub fn needs(_: &()) -> Needs {
 }
 
 pub fn validate(_: &(), settings: &Remediation) -> Result<(), FieldError> {
-    let Some(access) = settings else {
-        return Ok(());
-    };
-    parse_log_destination(&access.destination_arn).map_err(|message| {
-        FieldError::new("remediation.controls.restAccessLogging.destinationArn", message)
-    })?;
-    check_access_log_format(&access.format).map_err(|message| {
-        FieldError::new("remediation.controls.restAccessLogging.format", message)
-    })
+    settings
+        .as_ref()
+        .map_or(Ok(()), |access| access.validate("remediation.controls.restAccessLogging"))
 }
 
 /// One finding per REST stage.
@@ -132,25 +126,10 @@ pub fn plan(input: &PlanInput<'_>, _: &(), settings: &Remediation, out: &mut Res
                 .to_string(),
         );
     };
-    let destination = match parse_log_destination(&access.destination_arn) {
+    let destination = match access.destination_for(input.region) {
         Ok(destination) => destination,
-        Err(message) => return out.unplanned(ID, UnplannedReason::InvalidSettings, message),
+        Err((reason, message)) => return out.unplanned(ID, reason, message),
     };
-    if let Err(message) = check_access_log_format(&access.format) {
-        return out.unplanned(ID, UnplannedReason::InvalidSettings, message);
-    }
-    if destination.region() != input.region {
-        return out.unplanned(
-            ID,
-            UnplannedReason::BlockedPrecondition,
-            format!(
-                "access log destination {} is in {}, the stage in {}: API Gateway writes access logs to its own region",
-                access.destination_arn,
-                destination.region(),
-                input.region
-            ),
-        );
-    }
     // REST APIs write logs to CloudWatch Logs with the role named in the account
     // settings; Firehose destinations do not use it.
     let precondition = matches!(destination, LogDestination::LogGroup { .. }).then(|| {
