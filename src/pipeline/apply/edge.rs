@@ -4,8 +4,10 @@
 use std::collections::HashMap;
 
 use aws_config::{Region, SdkConfig};
+use aws_sdk_apigateway::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
-use crate::aws::error::AwsError;
+use crate::aws::error::{AwsError, Needed, classify};
 use crate::model::ErrorKind;
 use crate::model::outcome::ItemStatus;
 use crate::model::plan::{ChangeItem, Edit};
@@ -46,6 +48,23 @@ impl Settled {
             status: ItemStatus::Failed,
             message: Some(error.message),
             kind: Some(error.kind),
+        }
+    }
+
+    /// How the items of one sent call ended: applied, or failed with the classified
+    /// error (`needed` names the permission the call needs).
+    pub(super) fn of_call<T, E>(
+        sent: Result<T, SdkError<E, HttpResponse>>,
+        region: &str,
+        operation: &str,
+        needed: Needed<'_>,
+    ) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        match sent {
+            Ok(_) => Settled::new(ItemStatus::Applied, None),
+            Err(e) => Settled::failed(classify(region, operation, needed, &e)),
         }
     }
 }

@@ -193,15 +193,12 @@ impl Edge<'_> {
             .set_patch_operations(Some(operations))
             .send()
             .await;
-        let settled = match sent {
-            Ok(_) => Settled::new(ItemStatus::Applied, None),
-            Err(e) => Settled::failed(classify(
-                &change.region,
-                "UpdateStage",
-                Needed::Write("apigateway:PATCH on the stage ARN"),
-                &e,
-            )),
-        };
+        let settled = Settled::of_call(
+            sent,
+            &change.region,
+            "UpdateStage",
+            Needed::Write("apigateway:PATCH on the stage ARN"),
+        );
         Pending::settle(pending, &settled);
         call
     }
@@ -229,15 +226,12 @@ impl Edge<'_> {
             .set_patch_operations(Some(patch_operations(&open)))
             .send()
             .await;
-        let settled = match sent {
-            Ok(_) => Settled::new(ItemStatus::Applied, None),
-            Err(e) => Settled::failed(classify(
-                &change.region,
-                "UpdateDomainName",
-                Needed::Write("apigateway:PATCH on the domain name ARN"),
-                &e,
-            )),
-        };
+        let settled = Settled::of_call(
+            sent,
+            &change.region,
+            "UpdateDomainName",
+            Needed::Write("apigateway:PATCH on the domain name ARN"),
+        );
         Pending::settle(pending, &settled);
         call
     }

@@ -259,15 +259,12 @@ impl Edge<'_> {
             .set_access_log_settings(update.access)
             .send()
             .await;
-        let settled = match sent {
-            Ok(_) => Settled::new(ItemStatus::Applied, None),
-            Err(e) => Settled::failed(classify(
-                &change.region,
-                "UpdateStage",
-                Needed::Write("apigateway:PATCH on the stage ARN"),
-                &e,
-            )),
-        };
+        let settled = Settled::of_call(
+            sent,
+            &change.region,
+            "UpdateStage",
+            Needed::Write("apigateway:PATCH on the stage ARN"),
+        );
         Pending::settle(pending, &settled);
         call
     }
