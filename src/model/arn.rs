@@ -110,6 +110,105 @@ pub fn domain_name_arn(region: &str, name: &str) -> String {
     )
 }
 
+/// What an API Gateway ARN names, in the shapes the builders above make; anything else
+/// API Gateway has (usage plans, API keys, VPC links, a REST API's resources...) is
+/// [`ApiGatewayResource::Other`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ApiGatewayResource {
+    RestApi {
+        api_id: String,
+    },
+    RestStage {
+        api_id: String,
+        stage: String,
+    },
+    V2Api {
+        api_id: String,
+    },
+    V2Stage {
+        api_id: String,
+        stage: String,
+    },
+    V2Route {
+        api_id: String,
+        route_id: String,
+    },
+    V2Integration {
+        api_id: String,
+        integration_id: String,
+    },
+    DomainName {
+        name: String,
+    },
+    Other,
+}
+
+/// An API Gateway ARN taken apart: its region and what it names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiGatewayArn {
+    pub region: String,
+    pub resource: ApiGatewayResource,
+}
+
+/// Parses `arn:{partition}:apigateway:{region}:{account}:/{path}`, the inverse of
+/// [`rest_api_arn`], [`rest_stage_arn`], [`v2_api_arn`], [`v2_stage_arn`],
+/// [`v2_route_arn`], [`v2_integration_arn`] and [`domain_name_arn`]. The account is
+/// empty in those; a 12-digit one is accepted too, as private custom domain names carry
+/// one. `None` when the string is not a well-formed API Gateway ARN (an `execute-api`
+/// ARN is not one).
+pub fn parse_apigateway_arn(arn: &str) -> Option<ApiGatewayArn> {
+    let mut parts = arn.splitn(6, ':');
+    let (Some("arn"), Some(partition), Some("apigateway"), Some(region), Some(account), Some(path)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return None;
+    };
+    if !is_partition(partition) || !is_region_code(region) {
+        return None;
+    }
+    if !(account.is_empty() || is_account_id(account)) {
+        return None;
+    }
+    let segments: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
+    // An empty segment (`/restapis//stages/x`, a trailing `/`) is a malformed ARN, not
+    // a resource with an empty id.
+    if segments.iter().any(|s| s.is_empty()) {
+        return None;
+    }
+    let s = |x: &str| x.to_string();
+    let resource = match segments[..] {
+        ["restapis", id] => ApiGatewayResource::RestApi { api_id: s(id) },
+        ["restapis", id, "stages", stage] => ApiGatewayResource::RestStage {
+            api_id: s(id),
+            stage: s(stage),
+        },
+        ["apis", id] => ApiGatewayResource::V2Api { api_id: s(id) },
+        ["apis", id, "stages", stage] => ApiGatewayResource::V2Stage {
+            api_id: s(id),
+            stage: s(stage),
+        },
+        ["apis", id, "routes", route] => ApiGatewayResource::V2Route {
+            api_id: s(id),
+            route_id: s(route),
+        },
+        ["apis", id, "integrations", integration] => ApiGatewayResource::V2Integration {
+            api_id: s(id),
+            integration_id: s(integration),
+        },
+        ["domainnames", name] => ApiGatewayResource::DomainName { name: s(name) },
+        _ => ApiGatewayResource::Other,
+    };
+    Some(ApiGatewayArn {
+        region: region.to_string(),
+        resource,
+    })
+}
+
 /// The account id of an IAM role ARN (`arn:aws:iam::123456789012:role/name`), or `None`
 /// when the string is not one.
 pub fn parse_role_arn(arn: &str) -> Option<&str> {
@@ -302,6 +401,116 @@ mod tests {
             domain_name_arn("us-east-1", "api.example.com"),
             "arn:aws:apigateway:us-east-1::/domainnames/api.example.com"
         );
+    }
+
+    #[test]
+    fn apigateway_arns_parse_back_to_what_the_builders_made() {
+        let parsed = |arn: String| parse_apigateway_arn(&arn).map(|a| (a.region, a.resource));
+        let id = |s: &str| s.to_string();
+        assert_eq!(
+            parsed(rest_api_arn("eu-west-1", "a1")),
+            Some((
+                id("eu-west-1"),
+                ApiGatewayResource::RestApi { api_id: id("a1") }
+            ))
+        );
+        assert_eq!(
+            parsed(rest_stage_arn("us-east-1", "a1", "prod")),
+            Some((
+                id("us-east-1"),
+                ApiGatewayResource::RestStage {
+                    api_id: id("a1"),
+                    stage: id("prod")
+                }
+            ))
+        );
+        assert_eq!(
+            parsed(v2_api_arn("cn-north-1", "b2")),
+            Some((
+                id("cn-north-1"),
+                ApiGatewayResource::V2Api { api_id: id("b2") }
+            ))
+        );
+        assert_eq!(
+            parsed(v2_stage_arn("us-gov-west-1", "b2", "$default")),
+            Some((
+                id("us-gov-west-1"),
+                ApiGatewayResource::V2Stage {
+                    api_id: id("b2"),
+                    stage: id("$default")
+                }
+            ))
+        );
+        assert_eq!(
+            parsed(v2_route_arn("eu-west-1", "b2", "r1")),
+            Some((
+                id("eu-west-1"),
+                ApiGatewayResource::V2Route {
+                    api_id: id("b2"),
+                    route_id: id("r1")
+                }
+            ))
+        );
+        assert_eq!(
+            parsed(v2_integration_arn("eu-west-1", "b2", "i9")),
+            Some((
+                id("eu-west-1"),
+                ApiGatewayResource::V2Integration {
+                    api_id: id("b2"),
+                    integration_id: id("i9")
+                }
+            ))
+        );
+        assert_eq!(
+            parsed(domain_name_arn("us-east-1", "api.example.com")),
+            Some((
+                id("us-east-1"),
+                ApiGatewayResource::DomainName {
+                    name: id("api.example.com")
+                }
+            ))
+        );
+    }
+
+    #[test]
+    fn other_apigateway_arns_are_other_and_malformed_ones_none() {
+        for other in [
+            "arn:aws:apigateway:us-east-1::/usageplans/u1",
+            "arn:aws:apigateway:us-east-1::/restapis/a1/resources/r1/methods/GET",
+            "arn:aws:apigateway:us-east-1::/vpclinks/v1",
+            "arn:aws:apigateway:us-east-1::/restapis",
+        ] {
+            assert_eq!(
+                parse_apigateway_arn(other).map(|a| a.resource),
+                Some(ApiGatewayResource::Other),
+                "{other}"
+            );
+        }
+        assert_eq!(
+            parse_apigateway_arn(
+                "arn:aws:apigateway:us-east-1:123456789012:/domainnames/x.example.com+abc"
+            )
+            .map(|a| a.resource),
+            Some(ApiGatewayResource::DomainName {
+                name: "x.example.com+abc".into()
+            })
+        );
+        for bad in [
+            "arn:aws:execute-api:us-east-1:123456789012:a1/prod/GET/",
+            "arn:aws:apigateway:us-east-1::restapis/a1",
+            "arn:aws:apigateway:us-east-1::/restapis//stages/prod",
+            "arn:aws:apigateway:us-east-1::/restapis/a1/",
+            "arn:aws:apigateway:useast1::/restapis/a1",
+            "arn:aws:apigateway:::/restapis/a1",
+            "arn:aws:apigateway:us-east-1:12345:/restapis/a1",
+            "arn:AWS:apigateway:us-east-1::/restapis/a1",
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/x/1",
+            "arn:aws:apigateway:us-east-1:",
+            "not an arn",
+            "",
+        ] {
+            assert_eq!(parse_apigateway_arn(bad), None, "{bad}");
+        }
     }
 
     #[test]
