@@ -165,7 +165,7 @@ impl Default for Metrics {
         let remediations = Family::<RemediationLabels, Counter>::default();
         registry.register(
             "remediations",
-            "Settings remediation changed or would change, by control and result (applied, would_apply, already_compliant, failed, blocked)",
+            "Settings remediation changed or would change, by control and result (applied, would_apply, already_compliant, changed_since_plan, failed, blocked)",
             remediations.clone(),
         );
         let rate_limit_waits = Family::<BudgetLabels, Counter>::default();
@@ -348,6 +348,7 @@ impl Metrics {
                 ItemStatus::Applied => "applied",
                 ItemStatus::WouldApply => "would_apply",
                 ItemStatus::AlreadyCompliant => "already_compliant",
+                ItemStatus::ChangedSincePlan => "changed_since_plan",
                 ItemStatus::Failed => "failed",
                 ItemStatus::BlockedPrecondition => "blocked",
             };

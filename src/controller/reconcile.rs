@@ -444,6 +444,7 @@ async fn remediate(
         applied = summary.applied,
         would_apply = summary.would_apply,
         already_compliant = summary.already_compliant,
+        changed_since_plan = summary.changed_since_plan,
         failed = summary.failed,
         blocked = summary.blocked,
         "remediation"

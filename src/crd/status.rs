@@ -225,7 +225,9 @@ pub struct RemediationStatus {
     pub message: String,
 
     /// Item counts of the last run: `applied` (Enforce), `wouldApply` (DryRun),
-    /// `alreadyCompliant` (found fixed when applying: not sent), `failed` (AWS refused
+    /// `alreadyCompliant` (found fixed by the read before the write: not sent),
+    /// `changedSincePlan` (found changed since the plan's read, so the write would
+    /// replace or redirect it: not sent, the next scan re-plans), `failed` (AWS refused
     /// the call), `blocked` (a precondition does not hold: not sent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_run: Option<ApplySummary>,
@@ -395,8 +397,9 @@ pub mod reason {
     pub const CHANGES_APPLIED: &str = "ChangesApplied";
     /// Remediated=False (DryRun): changes would be made; see `status.remediation.plan`.
     pub const CHANGES_PLANNED: &str = "ChangesPlanned";
-    /// Remediated=False (Enforce): more changes than `maxChangesPerScan`; the next
-    /// scans make the rest.
+    /// Remediated=False (Enforce): more changes than `maxChangesPerScan`, or settings
+    /// found changed since the plan's read and left alone; the next scans make (or
+    /// re-plan) the rest.
     pub const CHANGES_PENDING: &str = "ChangesPending";
     /// Remediated=False: a precondition does not hold (or a setting cannot work for a
     /// resource), so some changes are not made; see `status.remediation.problems`.

@@ -9,7 +9,93 @@ use super::model::{
     AccessLogSettings, DomainName, Integration, MethodSetting, RestStage, Route, TlsConfig, V2Stage,
 };
 
-pub(super) fn rest_stage(stage: &aws_sdk_apigateway::types::Stage) -> RestStage {
+/// The fields of a REST stage the model keeps. GetStages' `types::Stage` and GetStage's
+/// output carry the same ones as different types: [`rest_stage`] maps either, so one
+/// mapping serves the region read and the read of one stage.
+pub(super) trait SdkRestStage {
+    fn stage_name(&self) -> Option<&str>;
+    fn method_settings(&self)
+    -> Option<&HashMap<String, aws_sdk_apigateway::types::MethodSetting>>;
+    fn tracing_enabled(&self) -> bool;
+    fn client_certificate_id(&self) -> Option<&str>;
+    fn web_acl_arn(&self) -> Option<&str>;
+    fn cache_cluster_enabled(&self) -> bool;
+    fn access_log_settings(&self) -> Option<&aws_sdk_apigateway::types::AccessLogSettings>;
+    fn tags(&self) -> Option<&HashMap<String, String>>;
+}
+
+/// Forwards [`SdkRestStage`] to a type's own accessors of the same names.
+macro_rules! sdk_rest_stage {
+    ($ty:ty) => {
+        impl SdkRestStage for $ty {
+            fn stage_name(&self) -> Option<&str> {
+                <$ty>::stage_name(self)
+            }
+            fn method_settings(
+                &self,
+            ) -> Option<&HashMap<String, aws_sdk_apigateway::types::MethodSetting>> {
+                <$ty>::method_settings(self)
+            }
+            fn tracing_enabled(&self) -> bool {
+                <$ty>::tracing_enabled(self)
+            }
+            fn client_certificate_id(&self) -> Option<&str> {
+                <$ty>::client_certificate_id(self)
+            }
+            fn web_acl_arn(&self) -> Option<&str> {
+                <$ty>::web_acl_arn(self)
+            }
+            fn cache_cluster_enabled(&self) -> bool {
+                <$ty>::cache_cluster_enabled(self)
+            }
+            fn access_log_settings(&self) -> Option<&aws_sdk_apigateway::types::AccessLogSettings> {
+                <$ty>::access_log_settings(self)
+            }
+            fn tags(&self) -> Option<&HashMap<String, String>> {
+                <$ty>::tags(self)
+            }
+        }
+    };
+}
+
+sdk_rest_stage!(aws_sdk_apigateway::types::Stage);
+sdk_rest_stage!(aws_sdk_apigateway::operation::get_stage::GetStageOutput);
+
+/// The fields of a custom domain name the model keeps, as GetDomainNames'
+/// `types::DomainName` and GetDomainName's output both carry them (see [`SdkRestStage`]).
+pub(super) trait SdkDomainName {
+    fn domain_name(&self) -> Option<&str>;
+    fn security_policy(&self) -> Option<&aws_sdk_apigateway::types::SecurityPolicy>;
+    fn endpoint_configuration(&self) -> Option<&aws_sdk_apigateway::types::EndpointConfiguration>;
+    fn tags(&self) -> Option<&HashMap<String, String>>;
+}
+
+/// Forwards [`SdkDomainName`] to a type's own accessors of the same names.
+macro_rules! sdk_domain_name {
+    ($ty:ty) => {
+        impl SdkDomainName for $ty {
+            fn domain_name(&self) -> Option<&str> {
+                <$ty>::domain_name(self)
+            }
+            fn security_policy(&self) -> Option<&aws_sdk_apigateway::types::SecurityPolicy> {
+                <$ty>::security_policy(self)
+            }
+            fn endpoint_configuration(
+                &self,
+            ) -> Option<&aws_sdk_apigateway::types::EndpointConfiguration> {
+                <$ty>::endpoint_configuration(self)
+            }
+            fn tags(&self) -> Option<&HashMap<String, String>> {
+                <$ty>::tags(self)
+            }
+        }
+    };
+}
+
+sdk_domain_name!(aws_sdk_apigateway::types::DomainName);
+sdk_domain_name!(aws_sdk_apigateway::operation::get_domain_name::GetDomainNameOutput);
+
+pub(super) fn rest_stage(stage: &impl SdkRestStage) -> RestStage {
     RestStage {
         name: stage.stage_name().unwrap_or_default().to_string(),
         method_settings: stage
@@ -57,7 +143,7 @@ pub(super) fn integration(integration: &aws_sdk_apigatewayv2::types::Integration
     }
 }
 
-pub(super) fn domain_name(domain: &aws_sdk_apigateway::types::DomainName) -> DomainName {
+pub(super) fn domain_name(domain: &impl SdkDomainName) -> DomainName {
     DomainName {
         name: domain.domain_name().unwrap_or_default().to_string(),
         security_policy: domain.security_policy().map(|p| p.as_str().to_string()),

@@ -8,6 +8,7 @@ pub mod cache;
 mod from_sdk;
 pub mod model;
 pub mod reader;
+pub mod single;
 
 pub use model::{
     AccessLogSettings, DomainName, Integration, IntegrationLookup, Inventory, MethodSetting, Needs,

@@ -96,8 +96,13 @@ pub enum ItemStatus {
     Applied,
     /// DryRun: the call would carry this item.
     WouldApply,
-    /// Found compliant when applying (a v2 stage changed since the scan): not sent.
+    /// Found compliant by the read just before the write (the resource changed since
+    /// the plan's read): not sent.
     AlreadyCompliant,
+    /// The read just before the write found the setting changed since the plan's read,
+    /// so the planned write would now replace or redirect something else: not sent;
+    /// the next scan re-plans it.
+    ChangedSincePlan,
     /// AWS refused the call; the message is AWS's.
     Failed,
     /// A precondition does not hold: not sent.
@@ -110,6 +115,7 @@ impl ItemStatus {
             ItemStatus::Applied => "applied",
             ItemStatus::WouldApply => "would apply",
             ItemStatus::AlreadyCompliant => "already compliant",
+            ItemStatus::ChangedSincePlan => "changed since plan",
             ItemStatus::Failed => "FAILED",
             ItemStatus::BlockedPrecondition => "blocked",
         }
@@ -125,6 +131,10 @@ pub struct ApplySummary {
     pub applied: usize,
     pub would_apply: usize,
     pub already_compliant: usize,
+    /// Found changed since the plan's read: not written. Defaults to 0, as statuses
+    /// written before it existed lack it.
+    #[serde(default)]
+    pub changed_since_plan: usize,
     pub failed: usize,
     pub blocked: usize,
 }
@@ -167,6 +177,7 @@ impl ApplyOutcome {
                 ItemStatus::Applied => summary.applied += 1,
                 ItemStatus::WouldApply => summary.would_apply += 1,
                 ItemStatus::AlreadyCompliant => summary.already_compliant += 1,
+                ItemStatus::ChangedSincePlan => summary.changed_since_plan += 1,
                 ItemStatus::Failed => summary.failed += 1,
                 ItemStatus::BlockedPrecondition => summary.blocked += 1,
             }

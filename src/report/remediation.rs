@@ -132,11 +132,12 @@ impl RemediationReport {
         let s = self.outcome.summary();
         let _ = writeln!(
             out,
-            "{} changes: {} applied, {} would apply, {} already compliant, {} failed, {} blocked by a precondition; {} pending, {} not planned",
+            "{} changes: {} applied, {} would apply, {} already compliant, {} changed since plan, {} failed, {} blocked by a precondition; {} pending, {} not planned",
             self.outcome.changes.len(),
             s.applied,
             s.would_apply,
             s.already_compliant,
+            s.changed_since_plan,
             s.failed,
             s.blocked,
             self.plan.pending.len(),

@@ -109,6 +109,16 @@ const CALLS: &[(&str, &[Permission])] = &[
         "get_domain_names",
         &[(Scan, "apigateway:GET", "arn:aws:apigateway:*::/domainnames")],
     ),
+    // One custom domain name (src/inventory/single.rs): read again just before
+    // remediation's UpdateDomainName.
+    (
+        "get_domain_name",
+        &[(
+            Scan,
+            "apigateway:GET",
+            "arn:aws:apigateway:*::/domainnames/*",
+        )],
+    ),
     // The process identity's account (src/aws/identity.rs). Needs no permission (AWS allows
     // it even under an explicit deny); listed so the policy says what is called.
     (
@@ -173,11 +183,14 @@ const CALLS: &[(&str, &[Permission])] = &[
         ],
     ),
     (
-        // apigatewayv2 GetStage: the v2 settings are read-modify-written.
         "get_stage",
         &[
+            // apigatewayv2 GetStage: the v2 settings are read-modify-written.
             (Remediation("APIGateway.1"), "apigateway:GET", V2_STAGE),
             (Remediation("APIGateway.9"), "apigateway:GET", V2_STAGE),
+            // One REST stage (src/inventory/single.rs): read again just before each
+            // remediation write to it (UpdateStage, AssociateWebACL).
+            (Scan, "apigateway:GET", REST_STAGE),
         ],
     ),
     (

@@ -26,7 +26,7 @@ use apigw_compliance::inventory::{
     Inventory, MethodSetting, RegionInventory, RestApi, RestStage, V2Api, V2Stage,
 };
 use apigw_compliance::model::outcome::{ItemStatus, Mode};
-use apigw_compliance::model::{ControlId, Finding, V2Protocol};
+use apigw_compliance::model::{ControlId, ErrorKind, Finding, V2Protocol};
 use apigw_compliance::pipeline::apply::{ApplyOptions, apply};
 use apigw_compliance::pipeline::evaluate::evaluate;
 use apigw_compliance::pipeline::plan::plan;
@@ -182,6 +182,11 @@ async fn enforce_fixes_a_rest_stage_with_one_update_stage_and_associates_the_web
         "one call for all patch operations: {calls:?}"
     );
     assert_eq!(calls.get("wafv2:AssociateWebACL"), 1, "{calls:?}");
+    assert_eq!(
+        calls.get("apigateway:GetStage"),
+        1,
+        "the stage is re-read once before its writes, and the association uses that read: {calls:?}"
+    );
     assert_eq!(calls.get("apigateway:GetAccount"), 1, "{calls:?}");
     assert_eq!(calls.get("wafv2:GetWebACL"), 1, "{calls:?}");
     let summary = first.outcome.summary();
@@ -306,6 +311,7 @@ async fn a_stage_deleted_between_plan_and_apply_fails_alone_with_the_aws_message
     );
     assert_eq!(plan.changes.len(), 2, "{plan:#?}");
 
+    account.reset_call_counts().await;
     rest(&sdk)
         .delete_stage()
         .rest_api_id(&api)
@@ -325,13 +331,163 @@ async fn a_stage_deleted_between_plan_and_apply_fails_alone_with_the_aws_message
     assert_eq!(by_stage("kept").items[0].status, ItemStatus::Applied);
     let gone = &by_stage("gone").items[0];
     assert_eq!(gone.status, ItemStatus::Failed);
+    assert_eq!(gone.kind, Some(ErrorKind::NotFound));
     let message = gone.message.as_deref().unwrap_or_default();
-    assert!(message.starts_with("UpdateStage in us-east-1"), "{message}");
     assert!(
-        message.contains("deleted while scanning"),
-        "AWS's NotFound message: {message}"
+        message.contains("no longer exists") && message.contains("nothing was sent"),
+        "the read before the write found it gone: {message}"
+    );
+    assert_eq!(
+        by_stage("gone").call.request,
+        json!({"patchOperations": []}),
+        "nothing sent"
+    );
+    let calls = account.call_counts().await;
+    assert_eq!(
+        calls.get("apigateway:UpdateStage"),
+        1,
+        "only `kept`: {calls:?}"
     );
     assert!(stage(&sdk, &api, "kept").await.tracing_enabled());
+}
+
+/// Patches a REST stage directly, as someone else would between the plan's read and
+/// the apply.
+async fn patch_stage(sdk: &SdkConfig, api: &str, name: &str, path: &str, value: &str) {
+    rest(sdk)
+        .update_stage()
+        .rest_api_id(api)
+        .stage_name(name)
+        .patch_operations(
+            aws_sdk_apigateway::types::PatchOperation::builder()
+                .op(aws_sdk_apigateway::types::Op::Replace)
+                .path(path)
+                .value(value)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("UpdateStage");
+}
+
+#[tokio::test]
+async fn a_level_raised_to_info_after_the_plan_is_not_set_back_to_error() {
+    let account = new_account().await;
+    let sdk = account.sdk_config(REGION);
+    seed::set_cloudwatch_role(&sdk, &account.account_id).await;
+    let (api, deployment) = seed::rest_api(&sdk, "orders").await;
+    seed::rest_stage(
+        &sdk,
+        &api,
+        &deployment,
+        "prod",
+        &[
+            ("/*/*/logging/loglevel", "OFF"),
+            ("/tracingEnabled", "true"),
+        ],
+    )
+    .await;
+    let params = ControlParameters::default();
+    let (inventory, findings) = scan(&sdk, &params).await;
+    let plan = plan(
+        [&inventory],
+        &findings,
+        &params,
+        &RemediationSettings::default(),
+    );
+    assert_eq!(plan.changes.len(), 1, "{plan:#?}");
+    let items: Vec<(ControlId, &str, &str)> = plan.changes[0]
+        .items
+        .iter()
+        .map(|i| (i.control_id, i.before.as_str(), i.after.as_str()))
+        .collect();
+    assert_eq!(items, [(execution_logging::ID, "OFF", "ERROR")]);
+
+    // Someone raises the level while the plan waits.
+    patch_stage(&sdk, &api, "prod", "/*/*/logging/loglevel", "INFO").await;
+
+    for dry_run in [true, false] {
+        account.reset_call_counts().await;
+        let options = ApplyOptions {
+            dry_run,
+            ..ApplyOptions::default()
+        };
+        let outcome = apply(&plan, &sdk, &options).await;
+        let calls = account.call_counts().await;
+        assert_eq!(calls.get("apigateway:GetStage"), 1, "{calls:?}");
+        assert_eq!(calls.writes(), 0, "{calls:?}");
+        let change = &outcome.changes[0];
+        assert_eq!(change.call.request, json!({"patchOperations": []}));
+        let item = &change.items[0];
+        assert_eq!(
+            (item.status, item.message.as_deref()),
+            (ItemStatus::AlreadyCompliant, Some("now INFO")),
+            "dry run: {dry_run}"
+        );
+        assert_eq!(outcome.summary().already_compliant, 1);
+    }
+    assert_eq!(
+        method(&stage(&sdk, &api, "prod").await, "*/*").logging_level(),
+        Some("INFO")
+    );
+}
+
+#[tokio::test]
+async fn a_web_acl_associated_after_the_plan_is_not_replaced() {
+    let account = new_account().await;
+    let sdk = account.sdk_config(REGION);
+    let (api, deployment) = seed::rest_api(&sdk, "orders").await;
+    seed::rest_stage(
+        &sdk,
+        &api,
+        &deployment,
+        "prod",
+        &[
+            ("/*/*/logging/loglevel", "ERROR"),
+            ("/tracingEnabled", "true"),
+        ],
+    )
+    .await;
+    let planned = seed::web_acl(&sdk, "planned").await;
+    let params = ControlParameters::default();
+    let (inventory, findings) = scan(&sdk, &params).await;
+    let plan = plan(
+        [&inventory],
+        &findings,
+        &params,
+        &settings_with_acl(&planned),
+    );
+    let operations: Vec<&str> = plan
+        .changes
+        .iter()
+        .map(|c| c.call.operation.as_str())
+        .collect();
+    assert_eq!(operations, ["wafv2:AssociateWebACL"], "{plan:#?}");
+    assert_eq!(plan.changes[0].items[0].before, "none");
+
+    // Someone associates another web ACL while the plan waits.
+    let theirs = seed::associate_web_acl(&sdk, REGION, &api, "prod").await;
+
+    account.reset_call_counts().await;
+    let outcome = apply(&plan, &sdk, &ApplyOptions::default()).await;
+    let calls = account.call_counts().await;
+    assert_eq!(calls.get("apigateway:GetStage"), 1, "{calls:?}");
+    assert_eq!(calls.get("wafv2:AssociateWebACL"), 0, "{calls:?}");
+    assert_eq!(calls.writes(), 0, "{calls:?}");
+    let item = &outcome.changes[0].items[0];
+    assert_eq!(item.status, ItemStatus::ChangedSincePlan, "{item:?}");
+    let message = item.message.as_deref().unwrap_or_default();
+    assert!(
+        message.contains(&format!(
+            "web ACL {theirs} was associated after the plan's read"
+        )) && message.contains("the next scan re-plans"),
+        "{message}"
+    );
+    assert_eq!(outcome.summary().changed_since_plan, 1);
+    assert_eq!(
+        stage(&sdk, &api, "prod").await.web_acl_arn(),
+        Some(theirs.as_str())
+    );
 }
 
 #[tokio::test]
@@ -1058,6 +1214,11 @@ async fn http_stages_get_access_logs_and_never_route_settings_on_the_wire() {
     );
 }
 
+/// GetStage's answer for the stage of [`compliant_rest_stage_without_certificate`].
+const PROD: &str = r#"{"stageName":"prod","tracingEnabled":true,
+    "methodSettings":{"*/*":{"loggingLevel":"INFO"}},
+    "webAclArn":"arn:aws:wafv2:us-east-1:123456789012:regional/webacl/api/0a1b"}"#;
+
 fn compliant_rest_stage_without_certificate() -> Inventory {
     let stage = RestStage {
         name: "prod".into(),
@@ -1094,6 +1255,7 @@ async fn generate_client_certificate_then_update_stage_on_the_wire() {
             "/clientcertificates".to_string(),
             r#"{"clientCertificateId":"cc42xy","description":"d","expirationDate":1900000000}"#,
         ),
+        ("GET", "/restapis/a1b2c3/stages/prod".to_string(), PROD),
         (
             "PATCH",
             "/restapis/a1b2c3/stages/prod".to_string(),
@@ -1115,6 +1277,7 @@ async fn generate_client_certificate_then_update_stage_on_the_wire() {
         [
             ("GET", "/clientcertificates?limit=500"),
             ("POST", "/clientcertificates"),
+            ("GET", "/restapis/a1b2c3/stages/prod"),
             ("PATCH", "/restapis/a1b2c3/stages/prod")
         ]
     );
@@ -1139,7 +1302,7 @@ async fn generate_client_certificate_then_update_stage_on_the_wire() {
         "only description and tags: {generate}"
     );
     assert_eq!(
-        requests[2].json(),
+        requests[3].json(),
         json!({"patchOperations": [{"op": "replace", "path": "/clientCertificateId", "value": "cc42xy"}]})
     );
     let item = &outcome.outcome.changes[0].items[0];
@@ -1151,11 +1314,10 @@ async fn generate_client_certificate_then_update_stage_on_the_wire() {
 
 #[tokio::test]
 async fn dry_run_looks_for_a_certificate_to_reuse_and_sends_nothing_else() {
-    let (url, recorded) = listener(vec![(
-        "GET",
-        "/clientcertificates".to_string(),
-        r#"{"item":[]}"#,
-    )])
+    let (url, recorded) = listener(vec![
+        ("GET", "/clientcertificates".to_string(), r#"{"item":[]}"#),
+        ("GET", "/restapis/a1b2c3/stages/prod".to_string(), PROD),
+    ])
     .await;
     let outcome = plan_and_apply(
         &compliant_rest_stage_without_certificate(),
@@ -1165,8 +1327,14 @@ async fn dry_run_looks_for_a_certificate_to_reuse_and_sends_nothing_else() {
     )
     .await;
     let requests = recorded.lock().expect("log").clone();
-    assert_eq!(requests.len(), 1, "{requests:?}");
-    assert_eq!(requests[0].method, "GET");
+    assert_eq!(
+        methods_and_paths(&requests),
+        [
+            ("GET", "/clientcertificates?limit=500"),
+            ("GET", "/restapis/a1b2c3/stages/prod")
+        ],
+        "reads only: the certificates to reuse, the stage before its write"
+    );
     assert_eq!(
         outcome.outcome.changes[0].items[0].status,
         ItemStatus::WouldApply

@@ -189,6 +189,25 @@ fn remediated_condition(
                 }
             ),
         )
+    } else if summary.changed_since_plan > 0 {
+        // Left for the next scan, which re-plans against what is there now.
+        let applied = if summary.applied > 0 {
+            format!(
+                "applied {} setting(s) in {calls} call(s); ",
+                summary.applied
+            )
+        } else {
+            String::new()
+        };
+        (
+            ConditionStatus::False,
+            reason::CHANGES_PENDING,
+            format!(
+                "{applied}{} setting(s) changed since the plan's read and were not written (the next scan re-plans them), first: {}",
+                summary.changed_since_plan,
+                first_changed_since_plan(report)
+            ),
+        )
     } else if pending > 0 {
         (
             ConditionStatus::False,
@@ -226,6 +245,26 @@ fn remediated_condition(
         reason,
         message,
     }
+}
+
+/// The first item found changed since the plan's read: its resource and why.
+fn first_changed_since_plan(report: &RemediationReport) -> String {
+    report
+        .outcome
+        .changes
+        .iter()
+        .find_map(|change| {
+            let item = change
+                .items
+                .iter()
+                .find(|i| i.status == ItemStatus::ChangedSincePlan)?;
+            Some(format!(
+                "{}: {}",
+                change.resource_arn,
+                item.message.as_deref().unwrap_or(&item.setting)
+            ))
+        })
+        .unwrap_or_default()
 }
 
 /// DryRun's exact changes: each call that would go, with the settings it would set;
@@ -779,6 +818,44 @@ mod tests {
             (ConditionStatus::False, reason::CHANGES_PENDING)
         );
         assert_eq!(remediation(&s).pending, 3);
+    }
+
+    #[test]
+    fn settings_changed_since_the_plan_are_left_to_the_next_scan() {
+        let (applied, changed) = (change(1, 1, false), change(2, 1, false));
+        let mut report = report(
+            Mode::Enforce,
+            vec![applied.clone(), changed.clone()],
+            0,
+            ItemStatus::Applied,
+        );
+        report.outcome.changes[1] = outcome_of(
+            &changed,
+            ItemStatus::ChangedSincePlan,
+            Some("web ACL x was associated after the plan's read"),
+        );
+        let s = remediated_on_a_first_scan(RemediationMode::Enforce, &report);
+        assert_eq!(
+            remediation(&s)
+                .last_run
+                .map(|l| (l.applied, l.changed_since_plan)),
+            Some((1, 1))
+        );
+        let c = cond(&s, reason::REMEDIATED);
+        assert_eq!(
+            (c.status, c.reason.as_str()),
+            (ConditionStatus::False, reason::CHANGES_PENDING)
+        );
+        assert!(
+            c.message.starts_with(
+                "applied 1 setting(s) in 1 call(s); 1 setting(s) changed since the plan's read"
+            ) && c.message.contains(&format!(
+                "first: {}: web ACL x was associated",
+                stage_arn(2)
+            )),
+            "{}",
+            c.message
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ use aws_sdk_apigateway::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use crate::aws::error::{AwsError, Needed, classify};
+use crate::inventory::{ReadError, RestStage};
 use crate::model::ErrorKind;
 use crate::model::outcome::ItemStatus;
 use crate::model::plan::{ChangeItem, Edit};
@@ -24,6 +25,10 @@ pub(super) struct Edge<'a> {
     pub(super) sdk: &'a SdkConfig,
     pub(super) clients: HashMap<String, Clients>,
     pub(super) options: &'a ApplyOptions,
+    /// REST stages read just before their UpdateStage, by stage ARN, taken by the
+    /// AssociateWebACL that follows on the same stage (the plan puts it right after):
+    /// UpdateStage never changes the web ACL, so one GetStage serves both.
+    pub(super) stage_reads: HashMap<String, Option<RestStage>>,
 }
 
 /// How an item ended.
@@ -47,6 +52,15 @@ impl Settled {
         Settled {
             status: ItemStatus::Failed,
             message: Some(error.message),
+            kind: Some(error.kind),
+        }
+    }
+
+    /// The items of a write whose read before it failed: nothing was sent.
+    pub(super) fn unread(error: ReadError) -> Self {
+        Settled {
+            status: ItemStatus::Failed,
+            message: Some(format!("{}; nothing was sent", error.message)),
             kind: Some(error.kind),
         }
     }

@@ -7,15 +7,21 @@
 //! the items that need it, reported as such (not as a failed call). Reads are only
 //! what a change needs: GetAccount once per region for execution logging, GetWebACL
 //! once per web ACL, GetClientCertificates once per region when a certificate is to be
-//! generated, and GetStage for each v2 stage (its settings objects are
-//! read-modify-written). DryRun makes those reads and no write.
+//! generated, and before every write a read of the one resource it changes, since the
+//! plan's read can be an interval old: GetStage for each REST stage (one read serves
+//! its UpdateStage and the AssociateWebACL after it), GetDomainName for each domain
+//! name, GetStage for each v2 stage (its settings objects are read-modify-written). The
+//! items are re-planned against that read: what already passes, or would now be
+//! lowered or replaced, is not sent. DryRun makes those reads and no write.
 //!
 //! One file per service: [`rest`] (API Gateway: UpdateStage, UpdateDomainName, the
-//! CloudWatch role, client certificates), [`v2`] (API Gateway v2: the read-modify-write of a stage's
-//! settings, its merge a pure function), [`waf`] (WAFv2: the web ACL).
+//! CloudWatch role, client certificates), [`v2`] (API Gateway v2: the read-modify-write
+//! of a stage's settings, its merge a pure function), [`waf`] (WAFv2: the web ACL);
+//! [`recheck`] re-plans REST items against the fresh read (pure).
 
 mod edge;
 mod options;
+mod recheck;
 mod rest;
 mod v2;
 mod waf;
@@ -48,6 +54,7 @@ pub async fn apply(
         sdk,
         clients: HashMap::new(),
         options,
+        stage_reads: HashMap::new(),
     };
     let mut outcome = ApplyOutcome {
         dry_run: options.dry_run,

@@ -1,12 +1,17 @@
 //! WAFv2: that the profile's web ACL exists (GetWebACL) and its association with a
-//! stage (AssociateWebACL, retried while a new web ACL is still propagating).
+//! stage (AssociateWebACL, retried while a new web ACL is still propagating), after a
+//! read of the stage (GetStage): a web ACL associated since the plan's read is never
+//! replaced.
 
 use crate::aws::error::{Needed, classify};
+use crate::inventory::{ReadError, RestStage, single};
+use crate::model::ErrorKind;
 use crate::model::arn::parse_web_acl_arn;
 use crate::model::outcome::ItemStatus;
 use crate::model::plan::{Call, Change, call_for};
 
 use super::edge::{Edge, Pending, Settled};
+use super::recheck;
 
 impl Edge<'_> {
     /// Whether the web ACL exists, with REGIONAL scope, in its region.
@@ -45,6 +50,13 @@ impl Edge<'_> {
         pending: &mut [Pending<'_>],
     ) -> Call {
         let call = call_for(&change.operation, &change.resource_arn, &change.items);
+        if pending.iter().all(|p| p.result.is_some()) {
+            return call;
+        }
+        match self.stage_read(change).await {
+            Ok(fresh) => recheck::rest_stage(fresh.as_ref(), pending),
+            Err(error) => Pending::settle(pending, &Settled::unread(error)),
+        }
         if pending.iter().all(|p| p.result.is_some()) {
             return call;
         }
@@ -89,5 +101,58 @@ impl Edge<'_> {
             }
         }
         call
+    }
+}
+
+impl Edge<'_> {
+    /// The stage the web ACL is to be associated with, as read now: the read made just
+    /// before this stage's UpdateStage when there was one, else a GetStage of its own.
+    async fn stage_read(&mut self, change: &Change) -> Result<Option<RestStage>, ReadError> {
+        if let Some(fresh) = self.stage_reads.remove(&change.resource_arn) {
+            return Ok(fresh);
+        }
+        let Some((api_id, stage)) = rest_stage_of(&change.resource_arn) else {
+            return Err(ReadError {
+                region: change.region.clone(),
+                resource_arn: Some(change.resource_arn.clone()),
+                operation: "GetStage".to_string(),
+                kind: ErrorKind::Invalid,
+                message: format!(
+                    "{} is not a REST stage ARN, so the stage cannot be read",
+                    change.resource_arn
+                ),
+            });
+        };
+        let client = self.clients(&change.region).rest.clone();
+        single::rest_stage(&client, &change.region, api_id, stage).await
+    }
+}
+
+/// The REST API id and stage name of a stage ARN
+/// (`arn:aws:apigateway:REGION::/restapis/{id}/stages/{stage}`).
+fn rest_stage_of(arn: &str) -> Option<(&str, &str)> {
+    let (_, path) = arn.split_once("::/restapis/")?;
+    let (api_id, stage) = path.split_once("/stages/")?;
+    (!api_id.is_empty() && !stage.is_empty() && !stage.contains('/')).then_some((api_id, stage))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stage_arn_names_its_api_and_stage() {
+        assert_eq!(
+            rest_stage_of("arn:aws:apigateway:us-east-1::/restapis/a1b2/stages/prod"),
+            Some(("a1b2", "prod"))
+        );
+        assert_eq!(
+            rest_stage_of("arn:aws:apigateway:us-east-1::/restapis/a1b2"),
+            None
+        );
+        assert_eq!(
+            rest_stage_of("arn:aws:apigateway:us-east-1::/apis/a1b2/stages/prod"),
+            None
+        );
     }
 }
