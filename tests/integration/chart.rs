@@ -316,7 +316,7 @@ fn helm_lint_passes_with_defaults_and_with_every_option_on() {
             "--strict",
             chart.as_str(),
             "--set",
-            "replicaCount=3,watchNamespace=team-a,metrics.serviceMonitor.enabled=true,networkPolicy.enabled=true,grafanaDashboard.enabled=true",
+            "replicaCount=3,watchNamespace=team-a,metrics.serviceMonitor.enabled=true,networkPolicy.enabled=true,grafanaDashboard.enabled=true,changeEvents.queueUrls={https://sqs.eu-west-1.amazonaws.com/111122223333/apigw-compliance-change-events}",
         ]),
     );
 }
@@ -603,6 +603,72 @@ fn aws_rate_limit_reaches_the_operator_only_when_set() {
     }
 }
 
+/// `changeEvents.queueUrls` reaches the operator as one comma-separated variable, with
+/// the debounce and visibility settings beside it; with no queue (the default) none of
+/// them is rendered, so the operator runs without change events.
+#[test]
+fn change_event_queues_reach_the_operator_joined_by_commas_and_only_when_set() {
+    const VARIABLES: [&str; 3] = [
+        "APIGW_CHANGE_EVENTS_QUEUE_URLS",
+        "APIGW_CHANGE_EVENTS_DEBOUNCE_MS",
+        "APIGW_CHANGE_EVENTS_VISIBILITY_SECONDS",
+    ];
+    for docs in [
+        render(&[]),
+        render(&["--set-json", "changeEvents.queueUrls=[]"]),
+        // The tuning alone does not turn change events on.
+        render(&["--set", "changeEvents.debounceMilliseconds=1000"]),
+    ] {
+        for name in VARIABLES {
+            assert_eq!(env_value(&docs, name), None, "{name}");
+        }
+        assert!(
+            !args(&docs).iter().any(|a| a.starts_with("--change-events")),
+            "{:?}",
+            args(&docs)
+        );
+    }
+
+    let east = "https://sqs.us-east-1.amazonaws.com/111122223333/apigw-compliance-change-events";
+    let west = "https://sqs.eu-west-1.amazonaws.com/444455556666/apigw-compliance-change-events";
+    let docs = render(&[
+        "--set-json",
+        &format!(r#"changeEvents.queueUrls=["{east}"]"#),
+    ]);
+    assert_eq!(
+        env_value(&docs, "APIGW_CHANGE_EVENTS_QUEUE_URLS").as_deref(),
+        Some(east)
+    );
+    // The chart's defaults are the operator's.
+    assert_eq!(
+        env_value(&docs, "APIGW_CHANGE_EVENTS_DEBOUNCE_MS").as_deref(),
+        Some("300")
+    );
+    assert_eq!(
+        env_value(&docs, "APIGW_CHANGE_EVENTS_VISIBILITY_SECONDS").as_deref(),
+        Some("300")
+    );
+
+    let docs = render(&[
+        "--set-json",
+        &format!(r#"changeEvents.queueUrls=["{east}","{west}"]"#),
+        "--set",
+        "changeEvents.debounceMilliseconds=1000,changeEvents.visibilityTimeoutSeconds=600",
+    ]);
+    assert_eq!(
+        env_value(&docs, "APIGW_CHANGE_EVENTS_QUEUE_URLS"),
+        Some(format!("{east},{west}"))
+    );
+    assert_eq!(
+        env_value(&docs, "APIGW_CHANGE_EVENTS_DEBOUNCE_MS").as_deref(),
+        Some("1000")
+    );
+    assert_eq!(
+        env_value(&docs, "APIGW_CHANGE_EVENTS_VISIBILITY_SECONDS").as_deref(),
+        Some("600")
+    );
+}
+
 #[test]
 fn optional_objects_render_when_enabled() {
     let docs = render(&[
@@ -662,6 +728,10 @@ fn optional_objects_render_when_enabled() {
         "AWS errors by service and class",
         "Throttled share of AWS calls",
         "Reconcile latency",
+        "Change events",
+        "Change events by outcome",
+        "Change event to status latency",
+        "Change queue errors by kind",
     ] {
         assert!(titles.contains(&title), "no panel {title:?} in {titles:?}");
     }
@@ -829,6 +899,19 @@ fn invalid_values_are_refused_by_the_schema_naming_the_value() {
         (
             &["--set", "networkPolicy.egressPorts[0]=70000"],
             &["/networkPolicy/egressPorts/0", "maximum"],
+        ),
+        (
+            // A queue URL is https://sqs.REGION.amazonaws.com/ACCOUNT/NAME; a comma
+            // would split it in the operator's comma-separated variable.
+            &[
+                "--set-json",
+                r#"changeEvents.queueUrls=["https://sqs.us-east-1.amazonaws.com/111122223333/a,b"]"#,
+            ],
+            &["/changeEvents/queueUrls/0", "does not match pattern"],
+        ),
+        (
+            &["--set", "changeEvents.visibilityTimeoutSeconds=0"],
+            &["/changeEvents/visibilityTimeoutSeconds", "minimum"],
         ),
     ];
     for (set, expected) in cases {
