@@ -674,3 +674,120 @@ fn trust_policies_let_in_only_the_operator() {
     let assumable = one_or_many(&read_policy("assume-roles.json")["Statement"][0]["Resource"]);
     assert_eq!(assumable, vec!["arn:aws:iam::*:role/apigw-compliance-*"]);
 }
+
+/// The SQS calls the change-event consumer may make (src/, outside test code) and the IAM
+/// action each needs: the batch forms are authorised as their single forms.
+const QUEUE_CALLS: &[(&str, &str)] = &[
+    ("receive_message", "sqs:ReceiveMessage"),
+    ("delete_message", "sqs:DeleteMessage"),
+    ("delete_message_batch", "sqs:DeleteMessage"),
+    ("change_message_visibility", "sqs:ChangeMessageVisibility"),
+    (
+        "change_message_visibility_batch",
+        "sqs:ChangeMessageVisibility",
+    ),
+    ("get_queue_attributes", "sqs:GetQueueAttributes"),
+];
+
+/// The queues of docs/iam/change-events.json: deploy/change-events' default queue name,
+/// in any account and region (a queue of another account also needs its queue policy).
+const CHANGE_EVENT_QUEUES: &str = "arn:aws:sqs:*:*:apigw-compliance-change-events";
+
+/// Operation method names of `aws-sdk-sqs` when it is in the build; None before it is.
+fn sqs_operations() -> Option<BTreeSet<String>> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
+    let out = Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--offline", "--locked"])
+        .args(["--filter-platform", &host_triple()])
+        .current_dir(repo())
+        .output()
+        .expect("run cargo metadata");
+    assert!(
+        out.status.success(),
+        "cargo metadata failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let metadata: Value = serde_json::from_slice(&out.stdout).expect("cargo metadata JSON");
+    let package = metadata["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .find(|p| p["name"] == "aws-sdk-sqs")?;
+    let manifest = PathBuf::from(package["manifest_path"].as_str().expect("manifest_path"));
+    let folder = manifest
+        .parent()
+        .expect("crate folder")
+        .join("src/operation");
+    let operations: BTreeSet<String> = std::fs::read_dir(&folder)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", folder.display()))
+        .filter_map(|entry| {
+            let path = entry.expect("entry").path();
+            let stem = path.file_stem()?.to_str()?.to_string();
+            (path.extension().is_some_and(|e| e == "rs") && stem != "mod").then_some(stem)
+        })
+        .collect();
+    assert!(operations.len() > 5, "aws-sdk-sqs: {operations:?}");
+    Some(operations)
+}
+
+/// docs/iam/change-events.json (the operator's identity, when change events are on)
+/// grants exactly the queue consumer's four actions on the change-event queues. Once the
+/// code calls SQS, every SQS call it makes must be one of [`QUEUE_CALLS`], and the policy
+/// must grant exactly the actions of the calls made.
+#[test]
+fn change_events_policy_is_exactly_what_the_queue_consumer_calls() {
+    let granted = granted("change-events.json");
+    let expected: BTreeSet<(String, String)> = [
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes",
+    ]
+    .iter()
+    .map(|action| (action.to_string(), CHANGE_EVENT_QUEUES.to_string()))
+    .collect();
+    diff("change-events.json", &expected, &granted);
+    // The queue the deploy templates create by default is the one the policy names.
+    for template in [
+        "deploy/change-events/cloudformation.yaml",
+        "deploy/change-events/main.tf",
+    ] {
+        let text = std::fs::read_to_string(repo().join(template))
+            .unwrap_or_else(|e| panic!("cannot read {template}: {e}"));
+        assert!(
+            text.contains("apigw-compliance-change-events"),
+            "{template} does not create the queue docs/iam/change-events.json names"
+        );
+    }
+
+    let Some(operations) = sqs_operations() else {
+        return;
+    };
+    let mut called: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (file, text) in product_sources() {
+        for name in &operations {
+            if calls(&text, name) > 0 {
+                called.entry(name.clone()).or_default().insert(file.clone());
+            }
+        }
+    }
+    if called.is_empty() {
+        return;
+    }
+    let unmapped: Vec<String> = called
+        .iter()
+        .filter(|(name, _)| !QUEUE_CALLS.iter().any(|(call, _)| call == name))
+        .map(|(name, files)| format!("{name} (in {files:?})"))
+        .collect();
+    assert!(
+        unmapped.is_empty(),
+        "SQS calls without a row in QUEUE_CALLS (tests/integration/iam.rs): {unmapped:?}; \
+         add the IAM action they need, and the same to docs/iam/change-events.json"
+    );
+    let needed: BTreeSet<(String, String)> = QUEUE_CALLS
+        .iter()
+        .filter(|(call, _)| called.contains_key(*call))
+        .map(|(_, action)| (action.to_string(), CHANGE_EVENT_QUEUES.to_string()))
+        .collect();
+    diff("change-events.json", &needed, &granted);
+}
