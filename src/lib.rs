@@ -12,6 +12,8 @@
 //! - [`aws`]: SDK configuration, the HTTP client layer, identities, error
 //!   classification;
 //! - [`inventory`]: the SDK-free model of what is read, the reader, the shared cache;
+//! - [`changes`]: change events (CloudTrail via EventBridge and SQS) parsed into what to
+//!   re-read;
 //! - [`controls`]: the catalog, one file per control;
 //! - [`crd`]: the ComplianceProfile contract (spec, status, schema, validation);
 //! - [`pipeline`]: the one road from a profile and its reads to findings, a plan and
@@ -20,6 +22,7 @@
 //! - [`cli`] and [`controller`]: the two shells.
 
 pub mod aws;
+pub mod changes;
 pub mod cli;
 pub mod controller;
 pub mod controls;

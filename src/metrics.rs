@@ -91,6 +91,16 @@ struct ReadErrorLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct InventoryReadLabels {
     region: String,
     source: ReadSource,
@@ -112,6 +122,11 @@ pub struct Metrics {
     rate_limit_wait: Family<BudgetLabels, Counter<f64, AtomicU64>>,
     inventory_reads: Family<InventoryReadLabels, Counter>,
     read_errors: Family<ReadErrorLabels, Counter>,
+    change_events_received: Counter,
+    change_events_applied: Counter,
+    change_events_ignored: Family<ReasonLabels, Counter>,
+    change_event_latency: Histogram,
+    change_queue_errors: Family<KindLabels, Counter>,
     leader: Gauge,
 }
 
@@ -193,6 +208,38 @@ impl Default for Metrics {
             "Parts of the inventory scans could not read (a region, an API's stages or routes), by region and kind (accessDenied, notFound, invalid, credentials, throttled, unavailable, other)",
             read_errors.clone(),
         );
+        let change_events_received = Counter::default();
+        registry.register(
+            "change_events_received",
+            "Change-event messages received from the SQS queues",
+            change_events_received.clone(),
+        );
+        let change_events_applied = Counter::default();
+        registry.register(
+            "change_events_applied",
+            "Change events whose re-read reached the status of every profile covering it",
+            change_events_applied.clone(),
+        );
+        let change_events_ignored = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "change_events_ignored",
+            "Change-event messages deleted without a re-read, by reason (unparseable, uncovered, unrelated, failedCall)",
+            change_events_ignored.clone(),
+        );
+        // 50 ms to about 100 s.
+        let change_event_latency = Histogram::new(exponential_buckets(0.05, 2.0, 12));
+        registry.register_with_unit(
+            "change_event_latency",
+            "From a change event's arrival in the queue (SentTimestamp) to its verdict in status",
+            prometheus_client::registry::Unit::Seconds,
+            change_event_latency.clone(),
+        );
+        let change_queue_errors = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "change_queue_errors",
+            "Failed calls on the change-events queues, by kind (accessDenied, notFound, throttled, unavailable, credentials, other)",
+            change_queue_errors.clone(),
+        );
         let leader = Gauge::default();
         registry.register(
             "leader",
@@ -213,6 +260,11 @@ impl Default for Metrics {
             rate_limit_wait,
             inventory_reads,
             read_errors,
+            change_events_received,
+            change_events_applied,
+            change_events_ignored,
+            change_event_latency,
+            change_queue_errors,
             leader,
         }
     }
@@ -336,6 +388,37 @@ impl Metrics {
         self.read_errors
             .get_or_create(&ReadErrorLabels {
                 region: region.to_string(),
+                kind: kind.as_str().to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts change-event messages received.
+    pub fn change_events_received(&self, messages: usize) {
+        self.change_events_received.inc_by(messages as u64);
+    }
+
+    /// Counts change events whose verdict reached status, and how long each took.
+    pub fn change_event_applied(&self, latency: Option<Duration>) {
+        self.change_events_applied.inc();
+        if let Some(latency) = latency {
+            self.change_event_latency.observe(latency.as_secs_f64());
+        }
+    }
+
+    /// Counts a change-event message deleted without a re-read.
+    pub fn change_event_ignored(&self, reason: &str) {
+        self.change_events_ignored
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts a failed call on a change-events queue.
+    pub fn change_queue_error(&self, kind: ErrorKind) {
+        self.change_queue_errors
+            .get_or_create(&KindLabels {
                 kind: kind.as_str().to_string(),
             })
             .inc();

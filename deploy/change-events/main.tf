@@ -127,7 +127,7 @@ locals {
         "CreateRestApi", "ImportRestApi", "PutRestApi", "UpdateRestApi", "DeleteRestApi",
         "CreateApi", "ImportApi", "ReimportApi", "UpdateApi", "DeleteApi",
         "CreateRoute", "UpdateRoute", "DeleteRoute",
-        "CreateIntegration", "UpdateIntegration", "DeleteIntegration",
+        "CreateIntegration", "UpdateIntegration", "DeleteIntegration", "PutIntegration",
         "DeleteAccessLogSettings", "DeleteRouteSettings",
         "CreateDomainName", "UpdateDomainName", "DeleteDomainName",
         "TagResource", "UntagResource", "UpdateAccount",

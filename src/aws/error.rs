@@ -127,6 +127,7 @@ fn kind_of_code(code: &str, status: u16) -> ErrorKind {
     match code {
         "AccessDeniedException"
         | "AccessDenied"
+        | "KMS.AccessDeniedException"
         | "UnauthorizedException"
         | "WAFAccessDeniedException" => ErrorKind::AccessDenied,
         "TooManyRequestsException"
@@ -140,9 +141,11 @@ fn kind_of_code(code: &str, status: u16) -> ErrorKind {
         | "SignatureDoesNotMatch"
         | "ExpiredTokenException"
         | "ExpiredToken" => ErrorKind::Credentials,
-        "NotFoundException" | "ResourceNotFoundException" | "WAFNonexistentItemException" => {
-            ErrorKind::NotFound
-        }
+        "NotFoundException"
+        | "ResourceNotFoundException"
+        | "WAFNonexistentItemException"
+        | "AWS.SimpleQueueService.NonExistentQueue"
+        | "QueueDoesNotExist" => ErrorKind::NotFound,
         "WAFUnavailableEntityException" | "ServiceUnavailableException" | "InternalFailure" => {
             ErrorKind::Unavailable
         }

@@ -144,6 +144,21 @@ impl AwsAccess {
         }
     }
 
+    /// The process's own configuration, counted by the HTTP layer: what the
+    /// change-events queues are read with (the queue names its account and region).
+    pub fn operator_sdk(&self) -> &SdkConfig {
+        &self.base
+    }
+
+    /// The account `identity` scans, without assuming anything: a role's account is in
+    /// its ARN; the process's own is asked of STS once (`region` is where).
+    pub async fn account_of(&self, identity: &Identity, region: &str) -> Option<String> {
+        match identity {
+            Identity::Operator => self.operator_account(region).await,
+            Identity::Role { arn, .. } => parse_role_arn(arn).map(str::to_string),
+        }
+    }
+
     /// The role's credentials: the cached ones while they have more than
     /// [`REFRESH_MARGIN`] left, else newly assumed ones.
     async fn assume(

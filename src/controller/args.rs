@@ -91,4 +91,30 @@ pub struct RunArgs {
     /// lets N overlapping profiles share one read per interval.
     #[arg(long, env = "APIGW_INVENTORY_MAX_AGE_SECONDS")]
     pub inventory_max_age_seconds: Option<u64>,
+
+    /// An SQS queue that EventBridge fills with CloudTrail's records of API Gateway and
+    /// WAF calls: a change is re-checked within seconds (docs/change-events.md).
+    /// Repeatable; the environment variable takes a comma-separated list.
+    #[arg(
+        long = "change-events-queue-url",
+        env = "APIGW_CHANGE_EVENTS_QUEUE_URLS",
+        value_name = "URL",
+        value_delimiter = ','
+    )]
+    pub change_events_queue_urls: Vec<String>,
+
+    /// How long (milliseconds) to gather change events after the first before
+    /// re-reading: a burst on one resource makes one read.
+    #[arg(long, env = "APIGW_CHANGE_EVENTS_DEBOUNCE_MS", default_value_t = 300)]
+    pub change_events_debounce_ms: u64,
+
+    /// How long (seconds) a received message stays hidden from other receivers: longer
+    /// than a re-read plus the re-evaluation. A message not deleted by then (the
+    /// operator stopped) is received again.
+    #[arg(
+        long,
+        env = "APIGW_CHANGE_EVENTS_VISIBILITY_SECONDS",
+        default_value_t = 300
+    )]
+    pub change_events_visibility_seconds: u64,
 }

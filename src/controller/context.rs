@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::aws::identity::{AwsAccess, Identity};
 use crate::crd::{ComplianceProfile, ComplianceProfileStatus};
-use crate::inventory::cache::{InventoryCache, ReadKey, SharedRead};
+use crate::inventory::cache::{Held, InventoryCache, ReadKey, SharedRead};
 use crate::inventory::reader::{ReadOptions, read_inventory};
 use crate::inventory::{Inventory, Needs, ReadError};
 use crate::metrics::{Metrics, Outcome};
@@ -23,6 +23,7 @@ use crate::pipeline;
 
 use super::args::MANAGER;
 use super::events::Events;
+use super::requests::Requests;
 use super::tenancy::Tenancy;
 use super::writes::Writes;
 
@@ -70,6 +71,8 @@ pub struct Context {
     pub(super) memory: ProfileMemory,
     /// Where remediation last wrote, so no read from before a change is reused after it.
     pub(super) writes: Writes,
+    /// Re-evaluations asked by change events, and the change-events queues' health.
+    pub(super) requests: Requests,
 }
 
 /// How one reconcile ended: the classification drives the requeue, the metric label
@@ -231,6 +234,7 @@ impl Context {
         self.metrics
             .retain_profiles(|namespace, name| exists(&ObjectRef::new(name).within(namespace)));
         self.memory.forget(exists);
+        self.requests.forget(exists);
     }
 
     /// What every profile allowed to use `key`'s identity in its region needs read:
@@ -260,7 +264,8 @@ impl Context {
     /// The profile's regions as `options` read them with `sdk`, each shared with the
     /// overlapping profiles (see `inventory::cache`). A read runs in a task of its own
     /// so that its response parsing uses every core and the controller keeps polling
-    /// the other reconciles meanwhile.
+    /// the other reconciles meanwhile. `prefer_held`: a held read that covers `needed`
+    /// is taken whatever its age (a change event kept it current).
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn read_regions(
         &self,
@@ -271,6 +276,7 @@ impl Context {
         sdk: &aws_config::SdkConfig,
         options: &ReadOptions,
         now: &Time,
+        prefer_held: bool,
     ) -> Vec<SharedRead> {
         let started = Instant::now();
         futures::future::join_all(regions.iter().map(|region| async move {
@@ -278,6 +284,22 @@ impl Context {
                 identity: identity.clone(),
                 region: region.clone(),
             };
+            // A change event patched the held read: it is as current as the events
+            // that reached it, whatever its age.
+            if prefer_held
+                && let Held::Read {
+                    inventory,
+                    needs,
+                    started_at,
+                } = self.inventories.held(&key)
+                && needs.covers(needed)
+            {
+                return SharedRead {
+                    inventory,
+                    started_at,
+                    fresh: false,
+                };
+            }
             let wanted = self.needs_wanted(&key);
             self.inventories
                 .get(&key, needed, wanted, max_age, (started, now), |needs| {
@@ -319,7 +341,17 @@ impl Context {
         previous: Option<&ComplianceProfileStatus>,
         new: &ComplianceProfileStatus,
     ) -> Result<bool, Error> {
-        if previous == Some(new) {
+        // Every status carries the queues' health and the last scan request acted on,
+        // whichever stage wrote it.
+        let mut new = super::status::with_change_events(
+            new.clone(),
+            self.requests.condition(),
+            &crate::crd::status::now(),
+        );
+        if new.requested_scan_at.is_none() {
+            new.requested_scan_at = previous.and_then(|p| p.requested_scan_at.clone());
+        }
+        if previous == Some(&new) {
             return Ok(false);
         }
         let namespace = profile.namespace().unwrap_or_default();

@@ -11,11 +11,13 @@
 //! denied, not found); Kubernetes API errors back off per profile.
 
 mod args;
+mod changes;
 mod context;
 mod events;
 pub mod leader;
 mod memory;
 mod reconcile;
+mod requests;
 pub mod status;
 pub mod tenancy;
 mod writes;
@@ -34,6 +36,7 @@ use kube::{Api, Client};
 use crate::aws::client::{AwsHttp, RateLimit};
 use crate::aws::identity::AwsAccess;
 use crate::aws::load_sdk_config;
+use crate::changes::queue::Queue;
 use crate::crd::ComplianceProfile;
 use crate::http::{self, HttpState};
 use crate::inventory::cache::InventoryCache;
@@ -180,7 +183,18 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         .modify(trim_cached_profile)
         .reflect(writer)
         .applied_objects();
+    let queue_urls: Vec<String> = args
+        .change_events_queue_urls
+        .iter()
+        .map(|u| u.trim().to_string())
+        .filter(|u| !u.is_empty())
+        .collect();
+    let (requests, asked) = requests::Requests::new(&queue_urls);
+    let asked = futures::stream::unfold(asked, |mut asked| async move {
+        asked.recv().await.map(|key| (key, asked))
+    });
     let controller = Controller::for_stream(profiles, store)
+        .reconcile_on(asked)
         .with_config(ControllerConfig::default().concurrency(args.concurrency));
     let identity = args.identity.clone().unwrap_or_else(|| {
         let host = hostname();
@@ -207,13 +221,31 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
             api_concurrency: args.api_concurrency,
             ..ReadOptions::default()
         },
-        inventories: InventoryCache::default(),
+        inventories: if queue_urls.is_empty() {
+            InventoryCache::default()
+        } else {
+            InventoryCache::holding()
+        },
         max_inventory_age: args.inventory_max_age_seconds.map(Duration::from_secs),
         evaluation: Arc::new(tokio::sync::Semaphore::new(1)),
         memory: Default::default(),
         writes: Default::default(),
+        requests,
     });
     tokio::spawn(sweep_inventories(ctx.clone(), shutdown.clone()));
+    let change_options = changes::ChangeOptions {
+        debounce: Duration::from_millis(args.change_events_debounce_ms),
+        visibility: Duration::from_secs(args.change_events_visibility_seconds.max(30)),
+    };
+    for url in &queue_urls {
+        let queue = Queue::new(ctx.aws.operator_sdk(), url);
+        tokio::spawn(changes::consume(
+            ctx.clone(),
+            queue,
+            change_options,
+            shutdown.clone(),
+        ));
+    }
 
     if !args.leader_election {
         metrics.set_leader(true);
@@ -293,11 +325,21 @@ async fn sweep_inventories(ctx: Arc<Context>, shutdown: Shutdown) {
     }
 }
 
+/// `kubectl annotate complianceprofile NAME apigwcompliance.io/requested-scan-at=...`:
+/// each new value re-reads the profile's scope at once.
+pub const SCAN_REQUEST_ANNOTATION: &str = "apigwcompliance.io/requested-scan-at";
+
 /// What the controller's cache keeps of a profile: the spec, the status and the
 /// identifying metadata, not the bookkeeping fields nothing here reads.
 fn trim_cached_profile(profile: &mut ComplianceProfile) {
     profile.metadata.managed_fields = None;
-    profile.metadata.annotations = None;
+    // Only the on-demand scan request is read.
+    profile.metadata.annotations = profile
+        .metadata
+        .annotations
+        .take()
+        .and_then(|mut all| all.remove(SCAN_REQUEST_ANNOTATION))
+        .map(|requested| [(SCAN_REQUEST_ANNOTATION.to_string(), requested)].into());
     profile.metadata.labels = None;
 }
 

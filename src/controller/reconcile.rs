@@ -7,6 +7,10 @@
 //!   -> remediate -> report
 //! ```
 //!
+//! A scan is due on the profile's schedule, for a new spec, when a change event asked
+//! for it (the held inventory, patched by the event, is evaluated: no sweep), or when
+//! the `apigwcompliance.io/requested-scan-at` annotation has a new value (a fresh read).
+//!
 //! A stage either hands its result to the next or ends the reconcile with a [`Step`]
 //! (`ControlFlow::Break`), having written the status that says why.
 //!
@@ -37,6 +41,17 @@ use crate::report::remediation::RemediationReport;
 use super::context::{Context, Error, Step, all_terminal};
 use super::status::{self, ScanResult};
 
+/// Why a reconcile scans.
+#[derive(Clone, Debug, PartialEq)]
+enum Why {
+    /// The schedule, or a new spec: reads are shared within their freshness window.
+    Scheduled,
+    /// A change event patched the held inventory: evaluate what is held.
+    Changed,
+    /// The scan-request annotation has this new value: read afresh.
+    Requested(String),
+}
+
 /// What every stage knows about the reconcile.
 struct Run<'a> {
     profile: &'a Arc<ComplianceProfile>,
@@ -49,6 +64,8 @@ struct Run<'a> {
     /// The status as last written by this reconcile.
     current: Option<ComplianceProfileStatus>,
     now: Time,
+    /// The change-event revision asked of this profile when the reconcile started.
+    asked: Option<u64>,
 }
 
 /// A stage's result: go on with `T`, or end with a step.
@@ -68,7 +85,15 @@ pub(super) async fn reconcile(
     // profile reconciles after its deletion: deletion itself triggers no reconcile
     // (there is nothing to clean up in AWS or Kubernetes).
     span.in_scope(|| ctx.forget_deleted_profiles());
-    let result = tracing::Instrument::instrument(reconcile_profile(&profile, &ctx), span).await;
+    let key = ObjectRef::from_obj(&*profile);
+    let asked = ctx.requests.pending(&key);
+    let result =
+        tracing::Instrument::instrument(reconcile_profile(&profile, &ctx, asked), span).await;
+    // Whatever the reconcile wrote is the answer to the change events asked before it
+    // started (a scan, or the stall that prevents one); a failed status write is not.
+    if let (Ok(_), Some(revision)) = (&result, asked) {
+        ctx.requests.done(&key, revision);
+    }
     match &result {
         Ok(step) => ctx
             .metrics
@@ -96,7 +121,11 @@ pub(super) fn error_policy(
     Action::requeue(delay)
 }
 
-async fn reconcile_profile(profile: &Arc<ComplianceProfile>, ctx: &Context) -> Result<Step, Error> {
+async fn reconcile_profile(
+    profile: &Arc<ComplianceProfile>,
+    ctx: &Context,
+    asked: Option<u64>,
+) -> Result<Step, Error> {
     let mut run = Run {
         profile,
         ctx,
@@ -106,6 +135,7 @@ async fn reconcile_profile(profile: &Arc<ComplianceProfile>, ctx: &Context) -> R
         before: profile.status.as_ref(),
         current: profile.status.clone(),
         now: now(),
+        asked,
     };
     macro_rules! stage {
         ($flow:expr) => {
@@ -117,12 +147,12 @@ async fn reconcile_profile(profile: &Arc<ComplianceProfile>, ctx: &Context) -> R
     }
     let (scan, interval) = stage!(check_spec(&run).await);
     stage!(check_tenancy(&run).await);
-    stage!(due(&run));
+    let why = stage!(due(&run).await);
     stage!(announce(&mut run).await);
     let identity = stage!(identity(&mut run, interval).await);
-    let reads = read(&run, &scan, &identity, interval).await;
+    let reads = read(&run, &scan, &identity, interval, &why).await;
     let (scan, verdicts) = evaluate(ctx, scan, &reads, &run.now).await;
-    report(&mut run, scan, verdicts, reads, &identity, interval).await
+    report(&mut run, scan, verdicts, reads, &identity, interval, why).await
 }
 
 /// 1. The spec, as the API server should already have checked it, plus what it cannot
@@ -155,20 +185,47 @@ async fn stall(run: &Run<'_>, why: &'static str, message: String) -> Result<Step
     Ok(Step::stalled(why, found))
 }
 
-/// 3. Nothing due: typically the watch event of our own status write.
-fn due(run: &Run<'_>) -> Flow<()> {
+/// 3. Nothing due: typically the watch event of our own status write. Then only the
+///    change-events condition is brought up to date, if the queues' health changed.
+async fn due(run: &Run<'_>) -> Flow<Why> {
+    let requested = run
+        .profile
+        .annotations()
+        .get(super::SCAN_REQUEST_ANNOTATION)
+        .filter(|value| !value.trim().is_empty())
+        .filter(|value| run.before.and_then(|s| s.requested_scan_at.as_ref()) != Some(*value));
+    if let Some(value) = requested {
+        return ControlFlow::Continue(Why::Requested(value.clone()));
+    }
+    if run.asked.is_some() {
+        return ControlFlow::Continue(Why::Changed);
+    }
+    let skipped = match not_due(run) {
+        Some(step) => step,
+        None => return ControlFlow::Continue(Why::Scheduled),
+    };
+    if let Some(before) = run.before
+        && let Err(e) = run.ctx.write_status(run.profile, run.before, before).await
+    {
+        return ControlFlow::Break(Err(e));
+    }
+    ControlFlow::Break(Ok(skipped))
+}
+
+/// The step that ends a reconcile with no scan due.
+fn not_due(run: &Run<'_>) -> Option<Step> {
     if let Some(next) = run
         .ctx
         .memory
         .scanned_until(&run.key, run.generation, &run.now)
     {
-        return ControlFlow::Break(Ok(Step::skipped(until(Some(&next), &run.now))));
+        return Some(Step::skipped(until(Some(&next), &run.now)));
     }
     if !status::scan_due(run.before, run.generation, &run.now) {
         let next = run.before.and_then(|s| s.next_scan_time.as_ref());
-        return ControlFlow::Break(Ok(Step::skipped(until(next, &run.now))));
+        return Some(Step::skipped(until(next, &run.now)));
     }
-    ControlFlow::Continue(())
+    None
 }
 
 /// 4. A new generation: say so before the (possibly long) scan.
@@ -235,6 +292,7 @@ async fn read(
     scan: &Scan,
     identity: &ScanIdentity,
     interval: Duration,
+    why: &Why,
 ) -> Vec<SharedRead> {
     let ctx = run.ctx;
     let _ = ctx.store.wait_until_ready().await;
@@ -244,12 +302,15 @@ async fn read(
         retry_partition: Some(identity.key.clone()),
         ..ctx.read_base.clone()
     };
-    let oldest = ctx.writes.max_age(
-        &key,
-        &scope.regions,
-        max_age(interval, ctx.max_inventory_age),
-        Instant::now(),
-    );
+    let oldest = match why {
+        Why::Requested(_) => Duration::ZERO,
+        Why::Scheduled | Why::Changed => ctx.writes.max_age(
+            &key,
+            &scope.regions,
+            max_age(interval, ctx.max_inventory_age),
+            Instant::now(),
+        ),
+    };
     let reads = ctx
         .read_regions(
             &key,
@@ -259,6 +320,7 @@ async fn read(
             &identity.sdk,
             &options,
             &run.now,
+            *why == Why::Changed,
         )
         .await;
     for (region, read) in scope.regions.iter().zip(&reads) {
@@ -305,6 +367,7 @@ async fn report(
     reads: Vec<SharedRead>,
     identity: &ScanIdentity,
     interval: Duration,
+    why: Why,
 ) -> Result<Step, Error> {
     let ctx = run.ctx;
     let spec = &run.profile.spec;
@@ -385,10 +448,13 @@ async fn report(
         Some((mode, plan)) => Some(remediate(run, identity, mode, plan).await),
         None => None,
     };
-    let new = match &remediation {
+    let mut new = match &remediation {
         Some(report) => status::remediated(new, run.current.as_ref(), report, &run.now),
         None => new,
     };
+    if let Why::Requested(value) = why {
+        new.requested_scan_at = Some(value);
+    }
 
     ctx.write_status(run.profile, run.current.as_ref(), &new)
         .await?;

@@ -89,6 +89,11 @@ pub struct ComplianceProfileStatus {
     /// What remediation did or would do, and the last changes it made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remediation: Option<RemediationStatus>,
+
+    /// The last value of the `apigwcompliance.io/requested-scan-at` annotation acted
+    /// on: a new value makes the operator re-read the profile's scope at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_scan_at: Option<String>,
 }
 
 /// At most this many failing findings are listed in status; the rest are counted. About
@@ -406,6 +411,13 @@ pub mod reason {
     pub const REMEDIATION_BLOCKED: &str = "RemediationBlocked";
     /// Remediated=False (Enforce): AWS refused a change; retried at the next scan.
     pub const REMEDIATION_FAILED: &str = "RemediationFailed";
+    /// Condition type, only with change events configured: whether the queues can be
+    /// read.
+    pub const CHANGE_EVENTS: &str = "ChangeEvents";
+    /// ChangeEvents True: every queue was read on its last attempt.
+    pub const RECEIVING: &str = "Receiving";
+    /// ChangeEvents False: a queue cannot be read; the periodic scans go on.
+    pub const QUEUE_UNREADABLE: &str = "QueueUnreadable";
 }
 
 /// A condition as the controller wants it, before transition times are settled.

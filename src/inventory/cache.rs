@@ -22,6 +22,13 @@
 //! Entries expire at the end of the longest window that asked for them, so memory
 //! holds at most one inventory per identity and region, and none once profiles stop
 //! scanning.
+//!
+//! With change events ([`InventoryCache::holding`]) a read is held twice as long (the
+//! whole interval of the profiles that asked for it), failed reads too, because an
+//! event patches the held read ([`InventoryCache::replace`]) and the profiles covering
+//! the change re-evaluate it: without a held read an event would cost a sweep. A held
+//! read is still reused by a periodic scan only within the window above, so the
+//! periodic sweep stays the backstop for events CloudTrail never delivered.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -78,18 +85,34 @@ impl Entry {
         }
     }
 
-    fn expired(&self, now: Instant) -> bool {
+    fn expired(&self, now: Instant, hold: bool) -> bool {
         match self.read.get() {
             None => false,
-            Some(inventory) => !inventory.errors.is_empty() || now >= self.keep_until,
+            Some(inventory) => (!hold && !inventory.errors.is_empty()) || now >= self.keep_until,
         }
     }
+}
+
+/// What the cache holds for a key.
+#[derive(Clone, Debug)]
+pub enum Held {
+    /// A finished read: what it covers and when it started.
+    Read {
+        inventory: Arc<Inventory>,
+        needs: Needs,
+        started_at: Time,
+    },
+    /// A read still running.
+    Running,
+    Nothing,
 }
 
 /// The shared reads, by identity and region.
 #[derive(Default)]
 pub struct InventoryCache {
     entries: Mutex<HashMap<ReadKey, Entry>>,
+    /// Whether reads are held for change events (see the module comment).
+    hold: bool,
 }
 
 impl std::fmt::Debug for InventoryCache {
@@ -101,6 +124,14 @@ impl std::fmt::Debug for InventoryCache {
 }
 
 impl InventoryCache {
+    /// A cache that holds reads for change events to patch.
+    pub fn holding() -> Self {
+        InventoryCache {
+            hold: true,
+            ..InventoryCache::default()
+        }
+    }
+
     /// The read of `key` for a caller that needs `needed`: an existing one that serves
     /// it (see the module comment), or a new one covering `needed` and `wanted` (what
     /// the other profiles of the key need), made by `read` while every concurrent
@@ -121,10 +152,11 @@ impl InventoryCache {
     {
         let (cell, needs, started_at) = {
             let mut entries = self.lock();
-            entries.retain(|_, entry| !entry.expired(now));
+            entries.retain(|_, entry| !entry.expired(now, self.hold));
+            let kept = if self.hold { max_age * 2 } else { max_age };
             match entries.get_mut(key) {
                 Some(entry) if entry.serves(needed, max_age, now) => {
-                    entry.keep_until = entry.keep_until.max(entry.started + max_age);
+                    entry.keep_until = entry.keep_until.max(entry.started + kept);
                     (entry.read.clone(), entry.needs, entry.started_at.clone())
                 }
                 _ => {
@@ -133,7 +165,7 @@ impl InventoryCache {
                         needs,
                         started: now,
                         started_at: now_at.clone(),
-                        keep_until: now + max_age,
+                        keep_until: now + kept,
                         read: Arc::new(OnceCell::new()),
                     };
                     let cell = entry.read.clone();
@@ -162,7 +194,38 @@ impl InventoryCache {
     /// Drops the entries nobody may reuse any more (expired or failed), releasing their
     /// memory once the profiles using them are done.
     pub fn sweep(&self, now: Instant) {
-        self.lock().retain(|_, entry| !entry.expired(now));
+        self.lock()
+            .retain(|_, entry| !entry.expired(now, self.hold));
+    }
+
+    /// What is held for `key` now.
+    pub fn held(&self, key: &ReadKey) -> Held {
+        match self.lock().get(key) {
+            None => Held::Nothing,
+            Some(entry) => match entry.read.get() {
+                None => Held::Running,
+                Some(inventory) => Held::Read {
+                    inventory: inventory.clone(),
+                    needs: entry.needs,
+                    started_at: entry.started_at.clone(),
+                },
+            },
+        }
+    }
+
+    /// Puts `patched` in place of the finished read `old` of `key`, keeping when it
+    /// started (the data elsewhere is that old) and how long it is held. Returns false
+    /// when `old` is no longer what is held (a new read replaced it meanwhile).
+    pub fn replace(&self, key: &ReadKey, old: &Arc<Inventory>, patched: Inventory) -> bool {
+        let mut entries = self.lock();
+        let Some(entry) = entries.get_mut(key) else {
+            return false;
+        };
+        if !entry.read.get().is_some_and(|held| Arc::ptr_eq(held, old)) {
+            return false;
+        }
+        entry.read = Arc::new(OnceCell::new_with(Some(Arc::new(patched))));
+        true
     }
 
     /// How many reads are kept.
@@ -461,6 +524,94 @@ mod tests {
         counted.cache.sweep(t0 + Duration::from_secs(300));
         assert!(counted.cache.is_empty());
         assert_eq!(counted.reads(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_held_read_is_patched_in_place_and_a_replaced_one_is_not() {
+        let counted = CountedCache::default();
+        let now = Instant::now();
+        let window = Duration::from_secs(30);
+        assert!(matches!(
+            counted.cache.held(&key("us-east-1")),
+            Held::Nothing
+        ));
+        let read = counted
+            .get(ALL, ALL, window, now, region("us-east-1"))
+            .await;
+        let Held::Read {
+            inventory, needs, ..
+        } = counted.cache.held(&key("us-east-1"))
+        else {
+            panic!("the finished read is held");
+        };
+        assert!(Arc::ptr_eq(&inventory, &read.inventory));
+        assert_eq!(needs, ALL);
+        let mut patched = (*inventory).clone();
+        patched.regions[0].domain_names.push(Default::default());
+        assert!(
+            counted
+                .cache
+                .replace(&key("us-east-1"), &inventory, patched.clone())
+        );
+        // The patch went in; the old read can no longer be replaced.
+        assert!(
+            !counted
+                .cache
+                .replace(&key("us-east-1"), &inventory, patched)
+        );
+        let reused = counted
+            .get(
+                ALL,
+                ALL,
+                window,
+                now + Duration::from_secs(1),
+                region("us-east-1"),
+            )
+            .await;
+        assert_eq!(reused.inventory.regions[0].domain_names.len(), 1);
+        assert_eq!(counted.reads(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_holding_cache_keeps_reads_for_the_whole_interval_failed_ones_too() {
+        let holding = CountedCache {
+            cache: InventoryCache::holding(),
+            ..CountedCache::default()
+        };
+        let t0 = Instant::now();
+        let window = Duration::from_secs(30);
+        let failed = Inventory {
+            regions: vec![RegionInventory {
+                region: "us-east-1".into(),
+                ..RegionInventory::default()
+            }],
+            errors: vec![ReadError {
+                region: "us-east-1".into(),
+                resource_arn: Some("arn:aws:apigateway:us-east-1::/restapis/a1".into()),
+                operation: "GetStages".into(),
+                kind: crate::model::ErrorKind::AccessDenied,
+                message: "denied".into(),
+            }],
+        };
+        holding.get(ALL, ALL, window, t0, failed).await;
+        holding.cache.sweep(t0 + Duration::from_secs(59));
+        assert!(matches!(
+            holding.cache.held(&key("us-east-1")),
+            Held::Read { .. }
+        ));
+        // Held, but a periodic scan still reads afresh: it is not reused.
+        holding
+            .get(
+                ALL,
+                ALL,
+                window,
+                t0 + Duration::from_secs(1),
+                region("us-east-1"),
+            )
+            .await;
+        assert_eq!(holding.reads(), 2);
+        holding.cache.sweep(t0 + Duration::from_secs(120));
+        assert!(holding.cache.is_empty());
     }
 
     #[test]

@@ -7,8 +7,11 @@
 pub mod cache;
 mod from_sdk;
 pub mod model;
+pub mod patch;
 pub mod reader;
 pub mod single;
+pub mod target;
+pub mod targeted;
 
 pub use model::{
     AccessLogSettings, DomainName, Integration, IntegrationLookup, Inventory, MethodSetting, Needs,

@@ -106,33 +106,7 @@ async fn read_region(
     region: String,
     options: &ReadOptions,
 ) -> (Option<RegionInventory>, Vec<ReadError>) {
-    let partition = |service: &str| {
-        options
-            .retry_partition
-            .as_ref()
-            .map(|name| format!("{service}-{name}-{region}"))
-    };
-    let mut rest_config =
-        aws_sdk_apigateway::config::Builder::from(sdk).region(Region::new(region.clone()));
-    if let Some(name) = partition("apigateway") {
-        rest_config = rest_config
-            .retry_partition(aws_sdk_apigateway::config::retry::RetryPartition::new(name));
-    }
-    let mut v2_config =
-        aws_sdk_apigatewayv2::config::Builder::from(sdk).region(Region::new(region.clone()));
-    if let Some(name) = partition("apigatewayv2") {
-        v2_config = v2_config.retry_partition(
-            aws_sdk_apigatewayv2::config::retry::RetryPartition::new(name),
-        );
-    }
-    let rest_client = aws_sdk_apigateway::Client::from_conf(rest_config.build());
-    let v2_client = aws_sdk_apigatewayv2::Client::from_conf(v2_config.build());
-    let reader = RegionReader {
-        region: &region,
-        rest: rest_client,
-        v2: v2_client,
-        options,
-    };
+    let reader = RegionReader::new(sdk, &region, options);
     let (rest, v2, domains) = futures::join!(
         async {
             if options.needs.rest {
@@ -212,18 +186,48 @@ async fn read_region(
     (listed_any.then_some(region_inventory), errors)
 }
 
-struct RegionReader<'a> {
-    region: &'a str,
-    rest: aws_sdk_apigateway::Client,
-    v2: aws_sdk_apigatewayv2::Client,
-    options: &'a ReadOptions,
+/// The clients and options of one region's read.
+pub(super) struct RegionReader<'a> {
+    pub(super) region: &'a str,
+    pub(super) rest: aws_sdk_apigateway::Client,
+    pub(super) v2: aws_sdk_apigatewayv2::Client,
+    pub(super) options: &'a ReadOptions,
 }
 
 /// APIs read, plus the per-API errors; `Err` when the API list itself failed.
 type ApisRead<T> = Result<(Vec<T>, Vec<ReadError>), ReadError>;
 
-impl RegionReader<'_> {
-    fn error<E>(
+impl<'a> RegionReader<'a> {
+    /// The region's clients, each in the read's retry partition when it names one.
+    pub(super) fn new(sdk: &SdkConfig, region: &'a str, options: &'a ReadOptions) -> Self {
+        let partition = |service: &str| {
+            options
+                .retry_partition
+                .as_ref()
+                .map(|name| format!("{service}-{name}-{region}"))
+        };
+        let mut rest_config =
+            aws_sdk_apigateway::config::Builder::from(sdk).region(Region::new(region.to_string()));
+        if let Some(name) = partition("apigateway") {
+            rest_config = rest_config
+                .retry_partition(aws_sdk_apigateway::config::retry::RetryPartition::new(name));
+        }
+        let mut v2_config = aws_sdk_apigatewayv2::config::Builder::from(sdk)
+            .region(Region::new(region.to_string()));
+        if let Some(name) = partition("apigatewayv2") {
+            v2_config = v2_config.retry_partition(
+                aws_sdk_apigatewayv2::config::retry::RetryPartition::new(name),
+            );
+        }
+        RegionReader {
+            region,
+            rest: aws_sdk_apigateway::Client::from_conf(rest_config.build()),
+            v2: aws_sdk_apigatewayv2::Client::from_conf(v2_config.build()),
+            options,
+        }
+    }
+
+    pub(super) fn error<E>(
         &self,
         operation: &str,
         resource_arn: Option<String>,
@@ -272,7 +276,7 @@ impl RegionReader<'_> {
         Ok(split_outcomes(results, |api| &api.id))
     }
 
-    async fn rest_api(
+    pub(super) async fn rest_api(
         &self,
         api: aws_sdk_apigateway::types::RestApi,
     ) -> Result<RestApi, ReadError> {
@@ -375,7 +379,10 @@ impl RegionReader<'_> {
         Ok(split_outcomes(results, |api| &api.id))
     }
 
-    async fn v2_api(&self, api: aws_sdk_apigatewayv2::types::Api) -> Result<V2Api, ReadError> {
+    pub(super) async fn v2_api(
+        &self,
+        api: aws_sdk_apigatewayv2::types::Api,
+    ) -> Result<V2Api, ReadError> {
         use aws_sdk_apigatewayv2::types::ProtocolType;
         let id = api.api_id().unwrap_or_default().to_string();
         let arn = v2_api_arn(self.region, &id);
@@ -449,7 +456,7 @@ impl RegionReader<'_> {
         Ok(stages)
     }
 
-    async fn v2_integrations(
+    pub(super) async fn v2_integrations(
         &self,
         api_id: &str,
         api_arn: &str,
@@ -489,7 +496,11 @@ impl RegionReader<'_> {
         Ok(domains)
     }
 
-    async fn v2_routes(&self, api_id: &str, api_arn: &str) -> Result<Vec<Route>, ReadError> {
+    pub(super) async fn v2_routes(
+        &self,
+        api_id: &str,
+        api_arn: &str,
+    ) -> Result<Vec<Route>, ReadError> {
         let routes = v2_pages(|token| async move {
             let page = self
                 .v2

@@ -87,6 +87,15 @@ const CALLS: &[(&str, &[Permission])] = &[
         "get_apis",
         &[(Scan, "apigateway:GET", "arn:aws:apigateway:*::/apis")],
     ),
+    // One API read whole after a change event names it (src/inventory/targeted.rs).
+    (
+        "get_rest_api",
+        &[(Scan, "apigateway:GET", "arn:aws:apigateway:*::/restapis/*")],
+    ),
+    (
+        "get_api",
+        &[(Scan, "apigateway:GET", "arn:aws:apigateway:*::/apis/*")],
+    ),
     (
         "get_routes",
         &[(
@@ -189,8 +198,11 @@ const CALLS: &[(&str, &[Permission])] = &[
             (Remediation("APIGateway.1"), "apigateway:GET", V2_STAGE),
             (Remediation("APIGateway.9"), "apigateway:GET", V2_STAGE),
             // One REST stage (src/inventory/single.rs): read again just before each
-            // remediation write to it (UpdateStage, AssociateWebACL).
+            // remediation write to it (UpdateStage, AssociateWebACL), and after a
+            // change event names it.
             (Scan, "apigateway:GET", REST_STAGE),
+            // One v2 stage a change event names (src/inventory/targeted.rs).
+            (Scan, "apigateway:GET", V2_STAGE),
         ],
     ),
     (

@@ -15,6 +15,8 @@
 
 mod support;
 
+// Change events (SQS) reach status without a sweep.
+mod change_events;
 // The Helm chart: rendering, values schema, RBAC, and the operator run with the
 // chart's identity.
 mod chart;

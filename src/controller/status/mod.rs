@@ -265,6 +265,7 @@ pub fn scanned(
         scan_errors_truncated,
         expired_exemptions: scan.expired_exemptions.clone(),
         remediation: Some(remediation),
+        requested_scan_at: previous.and_then(|p| p.requested_scan_at.clone()),
     }
 }
 
@@ -489,6 +490,31 @@ pub fn scanning(
         next_scan_time: None,
         ..base
     }
+}
+
+/// `status` with its `ChangeEvents` condition as `desired` says (none: change events
+/// are off), its transition time kept while its status holds.
+pub fn with_change_events(
+    mut status: ComplianceProfileStatus,
+    desired: Option<DesiredCondition>,
+    now: &Time,
+) -> ComplianceProfileStatus {
+    let previous: Vec<_> = status
+        .conditions
+        .iter()
+        .filter(|c| c.type_ == reason::CHANGE_EVENTS)
+        .cloned()
+        .collect();
+    status
+        .conditions
+        .retain(|c| c.type_ != reason::CHANGE_EVENTS);
+    if let Some(desired) = desired {
+        let generation = status.observed_generation;
+        status
+            .conditions
+            .extend(settle_conditions(&previous, vec![desired], generation, now));
+    }
+    status
 }
 
 /// Whether the profile needs a scan now: a new generation, a scan that never finished,

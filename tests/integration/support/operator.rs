@@ -245,6 +245,12 @@ impl Operator {
             .status();
     }
 
+    /// SIGKILL, and waits for the process to be gone: a crash, with nothing cleaned up.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Waits for the process to exit (after [`Operator::terminate`]); returns whether it
     /// exited successfully. Panics with the log if it is still running after `timeout`.
     pub fn wait_exit(&mut self, timeout: Duration) -> bool {
