@@ -129,20 +129,21 @@ async fn send(sdk: &SdkConfig, url: &str, bodies: &[String]) {
 }
 
 async fn set_level(sdk: &SdkConfig, api: &str, stage: &str, level: &str) {
-    aws_sdk_apigateway::Client::new(sdk)
-        .update_stage()
-        .rest_api_id(api)
-        .stage_name(stage)
-        .patch_operations(
-            aws_sdk_apigateway::types::PatchOperation::builder()
-                .op(aws_sdk_apigateway::types::Op::Replace)
-                .path("/*/*/logging/loglevel")
-                .value(level)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("UpdateStage");
+    seed::update_rest_stage(sdk, api, stage, &[("/*/*/logging/loglevel", level)]).await;
+}
+
+/// Waits until profile `name`'s Compliant condition is `expected`; returns the profile.
+async fn verdict(
+    profiles: &Api<ComplianceProfile>,
+    name: &str,
+    operator: &Operator,
+    what: &str,
+    expected: ConditionStatus,
+) -> ComplianceProfile {
+    wait_for(profiles, name, operator, WAIT, what, |_, s| {
+        compliant(s) == Some(expected)
+    })
+    .await
 }
 
 fn compliant(status: &ComplianceProfileStatus) -> Option<ConditionStatus> {
@@ -175,6 +176,7 @@ fn hourly(mode: &str) -> String {
     )
 }
 
+/// The operator reading `url` (a 30 s visibility timeout, so a redelivery comes soon).
 async fn operator_on(
     namespace: &str,
     account: &MotoAccount,
@@ -194,54 +196,114 @@ async fn operator_on(
         .await
 }
 
+/// One test's world: [`world`] with a queue, the operator reading it, and the hourly
+/// profile `orders` after its first scan.
+struct Orders {
+    account: MotoAccount,
+    sdk: SdkConfig,
+    api: String,
+    url: String,
+    namespace: String,
+    operator: Operator,
+    profiles: Api<ComplianceProfile>,
+}
+
+impl Orders {
+    /// `dev` logs at `level`; the profile runs in `mode`; a plain queue named after
+    /// `prefix`; `extra` goes to the operator's command line.
+    async fn start(prefix: &str, level: &str, mode: &str, extra: &[&str]) -> Self {
+        let (account, sdk, api) = world(level).await;
+        let url = queue(&sdk, prefix).await;
+        Self::start_on(prefix, (account, sdk, api), url, mode, extra).await
+    }
+
+    /// [`Orders::start`] on a world and queue made by the test.
+    async fn start_on(
+        prefix: &str,
+        (account, sdk, api): (MotoAccount, SdkConfig, String),
+        url: String,
+        mode: &str,
+        extra: &[&str],
+    ) -> Self {
+        let client = client_with_crd().await;
+        let namespace = cluster::test_namespace(&client, prefix).await;
+        let operator = operator_on(&namespace, &account, &url, extra).await;
+        apply(cluster::shared(), &namespace, &hourly(mode));
+        let orders = Orders {
+            profiles: Api::namespaced(client, &namespace),
+            account,
+            sdk,
+            api,
+            url,
+            namespace,
+            operator,
+        };
+        // `dev` fails APIGateway.1 unless it logs.
+        let first = if ["ERROR", "INFO"].contains(&level_of(&orders).await.as_str()) {
+            ConditionStatus::True
+        } else {
+            ConditionStatus::False
+        };
+        orders.verdict("the first scan", first).await;
+        orders
+    }
+
+    /// CloudTrail's record of an UpdateStage of `dev`, `n` times.
+    async fn dev_changed(&self, n: usize) {
+        let event = cloudtrail(
+            &self.account.account_id,
+            "UpdateStage",
+            json!({"restApiId": self.api, "stageName": "dev"}),
+        );
+        send(&self.sdk, &self.url, &vec![event; n]).await;
+    }
+
+    async fn verdict(&self, what: &str, expected: ConditionStatus) -> ComplianceProfile {
+        verdict(&self.profiles, "orders", &self.operator, what, expected).await
+    }
+}
+
+/// `dev`'s stage-wide logging level as AWS has it now.
+async fn level_of(orders: &Orders) -> String {
+    aws_sdk_apigateway::Client::new(&orders.sdk)
+        .get_stage()
+        .rest_api_id(&orders.api)
+        .stage_name("dev")
+        .send()
+        .await
+        .expect("GetStage")
+        .method_settings()
+        .and_then(|m| m.get("*/*"))
+        .and_then(|m| m.logging_level())
+        .unwrap_or_default()
+        .to_string()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fixed_stage_and_its_event_flip_the_verdict_with_one_read_and_the_message_goes() {
-    let client = client_with_crd().await;
-    let namespace = cluster::test_namespace(&client, "events").await;
-    let (account, sdk, api) = world("OFF").await;
-    let url = queue(&sdk, "changes").await;
-    let operator = operator_on(&namespace, &account, &url, &[]).await;
-    apply(cluster::shared(), &namespace, &hourly("Observe"));
-    let profiles: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
-    let first = wait_for(
-        &profiles,
-        "orders",
-        &operator,
-        WAIT,
-        "the first scan",
-        |_, s| compliant(s) == Some(ConditionStatus::False),
-    )
-    .await;
+    let orders = Orders::start("events", "OFF", "Observe", &[]).await;
+    let status = orders
+        .profiles
+        .get("orders")
+        .await
+        .expect("the profile")
+        .status
+        .expect("status");
     assert_eq!(
-        condition(first.status.as_ref().expect("status"), "ChangeEvents"),
+        condition(&status, "ChangeEvents"),
         Some((ConditionStatus::True, "Receiving".into()))
     );
 
-    set_level(&sdk, &api, "dev", "ERROR").await;
-    account.reset_call_counts().await;
+    set_level(&orders.sdk, &orders.api, "dev", "ERROR").await;
+    orders.account.reset_call_counts().await;
     let sent = Instant::now();
-    send(
-        &sdk,
-        &url,
-        &[cloudtrail(
-            &account.account_id,
-            "UpdateStage",
-            json!({"restApiId": api, "stageName": "dev"}),
-        )],
-    )
-    .await;
-    wait_for(
-        &profiles,
-        "orders",
-        &operator,
-        WAIT,
-        "the verdict after the event",
-        |_, s| compliant(s) == Some(ConditionStatus::True),
-    )
-    .await;
+    orders.dev_changed(1).await;
+    orders
+        .verdict("the verdict after the event", ConditionStatus::True)
+        .await;
     eprintln!("event to status: {:?}", sent.elapsed());
-    wait_until_empty(&sdk, &url, &operator).await;
-    let calls = account.call_counts().await;
+    wait_until_empty(&orders.sdk, &orders.url, &orders.operator).await;
+    let calls = orders.account.call_counts().await;
     assert!(calls.api_gateway() <= 2, "{calls:?}");
     assert_eq!(calls.get("apigateway:GetStage"), 1, "{calls:?}");
     assert_eq!(
@@ -249,7 +311,8 @@ async fn a_fixed_stage_and_its_event_flip_the_verdict_with_one_read_and_the_mess
         0,
         "no sweep: {calls:?}"
     );
-    let scrape = operator
+    let scrape = orders
+        .operator
         .wait_metrics(WAIT, "the applied event counted", |m| {
             m.value("apigw_compliance_change_events_applied_total") >= 1.0
         })
@@ -259,56 +322,35 @@ async fn a_fixed_stage_and_its_event_flip_the_verdict_with_one_read_and_the_mess
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_on_one_stage_is_one_read_and_junk_is_deleted_and_counted() {
-    let client = client_with_crd().await;
-    let namespace = cluster::test_namespace(&client, "events-burst").await;
-    let (account, sdk, api) = world("OFF").await;
-    let url = queue(&sdk, "burst").await;
     // A long window, so the whole burst lands in one round however slowly it is sent.
-    let operator = operator_on(
-        &namespace,
-        &account,
-        &url,
+    let orders = Orders::start(
+        "events-burst",
+        "OFF",
+        "Observe",
         &["--change-events-debounce-ms", "3000"],
     )
     .await;
-    apply(cluster::shared(), &namespace, &hourly("Observe"));
-    let profiles: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
-    wait_for(
-        &profiles,
-        "orders",
-        &operator,
-        WAIT,
-        "the first scan",
-        |_, s| compliant(s) == Some(ConditionStatus::False),
-    )
-    .await;
-
-    set_level(&sdk, &api, "dev", "INFO").await;
-    account.reset_call_counts().await;
+    set_level(&orders.sdk, &orders.api, "dev", "INFO").await;
+    orders.account.reset_call_counts().await;
     let event = cloudtrail(
-        &account.account_id,
+        &orders.account.account_id,
         "UpdateStage",
-        json!({"restApiId": api, "stageName": "dev"}),
+        json!({"restApiId": orders.api, "stageName": "dev"}),
     );
     let mut burst = vec![event; 98];
     burst.push("this is not an event".to_string());
     burst.push(cloudtrail(
         "999999999999",
         "UpdateStage",
-        json!({"restApiId": api, "stageName": "dev"}),
+        json!({"restApiId": orders.api, "stageName": "dev"}),
     ));
-    send(&sdk, &url, &burst).await;
-    wait_for(
-        &profiles,
-        "orders",
-        &operator,
-        WAIT,
-        "the verdict after the burst",
-        |_, s| compliant(s) == Some(ConditionStatus::True),
-    )
-    .await;
-    wait_until_empty(&sdk, &url, &operator).await;
-    let scrape = operator
+    send(&orders.sdk, &orders.url, &burst).await;
+    orders
+        .verdict("the verdict after the burst", ConditionStatus::True)
+        .await;
+    wait_until_empty(&orders.sdk, &orders.url, &orders.operator).await;
+    let scrape = orders
+        .operator
         .wait_metrics(WAIT, "every message accounted for", |m| {
             m.value("apigw_compliance_change_events_applied_total") >= 98.0
         })
@@ -321,7 +363,7 @@ async fn a_burst_on_one_stage_is_one_read_and_junk_is_deleted_and_counted() {
         scrape.value("apigw_compliance_change_events_ignored_total{reason=\"uncovered\"}"),
         1.0
     );
-    let calls = account.call_counts().await;
+    let calls = orders.account.call_counts().await;
     assert_eq!(
         calls.get("apigateway:GetStage"),
         1,
@@ -331,46 +373,24 @@ async fn a_burst_on_one_stage_is_one_read_and_junk_is_deleted_and_counted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enforce_repairs_a_stage_broken_after_the_sweep_reading_it_first() {
-    let client = client_with_crd().await;
-    let namespace = cluster::test_namespace(&client, "events-enforce").await;
     let (account, sdk, api) = world("ERROR").await;
     seed::set_cloudwatch_role(&sdk, &account.account_id).await;
     let url = queue(&sdk, "enforce").await;
-    let operator = operator_on(&namespace, &account, &url, &[]).await;
-    apply(cluster::shared(), &namespace, &hourly("Enforce"));
-    let profiles: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
-    wait_for(
-        &profiles,
-        "orders",
-        &operator,
-        WAIT,
-        "the first scan",
-        |_, s| compliant(s) == Some(ConditionStatus::True),
-    )
-    .await;
+    let orders = Orders::start_on("events-enforce", (account, sdk, api), url, "Enforce", &[]).await;
 
-    set_level(&sdk, &api, "dev", "OFF").await;
-    account.reset_call_counts().await;
-    send(
-        &sdk,
-        &url,
-        &[cloudtrail(
-            &account.account_id,
-            "UpdateStage",
-            json!({"restApiId": api, "stageName": "dev"}),
-        )],
-    )
-    .await;
+    set_level(&orders.sdk, &orders.api, "dev", "OFF").await;
+    orders.account.reset_call_counts().await;
+    orders.dev_changed(1).await;
     wait_for(
-        &profiles,
+        &orders.profiles,
         "orders",
-        &operator,
+        &orders.operator,
         WAIT,
         "the repair",
         |_, s| condition(s, "Remediated").is_some_and(|(_, reason)| reason == "ChangesApplied"),
     )
     .await;
-    let calls = account.call_counts().await;
+    let calls = orders.account.call_counts().await;
     // The event's re-read, then the fresh read before the write.
     assert_eq!(calls.get("apigateway:GetStage"), 2, "{calls:?}");
     assert_eq!(calls.get("apigateway:UpdateStage"), 1, "{calls:?}");
@@ -379,80 +399,43 @@ async fn enforce_repairs_a_stage_broken_after_the_sweep_reading_it_first() {
         0,
         "no sweep: {calls:?}"
     );
-    let level = aws_sdk_apigateway::Client::new(&sdk)
-        .get_stage()
-        .rest_api_id(&api)
-        .stage_name("dev")
-        .send()
-        .await
-        .expect("GetStage")
-        .method_settings()
-        .and_then(|m| m.get("*/*"))
-        .and_then(|m| m.logging_level())
-        .map(str::to_string);
-    assert_eq!(level.as_deref(), Some("ERROR"));
-    wait_until_empty(&sdk, &url, &operator).await;
+    assert_eq!(level_of(&orders).await, "ERROR");
+    wait_until_empty(&orders.sdk, &orders.url, &orders.operator).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_killed_before_the_delete_still_ends_with_the_right_verdict() {
-    let client = client_with_crd().await;
-    let namespace = cluster::test_namespace(&client, "events-kill").await;
-    let (account, sdk, api) = world("OFF").await;
-    let url = queue(&sdk, "kill").await;
     // The first operator gathers for a minute after a message arrives: it is killed
     // while it holds the message, before any delete.
-    let mut first = operator_on(
-        &namespace,
-        &account,
-        &url,
+    let mut orders = Orders::start(
+        "events-kill",
+        "OFF",
+        "Observe",
         &["--change-events-debounce-ms", "60000"],
     )
     .await;
-    apply(cluster::shared(), &namespace, &hourly("Observe"));
-    let profiles: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
-    wait_for(
-        &profiles,
-        "orders",
-        &first,
-        WAIT,
-        "the first scan",
-        |_, s| compliant(s) == Some(ConditionStatus::False),
-    )
-    .await;
-    set_level(&sdk, &api, "dev", "ERROR").await;
-    send(
-        &sdk,
-        &url,
-        &[cloudtrail(
-            &account.account_id,
-            "UpdateStage",
-            json!({"restApiId": api, "stageName": "dev"}),
-        )],
-    )
-    .await;
-    first
+    set_level(&orders.sdk, &orders.api, "dev", "ERROR").await;
+    orders.dev_changed(1).await;
+    orders
+        .operator
         .wait_metrics(WAIT, "the message received", |m| {
             m.value("apigw_compliance_change_events_received_total") >= 1.0
         })
         .await;
-    first.kill();
-    assert_eq!(queued(&sdk, &url).await, 1, "the message was not deleted");
+    orders.operator.kill();
+    assert_eq!(
+        queued(&orders.sdk, &orders.url).await,
+        1,
+        "the message was not deleted"
+    );
 
     // The restarted operator has nothing held and its profile is not due for an hour:
     // only the message, received again after its visibility timeout, brings the fix.
-    let second = operator_on(&namespace, &account, &url, &[]).await;
-    let status = wait_for(
-        &profiles,
-        "orders",
-        &second,
-        WAIT,
-        "the verdict after the restart",
-        |_, s| compliant(s) == Some(ConditionStatus::True),
-    )
-    .await;
-    assert!(status.status.is_some());
-    wait_until_empty(&sdk, &url, &second).await;
+    orders.operator = operator_on(&orders.namespace, &orders.account, &orders.url, &[]).await;
+    orders
+        .verdict("the verdict after the restart", ConditionStatus::True)
+        .await;
+    wait_until_empty(&orders.sdk, &orders.url, &orders.operator).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -522,13 +505,12 @@ async fn a_route_event_costs_its_get_routes_and_a_new_api_costs_that_apis_read()
         ),
     );
     let profiles: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
-    wait_for(
+    verdict(
         &profiles,
         "chat",
         &operator,
-        WAIT,
         "the first scan",
-        |_, s| compliant(s) == Some(ConditionStatus::False),
+        ConditionStatus::False,
     )
     .await;
 
@@ -552,13 +534,12 @@ async fn a_route_event_costs_its_get_routes_and_a_new_api_costs_that_apis_read()
         )],
     )
     .await;
-    wait_for(
+    verdict(
         &profiles,
         "chat",
         &operator,
-        WAIT,
         "the verdict after the route event",
-        |_, s| compliant(s) == Some(ConditionStatus::True),
+        ConditionStatus::True,
     )
     .await;
     let calls = account.call_counts().await;
@@ -580,13 +561,12 @@ async fn a_route_event_costs_its_get_routes_and_a_new_api_costs_that_apis_read()
         )],
     )
     .await;
-    let status = wait_for(
+    let status = verdict(
         &profiles,
         "chat",
         &operator,
-        WAIT,
         "the new API's verdict",
-        |_, s| compliant(s) == Some(ConditionStatus::False),
+        ConditionStatus::False,
     )
     .await
     .status
@@ -613,13 +593,12 @@ async fn a_scan_request_annotation_reads_the_scope_once_per_value() {
     let plane = cluster::shared();
     apply(plane, &namespace, &hourly("Observe"));
     let profiles: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
-    wait_for(
+    verdict(
         &profiles,
         "orders",
         &operator,
-        WAIT,
         "the first scan",
-        |_, s| compliant(s) == Some(ConditionStatus::False),
+        ConditionStatus::False,
     )
     .await;
 
@@ -681,29 +660,25 @@ async fn a_scan_request_annotation_reads_the_scope_once_per_value() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_whose_re_read_keeps_failing_ends_in_the_dead_letter_queue() {
-    let client = client_with_crd().await;
-    let namespace = cluster::test_namespace(&client, "events-poison").await;
-    let (account, sdk, api) = world("OFF").await;
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let dlq = queue(&sdk, "poison-dlq").await;
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let world = world("OFF").await;
+    let sqs = aws_sdk_sqs::Client::new(&world.1);
+    let dlq = queue(&world.1, "poison-dlq").await;
     let dlq_arn = sqs
         .get_queue_attributes()
         .queue_url(&dlq)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .attribute_names(QueueAttributeName::QueueArn)
         .send()
         .await
         .expect("GetQueueAttributes")
         .attributes()
-        .and_then(|a| {
-            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                .cloned()
-        })
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
         .expect("the DLQ's ARN");
     let url = sqs
         .create_queue()
         .queue_name("poison")
         .attributes(
-            aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
+            QueueAttributeName::RedrivePolicy,
             json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "1"}).to_string(),
         )
         .send()
@@ -712,41 +687,23 @@ async fn a_message_whose_re_read_keeps_failing_ends_in_the_dead_letter_queue() {
         .queue_url()
         .expect("URL")
         .to_string();
-    let operator = operator_on(&namespace, &account, &url, &[]).await;
-    apply(cluster::shared(), &namespace, &hourly("Observe"));
-    let profiles: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
-    wait_for(
-        &profiles,
-        "orders",
-        &operator,
-        WAIT,
-        "the first scan",
-        |_, s| compliant(s) == Some(ConditionStatus::False),
-    )
-    .await;
-    account.deny("apigateway:GetStage", None, None).await;
-    send(
-        &sdk,
-        &url,
-        &[cloudtrail(
-            &account.account_id,
-            "UpdateStage",
-            json!({"restApiId": api, "stageName": "dev"}),
-        )],
-    )
-    .await;
+    let orders = Orders::start_on("events-poison", world, url, "Observe", &[]).await;
+    orders.account.deny("apigateway:GetStage", None, None).await;
+    orders.dev_changed(1).await;
     let deadline = Instant::now() + WAIT;
-    while queued(&sdk, &dlq).await == 0 {
+    while queued(&orders.sdk, &dlq).await == 0 {
         assert!(
             Instant::now() < deadline,
             "the message never reached the dead-letter queue; log:\n{}",
-            operator.log()
+            orders.operator.log()
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    assert_eq!(queued(&sdk, &url).await, 0);
+    assert_eq!(queued(&orders.sdk, &orders.url).await, 0);
     assert_eq!(
-        operator.metric("apigw_compliance_change_events_applied_total"),
+        orders
+            .operator
+            .metric("apigw_compliance_change_events_applied_total"),
         0.0
     );
 }

@@ -110,10 +110,19 @@ pub async fn rest_stage(
         .send()
         .await
         .expect("CreateStage");
-    if patches.is_empty() {
-        return;
+    if !patches.is_empty() {
+        update_rest_stage(sdk, api_id, stage, patches).await;
     }
-    client
+}
+
+/// UpdateStage of a REST stage with `replace` operations (what someone changes in AWS).
+pub async fn update_rest_stage(
+    sdk: &SdkConfig,
+    api_id: &str,
+    stage: &str,
+    patches: &[(&str, &str)],
+) {
+    aws_sdk_apigateway::Client::new(sdk)
         .update_stage()
         .rest_api_id(api_id)
         .stage_name(stage)
