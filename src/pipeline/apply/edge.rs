@@ -91,7 +91,16 @@ pub(super) struct Pending<'a> {
     pub(super) result: Option<Settled>,
 }
 
-impl Pending<'_> {
+impl<'a> Pending<'a> {
+    /// `item` still to send, with its planned edit.
+    pub(super) fn new(item: &'a ChangeItem) -> Self {
+        Pending {
+            item,
+            edit: item.edit.clone(),
+            result: None,
+        }
+    }
+
     /// The items still to send, with their edits as they will be sent.
     pub(super) fn open(pending: &[Pending<'_>]) -> Vec<ChangeItem> {
         pending

@@ -176,11 +176,7 @@ fn prepare<'a>(
     checks: &BTreeMap<Precondition, PreconditionResult>,
     certificates: &HashMap<String, CertificateResult>,
 ) -> Pending<'a> {
-    let mut pending = Pending {
-        item,
-        edit: item.edit.clone(),
-        result: None,
-    };
+    let mut pending = Pending::new(item);
     if let Some(check) = item.precondition.as_ref().and_then(|p| checks.get(p))
         && !check.satisfied
     {

@@ -260,14 +260,7 @@ mod tests {
         fresh: Option<&RestStage>,
         items: &[ChangeItem],
     ) -> Vec<(Option<ItemStatus>, String)> {
-        let mut pending: Vec<Pending> = items
-            .iter()
-            .map(|item| Pending {
-                item,
-                edit: item.edit.clone(),
-                result: None,
-            })
-            .collect();
+        let mut pending: Vec<Pending> = items.iter().map(Pending::new).collect();
         rest_stage(fresh, &mut pending);
         pending
             .iter()
@@ -515,11 +508,7 @@ mod tests {
             tags: BTreeMap::new(),
         };
         let run = |fresh: Option<&DomainName>| {
-            let mut pending = vec![Pending {
-                item: &item,
-                edit: item.edit.clone(),
-                result: None,
-            }];
+            let mut pending = vec![Pending::new(&item)];
             domain_name(fresh, &mut pending);
             pending[0].result.clone().map(|s| (s.status, s.message))
         };

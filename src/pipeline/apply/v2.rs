@@ -346,14 +346,7 @@ mod tests {
         edits: Vec<Edit>,
     ) -> (StageUpdate, Vec<Option<ItemStatus>>) {
         let items: Vec<ChangeItem> = edits.into_iter().map(item).collect();
-        let mut pending: Vec<Pending> = items
-            .iter()
-            .map(|item| Pending {
-                item,
-                edit: item.edit.clone(),
-                result: None,
-            })
-            .collect();
+        let mut pending: Vec<Pending> = items.iter().map(Pending::new).collect();
         let update = merge(stage, protocol, &mut pending);
         let statuses = pending
             .iter()
