@@ -237,18 +237,10 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         debounce: Duration::from_millis(args.change_events_debounce_ms),
         visibility: Duration::from_secs(args.change_events_visibility_seconds.max(30)),
     };
-    for url in &queue_urls {
-        let queue = Queue::new(ctx.aws.operator_sdk(), url);
-        tokio::spawn(changes::consume(
-            ctx.clone(),
-            queue,
-            change_options,
-            shutdown.clone(),
-        ));
-    }
 
     if !args.leader_election {
         metrics.set_leader(true);
+        consume_change_events(&ctx, &queue_urls, change_options, &shutdown);
         run_controller(controller, ctx, shutdown.wait()).await;
         return Ok(());
     }
@@ -268,6 +260,10 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         return Ok(());
     }
     metrics.set_leader(true);
+    // Only the leader takes messages: a standby would hide them from the leader for
+    // their visibility timeout without ever answering them (its controller is idle).
+    // Losing the lease ends the process, and with it the consumers.
+    consume_change_events(&ctx, &queue_urls, change_options, &shutdown);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let hold = async {
         let held = elector.hold(shutdown.clone().wait()).await;
@@ -283,6 +279,24 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     held?;
     elector.release().await;
     Ok(())
+}
+
+/// One consumer task per change-events queue, until shutdown.
+fn consume_change_events(
+    ctx: &Arc<Context>,
+    queue_urls: &[String],
+    options: changes::ChangeOptions,
+    shutdown: &Shutdown,
+) {
+    for url in queue_urls {
+        let queue = Queue::new(ctx.aws.operator_sdk(), url);
+        tokio::spawn(changes::consume(
+            ctx.clone(),
+            queue,
+            options,
+            shutdown.clone(),
+        ));
+    }
 }
 
 async fn run_controller(

@@ -439,6 +439,74 @@ async fn an_operator_killed_before_the_delete_still_ends_with_the_right_verdict(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_leader_takes_messages() {
+    let client = client_with_crd().await;
+    let namespace = cluster::test_namespace(&client, "events-leader").await;
+    let (account, sdk, api) = world("OFF").await;
+    let url = queue(&sdk, "leader").await;
+    let replica = |identity: &'static str| {
+        let namespace = namespace.clone();
+        let (account, url) = (&account, url.clone());
+        async move {
+            let args = [
+                "--leader-election",
+                "--lease-name",
+                "apigw-compliance-events",
+                "--lease-namespace",
+                &namespace,
+                "--identity",
+                identity,
+            ];
+            operator_on(&namespace, account, &url, &args).await
+        }
+    };
+    let leader = replica("replica-a").await;
+    leader
+        .wait_metrics(WAIT, "replica-a leads", |m| {
+            m.value("apigw_compliance_leader") == 1.0
+        })
+        .await;
+    let standby = replica("replica-b").await;
+    standby
+        .wait_log(WAIT, "replica-b standing by", |log| {
+            log.contains("another replica leads; standing by")
+        })
+        .await;
+    apply(cluster::shared(), &namespace, &hourly("Observe"));
+    let profiles: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
+    verdict(
+        &profiles,
+        "orders",
+        &leader,
+        "the first scan",
+        ConditionStatus::False,
+    )
+    .await;
+    set_level(&sdk, &api, "dev", "ERROR").await;
+    let event = cloudtrail(
+        &account.account_id,
+        "UpdateStage",
+        json!({"restApiId": api, "stageName": "dev"}),
+    );
+    send(&sdk, &url, &vec![event; 3]).await;
+    verdict(
+        &profiles,
+        "orders",
+        &leader,
+        "the verdict after the events",
+        ConditionStatus::True,
+    )
+    .await;
+    wait_until_empty(&sdk, &url, &leader).await;
+    assert_eq!(
+        standby.metric("apigw_compliance_change_events_received_total"),
+        0.0,
+        "{}",
+        standby.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreadable_queue_shows_on_status_while_the_periodic_scans_go_on() {
     let client = client_with_crd().await;
     let namespace = cluster::test_namespace(&client, "events-broken").await;
