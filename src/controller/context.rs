@@ -169,6 +169,9 @@ type ScanRecord = (Option<i64>, Time);
 pub(super) struct ProfileMemory {
     failures: Mutex<HashMap<ObjectRef<ComplianceProfile>, u32>>,
     scans: Mutex<HashMap<ObjectRef<ComplianceProfile>, ScanRecord>>,
+    /// The scan-request annotation value last acted on, for the same reason: the
+    /// cached object may not show `status.requestedScanAt` yet.
+    requests: Mutex<HashMap<ObjectRef<ComplianceProfile>, String>>,
 }
 
 impl ProfileMemory {
@@ -213,11 +216,22 @@ impl ProfileMemory {
             .map(|(_, next)| next.clone())
     }
 
+    /// Notes that the scan requested with `value` was made.
+    pub(super) fn record_request(&self, key: &ObjectRef<ComplianceProfile>, value: &str) {
+        lock(&self.requests).insert(key.clone(), value.to_string());
+    }
+
+    /// Whether this process already made the scan requested with `value`.
+    pub(super) fn requested(&self, key: &ObjectRef<ComplianceProfile>, value: &str) -> bool {
+        lock(&self.requests).get(key).is_some_and(|v| v == value)
+    }
+
     /// Drops what is kept for the profiles that no longer exist, so that memory follows
     /// the profiles there are, not all there ever were.
     pub(super) fn forget(&self, exists: impl Fn(&ObjectRef<ComplianceProfile>) -> bool) {
         lock(&self.failures).retain(|key, _| exists(key));
         lock(&self.scans).retain(|key, _| exists(key));
+        lock(&self.requests).retain(|key, _| exists(key));
     }
 }
 
@@ -444,6 +458,18 @@ mod tests {
         assert_eq!(memory.scanned_until(&a, Some(2), &at(100)), Some(at(200)));
         assert_eq!(memory.scanned_until(&a, Some(3), &at(100)), None);
         assert_eq!(memory.scanned_until(&a, Some(2), &at(200)), None);
+    }
+
+    #[test]
+    fn a_scan_request_is_remembered_per_value() {
+        let memory = ProfileMemory::default();
+        let a = profile("a");
+        assert!(!memory.requested(&a, "t1"));
+        memory.record_request(&a, "t1");
+        assert!(memory.requested(&a, "t1"));
+        assert!(!memory.requested(&a, "t2"));
+        memory.forget(|_| false);
+        assert!(!memory.requested(&a, "t1"));
     }
 
     #[test]

@@ -193,7 +193,10 @@ async fn due(run: &Run<'_>) -> Flow<Why> {
         .annotations()
         .get(super::SCAN_REQUEST_ANNOTATION)
         .filter(|value| !value.trim().is_empty())
-        .filter(|value| run.before.and_then(|s| s.requested_scan_at.as_ref()) != Some(*value));
+        .filter(|value| {
+            run.before.and_then(|s| s.requested_scan_at.as_ref()) != Some(*value)
+                && !run.ctx.memory.requested(&run.key, value)
+        });
     if let Some(value) = requested {
         return ControlFlow::Continue(Why::Requested(value.clone()));
     }
@@ -452,13 +455,20 @@ async fn report(
         Some(report) => status::remediated(new, run.current.as_ref(), report, &run.now),
         None => new,
     };
-    if let Why::Requested(value) = why {
-        new.requested_scan_at = Some(value);
+    let request = match why {
+        Why::Requested(value) => Some(value),
+        Why::Scheduled | Why::Changed => None,
+    };
+    if let Some(value) = &request {
+        new.requested_scan_at = Some(value.clone());
     }
 
     ctx.write_status(run.profile, run.current.as_ref(), &new)
         .await?;
     ctx.memory.record_scan(&run.key, run.generation, &next);
+    if let Some(value) = &request {
+        ctx.memory.record_request(&run.key, value);
+    }
     ctx.events.scan(run.profile, run.before, &new).await;
     if let Some(report) = &remediation {
         ctx.events
