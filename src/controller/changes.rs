@@ -19,8 +19,11 @@ use crate::aws::identity::Identity;
 use crate::changes::event::{IgnoreReason, Parsed, parse};
 use crate::changes::queue::{LONG_POLL, Message, Queue};
 use crate::crd::ComplianceProfile;
+use futures::{StreamExt, TryStreamExt};
+
 use crate::inventory::Inventory;
 use crate::inventory::cache::{Held, ReadKey};
+use crate::inventory::patch::Patch;
 use crate::inventory::reader::ReadOptions;
 use crate::inventory::target::{Target, coalesce};
 use crate::inventory::targeted::read_target;
@@ -303,16 +306,15 @@ async fn refresh(ctx: &Context, key: &ReadKey, targets: &[Target]) -> Result<(),
             .iter()
             .map(|t| whole_when_unknown(&held, &key.region, t)),
     );
-    let mut patches = Vec::with_capacity(reads.len());
-    for target in &reads {
-        if !needed(target, needs) {
-            continue;
-        }
-        let patch = read_target(&identity.sdk, &key.region, target, &options)
-            .await
-            .map_err(|e| e.message)?;
-        patches.push(patch);
-    }
+    // Several at once, as the region read reads APIs (the rate limit paces them).
+    let wanted: Vec<Target> = reads.into_iter().filter(|t| needed(t, needs)).collect();
+    let (sdk, region, options) = (&identity.sdk, key.region.as_str(), &options);
+    let patches: Vec<Patch> = futures::stream::iter(wanted)
+        .map(|target| async move { read_target(sdk, region, &target, options).await })
+        .buffer_unordered(options.api_concurrency.max(1))
+        .try_collect()
+        .await
+        .map_err(|e: crate::inventory::ReadError| e.message)?;
     // A full read may have replaced the held one meanwhile; the patches are newer
     // than the change either way, so they go into whatever is held now.
     loop {
