@@ -298,8 +298,12 @@ pub struct PlannedChange {
     /// The AWS operation and HTTP request line, e.g. `apigateway:UpdateStage PATCH
     /// /restapis/a1b2c3/stages/prod`.
     pub call: String,
-    /// The request body as JSON (cut at 512 bytes).
+    /// The request body as JSON, at most 512 bytes: cut between whole operations (REST
+    /// patch operations, v2 settings objects or route settings), never inside one.
     pub request: String,
+    /// How many operations were left out of `request` to keep it within 512 bytes.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub request_operations_omitted: u32,
     /// Each setting the call changes, at most 10.
     pub items: Vec<PlannedItem>,
     /// How many settings were left out of `items`.

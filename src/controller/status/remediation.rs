@@ -5,11 +5,12 @@
 use std::fmt::Write as _;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use serde_json::Value;
 
 use crate::crd::status::{
-    AppliedChange, DesiredCondition, PLAN_ITEMS_LIMIT, PLAN_LIMIT, PROBLEMS_LIMIT, PlannedChange,
-    PlannedItem, ProblemReason, RECENT_CHANGES_LIMIT, RemediationProblem, reason, saturate,
-    settle_conditions, truncate,
+    AppliedChange, DesiredCondition, MESSAGE_LIMIT, PLAN_ITEMS_LIMIT, PLAN_LIMIT, PROBLEMS_LIMIT,
+    PlannedChange, PlannedItem, ProblemReason, RECENT_CHANGES_LIMIT, RemediationProblem, reason,
+    saturate, settle_conditions, truncate,
 };
 use crate::crd::{ComplianceProfileStatus, ConditionStatus, RemediationMode, RemediationStatus};
 use crate::model::ControlId;
@@ -267,6 +268,65 @@ fn first_changed_since_plan(report: &RemediationReport) -> String {
         .unwrap_or_default()
 }
 
+/// `request` as JSON within [`MESSAGE_LIMIT`] bytes, and how many operations were left
+/// out to get there. A request is cut between whole operations, so what is shown is
+/// always JSON a person can read as a request: REST `patchOperations` one by one, a v2
+/// body's settings objects one by one (`routeSettings` route by route).
+fn request_within(request: &Value) -> (String, u32) {
+    let whole = request.to_string();
+    if whole.len() <= MESSAGE_LIMIT {
+        return (whole, 0);
+    }
+    let Value::Object(body) = request else {
+        return (truncate(&whole), 0);
+    };
+    // (top-level key, route key for one route's settings, the value).
+    let mut operations: Vec<(&String, Option<&String>, &Value)> = Vec::new();
+    for (key, value) in body {
+        match value {
+            Value::Array(list) if key == "patchOperations" => {
+                operations.extend(list.iter().map(|op| (key, None, op)));
+            }
+            Value::Object(routes) if key == "routeSettings" => {
+                operations.extend(routes.iter().map(|(route, v)| (key, Some(route), v)));
+            }
+            _ => operations.push((key, None, value)),
+        }
+    }
+    let mut shown = serde_json::Map::new();
+    let mut omitted = 0u32;
+    for (key, route, value) in operations {
+        let mut candidate = shown.clone();
+        match route {
+            Some(route) => {
+                let routes = candidate
+                    .entry(key.clone())
+                    .or_insert_with(|| Value::Object(serde_json::Map::new()));
+                if let Value::Object(routes) = routes {
+                    routes.insert(route.clone(), value.clone());
+                }
+            }
+            None if key == "patchOperations" => {
+                let list = candidate
+                    .entry(key.clone())
+                    .or_insert_with(|| Value::Array(Vec::new()));
+                if let Value::Array(list) = list {
+                    list.push(value.clone());
+                }
+            }
+            None => {
+                candidate.insert(key.clone(), value.clone());
+            }
+        }
+        if Value::Object(candidate.clone()).to_string().len() <= MESSAGE_LIMIT {
+            shown = candidate;
+        } else {
+            omitted = omitted.saturating_add(1);
+        }
+    }
+    (Value::Object(shown).to_string(), omitted)
+}
+
 /// DryRun's exact changes: each call that would go, with the settings it would set;
 /// at most [`PLAN_LIMIT`] changes of at most [`PLAN_ITEMS_LIMIT`] settings.
 fn planned_changes(report: &RemediationReport) -> (Vec<PlannedChange>, u32) {
@@ -285,12 +345,14 @@ fn planned_changes(report: &RemediationReport) -> (Vec<PlannedChange>, u32) {
                 .iter()
                 .filter(|i| i.status == ItemStatus::WouldApply)
                 .collect();
+            let (request, request_operations_omitted) = request_within(&change.call.request);
             PlannedChange {
                 resource_arn: change.resource_arn.clone(),
                 region: change.region.clone(),
                 controls: sorted_controls(items.iter().map(|i| i.control_id)),
                 call: format!("{} {}", change.call.operation, change.call.http),
-                request: truncate(&change.call.request.to_string()),
+                request,
+                request_operations_omitted,
                 items: items
                     .iter()
                     .take(PLAN_ITEMS_LIMIT)
@@ -396,6 +458,38 @@ mod tests {
 
     fn stage_arn(i: usize) -> String {
         format!("arn:aws:apigateway:us-east-1::/restapis/a{i}/stages/prod")
+    }
+
+    #[test]
+    fn a_long_request_is_cut_between_whole_operations() {
+        let op = |i: usize| serde_json::json!({"op": "replace", "path": format!("/~1orders~1{i}/GET/logging/loglevel"), "value": "ERROR"});
+        let rest = serde_json::json!({"patchOperations": (0..20).map(op).collect::<Vec<_>>()});
+        let (shown, omitted) = request_within(&rest);
+        assert!(shown.len() <= MESSAGE_LIMIT, "{}", shown.len());
+        let parsed: Value = serde_json::from_str(&shown).expect("whole JSON");
+        let kept = parsed["patchOperations"].as_array().map_or(0, Vec::len);
+        assert!(kept > 0 && omitted > 0);
+        assert_eq!(kept + omitted as usize, 20);
+        assert_eq!(parsed["patchOperations"][0], op(0));
+
+        let routes: serde_json::Map<String, Value> = (0..20)
+            .map(|i| {
+                (
+                    format!("GET /orders/{i}"),
+                    serde_json::json!({"loggingLevel": "ERROR"}),
+                )
+            })
+            .collect();
+        let v2 = serde_json::json!({"defaultRouteSettings": {"loggingLevel": "ERROR"}, "routeSettings": routes});
+        let (shown, omitted) = request_within(&v2);
+        let parsed: Value = serde_json::from_str(&shown).expect("whole JSON");
+        assert_eq!(parsed["defaultRouteSettings"]["loggingLevel"], "ERROR");
+        let kept = parsed["routeSettings"].as_object().map_or(0, |r| r.len());
+        assert_eq!(kept + omitted as usize, 20);
+        assert!(omitted > 0 && shown.len() <= MESSAGE_LIMIT);
+
+        let short = serde_json::json!({"patchOperations": [op(1)]});
+        assert_eq!(request_within(&short), (short.to_string(), 0));
     }
 
     fn call(i: usize) -> Call {
