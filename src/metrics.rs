@@ -50,6 +50,12 @@ struct FindingLabels {
     status: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+struct ProfileLabels {
+    namespace: String,
+    profile: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RemediationLabels {
     control: String,
@@ -115,6 +121,10 @@ pub struct Metrics {
     findings: Family<FindingLabels, Gauge>,
     /// The finding series set per profile, so a profile's series can be removed.
     finding_series: Mutex<BTreeSet<FindingLabels>>,
+    findings_stale: Family<ProfileLabels, Gauge>,
+    last_complete_scan: Family<ProfileLabels, Gauge>,
+    /// The profiles with a series in the two families above.
+    profile_series: Mutex<BTreeSet<ProfileLabels>>,
     aws_calls: Family<AwsLabels, Counter>,
     aws_errors: Family<AwsErrorLabels, Counter>,
     remediations: Family<RemediationLabels, Counter>,
@@ -208,6 +218,18 @@ impl Default for Metrics {
             "Parts of the inventory scans could not read (a region, an API's stages or routes), by region and kind (accessDenied, notFound, invalid, credentials, throttled, unavailable, other)",
             read_errors.clone(),
         );
+        let findings_stale = Family::<ProfileLabels, Gauge>::default();
+        registry.register(
+            "findings_stale",
+            "1 while a profile's finding series are from an earlier scan: the last scan could read nothing, so its verdicts (and the alerts on them) are kept as they were",
+            findings_stale.clone(),
+        );
+        let last_complete_scan = Family::<ProfileLabels, Gauge>::default();
+        registry.register(
+            "last_complete_scan_timestamp_seconds",
+            "When a profile's last scan that read everything in scope finished (Unix seconds): alert when it is older than a few intervals",
+            last_complete_scan.clone(),
+        );
         let change_events_received = Counter::default();
         registry.register(
             "change_events_received",
@@ -253,6 +275,9 @@ impl Default for Metrics {
             reconcile_duration,
             findings,
             finding_series: Mutex::default(),
+            findings_stale,
+            last_complete_scan,
+            profile_series: Mutex::default(),
             aws_calls,
             aws_errors,
             remediations,
@@ -287,8 +312,36 @@ impl Metrics {
         self.reconcile_duration.observe(took.as_secs_f64());
     }
 
+    /// Records a profile's scan. `findings: None` means it read nothing (every region
+    /// failed): the last finding series stay as they were, marked stale, so an alert on
+    /// failing findings does not resolve during an outage. `complete`: it read
+    /// everything in scope, at `now` (Unix seconds).
+    pub fn scanned(
+        &self,
+        namespace: &str,
+        profile: &str,
+        findings: Option<&[Finding]>,
+        complete: bool,
+        now: i64,
+    ) {
+        let labels = ProfileLabels {
+            namespace: namespace.to_string(),
+            profile: profile.to_string(),
+        };
+        if let Some(findings) = findings {
+            self.set_findings(namespace, profile, findings);
+        }
+        self.findings_stale
+            .get_or_create(&labels)
+            .set(i64::from(findings.is_none()));
+        if complete {
+            self.last_complete_scan.get_or_create(&labels).set(now);
+        }
+        lock(&self.profile_series).insert(labels);
+    }
+
     /// Replaces a profile's finding counts with those of its latest scan.
-    pub fn set_findings(&self, namespace: &str, profile: &str, findings: &[Finding]) {
+    fn set_findings(&self, namespace: &str, profile: &str, findings: &[Finding]) {
         let mut counts: std::collections::BTreeMap<FindingLabels, i64> = Default::default();
         for f in findings {
             let status = if f.exempted {
@@ -310,10 +363,7 @@ impl Metrics {
                 })
                 .or_default() += 1;
         }
-        let mut series = self
-            .finding_series
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut series = lock(&self.finding_series);
         series.retain(|labels| {
             let own = labels.namespace == namespace && labels.profile == profile;
             if own && !counts.contains_key(labels) {
@@ -328,17 +378,21 @@ impl Metrics {
         }
     }
 
-    /// Drops the finding series of profiles that no longer exist.
+    /// Drops the series of profiles that no longer exist.
     pub fn retain_profiles(&self, exists: impl Fn(&str, &str) -> bool) {
-        let mut series = self
-            .finding_series
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        series.retain(|labels| {
+        lock(&self.finding_series).retain(|labels| {
             if exists(&labels.namespace, &labels.profile) {
                 return true;
             }
             self.findings.remove(labels);
+            false
+        });
+        lock(&self.profile_series).retain(|labels| {
+            if exists(&labels.namespace, &labels.profile) {
+                return true;
+            }
+            self.findings_stale.remove(labels);
+            self.last_complete_scan.remove(labels);
             false
         });
     }
@@ -460,6 +514,12 @@ impl Metrics {
     }
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -508,6 +568,41 @@ mod tests {
         let text = m.encode();
         assert!(!text.contains(r#"profile="p""#), "{text}");
         assert!(text.contains(r#"profile="q""#), "{text}");
+    }
+
+    #[test]
+    fn a_scan_that_read_nothing_keeps_the_last_series_marked_stale() {
+        let m = Metrics::default();
+        m.scanned(
+            "ns",
+            "p",
+            Some(&[finding(Status::Failed, false)]),
+            true,
+            100,
+        );
+        m.scanned("ns", "p", None, false, 200);
+        let text = m.encode();
+        assert!(
+            text.contains(r#"apigw_compliance_findings{namespace="ns",profile="p",control="APIGateway.3",status="failed"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"apigw_compliance_findings_stale{namespace="ns",profile="p"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"apigw_compliance_last_complete_scan_timestamp_seconds{namespace="ns",profile="p"} 100"#),
+            "{text}"
+        );
+        m.scanned("ns", "p", Some(&[]), true, 300);
+        let text = m.encode();
+        assert!(
+            text.contains(r#"apigw_compliance_findings_stale{namespace="ns",profile="p"} 0"#),
+            "{text}"
+        );
+        assert!(!text.contains(r#"status="failed""#), "{text}");
+        m.retain_profiles(|_, _| false);
+        assert!(!m.encode().contains(r#"profile="p""#));
     }
 
     #[test]

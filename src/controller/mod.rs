@@ -179,9 +179,21 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     // annotations (kubectl's last-applied-configuration is a second copy of the spec)
     // are dropped as objects arrive.
     let (store, writer) = reflector::store();
+    // A deleted profile triggers no reconcile; what is kept for it (its metric series
+    // above all: a firing alert) goes as soon as the watch says so, the last profile's
+    // too. A relist (after a restart of the watch) may have missed deletions as well.
+    let (deleted_tx, mut deleted) = tokio::sync::mpsc::unbounded_channel();
     let profiles = watcher(api, watcher::Config::default())
         .modify(trim_cached_profile)
         .reflect(writer)
+        .inspect(move |event| {
+            if matches!(
+                event,
+                Ok(watcher::Event::Delete(_) | watcher::Event::InitDone)
+            ) {
+                let _ = deleted_tx.send(());
+            }
+        })
         .applied_objects();
     let queue_urls: Vec<String> = args
         .change_events_queue_urls
@@ -233,6 +245,14 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         requests,
     });
     tokio::spawn(sweep_inventories(ctx.clone(), shutdown.clone()));
+    {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            while deleted.recv().await.is_some() {
+                ctx.forget_deleted_profiles();
+            }
+        });
+    }
     let change_options = changes::ChangeOptions {
         debounce: Duration::from_millis(args.change_events_debounce_ms),
         visibility: Duration::from_secs(args.change_events_visibility_seconds.max(30)),

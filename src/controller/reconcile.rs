@@ -81,10 +81,6 @@ pub(super) async fn reconcile(
         namespace = profile.namespace().unwrap_or_default(),
         profile = profile.name_any()
     );
-    // What is kept per profile (finding series, backoff, last scan) goes when any
-    // profile reconciles after its deletion: deletion itself triggers no reconcile
-    // (there is nothing to clean up in AWS or Kubernetes).
-    span.in_scope(|| ctx.forget_deleted_profiles());
     let key = ObjectRef::from_obj(&*profile);
     let asked = ctx.requests.pending(&key);
     let result =
@@ -419,8 +415,13 @@ async fn report(
         account: identity.account.clone(),
         regions: spec.scope.regions.clone(),
     };
-    ctx.metrics
-        .set_findings(&run.namespace, &run.profile.name_any(), &result.findings);
+    ctx.metrics.scanned(
+        &run.namespace,
+        &run.profile.name_any(),
+        (!result.read_nothing()).then_some(result.findings.as_slice()),
+        result.read_errors.is_empty(),
+        run.now.0.as_second(),
+    );
     let new = status::scanned(
         run.current.as_ref(),
         run.generation,

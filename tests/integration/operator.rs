@@ -12,8 +12,8 @@ use kube::api::{Api, ListParams};
 use crate::support::cluster::{self, ControlPlane};
 use crate::support::moto::{MotoAccount, new_account};
 use crate::support::operator::{
-    CRD_NAME, Operator, Scrape, apply, client_with_crd, condition, crd_yaml, events, profile_yaml,
-    repo, touch, wait_for,
+    CRD_NAME, Operator, Scrape, apply, client_with_crd, condition, crd_yaml, events,
+    kubectl_stdout, profile_yaml, repo, touch, wait_for,
 };
 use crate::support::seed;
 use aws_sdk_apigatewayv2::types::ProtocolType;
@@ -431,6 +431,77 @@ async fn a_profile_naming_a_role_its_namespace_may_not_use_stalls_without_any_aw
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_that_reads_nothing_keeps_the_last_findings_marked_stale() {
+    let client = client_with_crd().await;
+    let namespace = cluster::test_namespace(&client, "stale").await;
+    let account = new_account().await;
+    seed_orders(&account).await;
+    let plane = cluster::shared();
+    let operator = Operator::watching(&namespace, &account).start().await;
+    apply(plane, &namespace, &profile_yaml("orders", TWO_CONTROLS));
+    let api: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
+    wait_for(&api, "orders", &operator, WAIT, "a scan", |_, s| {
+        s.last_scan_time.is_some()
+    })
+    .await;
+    let failed = |m: &Scrape| {
+        m.0.lines()
+            .filter(|l| {
+                l.starts_with("apigw_compliance_findings{")
+                    && l.contains("profile=\"orders\"")
+                    && l.contains("status=\"failed\"")
+            })
+            .count()
+    };
+    let before = operator
+        .wait_metrics(WAIT, "the findings and a complete scan", |m| {
+            failed(m) > 0
+                && m.value(&format!("apigw_compliance_last_complete_scan_timestamp_seconds{{namespace=\"{namespace}\",profile=\"orders\"}}")) > 0.0
+        })
+        .await;
+
+    // Every list call of the region is denied: the next scan reads nothing.
+    account.deny("apigateway:GetRestApis", None, None).await;
+    account.deny("apigatewayv2:GetApis", None, None).await;
+    kubectl_stdout(
+        plane,
+        &[
+            "annotate",
+            "acp",
+            "orders",
+            "-n",
+            &namespace,
+            "apigwcompliance.io/requested-scan-at=outage",
+            "--overwrite",
+        ],
+        None,
+    );
+    wait_for(
+        &api,
+        "orders",
+        &operator,
+        WAIT,
+        "the failed scan",
+        |_, s| condition(s, "Ready") == Some((ConditionStatus::False, "ScanFailed".into())),
+    )
+    .await;
+    let after = operator
+        .wait_metrics(WAIT, "the stale marker", |m| {
+            m.value(&format!(
+                "apigw_compliance_findings_stale{{namespace=\"{namespace}\",profile=\"orders\"}}"
+            )) == 1.0
+        })
+        .await;
+    // The failing findings (what a non-compliance alert fires on) are still there, and
+    // the last complete scan is the one before the outage.
+    assert_eq!(failed(&after), failed(&before), "{}", after.0);
+    let last = |m: &Scrape| {
+        m.value(&format!("apigw_compliance_last_complete_scan_timestamp_seconds{{namespace=\"{namespace}\",profile=\"orders\"}}"))
+    };
+    assert_eq!(last(&after), last(&before));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_profile_leaves_nothing_behind() {
     let client = client_with_crd().await;
     let namespace = cluster::test_namespace(&client, "delete").await;
@@ -481,12 +552,7 @@ async fn deleting_a_profile_leaves_nothing_behind() {
             String::from_utf8_lossy(&out.stdout)
         );
     }
-    // Its metric series go with it (at the next reconcile of any profile).
-    apply(plane, &namespace, &profile_yaml("other", TWO_CONTROLS));
-    wait_for(&api, "other", &operator, WAIT, "a scan", |_, s| {
-        s.last_scan_time.is_some()
-    })
-    .await;
+    // Its metric series go with it at once, though no other profile is left.
     let deadline = Instant::now() + Duration::from_secs(10);
     while operator.metrics().contains(&series) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(200)).await;
