@@ -220,6 +220,7 @@ fn stall_event_reason(condition_reason: &str) -> &'static str {
         reason::SCAN_FAILED,
         reason::SCAN_INCOMPLETE,
         reason::CREDENTIALS_UNAVAILABLE,
+        reason::INTERNAL_ERROR,
     ]
     .into_iter()
     .find(|r| *r == condition_reason)
@@ -235,6 +236,10 @@ mod tests {
         assert_eq!(
             stall_event_reason(reason::ROLE_NOT_ALLOWED),
             reason::ROLE_NOT_ALLOWED
+        );
+        assert_eq!(
+            stall_event_reason(reason::INTERNAL_ERROR),
+            reason::INTERNAL_ERROR
         );
         assert_eq!(stall_event_reason("SomethingElse"), reason::SCAN_FAILED);
     }

@@ -83,8 +83,19 @@ pub(super) async fn reconcile(
     );
     let key = ObjectRef::from_obj(&*profile);
     let asked = ctx.requests.pending(&key);
-    let result =
-        tracing::Instrument::instrument(reconcile_profile(&profile, &ctx, asked), span).await;
+    let reconciled = isolated(tracing::Instrument::instrument(
+        reconcile_profile(&profile, &ctx, asked),
+        span.clone(),
+    ))
+    .await;
+    let result = match reconciled {
+        Ok(result) => result,
+        Err(panic) => {
+            let _entered = span.enter();
+            tracing::error!(panic = %panic, "the reconcile of this profile panicked; the profile is stalled, the others go on");
+            stall_after_panic(&profile, &ctx, panic).await
+        }
+    };
     // Whatever the reconcile wrote is the answer to the change events asked before it
     // started (a scan, or the stall that prevents one); a failed status write is not.
     if let (Ok(_), Some(revision)) = (&result, asked) {
@@ -101,6 +112,44 @@ pub(super) async fn reconcile(
         ),
     }
     result.map(|step| step.action)
+}
+
+/// Runs `reconcile`, turning a panic into an error carrying its message: a bug met by
+/// one profile stalls that profile, never the controller and the other profiles.
+async fn isolated<T>(reconcile: impl std::future::Future<Output = T>) -> Result<T, String> {
+    use futures::FutureExt;
+    std::panic::AssertUnwindSafe(reconcile)
+        .catch_unwind()
+        .await
+        .map_err(|payload| {
+            payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".to_string())
+        })
+}
+
+/// The profile's status after a panic: Stalled with `InternalError` until its spec
+/// changes.
+async fn stall_after_panic(
+    profile: &ComplianceProfile,
+    ctx: &Context,
+    panic: String,
+) -> Result<Step, Error> {
+    let before = profile.status.as_ref();
+    let new = status::stalled(
+        before,
+        profile.metadata.generation,
+        reason::INTERNAL_ERROR,
+        format!(
+            "apigw-compliance hit a bug while reconciling this profile ({panic}); it is retried when the spec changes; please report it with the profile's spec"
+        ),
+        &now(),
+    );
+    let found = ctx.write_status(profile, before, &new).await?;
+    ctx.events.scan(profile, before, &new).await;
+    Ok(Step::stalled(reason::INTERNAL_ERROR, found))
 }
 
 pub(super) fn error_policy(
@@ -352,7 +401,8 @@ async fn evaluate(ctx: &Context, scan: Scan, reads: &[SharedRead], now: &Time) -
     drop(permit);
     match evaluated {
         Ok(evaluated) => evaluated,
-        // The evaluation is pure: a panic there is a bug, surfaced as such.
+        // The evaluation is pure: a panic there is a bug; re-raised here, it stalls this
+        // profile alone (`isolated`).
         Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
 }
@@ -549,6 +599,25 @@ mod tests {
 
     fn at(second: i64) -> Time {
         Time(Timestamp::from_second(second).unwrap_or(Timestamp::UNIX_EPOCH))
+    }
+
+    #[tokio::test]
+    async fn a_panic_in_a_reconcile_becomes_its_error() {
+        assert_eq!(isolated(async { 7 }).await, Ok(7));
+        let panicked = isolated(async {
+            let empty: Vec<u8> = Vec::new();
+            // An out-of-bounds index: a bug as it would happen.
+            empty[usize::from(empty.is_empty())]
+        })
+        .await;
+        assert!(
+            panicked
+                .as_ref()
+                .is_err_and(|message| message.contains("index out of bounds")),
+            "{panicked:?}"
+        );
+        let with_text = isolated(async { std::panic::panic_any("evaluation bug") }).await;
+        assert_eq!(with_text, Err::<(), _>("evaluation bug".to_string()));
     }
 
     #[test]

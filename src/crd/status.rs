@@ -415,6 +415,9 @@ pub mod reason {
     pub const REMEDIATION_BLOCKED: &str = "RemediationBlocked";
     /// Remediated=False (Enforce): AWS refused a change; retried at the next scan.
     pub const REMEDIATION_FAILED: &str = "RemediationFailed";
+    /// Ready=False and Stalled: a bug met while reconciling this profile (a panic); the
+    /// other profiles go on.
+    pub const INTERNAL_ERROR: &str = "InternalError";
     /// Condition type, only with change events configured: whether the queues can be
     /// read.
     pub const CHANGE_EVENTS: &str = "ChangeEvents";
