@@ -1,13 +1,17 @@
 //! The operator's HTTP endpoints, for the kubelet's probes and for Prometheus:
-//! - `/healthz`: the process is alive and serving (liveness);
-//! - `/readyz`: the operator reached the Kubernetes API and can list ComplianceProfiles
-//!   (readiness); a standby replica waiting for the leader lease is ready too;
+//! - `/healthz` (liveness): fails when reconciles are running but none has made
+//!   progress (an AWS response, a finished reconcile) for [`STALL_AFTER`]: a wedged
+//!   operator is restarted;
+//! - `/readyz` (readiness): the operator can list ComplianceProfiles and, once its
+//!   controller runs, its watch of them is healthy; a standby replica waiting for the
+//!   leader lease is ready when it can list them;
 //! - `/metrics`: [`crate::metrics::Metrics`] in the OpenMetrics text format.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -18,26 +22,79 @@ use tokio::net::TcpListener;
 
 use crate::metrics::Metrics;
 
+/// Reconciles running with no progress for this long mean a wedged operator: longer
+/// than any one AWS call can take with its retries (a 30 s read timeout, 10 attempts).
+pub const STALL_AFTER: Duration = Duration::from_secs(10 * 60);
+
 /// What the endpoints report.
 pub struct HttpState {
     pub metrics: Arc<Metrics>,
-    ready: AtomicBool,
+    pub health: Arc<Health>,
 }
 
 impl HttpState {
     pub fn new(metrics: Arc<Metrics>) -> Self {
         HttpState {
             metrics,
-            ready: AtomicBool::new(false),
+            health: Arc::default(),
         }
     }
+}
 
-    pub fn set_ready(&self, ready: bool) {
-        self.ready.store(ready, Ordering::Relaxed);
+/// What the probes say, kept up to date by the controller. Progress itself is clocked
+/// by [`Metrics::progressed`] (every AWS response and finished reconcile).
+#[derive(Debug, Default)]
+pub struct Health {
+    /// ComplianceProfiles could be listed (API server, CRD, RBAC).
+    listed: AtomicBool,
+    /// The controller's watch of profiles reports errors.
+    watch_failing: AtomicBool,
+    reconciling: AtomicUsize,
+}
+
+impl Health {
+    pub fn set_listed(&self) {
+        self.listed.store(true, Ordering::Relaxed);
     }
 
-    fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Relaxed)
+    /// The controller's watch delivered an event (`true`) or an error (`false`).
+    pub fn watch_ok(&self, ok: bool) {
+        self.watch_failing.store(!ok, Ordering::Relaxed);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.listed.load(Ordering::Relaxed) && !self.watch_failing.load(Ordering::Relaxed)
+    }
+
+    /// A reconcile runs until the guard is dropped; its start and end are progress.
+    pub fn reconciling(self: &Arc<Self>, metrics: &Arc<Metrics>) -> ReconcileGuard {
+        self.reconciling.fetch_add(1, Ordering::Relaxed);
+        metrics.progressed();
+        ReconcileGuard(self.clone(), metrics.clone())
+    }
+
+    /// `Err` (why) when reconciles run and nothing has progressed since
+    /// `last_progress` for [`STALL_AFTER`].
+    pub fn is_live(&self, now: Instant, last_progress: Instant) -> Result<(), String> {
+        let running = self.reconciling.load(Ordering::Relaxed);
+        let quiet = now.saturating_duration_since(last_progress);
+        if running > 0 && quiet >= STALL_AFTER {
+            return Err(format!(
+                "{running} reconcile(s) running and no progress (an AWS response, a finished reconcile) for {} s",
+                quiet.as_secs()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Marks a running reconcile; its end is progress.
+pub struct ReconcileGuard(Arc<Health>, Arc<Metrics>);
+
+impl Drop for ReconcileGuard {
+    fn drop(&mut self) {
+        self.0.reconciling.fetch_sub(1, Ordering::Relaxed);
+        self.1.progressed();
     }
 }
 
@@ -104,11 +161,20 @@ fn respond(state: &HttpState, method: &Method, path: &str) -> Response<Full<Byte
         return text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n".into());
     }
     match path {
-        "/healthz" => text(StatusCode::OK, "ok\n".into()),
-        "/readyz" if state.is_ready() => text(StatusCode::OK, "ready\n".into()),
+        "/healthz" => match state
+            .health
+            .is_live(Instant::now(), state.metrics.last_progress())
+        {
+            Ok(()) => text(StatusCode::OK, "ok\n".into()),
+            Err(why) => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not live: {why}\n"),
+            ),
+        },
+        "/readyz" if state.health.is_ready() => text(StatusCode::OK, "ready\n".into()),
         "/readyz" => text(
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: the Kubernetes API or the ComplianceProfile CRD is not reachable yet\n"
+            "not ready: the Kubernetes API or the ComplianceProfile CRD is not reachable, or the watch of profiles is failing\n"
                 .into(),
         ),
         "/metrics" => {
@@ -139,7 +205,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn readiness_follows_the_flag_and_health_does_not() {
+    fn readiness_follows_the_list_and_the_watch() {
         let state = HttpState::new(Arc::new(Metrics::default()));
         assert_eq!(
             respond(&state, &Method::GET, "/healthz").status(),
@@ -149,7 +215,17 @@ mod tests {
             respond(&state, &Method::GET, "/readyz").status(),
             StatusCode::SERVICE_UNAVAILABLE
         );
-        state.set_ready(true);
+        state.health.set_listed();
+        assert_eq!(
+            respond(&state, &Method::GET, "/readyz").status(),
+            StatusCode::OK
+        );
+        state.health.watch_ok(false);
+        assert_eq!(
+            respond(&state, &Method::GET, "/readyz").status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        state.health.watch_ok(true);
         assert_eq!(
             respond(&state, &Method::GET, "/readyz").status(),
             StatusCode::OK
@@ -161,6 +237,30 @@ mod tests {
         assert_eq!(
             respond(&state, &Method::POST, "/healthz").status(),
             StatusCode::METHOD_NOT_ALLOWED
+        );
+    }
+
+    #[test]
+    fn liveness_fails_only_while_reconciles_make_no_progress() {
+        let (health, metrics) = (Arc::new(Health::default()), Arc::new(Metrics::default()));
+        let start = Instant::now();
+        // Nothing running: live however long nothing happens.
+        assert!(health.is_live(start + STALL_AFTER * 3, start).is_ok());
+        let guard = health.reconciling(&metrics);
+        let progress = metrics.last_progress();
+        assert!(health.is_live(progress + STALL_AFTER / 2, progress).is_ok());
+        let stuck = health.is_live(progress + STALL_AFTER, progress);
+        assert!(
+            stuck
+                .as_ref()
+                .is_err_and(|why| why.contains("1 reconcile(s)")),
+            "{stuck:?}"
+        );
+        drop(guard);
+        assert!(
+            health
+                .is_live(progress + STALL_AFTER * 10, progress)
+                .is_ok()
         );
     }
 

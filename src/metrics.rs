@@ -125,6 +125,9 @@ pub struct Metrics {
     last_complete_scan: Family<ProfileLabels, Gauge>,
     /// The profiles with a series in the two families above.
     profile_series: Mutex<BTreeSet<ProfileLabels>>,
+    /// Milliseconds after `epoch` of the last progress (for the liveness probe).
+    progressed: AtomicU64,
+    epoch: std::time::Instant,
     aws_calls: Family<AwsLabels, Counter>,
     aws_errors: Family<AwsErrorLabels, Counter>,
     remediations: Family<RemediationLabels, Counter>,
@@ -278,6 +281,8 @@ impl Default for Metrics {
             findings_stale,
             last_complete_scan,
             profile_series: Mutex::default(),
+            progressed: AtomicU64::new(0),
+            epoch: std::time::Instant::now(),
             aws_calls,
             aws_errors,
             remediations,
@@ -397,8 +402,23 @@ impl Metrics {
         });
     }
 
-    /// Counts one AWS request, and its failure class when it failed.
+    /// Something moved: an AWS response came, a reconcile started or ended.
+    pub fn progressed(&self) {
+        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.progressed
+            .fetch_max(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// When something last moved.
+    pub fn last_progress(&self) -> std::time::Instant {
+        self.epoch
+            + Duration::from_millis(self.progressed.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Counts one AWS request, and its failure class when it failed (a response, or a
+    /// failure to get one, is progress).
     pub fn aws_call(&self, service: &str, error_class: Option<&str>) {
+        self.progressed();
         self.aws_calls
             .get_or_create(&AwsLabels {
                 service: service.to_string(),

@@ -73,6 +73,8 @@ pub struct Context {
     pub(super) writes: Writes,
     /// Re-evaluations asked by change events, and the change-events queues' health.
     pub(super) requests: Requests,
+    /// What /healthz and /readyz report.
+    pub(super) health: Arc<crate::http::Health>,
 }
 
 /// How one reconcile ended: the classification drives the requeue, the metric label

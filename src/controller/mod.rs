@@ -186,12 +186,16 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let profiles = watcher(api, watcher::Config::default())
         .modify(trim_cached_profile)
         .reflect(writer)
-        .inspect(move |event| {
-            if matches!(
-                event,
-                Ok(watcher::Event::Delete(_) | watcher::Event::InitDone)
-            ) {
-                let _ = deleted_tx.send(());
+        .inspect({
+            let health = state.health.clone();
+            move |event| {
+                health.watch_ok(event.is_ok());
+                if matches!(
+                    event,
+                    Ok(watcher::Event::Delete(_) | watcher::Event::InitDone)
+                ) {
+                    let _ = deleted_tx.send(());
+                }
             }
         })
         .applied_objects();
@@ -243,6 +247,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         memory: Default::default(),
         writes: Default::default(),
         requests,
+        health: state.health.clone(),
     });
     tokio::spawn(sweep_inventories(ctx.clone(), shutdown.clone()));
     {
@@ -385,7 +390,7 @@ async fn report_readiness(api: Api<ComplianceProfile>, state: Arc<HttpState>, sh
     loop {
         match api.list_metadata(&ListParams::default().limit(1)).await {
             Ok(_) => {
-                state.set_ready(true);
+                state.health.set_listed();
                 return;
             }
             Err(e) => {

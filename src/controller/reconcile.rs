@@ -81,6 +81,7 @@ pub(super) async fn reconcile(
         namespace = profile.namespace().unwrap_or_default(),
         profile = profile.name_any()
     );
+    let _running = ctx.health.reconciling(&ctx.metrics);
     let key = ObjectRef::from_obj(&*profile);
     let asked = ctx.requests.pending(&key);
     let reconciled = isolated(tracing::Instrument::instrument(

@@ -3,6 +3,7 @@
 //! as AWS. Each test works in its own namespace and moto account, with its own operator
 //! watching only that namespace, so the tests run in parallel.
 
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use apigw_compliance::crd::{ComplianceProfile, ConditionStatus};
@@ -862,4 +863,60 @@ async fn a_profile_without_a_control_list_reports_every_security_hub_control() {
             "{scrape}"
         );
     }
+}
+
+/// /readyz follows the watch of profiles: it fails while the API server is away and
+/// comes back with it, and /healthz stays up through it (nothing is wedged).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_the_watch_through_an_api_server_outage() {
+    // A control plane of its own: stopping the shared one would break the other tests.
+    let plane = tokio::task::spawn_blocking(|| cluster::ControlPlane::start("probes"))
+        .await
+        .expect("join the control plane's start")
+        .unwrap_or_else(|e| panic!("cannot start a control plane: {e}"));
+    let client = plane.client().await;
+    let applied = plane.kubectl_with_stdin(["apply", "-f", "-"], &crd_yaml());
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    cluster::wait_crd_established(&client, CRD_NAME).await;
+    let namespace = cluster::test_namespace(&client, "probes").await;
+    let account = new_account().await;
+    let operator = Operator::watching(&namespace, &account)
+        .kubeconfig(plane.kubeconfig_path())
+        .start()
+        .await;
+    operator.wait_ready(WAIT).await;
+
+    let status = |path: &str| operator.get(path).map(|(code, _)| code);
+    let until = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + WAIT;
+        while !done() {
+            assert!(
+                Instant::now() < deadline,
+                "{what} not reached; log:\n{}",
+                operator.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let _ = Command::new("kill")
+        .arg(plane.apiserver_pid().to_string())
+        .status();
+    until("/readyz failing while the API server is away", &|| {
+        status("/readyz") == Some(503)
+    });
+    assert_eq!(status("/healthz"), Some(200));
+    let plane = tokio::task::spawn_blocking(move || {
+        plane.restart_apiserver();
+        plane
+    })
+    .await
+    .expect("restart the API server");
+    until("/readyz back with the API server", &|| {
+        status("/readyz") == Some(200)
+    });
+    drop(plane);
 }
