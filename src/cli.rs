@@ -348,7 +348,7 @@ async fn run_scan(args: &ScanArgs) -> Result<ExitCode, Usage> {
                 RemediateArg::Enforce => Mode::Enforce,
             };
             let plan = scan.plan([&inventory], &verdicts.findings);
-            let outcome = pipeline::remediate(mode, &plan, &identity.sdk).await;
+            let outcome = pipeline::remediate(mode, &plan, &identity.sdk, None).await;
             Some(RemediationReport {
                 mode,
                 plan,

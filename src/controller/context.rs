@@ -75,6 +75,8 @@ pub struct Context {
     pub(super) requests: Requests,
     /// What /healthz and /readyz report.
     pub(super) health: Arc<crate::http::Health>,
+    /// Asked before each remediation write (leading, not shutting down).
+    pub(super) write_gate: crate::pipeline::apply::WriteGate,
 }
 
 /// How one reconcile ended: the classification drives the requeue, the metric label

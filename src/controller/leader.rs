@@ -8,6 +8,8 @@
 //! replicas does not matter. Writes use the record's resourceVersion, so two replicas
 //! racing for an expired lease cannot both win.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
@@ -47,6 +49,43 @@ pub struct LeaderElector {
     api: Api<Lease>,
     config: LeaseConfig,
     observed: Option<Observed>,
+    leadership: Leadership,
+}
+
+/// Whether this replica still leads, for whoever must not act without it (remediation
+/// writes): it does from a successful acquire or renewal until the renew deadline after
+/// the last one, the time a holder keeps trying before it gives the lease up. Another
+/// replica can take the lease only after the lease duration, which is longer.
+#[derive(Clone, Debug)]
+pub struct Leadership {
+    epoch: Instant,
+    /// Milliseconds after `epoch` until which this replica leads; 0: it does not.
+    until: Arc<AtomicU64>,
+}
+
+impl Leadership {
+    fn new() -> Self {
+        Leadership {
+            epoch: Instant::now(),
+            until: Arc::default(),
+        }
+    }
+
+    fn renewed(&self, at: Instant, valid_for: Duration) {
+        let until = at.saturating_duration_since(self.epoch) + valid_for;
+        let ms = u64::try_from(until.as_millis()).unwrap_or(u64::MAX);
+        self.until.store(ms, Ordering::Relaxed);
+    }
+
+    fn ended(&self) {
+        self.until.store(0, Ordering::Relaxed);
+    }
+
+    /// Whether this replica leads at `now`.
+    pub fn holds(&self, now: Instant) -> bool {
+        let until = self.until.load(Ordering::Relaxed);
+        until > 0 && now.saturating_duration_since(self.epoch) < Duration::from_millis(until)
+    }
 }
 
 /// Why leadership ended.
@@ -67,7 +106,13 @@ impl LeaderElector {
             api: Api::namespaced(client, &config.namespace),
             config,
             observed: None,
+            leadership: Leadership::new(),
         }
+    }
+
+    /// Whether this replica leads, readable while `hold` runs.
+    pub fn leadership(&self) -> Leadership {
+        self.leadership.clone()
     }
 
     /// Waits until this replica holds the lease. Returns false if `stop` completes first.
@@ -77,6 +122,8 @@ impl LeaderElector {
         loop {
             match self.try_acquire_or_renew().await {
                 Ok(true) => {
+                    self.leadership
+                        .renewed(Instant::now(), self.config.renew_deadline());
                     tracing::info!(lease = %self.config.name, identity = %self.config.identity, "acquired the leader lease");
                     return true;
                 }
@@ -108,17 +155,23 @@ impl LeaderElector {
         loop {
             tokio::select! {
                 () = tokio::time::sleep(self.config.retry) => {}
-                () = &mut stop => return Ok(()),
+                () = &mut stop => {
+                    self.leadership.ended();
+                    return Ok(());
+                }
             }
             let failure = match self.try_acquire_or_renew().await {
                 Ok(true) => {
                     last_renewal = Instant::now();
+                    self.leadership
+                        .renewed(last_renewal, self.config.renew_deadline());
                     continue;
                 }
                 Ok(false) => "another replica holds the lease".to_string(),
                 Err(e) => e.to_string(),
             };
             if last_renewal.elapsed() >= self.config.renew_deadline() {
+                self.leadership.ended();
                 return Err(LeaseLost {
                     namespace: self.config.namespace.clone(),
                     name: self.config.name.clone(),
@@ -234,5 +287,24 @@ impl LeaderElector {
             Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
             Err(e) => Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leadership_lasts_the_renew_deadline_after_each_renewal() {
+        let leadership = Leadership::new();
+        let start = Instant::now();
+        assert!(!leadership.holds(start));
+        leadership.renewed(start, Duration::from_secs(10));
+        assert!(leadership.holds(start + Duration::from_secs(9)));
+        assert!(!leadership.holds(start + Duration::from_secs(10)));
+        leadership.renewed(start + Duration::from_secs(8), Duration::from_secs(10));
+        assert!(leadership.holds(start + Duration::from_secs(17)));
+        leadership.ended();
+        assert!(!leadership.holds(start + Duration::from_secs(9)));
     }
 }

@@ -42,6 +42,7 @@ use crate::http::{self, HttpState};
 use crate::inventory::cache::InventoryCache;
 use crate::inventory::reader::ReadOptions;
 use crate::metrics::Metrics;
+use crate::pipeline::apply::WriteGate;
 use crate::telemetry;
 
 pub use args::{MANAGER, RunArgs};
@@ -226,6 +227,8 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
             "no client-side limit on API Gateway requests (--aws-rate-limit 0): the account's shared quota is only protected by the SDK's adaptive retry"
         ),
     }
+    // Set once this replica takes part in leader election; unset, every write may go.
+    let leadership: Arc<std::sync::OnceLock<leader::Leadership>> = Arc::default();
     let ctx = Arc::new(Context {
         client: client.clone(),
         tenancy,
@@ -248,6 +251,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         writes: Default::default(),
         requests,
         health: state.health.clone(),
+        write_gate: write_gate(&shutdown, &leadership),
     });
     tokio::spawn(sweep_inventories(ctx.clone(), shutdown.clone()));
     {
@@ -281,6 +285,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
             retry: (duration / 5).max(Duration::from_millis(500)),
         },
     );
+    let _ = leadership.set(elector.leadership());
     if !elector.acquire(shutdown.clone().wait()).await {
         return Ok(());
     }
@@ -304,6 +309,27 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     held?;
     elector.release().await;
     Ok(())
+}
+
+/// What remediation asks before each write: no write starts once the operator shuts
+/// down or this replica stops leading, so a write goes whole or not at all and two
+/// replicas never write at once.
+fn write_gate(
+    shutdown: &Shutdown,
+    leadership: &Arc<std::sync::OnceLock<leader::Leadership>>,
+) -> WriteGate {
+    let (stopping, leadership) = (shutdown.0.clone(), leadership.clone());
+    WriteGate(Arc::new(move || {
+        if *stopping.borrow() {
+            return Err("the operator is shutting down".to_string());
+        }
+        match leadership.get() {
+            Some(lead) if !lead.holds(Instant::now()) => {
+                Err("this replica no longer holds the leader lease".to_string())
+            }
+            _ => Ok(()),
+        }
+    }))
 }
 
 /// One consumer task per change-events queue, until shutdown.

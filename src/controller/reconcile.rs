@@ -555,7 +555,8 @@ async fn remediate(
     plan: crate::model::plan::RemediationPlan,
 ) -> RemediationReport {
     let ctx = run.ctx;
-    let outcome = pipeline::remediate(mode, &plan, &identity.sdk).await;
+    let outcome =
+        pipeline::remediate(mode, &plan, &identity.sdk, Some(ctx.write_gate.clone())).await;
     let scope = &run.profile.spec.scope;
     ctx.writes.record(
         &Identity::new(scope.role_arn.as_deref(), scope.external_id.as_deref()),

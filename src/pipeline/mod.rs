@@ -143,9 +143,17 @@ pub fn needs(spec: &ComplianceProfileSpec) -> Needs {
 
 /// Applies (Enforce) or checks and shows (DryRun) a plan with the scan's AWS
 /// configuration.
-pub async fn remediate(mode: Mode, plan: &RemediationPlan, sdk: &SdkConfig) -> ApplyOutcome {
+/// `write_gate` is asked before each write (the operator: still leading, not shutting
+/// down).
+pub async fn remediate(
+    mode: Mode,
+    plan: &RemediationPlan,
+    sdk: &SdkConfig,
+    write_gate: Option<apply::WriteGate>,
+) -> ApplyOutcome {
     let options = ApplyOptions {
         dry_run: mode == Mode::DryRun,
+        write_gate,
         ..ApplyOptions::default()
     };
     apply::apply(plan, sdk, &options).await

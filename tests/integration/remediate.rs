@@ -94,7 +94,7 @@ async fn run(
     settings: &RemediationSettings,
 ) -> RemediationReport {
     let plan = plan([inventory], findings, params, settings);
-    let outcome = apigw_compliance::pipeline::remediate(mode, &plan, sdk).await;
+    let outcome = apigw_compliance::pipeline::remediate(mode, &plan, sdk, None).await;
     RemediationReport {
         mode,
         plan,
@@ -1343,4 +1343,39 @@ async fn dry_run_looks_for_a_certificate_to_reuse_and_sends_nothing_else() {
         outcome.outcome.changes[0].call.request,
         json!({"patchOperations": [{"op": "replace", "path": "/clientCertificateId", "value": "${generatedClientCertificateId}"}]})
     );
+}
+
+/// Once the write gate closes (the operator shutting down, a lost leader lease), no
+/// write starts: every item says it was not sent, and AWS saw only reads.
+#[tokio::test]
+async fn a_closed_write_gate_sends_no_write() {
+    let account = new_account().await;
+    let sdk = account.sdk_config(REGION);
+    seed::set_cloudwatch_role(&sdk, &account.account_id).await;
+    failing_rest_stage(&sdk, "orders").await;
+    let acl = seed::web_acl(&sdk, "api").await;
+    let params = ControlParameters::default();
+    let (inventory, findings) = scan(&sdk, &params).await;
+    let plan = plan([&inventory], &findings, &params, &settings_with_acl(&acl));
+    assert!(!plan.changes.is_empty());
+
+    account.reset_call_counts().await;
+    let gate = apigw_compliance::pipeline::apply::WriteGate(std::sync::Arc::new(|| {
+        Err("this replica no longer holds the leader lease".to_string())
+    }));
+    let outcome =
+        apigw_compliance::pipeline::remediate(Mode::Enforce, &plan, &sdk, Some(gate)).await;
+    let calls = account.call_counts().await;
+    assert_eq!(calls.writes(), 0, "{calls:?}");
+    let items: Vec<_> = outcome.changes.iter().flat_map(|c| &c.items).collect();
+    assert!(!items.is_empty());
+    for item in items {
+        assert_eq!(item.status, ItemStatus::Failed, "{item:?}");
+        assert!(
+            item.message.as_deref().is_some_and(
+                |m| m.starts_with("not sent: this replica no longer holds the leader lease")
+            ),
+            "{item:?}"
+        );
+    }
 }

@@ -48,6 +48,16 @@ impl Settled {
         }
     }
 
+    /// Not sent because writes stopped (`why`); the next scan (of the next leader)
+    /// makes it.
+    pub(super) fn not_sent(why: String) -> Self {
+        Settled {
+            status: ItemStatus::Failed,
+            message: Some(format!("not sent: {why}; the next scan makes it")),
+            kind: Some(ErrorKind::Unavailable),
+        }
+    }
+
     pub(super) fn failed(error: AwsError) -> Self {
         Settled {
             status: ItemStatus::Failed,
@@ -122,6 +132,31 @@ impl<'a> Pending<'a> {
 }
 
 impl Edge<'_> {
+    /// Whether the open items must not be sent, settling them: DryRun shows them as
+    /// would-apply; a closed write gate (shutdown, a lost lease) leaves them unsent.
+    /// Asked just before each write, so a write either goes whole or never starts.
+    pub(super) fn holds_back(&self, pending: &mut [Pending<'_>]) -> bool {
+        if self.options.dry_run {
+            Pending::settle(pending, &Settled::new(ItemStatus::WouldApply, None));
+            return true;
+        }
+        match self.write_gate() {
+            Ok(()) => false,
+            Err(why) => {
+                Pending::settle(pending, &Settled::not_sent(why));
+                true
+            }
+        }
+    }
+
+    /// The write gate's answer now.
+    pub(super) fn write_gate(&self) -> Result<(), String> {
+        self.options
+            .write_gate
+            .as_ref()
+            .map_or(Ok(()), |gate| (gate.0)())
+    }
+
     pub(super) fn clients(&mut self, region: &str) -> &Clients {
         let sdk = self.sdk;
         self.clients.entry(region.to_string()).or_insert_with(|| {

@@ -38,7 +38,7 @@ use crate::model::plan::{
     Call, Change, ChangeItem, Edit, Operation, PatchValue, Precondition, RemediationPlan,
 };
 
-pub use options::ApplyOptions;
+pub use options::{ApplyOptions, WriteGate};
 pub use rest::MANAGED_CERTIFICATE_TAG;
 
 use edge::{Edge, Pending, Settled};

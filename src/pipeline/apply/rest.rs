@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::aws::error::{Needed, classify};
 use crate::controls::client_certificate;
 use crate::inventory::single;
-use crate::model::outcome::{CertificateAction, CertificateResult, ItemStatus};
+use crate::model::outcome::{CertificateAction, CertificateResult};
 use crate::model::plan::{Call, Change, ChangeItem, Edit, PatchValue, call_for};
 
 use super::edge::{Edge, Pending, Settled};
@@ -128,6 +128,13 @@ impl Edge<'_> {
                 "no managed client certificate to reuse: GenerateClientCertificate would create one".to_string(),
             );
         }
+        if let Err(why) = self.write_gate() {
+            return result(
+                CertificateAction::Failed,
+                None,
+                format!("GenerateClientCertificate not sent: {why}"),
+            );
+        }
         let generated = client
             .generate_client_certificate()
             .description(client_certificate::GENERATED_CERTIFICATE_DESCRIPTION)
@@ -197,8 +204,7 @@ impl Edge<'_> {
         if open.is_empty() {
             return call;
         }
-        if self.options.dry_run {
-            Pending::settle(pending, &Settled::new(ItemStatus::WouldApply, None));
+        if self.holds_back(pending) {
             return call;
         }
         let sent = client
@@ -239,8 +245,7 @@ impl Edge<'_> {
         if open.is_empty() {
             return call;
         }
-        if self.options.dry_run {
-            Pending::settle(pending, &Settled::new(ItemStatus::WouldApply, None));
+        if self.holds_back(pending) {
             return call;
         }
         let sent = client

@@ -246,8 +246,7 @@ impl Edge<'_> {
         if update.is_empty() {
             return call;
         }
-        if self.options.dry_run {
-            Pending::settle(pending, &Settled::new(ItemStatus::WouldApply, None));
+        if self.holds_back(pending) {
             return call;
         }
         let sent = client

@@ -60,8 +60,7 @@ impl Edge<'_> {
         if pending.iter().all(|p| p.result.is_some()) {
             return call;
         }
-        if self.options.dry_run {
-            Pending::settle(pending, &Settled::new(ItemStatus::WouldApply, None));
+        if self.holds_back(pending) {
             return call;
         }
         let client = self.clients(&change.region).waf.clone();
@@ -83,7 +82,14 @@ impl Edge<'_> {
                         .as_service_error()
                         .is_some_and(|s| s.is_waf_unavailable_entity_exception());
                     match delays.next() {
-                        Some(delay) if propagating => tokio::time::sleep(*delay).await,
+                        Some(delay) if propagating => {
+                            tokio::time::sleep(*delay).await;
+                            // A retry is a new write: the gate is asked again.
+                            if let Err(why) = self.write_gate() {
+                                Pending::settle(pending, &Settled::not_sent(why));
+                                break;
+                            }
+                        }
                         _ => {
                             let error = classify(
                                 &change.region,
