@@ -395,6 +395,42 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    /// Whatever bytes a profile file holds, reading and checking it returns (an error
+    /// or a profile), never panics: the sample profiles cut at every character and with
+    /// bytes changed at random (a fixed xorshift sequence).
+    #[test]
+    fn arbitrary_bytes_never_panic_the_profile_reader() {
+        let samples = [
+            include_str!("../../examples/profile.yaml"),
+            include_str!("../../examples/profile-remediate.yaml"),
+        ];
+        let check = |text: &str| {
+            if let Ok(profile) = ComplianceProfile::from_manifest(text) {
+                let _ = profile.spec.validate();
+            }
+        };
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for sample in samples {
+            for (cut, _) in sample.char_indices() {
+                check(&sample[..cut]);
+            }
+            for _ in 0..2_000 {
+                let mut bytes = sample.as_bytes().to_vec();
+                for _ in 0..=(next() % 8) {
+                    let at = (next() % bytes.len() as u64) as usize;
+                    bytes[at] = (next() & 0xff) as u8;
+                }
+                check(&String::from_utf8_lossy(&bytes));
+            }
+        }
+    }
     use crate::crd::schema::INTERVAL_FLOOR_RULE;
     use crate::crd::settings::{DEFAULT_INTERVAL, RemediationMode, RemediationSettings};
     use crate::crd::spec::ControlSelection;
