@@ -17,6 +17,8 @@ mod support;
 
 // Change events (SQS) reach status without a sweep.
 mod change_events;
+// Answers the operator cannot use (the AWS edge under faults).
+mod faults;
 // The Helm chart: rendering, values schema, RBAC, and the operator run with the
 // chart's identity.
 mod chart;
