@@ -371,18 +371,34 @@ impl<'a> RegionReader<'a> {
                 ""
             }
         ));
-        let results: Vec<Result<V2Api, ReadError>> = stream::iter(listed)
+        let results: Vec<Result<(V2Api, Vec<ReadError>), ReadError>> = stream::iter(listed)
             .map(|api| self.v2_api(api))
             .buffer_unordered(self.options.api_concurrency.max(1))
             .collect()
             .await;
-        Ok(split_outcomes(results, |api| &api.id))
+        let mut partial = Vec::new();
+        let results = results
+            .into_iter()
+            .map(|read| {
+                read.map(|(api, errors)| {
+                    partial.extend(errors);
+                    api
+                })
+            })
+            .collect();
+        let (apis, mut errors) = split_outcomes(results, |api| &api.id);
+        errors.extend(partial);
+        Ok((apis, errors))
     }
 
+    /// The API with its stages, and its routes and integrations when asked for. A
+    /// failed GetRoutes or GetIntegrations costs only what needs it: the API and its
+    /// stages stay (their other controls are judged), the failure is returned beside
+    /// them, and no finding is made of what was not read.
     pub(super) async fn v2_api(
         &self,
         api: aws_sdk_apigatewayv2::types::Api,
-    ) -> Result<V2Api, ReadError> {
+    ) -> Result<(V2Api, Vec<ReadError>), ReadError> {
         use aws_sdk_apigatewayv2::types::ProtocolType;
         let id = api.api_id().unwrap_or_default().to_string();
         let arn = v2_api_arn(self.region, &id);
@@ -420,12 +436,19 @@ impl<'a> RegionReader<'a> {
         let (stages, routes, integrations) =
             futures::join!(self.v2_stages(&id, &arn), routes, integrations);
         let mut stages = stages?;
-        let mut routes = routes?;
-        let mut integrations = integrations?;
+        let mut errors = Vec::new();
+        let mut routes = routes.unwrap_or_else(|e| {
+            errors.push(e);
+            Vec::new()
+        });
+        let mut integrations = integrations.unwrap_or_else(|e| {
+            errors.push(e);
+            Vec::new()
+        });
         stages.sort_by(|a, b| a.name.cmp(&b.name));
         routes.sort_by(|a, b| a.route_key.cmp(&b.route_key).then_with(|| a.id.cmp(&b.id)));
         integrations.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(V2Api {
+        let read = V2Api {
             name: api.name().unwrap_or_default().to_string(),
             tags: sorted(api.tags()),
             id,
@@ -433,7 +456,8 @@ impl<'a> RegionReader<'a> {
             stages,
             routes,
             integrations,
-        })
+        };
+        Ok((read, errors))
     }
 
     async fn v2_stages(&self, api_id: &str, api_arn: &str) -> Result<Vec<V2Stage>, ReadError> {

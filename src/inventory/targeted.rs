@@ -129,7 +129,12 @@ impl RegionReader<'_> {
             .set_protocol_type(api.protocol_type().cloned())
             .set_tags(api.tags().cloned())
             .build();
-        self.v2_api(listed).await
+        // A change event's read is all or nothing: a part that failed is read again
+        // when the message comes back.
+        match self.v2_api(listed).await? {
+            (api, errors) if errors.is_empty() => Ok(api),
+            (_, mut errors) => Err(errors.remove(0)),
+        }
     }
 
     /// GetStage of a v2 stage.

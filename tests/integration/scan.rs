@@ -1165,3 +1165,54 @@ async fn rest_access_logging_remediation_fills_empty_settings_and_keeps_set_ones
         );
     }
 }
+
+#[tokio::test]
+async fn a_denied_get_routes_costs_only_the_route_findings_of_that_api() {
+    use aws_sdk_apigatewayv2::types::ProtocolType;
+    let account = new_account().await;
+    let east = account.sdk_config("us-east-1");
+    let api = seed::v2_api(&east, "chat", ProtocolType::Http).await;
+    seed::v2_route(&east, &api, "GET /messages", None).await;
+    seed::v2_stage(&east, &api, "prod", seed::V2StageSpec::default()).await;
+    account
+        .deny("apigatewayv2:GetRoutes", Some("us-east-1"), Some(&api))
+        .await;
+
+    let output = run_scan(
+        &account,
+        &[
+            "--region",
+            "us-east-1",
+            "--control",
+            "APIGateway.8",
+            "--control",
+            "APIGateway.9",
+            "--output",
+            "json",
+        ],
+    );
+    let report = json(&output);
+    let got = verdicts(&report);
+    // The stage is still judged on what was read (no access logs: FAILED); the routes
+    // were not read, so there is no route finding at all, and the error says why.
+    assert_eq!(
+        got,
+        [(
+            (
+                "APIGateway.9".to_string(),
+                v2_arn("us-east-1", &api, "prod")
+            ),
+            "FAILED".to_string()
+        )]
+        .into_iter()
+        .collect(),
+        "{report:#}"
+    );
+    let errors = report["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 1, "{report:#}");
+    assert_eq!(errors[0]["operation"], "GetRoutes");
+    assert_eq!(
+        errors[0]["resourceArn"],
+        format!("arn:aws:apigateway:us-east-1::/apis/{api}")
+    );
+}
