@@ -268,27 +268,37 @@ impl<'a> RegionReader<'a> {
             self.region,
             listed.len()
         ));
-        let results: Vec<Result<RestApi, ReadError>> = stream::iter(listed)
-            .map(|api| self.rest_api(api))
+        let results: Vec<ApiRead<RestApi>> = stream::iter(listed)
+            .map(|api| async { Ok(self.rest_api(api).await) })
             .buffer_unordered(self.options.api_concurrency.max(1))
             .collect()
             .await;
         Ok(split_outcomes(results, |api| &api.id))
     }
 
+    /// The API with its stages. An API whose GetStages failed stays, without stages and
+    /// with the failure beside it, so that its name and tags still tell a profile's
+    /// scope whether the failure concerns it.
     pub(super) async fn rest_api(
         &self,
         api: aws_sdk_apigateway::types::RestApi,
-    ) -> Result<RestApi, ReadError> {
+    ) -> (RestApi, Vec<ReadError>) {
         let id = api.id().unwrap_or_default().to_string();
         let arn = rest_api_arn(self.region, &id);
-        let stages = self
-            .rest
-            .get_stages()
-            .rest_api_id(&id)
-            .send()
-            .await
-            .map_err(|e| self.error("GetStages", Some(arn.clone()), &e))?;
+        let identity = |stages, http_integration| RestApi {
+            name: api.name().unwrap_or_default().to_string(),
+            tags: sorted(api.tags()),
+            id: id.clone(),
+            http_integration,
+            stages,
+        };
+        let stages = match self.rest.get_stages().rest_api_id(&id).send().await {
+            Ok(stages) => stages,
+            Err(e) => {
+                let error = self.error("GetStages", Some(arn.clone()), &e);
+                return (identity(Vec::new(), None), vec![error]);
+            }
+        };
         let http_integration = if self.options.needs.http_integrations {
             Some(match self.has_http_integration(&id).await {
                 Ok(found) => IntegrationLookup::Found(found),
@@ -301,13 +311,7 @@ impl<'a> RegionReader<'a> {
         };
         let mut stages: Vec<RestStage> = stages.item().iter().map(rest_stage).collect();
         stages.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(RestApi {
-            name: api.name().unwrap_or_default().to_string(),
-            tags: sorted(api.tags()),
-            id,
-            http_integration,
-            stages,
-        })
+        (identity(stages, http_integration), Vec::new())
     }
 
     /// Whether any method of the API integrates with an HTTP backend (`HTTP` or
@@ -371,34 +375,20 @@ impl<'a> RegionReader<'a> {
                 ""
             }
         ));
-        let results: Vec<Result<(V2Api, Vec<ReadError>), ReadError>> = stream::iter(listed)
+        let results: Vec<ApiRead<V2Api>> = stream::iter(listed)
             .map(|api| self.v2_api(api))
             .buffer_unordered(self.options.api_concurrency.max(1))
             .collect()
             .await;
-        let mut partial = Vec::new();
-        let results = results
-            .into_iter()
-            .map(|read| {
-                read.map(|(api, errors)| {
-                    partial.extend(errors);
-                    api
-                })
-            })
-            .collect();
-        let (apis, mut errors) = split_outcomes(results, |api| &api.id);
-        errors.extend(partial);
-        Ok((apis, errors))
+        Ok(split_outcomes(results, |api| &api.id))
     }
 
     /// The API with its stages, and its routes and integrations when asked for. A
-    /// failed GetRoutes or GetIntegrations costs only what needs it: the API and its
-    /// stages stay (their other controls are judged), the failure is returned beside
-    /// them, and no finding is made of what was not read.
-    pub(super) async fn v2_api(
-        &self,
-        api: aws_sdk_apigatewayv2::types::Api,
-    ) -> Result<(V2Api, Vec<ReadError>), ReadError> {
+    /// failed call costs only what needs it: the API stays with what was read (its
+    /// other controls are judged, its name and tags still tell a scope whether the
+    /// failure concerns it), the failure is returned beside it, and no finding is made
+    /// of what was not read. `Err` only for an API this version cannot judge at all.
+    pub(super) async fn v2_api(&self, api: aws_sdk_apigatewayv2::types::Api) -> ApiRead<V2Api> {
         use aws_sdk_apigatewayv2::types::ProtocolType;
         let id = api.api_id().unwrap_or_default().to_string();
         let arn = v2_api_arn(self.region, &id);
@@ -435,8 +425,11 @@ impl<'a> RegionReader<'a> {
         };
         let (stages, routes, integrations) =
             futures::join!(self.v2_stages(&id, &arn), routes, integrations);
-        let mut stages = stages?;
         let mut errors = Vec::new();
+        let mut stages = stages.unwrap_or_else(|e| {
+            errors.push(e);
+            Vec::new()
+        });
         let mut routes = routes.unwrap_or_else(|e| {
             errors.push(e);
             Vec::new()
@@ -545,17 +538,24 @@ impl<'a> RegionReader<'a> {
     }
 }
 
+/// An API as read, with what of it could not be read; `Err` when nothing of it can be
+/// used.
+pub(super) type ApiRead<T> = Result<(T, Vec<ReadError>), ReadError>;
+
 /// Splits per-API outcomes into the APIs read (ordered by id, so output is stable
 /// whatever order the concurrent calls finished in) and the read errors.
 fn split_outcomes<T>(
-    outcomes: Vec<Result<T, ReadError>>,
+    outcomes: Vec<ApiRead<T>>,
     id: impl Fn(&T) -> &String,
 ) -> (Vec<T>, Vec<ReadError>) {
     let mut read = Vec::new();
     let mut errors = Vec::new();
     for outcome in outcomes {
         match outcome {
-            Ok(item) => read.push(item),
+            Ok((item, partial)) => {
+                read.push(item);
+                errors.extend(partial);
+            }
             Err(e) => errors.push(e),
         }
     }

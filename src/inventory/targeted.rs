@@ -11,7 +11,7 @@ use crate::model::arn::v2_api_arn;
 use super::from_sdk::v2_stage;
 use super::model::ReadError;
 use super::patch::Patch;
-use super::reader::{ReadOptions, RegionReader};
+use super::reader::{ApiRead, ReadOptions, RegionReader};
 use super::single;
 use super::target::Target;
 
@@ -25,6 +25,15 @@ pub async fn read_target(
 ) -> Result<Patch, ReadError> {
     let reader = RegionReader::new(sdk, region, options);
     reader.target(target).await
+}
+
+/// A change event's read of an API is all or nothing: a part that failed is read again
+/// when the message comes back.
+fn whole<T>(read: ApiRead<T>) -> Result<T, ReadError> {
+    match read? {
+        (api, errors) if errors.is_empty() => Ok(api),
+        (_, mut errors) => Err(errors.remove(0)),
+    }
 }
 
 /// `Ok(None)` for an error that says the resource does not exist.
@@ -111,7 +120,7 @@ impl RegionReader<'_> {
             .set_name(api.name().map(str::to_string))
             .set_tags(api.tags().cloned())
             .build();
-        self.rest_api(listed).await
+        whole(Ok(self.rest_api(listed).await))
     }
 
     /// GetApi, then the API as the region read reads it.
@@ -129,12 +138,7 @@ impl RegionReader<'_> {
             .set_protocol_type(api.protocol_type().cloned())
             .set_tags(api.tags().cloned())
             .build();
-        // A change event's read is all or nothing: a part that failed is read again
-        // when the message comes back.
-        match self.v2_api(listed).await? {
-            (api, errors) if errors.is_empty() => Ok(api),
-            (_, mut errors) => Err(errors.remove(0)),
-        }
+        whole(self.v2_api(listed).await)
     }
 
     /// GetStage of a v2 stage.

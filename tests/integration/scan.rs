@@ -1216,3 +1216,66 @@ async fn a_denied_get_routes_costs_only_the_route_findings_of_that_api() {
         format!("arn:aws:apigateway:us-east-1::/apis/{api}")
     );
 }
+
+#[tokio::test]
+async fn an_unreadable_api_that_the_scope_excludes_does_not_make_the_scan_incomplete() {
+    let account = new_account().await;
+    let east = account.sdk_config("us-east-1");
+    let (open, open_deployment) = seed::rest_api(&east, "payments-api").await;
+    seed::rest_stage(
+        &east,
+        &open,
+        &open_deployment,
+        "prod",
+        seed::COMPLIANT_REST_PATCHES,
+    )
+    .await;
+    let (locked, locked_deployment) = seed::rest_api(&east, "legacy-api").await;
+    seed::rest_stage(&east, &locked, &locked_deployment, "prod", &[]).await;
+    account
+        .deny("apigateway:GetStages", Some("us-east-1"), Some(&locked))
+        .await;
+    let profile = |apis: &str| {
+        let dir = tempdir();
+        let path = dir.join("profile.yaml");
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: apigwcompliance.io/v1alpha1\nkind: ComplianceProfile\nmetadata: {{name: p}}\nspec:\n  scope:\n    regions: [us-east-1]\n    apis: {apis}\n  controls:\n    enabled: [APIGateway.3]\n"
+            ),
+        )
+        .expect("write profile");
+        path
+    };
+    let scan = |path: std::path::PathBuf| {
+        run_scan(
+            &account,
+            &[
+                "--profile",
+                path.to_str().expect("path"),
+                "--output",
+                "json",
+            ],
+        )
+    };
+
+    // The unreadable API is known by its name: a scope that leaves it out is complete.
+    let output = scan(profile("{exclude: [legacy-*]}"));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = json(&output);
+    assert_eq!(
+        report["errors"].as_array().map(Vec::len),
+        Some(0),
+        "{report:#}"
+    );
+    // A scope that takes it in is incomplete, and says why.
+    let output = scan(profile("{include: [\"*\"]}"));
+    assert_eq!(output.status.code(), Some(3));
+    let report = json(&output);
+    assert_eq!(report["errors"][0]["operation"], "GetStages", "{report:#}");
+}
