@@ -17,8 +17,11 @@
 //! the other's read), after which N profiles cost one read per interval. Their
 //! verdicts are never older than their interval, as when each read alone.
 //!
-//! A read with errors serves the reconciles that waited on it but is not reused once
-//! finished: a profile retrying after a throttled or denied read must read again.
+//! A read with recoverable errors (throttled, unavailable, credentials) serves the
+//! reconciles that waited on it but is not reused once finished: a profile retrying
+//! must read again. A read whose only errors are terminal (access denied, not found:
+//! an SCP deny, say) is reused like a clean one: reading again cannot help until
+//! someone changes IAM, and it would cost every profile a full read each retry.
 //! Entries expire at the end of the longest window that asked for them, so memory
 //! holds at most one inventory per identity and region, and none once profiles stop
 //! scanning.
@@ -80,7 +83,7 @@ impl Entry {
         match self.read.get() {
             None => true,
             Some(inventory) => {
-                inventory.errors.is_empty() && now.saturating_duration_since(self.started) < max_age
+                only_terminal(inventory) && now.saturating_duration_since(self.started) < max_age
             }
         }
     }
@@ -88,9 +91,14 @@ impl Entry {
     fn expired(&self, now: Instant, hold: bool) -> bool {
         match self.read.get() {
             None => false,
-            Some(inventory) => (!hold && !inventory.errors.is_empty()) || now >= self.keep_until,
+            Some(inventory) => (!hold && !only_terminal(inventory)) || now >= self.keep_until,
         }
     }
+}
+
+/// Whether every error of a read is terminal (none: it is clean).
+fn only_terminal(inventory: &Inventory) -> bool {
+    inventory.errors.iter().all(|e| e.kind.is_terminal())
 }
 
 /// What the cache holds for a key.
@@ -478,21 +486,46 @@ mod tests {
         assert_eq!(counted.asked(), vec![REST, ALL]);
     }
 
-    #[tokio::test]
-    async fn a_failed_read_is_not_reused_and_is_swept() {
-        let counted = CountedCache::default();
-        let now = Instant::now();
-        let window = Duration::from_secs(30);
-        let failed = Inventory {
+    fn failed(kind: crate::model::ErrorKind) -> Inventory {
+        Inventory {
             regions: Vec::new(),
             errors: vec![ReadError {
                 region: "us-east-1".into(),
                 resource_arn: None,
                 operation: "GetRestApis".into(),
-                kind: crate::model::ErrorKind::AccessDenied,
-                message: "throttled".into(),
+                kind,
+                message: format!("{kind:?}"),
             }],
-        };
+        }
+    }
+
+    #[tokio::test]
+    async fn a_read_whose_errors_are_all_terminal_is_reused_like_a_clean_one() {
+        let counted = CountedCache::default();
+        let now = Instant::now();
+        let window = Duration::from_secs(30);
+        let denied = failed(crate::model::ErrorKind::AccessDenied);
+        counted.get(ALL, ALL, window, now, denied).await;
+        counted.cache.sweep(now);
+        let again = counted
+            .get(
+                ALL,
+                ALL,
+                window,
+                now + Duration::from_secs(5),
+                region("us-east-1"),
+            )
+            .await;
+        assert_eq!(counted.reads(), 1);
+        assert!(!again.fresh && again.inventory.errors.len() == 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_read_is_not_reused_and_is_swept() {
+        let counted = CountedCache::default();
+        let now = Instant::now();
+        let window = Duration::from_secs(30);
+        let failed = failed(crate::model::ErrorKind::Throttled);
         counted.get(ALL, ALL, window, now, failed).await;
         counted.cache.sweep(now);
         assert!(counted.cache.is_empty());
@@ -589,8 +622,8 @@ mod tests {
                 region: "us-east-1".into(),
                 resource_arn: Some("arn:aws:apigateway:us-east-1::/restapis/a1".into()),
                 operation: "GetStages".into(),
-                kind: crate::model::ErrorKind::AccessDenied,
-                message: "denied".into(),
+                kind: crate::model::ErrorKind::Throttled,
+                message: "throttled".into(),
             }],
         };
         holding.get(ALL, ALL, window, t0, failed).await;
