@@ -1,7 +1,8 @@
-//! Reliability under faults: what the operator's AWS edge does with answers it cannot
-//! use. A local server on 127.0.0.1 answers every API Gateway request with arbitrary
-//! bytes; the reader must report read errors, never panic and never report a pass for
-//! what it could not read.
+//! Reliability under faults: what the AWS edge does with answers it cannot use. A local
+//! server on 127.0.0.1 answers with arbitrary bytes; a fault-injecting proxy in front
+//! of moto (`support::fault_proxy`) answers 500s and 503s, resets connections and
+//! stalls. Whatever happens: no panic, no PASSED for anything unread, the right
+//! verdicts once the fault clears, and no write sent twice.
 
 use std::time::Duration;
 
@@ -13,6 +14,10 @@ use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+
+use crate::support::fault_proxy::{Fault, FaultProxy};
+use crate::support::moto::{MotoAccount, new_account};
+use crate::support::seed;
 
 /// Serves `bodies` in turn (then from the start again) as `200 OK` JSON answers to
 /// whatever is asked; returns the endpoint URL.
@@ -139,5 +144,179 @@ async fn arbitrary_answers_become_read_errors_never_a_panic_or_a_pass() {
         if inventory.regions.is_empty() {
             assert!(!inventory.errors.is_empty(), "{inventory:?}");
         }
+    }
+}
+
+/// `scan` through `proxy` as `account`, with these arguments; (exit code, JSON report).
+fn scan_through(
+    proxy: &FaultProxy,
+    account: &MotoAccount,
+    args: &[&str],
+) -> (Option<i32>, serde_json::Value) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_apigw-compliance"))
+        .arg("scan")
+        .args([
+            "--region",
+            "us-east-1",
+            "--output",
+            "json",
+            "--aws-rate-limit",
+            "0",
+        ])
+        .args(args)
+        .env_clear()
+        .envs(account.env("us-east-1"))
+        .env("AWS_ENDPOINT_URL", &proxy.url)
+        .output()
+        .expect("run apigw-compliance");
+    let report = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON report ({e}); stderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output.status.code(), report)
+}
+
+/// (control, resource ARN, status) of every finding.
+fn verdicts(report: &serde_json::Value) -> Vec<(String, String, String)> {
+    let mut out: Vec<_> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            (
+                f["controlId"].as_str().unwrap_or_default().to_string(),
+                f["resourceArn"].as_str().unwrap_or_default().to_string(),
+                f["status"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bursts_of_503s_and_connection_resets_are_retried_and_the_verdicts_are_right() {
+    let account = new_account().await;
+    let sdk = account.sdk_config("us-east-1");
+    seed::rest_api_with_prod_and_dev(&sdk, "orders").await;
+    let proxy = FaultProxy::start(&account.endpoint_url).await;
+    let (code, clean) = scan_through(&proxy, &account, &["--control", "APIGateway.3"]);
+    assert_eq!(code, Some(0), "{clean:#}");
+
+    // The list call meets three 503s, the stages two resets: the SDK's retries ride
+    // them out, and the verdicts are those of the clean scan.
+    proxy.inject("/restapis", Some("GET"), Fault::Status(503), Some(3));
+    proxy.inject("/stages", Some("GET"), Fault::Reset, Some(2));
+    let (code, faulted) = scan_through(&proxy, &account, &["--control", "APIGateway.3"]);
+    assert_eq!(proxy.fired(), 5, "every injected fault met a request");
+    assert_eq!(code, Some(0), "{faulted:#}");
+    assert_eq!(verdicts(&faulted), verdicts(&clean));
+    assert_eq!(
+        faulted["errors"].as_array().map(Vec::len),
+        Some(0),
+        "{faulted:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_that_keeps_failing_or_stalls_is_an_error_and_never_a_pass() {
+    let account = new_account().await;
+    let sdk = account.sdk_config("us-east-1");
+    let open = seed::rest_api_with_prod_and_dev(&sdk, "open").await;
+    let broken = seed::rest_api_with_prod_and_dev(&sdk, "broken").await;
+    let stalled = seed::rest_api_with_prod_and_dev(&sdk, "stalled").await;
+    let proxy = FaultProxy::start(&account.endpoint_url).await;
+    proxy.inject(
+        &format!("/restapis/{broken}/stages"),
+        None,
+        Fault::Status(500),
+        None,
+    );
+    proxy.inject(
+        &format!("/restapis/{stalled}/stages"),
+        None,
+        Fault::Stall(Duration::from_secs(30)),
+        None,
+    );
+    let (code, report) = scan_through(
+        &proxy,
+        &account,
+        &[
+            "--control",
+            "APIGateway.3",
+            "--max-attempts",
+            "2",
+            "--aws-read-timeout-seconds",
+            "2",
+        ],
+    );
+    // Incomplete (exit 3), the readable API judged, nothing of the other two reported.
+    assert_eq!(code, Some(3), "{report:#}");
+    let judged: Vec<String> = verdicts(&report)
+        .into_iter()
+        .map(|(_, arn, _)| arn)
+        .collect();
+    assert!(judged.iter().all(|arn| arn.contains(&open)), "{judged:?}");
+    assert_eq!(judged.len(), 2, "{judged:?}");
+    let mut failed: Vec<(String, String)> = report["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| {
+            (
+                e["resourceArn"].as_str().unwrap_or_default().to_string(),
+                e["kind"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    failed.sort();
+    let mut expected = vec![
+        (
+            format!("arn:aws:apigateway:us-east-1::/restapis/{broken}"),
+            "unavailable".to_string(),
+        ),
+        (
+            format!("arn:aws:apigateway:us-east-1::/restapis/{stalled}"),
+            "unavailable".to_string(),
+        ),
+    ];
+    expected.sort();
+    assert_eq!(failed, expected, "{report:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_reset_before_it_reached_aws_is_sent_again_once_and_the_stage_is_fixed() {
+    let account = new_account().await;
+    let sdk = account.sdk_config("us-east-1");
+    let api = seed::rest_api_with_prod_and_dev(&sdk, "orders").await;
+    let proxy = FaultProxy::start(&account.endpoint_url).await;
+    proxy.inject("/stages/", Some("PATCH"), Fault::Reset, Some(1));
+    account.reset_call_counts().await;
+    let (_, report) = scan_through(
+        &proxy,
+        &account,
+        &["--control", "APIGateway.3", "--remediate", "enforce"],
+    );
+    assert_eq!(proxy.fired(), 1);
+    let calls = account.call_counts().await;
+    // The reset request never reached moto; the SDK's retry did, once per stage that
+    // needed it: no write went twice.
+    let needing = verdicts(&report)
+        .iter()
+        .filter(|(_, _, status)| status == "FAILED")
+        .count() as u64;
+    assert!(needing > 0, "{report:#}");
+    assert_eq!(calls.get("apigateway:UpdateStage"), needing, "{calls:?}");
+    for stage in ["prod", "dev"] {
+        let read = aws_sdk_apigateway::Client::new(&sdk)
+            .get_stage()
+            .rest_api_id(&api)
+            .stage_name(stage)
+            .send()
+            .await
+            .expect("GetStage");
+        assert!(read.tracing_enabled(), "{stage}: {read:?}");
     }
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod fault_proxy;
 pub mod moto;
 pub mod operator;
 pub mod seed;

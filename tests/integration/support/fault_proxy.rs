@@ -1,0 +1,198 @@
+//! A fault-injecting HTTP proxy on 127.0.0.1 in front of moto: requests pass through
+//! unless a rule matches their path, in which case the proxy answers with an HTTP
+//! status of its choosing, resets the connection before forwarding anything, or
+//! stalls and then drops it. Rules fire a given number of times or for ever, so a test
+//! can bring about a burst and watch the operator recover once it clears.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// What the proxy does with a matching request.
+#[derive(Clone, Copy, Debug)]
+pub enum Fault {
+    /// Answers with this status (and a JSON body naming it) without forwarding.
+    Status(u16),
+    /// Closes the connection without an answer, before forwarding anything.
+    Reset,
+    /// Waits this long without answering, then closes the connection.
+    Stall(Duration),
+}
+
+#[derive(Debug)]
+struct Rule {
+    path_contains: String,
+    method: Option<&'static str>,
+    fault: Fault,
+    /// `None`: for ever.
+    remaining: Option<u32>,
+    fired: u32,
+}
+
+/// The proxy: point an SDK (or `AWS_ENDPOINT_URL`) at `url`.
+#[derive(Clone, Debug)]
+pub struct FaultProxy {
+    pub url: String,
+    rules: Arc<Mutex<Vec<Rule>>>,
+}
+
+impl FaultProxy {
+    /// A proxy forwarding to `upstream` (`http://host:port`).
+    pub async fn start(upstream: &str) -> Self {
+        let upstream = upstream
+            .strip_prefix("http://")
+            .expect("an http:// upstream")
+            .trim_end_matches('/')
+            .to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let rules: Arc<Mutex<Vec<Rule>>> = Arc::default();
+        let shared = rules.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(serve(client, upstream.clone(), shared.clone()));
+            }
+        });
+        FaultProxy { url, rules }
+    }
+
+    /// From now on, `times` requests (`None`: all) whose path contains `path_contains`
+    /// (and whose method is `method`, when given) meet `fault`.
+    pub fn inject(
+        &self,
+        path_contains: &str,
+        method: Option<&'static str>,
+        fault: Fault,
+        times: Option<u32>,
+    ) {
+        self.rules.lock().expect("rules").push(Rule {
+            path_contains: path_contains.to_string(),
+            method,
+            fault,
+            remaining: times,
+            fired: 0,
+        });
+    }
+
+    /// How many requests met a fault so far.
+    pub fn fired(&self) -> u32 {
+        self.rules
+            .lock()
+            .expect("rules")
+            .iter()
+            .map(|r| r.fired)
+            .sum()
+    }
+}
+
+fn fault_for(rules: &Mutex<Vec<Rule>>, method: &str, path: &str) -> Option<Fault> {
+    let mut rules = rules.lock().expect("rules");
+    let rule = rules.iter_mut().find(|r| {
+        path.contains(&r.path_contains)
+            && r.method.is_none_or(|m| m == method)
+            && r.remaining != Some(0)
+    })?;
+    if let Some(n) = rule.remaining.as_mut() {
+        *n -= 1;
+    }
+    rule.fired += 1;
+    Some(rule.fault)
+}
+
+/// One client connection: request after request (keep-alive), each forwarded on a
+/// connection of its own (`Connection: close` upstream) unless a rule says otherwise.
+async fn serve(mut client: TcpStream, upstream: String, rules: Arc<Mutex<Vec<Rule>>>) {
+    let mut buffered = Vec::new();
+    loop {
+        let Some((head, body)) = read_request(&mut client, &mut buffered).await else {
+            return;
+        };
+        let mut lines = head.split("\r\n");
+        let request_line = lines.next().unwrap_or_default().to_string();
+        let mut parts = request_line.split(' ');
+        let method = parts.next().unwrap_or_default().to_string();
+        let path = parts.next().unwrap_or_default().to_string();
+        match fault_for(&rules, &method, &path) {
+            Some(Fault::Status(code)) => {
+                let body = format!(
+                    r#"{{"__type":"ServiceUnavailableException","message":"injected {code}"}}"#
+                );
+                let answer = format!(
+                    "HTTP/1.1 {code} Injected\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                if client.write_all(answer.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+            Some(Fault::Reset) => return,
+            Some(Fault::Stall(wait)) => {
+                tokio::time::sleep(wait).await;
+                return;
+            }
+            None => {
+                let mut forwarded = format!("{request_line}\r\n");
+                for line in lines.filter(|l| !l.to_ascii_lowercase().starts_with("connection:")) {
+                    forwarded.push_str(line);
+                    forwarded.push_str("\r\n");
+                }
+                forwarded.push_str("connection: close\r\n\r\n");
+                let Ok(mut server) = TcpStream::connect(&upstream).await else {
+                    return;
+                };
+                if server.write_all(forwarded.as_bytes()).await.is_err()
+                    || server.write_all(&body).await.is_err()
+                {
+                    return;
+                }
+                let mut answer = Vec::new();
+                if server.read_to_end(&mut answer).await.is_err()
+                    || client.write_all(&answer).await.is_err()
+                {
+                    return;
+                }
+                // The upstream answer says `connection: close`; so does our client then.
+                return;
+            }
+        }
+    }
+}
+
+/// Reads one request (head without the final blank line, and its body by
+/// content-length); `None` at end of stream.
+async fn read_request(stream: &mut TcpStream, buffered: &mut Vec<u8>) -> Option<(String, Vec<u8>)> {
+    let mut chunk = [0u8; 8192];
+    let end = loop {
+        if let Some(at) = buffered.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at;
+        }
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buffered.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buffered[..end]).to_string();
+    let length = head
+        .split("\r\n")
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse::<usize>().ok())
+                .flatten()
+        })
+        .unwrap_or(0);
+    let body_start = end + 4;
+    while buffered.len() < body_start + length {
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buffered.extend_from_slice(&chunk[..n]);
+    }
+    let body = buffered[body_start..body_start + length].to_vec();
+    buffered.drain(..body_start + length);
+    Some((head, body))
+}
