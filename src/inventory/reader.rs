@@ -135,10 +135,14 @@ async fn read_region(
         region: region.clone(),
         ..RegionInventory::default()
     };
-    let mut listed_any = false;
+    // The region counts as read when a list it asked for answered: a list it did not
+    // ask for proves nothing (a REST-only read whose GetRestApis failed read nothing,
+    // and must not look like an empty region).
+    let needs = options.needs;
+    let mut listed_any = !(needs.rest || needs.v2 || needs.domain_names);
     match rest {
         Ok((apis, api_errors)) => {
-            listed_any = true;
+            listed_any |= needs.rest;
             region_inventory.rest_apis = apis;
             errors.extend(api_errors);
         }
@@ -146,7 +150,7 @@ async fn read_region(
     }
     match v2 {
         Ok((apis, api_errors)) => {
-            listed_any = true;
+            listed_any |= needs.v2;
             region_inventory.v2_apis = apis;
             errors.extend(api_errors);
         }

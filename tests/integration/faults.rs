@@ -15,8 +15,15 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+use apigw_compliance::crd::{ComplianceProfile, ConditionStatus};
+use kube::api::Api;
+
+use crate::support::cluster;
 use crate::support::fault_proxy::{Fault, FaultProxy};
 use crate::support::moto::{MotoAccount, new_account};
+use crate::support::operator::{
+    Operator, apply, client_with_crd, condition, kubectl_stdout, profile_yaml, wait_for,
+};
 use crate::support::seed;
 
 /// Serves `bodies` in turn (then from the start again) as `200 OK` JSON answers to
@@ -319,4 +326,122 @@ async fn a_write_reset_before_it_reached_aws_is_sent_again_once_and_the_stage_is
             .expect("GetStage");
         assert!(read.tracing_enabled(), "{stage}: {read:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_through_an_outage_says_so_keeps_its_verdicts_and_recovers() {
+    let client = client_with_crd().await;
+    let namespace = cluster::test_namespace(&client, "faults").await;
+    let plane = cluster::shared();
+    let account = new_account().await;
+    let sdk = account.sdk_config("us-east-1");
+    seed::rest_api_with_prod_and_dev(&sdk, "orders").await;
+    let proxy = FaultProxy::start(&account.endpoint_url).await;
+    let operator = Operator::watching(&namespace, &account)
+        .envs([("AWS_ENDPOINT_URL", proxy.url.as_str())])
+        .args(["--max-attempts", "2", "--aws-read-timeout-seconds", "2"])
+        .start()
+        .await;
+    apply(
+        plane,
+        &namespace,
+        &profile_yaml(
+            "orders",
+            "  scope:\n    regions: [us-east-1]\n  controls:\n    enabled: [APIGateway.3]\n  interval: 1h\n",
+        ),
+    );
+    let profiles: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
+    let ready = |reason: &'static str, status: ConditionStatus| {
+        move |_: &ComplianceProfile, s: &apigw_compliance::crd::ComplianceProfileStatus| {
+            condition(s, "Ready") == Some((status, reason.to_string()))
+        }
+    };
+    let wait = Duration::from_secs(120);
+    wait_for(
+        &profiles,
+        "orders",
+        &operator,
+        wait,
+        "the first scan",
+        ready("ScanSucceeded", ConditionStatus::True),
+    )
+    .await;
+    let series = |m: &crate::support::operator::Scrape| {
+        let mut lines: Vec<String> =
+            m.0.lines()
+                .filter(|l| l.starts_with("apigw_compliance_findings{") && l.contains(&namespace))
+                .map(str::to_string)
+                .collect();
+        lines.sort();
+        lines
+    };
+    let stale =
+        format!("apigw_compliance_findings_stale{{namespace=\"{namespace}\",profile=\"orders\"}}");
+    let before = operator
+        .wait_metrics(wait, "the first scan's series", |m| !series(m).is_empty())
+        .await;
+    let request = |value: &str| {
+        kubectl_stdout(
+            plane,
+            &[
+                "annotate",
+                "acp",
+                "orders",
+                "-n",
+                &namespace,
+                &format!("apigwcompliance.io/requested-scan-at={value}"),
+                "--overwrite",
+            ],
+            None,
+        );
+    };
+
+    // An outage: every REST API Gateway call answers 503.
+    proxy.inject("/restapis", None, Fault::Status(503), None);
+    request("outage");
+    wait_for(
+        &profiles,
+        "orders",
+        &operator,
+        wait,
+        "the failed scan",
+        ready("ScanFailed", ConditionStatus::False),
+    )
+    .await;
+    let during = operator
+        .wait_metrics(wait, "the stale marker", |m| m.value(&stale) == 1.0)
+        .await;
+    assert_eq!(
+        series(&during),
+        series(&before),
+        "the verdicts are kept through the outage"
+    );
+    assert!(
+        during
+            .value("apigw_compliance_read_errors_total{region=\"us-east-1\",kind=\"unavailable\"}")
+            >= 1.0,
+        "{}",
+        during.0
+    );
+
+    // Over: the next scan reads again, and nothing is stale.
+    proxy.clear();
+    request("after");
+    wait_for(
+        &profiles,
+        "orders",
+        &operator,
+        wait,
+        "the scan after the outage",
+        |_, s| {
+            s.requested_scan_at.as_deref() == Some("after")
+                && condition(s, "Ready")
+                    == Some((ConditionStatus::True, "ScanSucceeded".to_string()))
+        },
+    )
+    .await;
+    let after = operator
+        .wait_metrics(wait, "fresh verdicts", |m| m.value(&stale) == 0.0)
+        .await;
+    assert_eq!(series(&after), series(&before));
 }

@@ -76,6 +76,11 @@ impl FaultProxy {
         });
     }
 
+    /// No fault from now on: the outage is over.
+    pub fn clear(&self) {
+        self.rules.lock().expect("rules").clear();
+    }
+
     /// How many requests met a fault so far.
     pub fn fired(&self) -> u32 {
         self.rules
