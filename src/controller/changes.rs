@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::jiff::Timestamp;
-use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 
 use crate::aws::identity::Identity;
@@ -246,27 +245,14 @@ async fn apply_group<'m>(
     (handles, Vec::new())
 }
 
-/// The profiles allowed to scan `account` in `region`, with their identities.
+/// The profiles that scan `account` in `region` (and may), with their identities.
 async fn covering(
     ctx: &Context,
     account: &str,
     region: &str,
 ) -> Vec<(ObjectRef<ComplianceProfile>, Identity)> {
     let mut found = Vec::new();
-    for profile in ctx.store.state() {
-        let scope = &profile.spec.scope;
-        if !scope.regions.iter().any(|r| r == region)
-            || ctx
-                .tenancy
-                .check(
-                    &profile.namespace().unwrap_or_default(),
-                    scope.role_arn.as_deref(),
-                )
-                .is_err()
-        {
-            continue;
-        }
-        let identity = Identity::new(scope.role_arn.as_deref(), scope.external_id.as_deref());
+    for (profile, identity) in ctx.scanning(region) {
         if ctx.aws.account_of(&identity, region).await.as_deref() == Some(account) {
             found.push((ObjectRef::from_obj(&*profile), identity));
         }

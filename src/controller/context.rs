@@ -258,14 +258,23 @@ impl Context {
     /// What every profile allowed to use `key`'s identity in its region needs read:
     /// a new read covers them all, so their next scans can share it.
     fn needs_wanted(&self, key: &ReadKey) -> Needs {
+        self.scanning(&key.region)
+            .into_iter()
+            .filter(|(_, identity)| *identity == key.identity)
+            .fold(Needs::default(), |wanted, (p, _)| {
+                wanted.union(pipeline::needs(&p.spec))
+            })
+    }
+
+    /// The profiles that scan `region` and may (tenancy), with the identity each scans
+    /// it as.
+    pub(super) fn scanning(&self, region: &str) -> Vec<(Arc<ComplianceProfile>, Identity)> {
         self.store
             .state()
-            .iter()
+            .into_iter()
             .filter(|p| {
                 let scope = &p.spec.scope;
-                scope.regions.contains(&key.region)
-                    && Identity::new(scope.role_arn.as_deref(), scope.external_id.as_deref())
-                        == key.identity
+                scope.regions.iter().any(|r| r == region)
                     && self
                         .tenancy
                         .check(
@@ -274,9 +283,13 @@ impl Context {
                         )
                         .is_ok()
             })
-            .fold(Needs::default(), |wanted, p| {
-                wanted.union(pipeline::needs(&p.spec))
+            .map(|p| {
+                let scope = &p.spec.scope;
+                let identity =
+                    Identity::new(scope.role_arn.as_deref(), scope.external_id.as_deref());
+                (p, identity)
             })
+            .collect()
     }
 
     /// The profile's regions as `options` read them with `sdk`, each shared with the

@@ -253,7 +253,11 @@ async fn due(run: &Run<'_>) -> Flow<Why> {
         Some(step) => step,
         None => return ControlFlow::Continue(Why::Scheduled),
     };
-    if let Some(before) = run.before
+    // Only the queues' health can have changed; without queues there is nothing to
+    // write (this runs for every watch event of our own status writes).
+    if let Some(before) = run
+        .before
+        .filter(|_| run.ctx.requests.condition().is_some())
         && let Err(e) = run.ctx.write_status(run.profile, run.before, before).await
     {
         return ControlFlow::Break(Err(e));
