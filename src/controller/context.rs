@@ -14,8 +14,9 @@ use serde_json::json;
 
 use crate::aws::identity::{AwsAccess, Identity};
 use crate::crd::{ComplianceProfile, ComplianceProfileStatus};
-use crate::inventory::cache::{Held, InventoryCache, ReadKey, SharedRead};
+use crate::inventory::cache::{Held, InventoryCache, ReadKey, ReadPlan, SharedRead};
 use crate::inventory::reader::{ReadOptions, read_inventory};
+use crate::inventory::targeted::retry_failed_parts;
 use crate::inventory::{Inventory, Needs, ReadError};
 use crate::metrics::{Metrics, Outcome};
 use crate::model::ErrorKind;
@@ -333,24 +334,33 @@ impl Context {
             }
             let wanted = self.needs_wanted(&key);
             self.inventories
-                .get(&key, needed, wanted, max_age, (started, now), |needs| {
-                    let options = ReadOptions {
-                        needs,
-                        ..options.clone()
-                    };
-                    let sdk = sdk.clone();
-                    let regions = [region.clone()];
+                .get(&key, needed, wanted, max_age, (started, now), |plan| {
+                    let (sdk, options, region) = (sdk.clone(), options.clone(), region.clone());
+                    let unread = region.clone();
                     async move {
-                        let read =
-                            tokio::spawn(
-                                async move { read_inventory(&sdk, &regions, &options).await },
-                            );
+                        let read = tokio::spawn(async move {
+                            match plan {
+                                ReadPlan::Whole(needs) => {
+                                    let options = ReadOptions { needs, ..options };
+                                    read_inventory(&sdk, &[region], &options).await
+                                }
+                                ReadPlan::Retry {
+                                    earlier,
+                                    targets,
+                                    needs,
+                                } => {
+                                    let options = ReadOptions { needs, ..options };
+                                    retry_failed_parts(&sdk, &region, &earlier, &targets, &options)
+                                        .await
+                                }
+                            }
+                        });
                         // Only a bug in the reader ends here; its region is reported
                         // unread rather than the reconcile failing without a status.
                         read.await.unwrap_or_else(|e| Inventory {
                             regions: Vec::new(),
                             errors: vec![ReadError {
-                                region: region.clone(),
+                                region: unread,
                                 resource_arn: None,
                                 operation: "ReadInventory".into(),
                                 kind: ErrorKind::Other,

@@ -18,9 +18,12 @@
 //! verdicts are never older than their interval, as when each read alone.
 //!
 //! A read with recoverable errors (throttled, unavailable, credentials) serves the
-//! reconciles that waited on it but is not reused once finished: a profile retrying
-//! must read again. A read whose only errors are terminal (access denied, not found:
-//! an SCP deny, say) is reused like a clean one: reading again cannot help until
+//! reconciles that waited on it. Once finished, what it read is kept and shared like a
+//! clean read, and a profile retrying within the window retries only what failed
+//! ([`retry`](super::retry): the APIs, stages or domains its errors name), patched into
+//! the shared read; only a failed list call of the region itself makes the next caller
+//! read the region again. A read whose only errors are terminal (access denied, not
+//! found: an SCP deny, say) is reused like a clean one: reading again cannot help until
 //! someone changes IAM, and it would cost every profile a full read each retry.
 //! Entries expire at the end of the longest window that asked for them, so memory
 //! holds at most one inventory per identity and region, and none once profiles stop
@@ -44,6 +47,8 @@ use tokio::sync::OnceCell;
 use crate::aws::identity::Identity;
 
 use super::model::{Inventory, Needs};
+use super::retry::retry_targets;
+use super::target::Target;
 
 /// What one shared read is for.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -88,10 +93,29 @@ impl Entry {
         }
     }
 
+    /// For a caller that this finished read would serve but for recoverable errors of
+    /// single parts: the read and the targeted reads that retry those parts.
+    fn retry(
+        &self,
+        needed: Needs,
+        max_age: Duration,
+        now: Instant,
+    ) -> Option<(Arc<Inventory>, Vec<Target>)> {
+        let inventory = self.read.get()?;
+        if !self.needs.covers(needed) || now.saturating_duration_since(self.started) >= max_age {
+            return None;
+        }
+        let targets = retry_targets(inventory).filter(|t| !t.is_empty())?;
+        Some((inventory.clone(), targets))
+    }
+
     fn expired(&self, now: Instant, hold: bool) -> bool {
         match self.read.get() {
             None => false,
-            Some(inventory) => (!hold && !only_terminal(inventory)) || now >= self.keep_until,
+            Some(inventory) => {
+                let reusable = only_terminal(inventory) || retry_targets(inventory).is_some();
+                (!hold && !reusable) || now >= self.keep_until
+            }
         }
     }
 }
@@ -99,6 +123,21 @@ impl Entry {
 /// Whether every error of a read is terminal (none: it is clean).
 fn only_terminal(inventory: &Inventory) -> bool {
     inventory.errors.iter().all(|e| e.kind.is_terminal())
+}
+
+/// What a caller of [`InventoryCache::get`] is to read.
+#[derive(Clone, Debug)]
+pub enum ReadPlan {
+    /// The whole region, covering these needs.
+    Whole(Needs),
+    /// Only `targets`, put into (a copy of) `earlier` with [`Inventory::retried`]:
+    /// `earlier` failed on them with recoverable errors, the rest of it stands.
+    Retry {
+        earlier: Arc<Inventory>,
+        targets: Vec<Target>,
+        /// What `earlier` covers (what a re-read API must read of itself).
+        needs: Needs,
+    },
 }
 
 /// What the cache holds for a key.
@@ -141,10 +180,11 @@ impl InventoryCache {
     }
 
     /// The read of `key` for a caller that needs `needed`: an existing one that serves
-    /// it (see the module comment), or a new one covering `needed` and `wanted` (what
-    /// the other profiles of the key need), made by `read` while every concurrent
-    /// caller of the same key waits for it. `now` and `now_at` are the same instant, on
-    /// the monotonic and the wall clock.
+    /// it (see the module comment), a retry of the failed parts of one, or a new one
+    /// covering `needed` and `wanted` (what the other profiles of the key need), made by
+    /// `read` as the [`ReadPlan`] says while every concurrent caller of the same key
+    /// waits for it. `now` and `now_at` are the same instant, on the monotonic and the
+    /// wall clock.
     pub async fn get<F, Fut>(
         &self,
         key: &ReadKey,
@@ -155,17 +195,36 @@ impl InventoryCache {
         read: F,
     ) -> SharedRead
     where
-        F: FnOnce(Needs) -> Fut,
+        F: FnOnce(ReadPlan) -> Fut,
         Fut: Future<Output = Inventory>,
     {
-        let (cell, needs, started_at) = {
+        let (cell, plan, started_at) = {
             let mut entries = self.lock();
             entries.retain(|_, entry| !entry.expired(now, self.hold));
             let kept = if self.hold { max_age * 2 } else { max_age };
-            match entries.get_mut(key) {
-                Some(entry) if entry.serves(needed, max_age, now) => {
+            let existing = entries.get_mut(key);
+            let retry = existing
+                .as_ref()
+                .and_then(|entry| entry.retry(needed, max_age, now));
+            match (existing, retry) {
+                (Some(entry), _) if entry.serves(needed, max_age, now) => {
                     entry.keep_until = entry.keep_until.max(entry.started + kept);
-                    (entry.read.clone(), entry.needs, entry.started_at.clone())
+                    // Read only if the caller that started it was cancelled (then the
+                    // whole region: the same data or more).
+                    let plan = ReadPlan::Whole(entry.needs);
+                    (entry.read.clone(), plan, entry.started_at.clone())
+                }
+                // What succeeded is as old as the earlier read: the retry keeps its
+                // start, so the window still ends with a read of the whole region.
+                (Some(entry), Some((earlier, targets))) => {
+                    entry.keep_until = entry.keep_until.max(entry.started + kept);
+                    entry.read = Arc::new(OnceCell::new());
+                    let plan = ReadPlan::Retry {
+                        earlier,
+                        targets,
+                        needs: entry.needs,
+                    };
+                    (entry.read.clone(), plan, entry.started_at.clone())
                 }
                 _ => {
                     let needs = needed.union(wanted);
@@ -178,7 +237,7 @@ impl InventoryCache {
                     };
                     let cell = entry.read.clone();
                     entries.insert(key.clone(), entry);
-                    (cell, needs, now_at.clone())
+                    (cell, ReadPlan::Whole(needs), now_at.clone())
                 }
             }
         };
@@ -188,7 +247,7 @@ impl InventoryCache {
         let inventory = cell
             .get_or_init(|| {
                 made_here = true;
-                async move { Arc::new(read(needs).await) }
+                async move { Arc::new(read(plan).await) }
             })
             .await
             .clone();
@@ -318,7 +377,10 @@ mod tests {
     struct CountedCache {
         cache: InventoryCache,
         reads: AtomicUsize,
+        /// The needs of each read of the whole region.
         asked: Mutex<Vec<Needs>>,
+        /// The targets of each retry of the failed parts of a read.
+        retried: Mutex<Vec<Vec<Target>>>,
     }
 
     impl CountedCache {
@@ -331,12 +393,20 @@ mod tests {
             now: Instant,
             result: Inventory,
         ) -> SharedRead {
-            let read = |needs| {
+            let read = |plan| {
                 self.reads.fetch_add(1, Ordering::SeqCst);
-                self.asked
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(needs);
+                match plan {
+                    ReadPlan::Whole(needs) => self
+                        .asked
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(needs),
+                    ReadPlan::Retry { targets, .. } => self
+                        .retried
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(targets),
+                }
                 std::future::ready(result)
             };
             self.cache
@@ -357,6 +427,10 @@ mod tests {
 
         fn asked(&self) -> Vec<Needs> {
             self.asked.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        }
+
+        fn retried(&self) -> Vec<Vec<Target>> {
+            self.retried.lock().unwrap_or_else(|p| p.into_inner()).clone()
         }
     }
 
@@ -535,6 +609,64 @@ mod tests {
         assert_eq!(counted.reads(), 2);
     }
 
+    /// A region read whose GetStages of one API was throttled beyond the retries.
+    fn one_api_throttled() -> Inventory {
+        Inventory {
+            regions: vec![RegionInventory {
+                region: "us-east-1".into(),
+                ..RegionInventory::default()
+            }],
+            errors: vec![ReadError {
+                region: "us-east-1".into(),
+                resource_arn: Some("arn:aws:apigateway:us-east-1::/restapis/a1".into()),
+                operation: "GetStages".into(),
+                kind: crate::model::ErrorKind::Throttled,
+                message: "throttled".into(),
+            }],
+        }
+    }
+
+    #[tokio::test]
+    async fn a_read_with_errors_of_single_apis_is_kept_and_only_those_are_read_again() {
+        let counted = CountedCache::default();
+        let t0 = Instant::now();
+        let window = Duration::from_secs(30);
+        let first = counted.get(ALL, ALL, window, t0, one_api_throttled()).await;
+        counted.cache.sweep(t0);
+        assert_eq!(counted.cache.len(), 1, "what succeeded stays shared");
+        // Another profile (or the same one retrying) reads only the failed API, and
+        // its data is as old as the earlier read.
+        let retried = counted
+            .get(
+                REST,
+                ALL,
+                window,
+                t0 + Duration::from_secs(10),
+                region("us-east-1"),
+            )
+            .await;
+        assert!(retried.fresh);
+        assert_eq!(retried.started_at, first.started_at);
+        assert_eq!(counted.asked(), [ALL]);
+        assert_eq!(
+            counted.retried(),
+            [vec![Target::RestApi {
+                api_id: "a1".into()
+            }]]
+        );
+        // The retry's result is clean: the next caller within the window shares it.
+        let shared = counted
+            .get(ALL, ALL, window, t0 + Duration::from_secs(11), one_api_throttled())
+            .await;
+        assert!(!shared.fresh && shared.inventory.errors.is_empty());
+        // After the window, the whole region is read again.
+        counted
+            .get(ALL, ALL, window, t0 + window, region("us-east-1"))
+            .await;
+        assert_eq!(counted.asked(), [ALL, ALL]);
+        assert_eq!(counted.reads(), 3);
+    }
+
     #[tokio::test]
     async fn entries_expire_at_the_end_of_the_longest_window_that_asked() {
         let counted = CountedCache::default();
@@ -632,7 +764,8 @@ mod tests {
             holding.cache.held(&key("us-east-1")),
             Held::Read { .. }
         ));
-        // Held, but a periodic scan still reads afresh: it is not reused.
+        // Held, but a periodic scan does not take the failed part from it: it reads
+        // that part again.
         holding
             .get(
                 ALL,
@@ -643,6 +776,12 @@ mod tests {
             )
             .await;
         assert_eq!(holding.reads(), 2);
+        assert_eq!(
+            holding.retried(),
+            [vec![Target::RestApi {
+                api_id: "a1".into()
+            }]]
+        );
         holding.cache.sweep(t0 + Duration::from_secs(120));
         assert!(holding.cache.is_empty());
     }

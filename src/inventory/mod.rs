@@ -9,6 +9,7 @@ mod from_sdk;
 pub mod model;
 pub mod patch;
 pub mod reader;
+pub mod retry;
 pub mod single;
 pub mod target;
 pub mod targeted;

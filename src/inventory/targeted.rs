@@ -4,12 +4,13 @@
 //! else `options.needs` asks for). A resource that is gone reads as `None`.
 
 use aws_config::SdkConfig;
+use futures::StreamExt;
 
 use crate::model::ErrorKind;
 use crate::model::arn::v2_api_arn;
 
 use super::from_sdk::v2_stage;
-use super::model::ReadError;
+use super::model::{Inventory, ReadError};
 use super::patch::Patch;
 use super::reader::{ApiRead, ReadOptions, RegionReader};
 use super::single;
@@ -25,6 +26,33 @@ pub async fn read_target(
 ) -> Result<Patch, ReadError> {
     let reader = RegionReader::new(sdk, region, options);
     reader.target(target).await
+}
+
+/// `earlier` with the parts `targets` name read again in `region` (see
+/// [`super::retry`]): a retry of what failed with recoverable errors, several at once as
+/// the region read reads APIs.
+pub async fn retry_failed_parts(
+    sdk: &SdkConfig,
+    region: &str,
+    earlier: &Inventory,
+    targets: &[Target],
+    options: &ReadOptions,
+) -> Inventory {
+    let reads: Vec<(Target, Result<Patch, ReadError>)> = futures::stream::iter(targets.to_vec())
+        .map(|target| async move {
+            let read = read_target(sdk, region, &target, options).await;
+            (target, read)
+        })
+        .buffer_unordered(options.api_concurrency.max(1))
+        .collect()
+        .await;
+    let mut retried = earlier.clone();
+    for (target, read) in reads {
+        if !retried.retried(region, &target, read) {
+            tracing::debug!(?target, "a retried part does not fit the earlier read");
+        }
+    }
+    retried
 }
 
 /// A change event's read of an API is all or nothing: a part that failed is read again
