@@ -430,7 +430,10 @@ mod tests {
         }
 
         fn retried(&self) -> Vec<Vec<Target>> {
-            self.retried.lock().unwrap_or_else(|p| p.into_inner()).clone()
+            self.retried
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
         }
     }
 
@@ -656,7 +659,13 @@ mod tests {
         );
         // The retry's result is clean: the next caller within the window shares it.
         let shared = counted
-            .get(ALL, ALL, window, t0 + Duration::from_secs(11), one_api_throttled())
+            .get(
+                ALL,
+                ALL,
+                window,
+                t0 + Duration::from_secs(11),
+                one_api_throttled(),
+            )
             .await;
         assert!(!shared.fresh && shared.inventory.errors.is_empty());
         // After the window, the whole region is read again.

@@ -55,7 +55,9 @@ fn answers(target: &Target, region: &str, error: &ReadError) -> bool {
     match target {
         Target::RestApi { api_id } => arn == Some(&rest_api_arn(region, api_id)),
         Target::V2Api { api_id } => arn == Some(&v2_api_arn(region, api_id)),
-        Target::V2Routes { api_id } => arn == Some(&v2_api_arn(region, api_id)) && op == "GetRoutes",
+        Target::V2Routes { api_id } => {
+            arn == Some(&v2_api_arn(region, api_id)) && op == "GetRoutes"
+        }
         Target::V2Integrations { api_id } => {
             arn == Some(&v2_api_arn(region, api_id)) && op == "GetIntegrations"
         }
@@ -71,7 +73,12 @@ impl Inventory {
     /// part and its old errors; a retry that failed again replaces them with its own
     /// error. Returns false when the read could not be put in (the API is not held), and
     /// then the old errors stand.
-    pub fn retried(&mut self, region: &str, target: &Target, read: Result<Patch, ReadError>) -> bool {
+    pub fn retried(
+        &mut self,
+        region: &str,
+        target: &Target,
+        read: Result<Patch, ReadError>,
+    ) -> bool {
         match read {
             Ok(patch) => {
                 if self.apply_patch(region, patch).is_err() {
@@ -137,11 +144,27 @@ mod tests {
     #[test]
     fn each_recoverable_error_of_one_part_is_retried_by_reading_that_part() {
         let read = read_with(vec![
-            error(Some(rest_api_arn(REGION, "a1")), "GetStages", ErrorKind::Throttled),
-            error(Some(v2_api_arn(REGION, "h1")), "GetRoutes", ErrorKind::Unavailable),
-            error(Some(v2_api_arn(REGION, "h1")), "GetIntegrations", ErrorKind::Other),
+            error(
+                Some(rest_api_arn(REGION, "a1")),
+                "GetStages",
+                ErrorKind::Throttled,
+            ),
+            error(
+                Some(v2_api_arn(REGION, "h1")),
+                "GetRoutes",
+                ErrorKind::Unavailable,
+            ),
+            error(
+                Some(v2_api_arn(REGION, "h1")),
+                "GetIntegrations",
+                ErrorKind::Other,
+            ),
             // Terminal: not retried.
-            error(Some(v2_api_arn(REGION, "h9")), "GetStages", ErrorKind::AccessDenied),
+            error(
+                Some(v2_api_arn(REGION, "h9")),
+                "GetStages",
+                ErrorKind::AccessDenied,
+            ),
         ]);
         assert_eq!(
             retry_targets(&read),
@@ -162,7 +185,11 @@ mod tests {
     #[test]
     fn a_failed_list_call_of_the_region_needs_the_whole_region() {
         let read = read_with(vec![
-            error(Some(rest_api_arn(REGION, "a1")), "GetStages", ErrorKind::Throttled),
+            error(
+                Some(rest_api_arn(REGION, "a1")),
+                "GetStages",
+                ErrorKind::Throttled,
+            ),
             error(None, "GetRestApis", ErrorKind::Unavailable),
         ]);
         assert_eq!(retry_targets(&read), None);
@@ -174,9 +201,21 @@ mod tests {
     #[test]
     fn a_successful_retry_replaces_the_part_and_clears_its_error_only() {
         let mut read = read_with(vec![
-            error(Some(rest_api_arn(REGION, "a1")), "GetStages", ErrorKind::Throttled),
-            error(Some(v2_api_arn(REGION, "h1")), "GetRoutes", ErrorKind::Unavailable),
-            error(Some(v2_api_arn(REGION, "h1")), "GetIntegrations", ErrorKind::Unavailable),
+            error(
+                Some(rest_api_arn(REGION, "a1")),
+                "GetStages",
+                ErrorKind::Throttled,
+            ),
+            error(
+                Some(v2_api_arn(REGION, "h1")),
+                "GetRoutes",
+                ErrorKind::Unavailable,
+            ),
+            error(
+                Some(v2_api_arn(REGION, "h1")),
+                "GetIntegrations",
+                ErrorKind::Unavailable,
+            ),
         ]);
         let stages = vec![RestStage {
             name: "prod".into(),
@@ -212,7 +251,11 @@ mod tests {
     #[test]
     fn a_retry_that_fails_again_replaces_the_old_error_with_its_own() {
         let arn = rest_api_arn(REGION, "a1");
-        let mut read = read_with(vec![error(Some(arn.clone()), "GetStages", ErrorKind::Throttled)]);
+        let mut read = read_with(vec![error(
+            Some(arn.clone()),
+            "GetStages",
+            ErrorKind::Throttled,
+        )]);
         let target = Target::RestApi {
             api_id: "a1".into(),
         };
