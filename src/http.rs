@@ -1,7 +1,7 @@
 //! The operator's HTTP endpoints, for the kubelet's probes and for Prometheus:
 //! - `/healthz` (liveness): fails when reconciles are running but none has made
-//!   progress (an AWS response, a finished reconcile) for [`STALL_AFTER`]: a wedged
-//!   operator is restarted;
+//!   progress (an AWS response, a finished reconcile) for `--liveness-stall-seconds`
+//!   (default [`DEFAULT_STALL_AFTER_SECONDS`]): a wedged operator is restarted;
 //! - `/readyz` (readiness): the operator can list ComplianceProfiles and, once its
 //!   controller runs, its watch of them is healthy; a standby replica waiting for the
 //!   leader lease is ready when it can list them;
@@ -24,7 +24,7 @@ use crate::metrics::Metrics;
 
 /// Reconciles running with no progress for this long mean a wedged operator: longer
 /// than any one AWS call can take with its retries (a 30 s read timeout, 10 attempts).
-pub const STALL_AFTER: Duration = Duration::from_secs(10 * 60);
+pub const DEFAULT_STALL_AFTER_SECONDS: u64 = 10 * 60;
 
 /// What the endpoints report.
 pub struct HttpState {
@@ -33,26 +33,38 @@ pub struct HttpState {
 }
 
 impl HttpState {
-    pub fn new(metrics: Arc<Metrics>) -> Self {
+    /// Endpoints whose liveness fails after `stall_after` without progress.
+    pub fn new(metrics: Arc<Metrics>, stall_after: Duration) -> Self {
         HttpState {
             metrics,
-            health: Arc::default(),
+            health: Arc::new(Health::new(stall_after)),
         }
     }
 }
 
 /// What the probes say, kept up to date by the controller. Progress itself is clocked
 /// by [`Metrics::progressed`] (every AWS response and finished reconcile).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Health {
     /// ComplianceProfiles could be listed (API server, CRD, RBAC).
     listed: AtomicBool,
     /// The controller's watch of profiles reports errors.
     watch_failing: AtomicBool,
     reconciling: AtomicUsize,
+    /// Reconciles running with no progress for this long fail liveness.
+    stall_after: Duration,
 }
 
 impl Health {
+    pub fn new(stall_after: Duration) -> Self {
+        Health {
+            listed: AtomicBool::new(false),
+            watch_failing: AtomicBool::new(false),
+            reconciling: AtomicUsize::new(0),
+            stall_after,
+        }
+    }
+
     pub fn set_listed(&self) {
         self.listed.store(true, Ordering::Relaxed);
     }
@@ -74,11 +86,11 @@ impl Health {
     }
 
     /// `Err` (why) when reconciles run and nothing has progressed since
-    /// `last_progress` for [`STALL_AFTER`].
+    /// `last_progress` for the stall threshold.
     pub fn is_live(&self, now: Instant, last_progress: Instant) -> Result<(), String> {
         let running = self.reconciling.load(Ordering::Relaxed);
         let quiet = now.saturating_duration_since(last_progress);
-        if running > 0 && quiet >= STALL_AFTER {
+        if running > 0 && quiet >= self.stall_after {
             return Err(format!(
                 "{running} reconcile(s) running and no progress (an AWS response, a finished reconcile) for {} s",
                 quiet.as_secs()
@@ -206,7 +218,7 @@ mod tests {
 
     #[test]
     fn readiness_follows_the_list_and_the_watch() {
-        let state = HttpState::new(Arc::new(Metrics::default()));
+        let state = HttpState::new(Arc::new(Metrics::default()), Duration::from_secs(60));
         assert_eq!(
             respond(&state, &Method::GET, "/healthz").status(),
             StatusCode::OK
@@ -242,7 +254,9 @@ mod tests {
 
     #[test]
     fn liveness_fails_only_while_reconciles_make_no_progress() {
-        let (health, metrics) = (Arc::new(Health::default()), Arc::new(Metrics::default()));
+        const STALL_AFTER: Duration = Duration::from_secs(90);
+        let health = Arc::new(Health::new(STALL_AFTER));
+        let metrics = Arc::new(Metrics::default());
         let start = Instant::now();
         // Nothing running: live however long nothing happens.
         assert!(health.is_live(start + STALL_AFTER * 3, start).is_ok());
@@ -266,7 +280,10 @@ mod tests {
 
     #[tokio::test]
     async fn metrics_are_served_over_http() {
-        let state = Arc::new(HttpState::new(Arc::new(Metrics::default())));
+        let state = Arc::new(HttpState::new(
+            Arc::new(Metrics::default()),
+            Duration::from_secs(60),
+        ));
         state.metrics.set_leader(true);
         let (listener, addr) = bind(([127, 0, 0, 1], 0).into()).await.expect("binds");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

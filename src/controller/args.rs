@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::aws::{self, client};
+use crate::http;
 use crate::inventory::reader;
 use crate::telemetry::LogFormat;
 
@@ -70,6 +71,13 @@ pub struct RunArgs {
     /// reconcile, or the profiles sharing its read, for longer.
     #[arg(long, env = "APIGW_AWS_READ_TIMEOUT_SECONDS", default_value_t = aws::DEFAULT_READ_TIMEOUT_SECONDS)]
     pub aws_read_timeout_seconds: u64,
+
+    /// Seconds reconciles may run with no progress (no AWS answer, no reconcile
+    /// finished) before /healthz fails and the kubelet restarts the operator. Keep it
+    /// above --max-attempts x --aws-read-timeout-seconds plus the retries' backoff, the
+    /// longest one AWS call can take.
+    #[arg(long, env = "APIGW_LIVENESS_STALL_SECONDS", default_value_t = http::DEFAULT_STALL_AFTER_SECONDS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub liveness_stall_seconds: u64,
 
     /// Per-API AWS calls in flight per region (an account shares 10 requests/s).
     #[arg(long, default_value_t = reader::DEFAULT_API_CONCURRENCY)]

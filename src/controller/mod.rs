@@ -137,7 +137,17 @@ pub fn main(args: RunArgs) -> ExitCode {
 pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let shutdown = Shutdown::install();
     let metrics = Arc::new(Metrics::default());
-    let state = Arc::new(HttpState::new(metrics.clone()));
+    let stall_after = Duration::from_secs(args.liveness_stall_seconds);
+    let longest_call = Duration::from_secs(args.aws_read_timeout_seconds)
+        .saturating_mul(args.max_attempts.max(1));
+    if stall_after <= longest_call {
+        tracing::warn!(
+            liveness_stall_seconds = args.liveness_stall_seconds,
+            longest_call_seconds = longest_call.as_secs(),
+            "--liveness-stall-seconds is not above --max-attempts x --aws-read-timeout-seconds: one slow AWS call can fail /healthz and restart the operator"
+        );
+    }
+    let state = Arc::new(HttpState::new(metrics.clone(), stall_after));
     let (listener, bound) = http::bind(args.http_addr).await?;
     tracing::info!(address = %bound, "serving /healthz, /readyz and /metrics");
     tokio::spawn(http::serve(
