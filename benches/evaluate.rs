@@ -241,7 +241,8 @@ fn main() {
         "  the inventory in memory: {:.1} MiB (growth of this process's anonymous memory while building it)",
         common::mib(inventory_kib)
     );
-    let (ms, evaluated) = median_ms(|| evaluate(&merged.regions, &all_ids(), &params));
+    let (ms, evaluated) =
+        median_ms(|| evaluate(&merged.regions, Some("123456789012"), &all_ids(), &params));
     line(
         "evaluate, every control of the catalog",
         ms,
@@ -254,7 +255,7 @@ fn main() {
     let whole = spec("{regions: [us-east-1, eu-west-1]}");
     let whole_scan = Scan::new(whole.clone()).expect("the profile is valid");
     let (ms, _) = median_ms(|| {
-        let verdicts = whole_scan.evaluate(&reads, now);
+        let verdicts = whole_scan.evaluate(&reads, Some("123456789012"), now);
         let exempted = verdicts.exemptions.exempted_findings;
         let scan = ScanResult {
             findings: verdicts.findings,
@@ -278,7 +279,7 @@ fn main() {
     let team_scan = Scan::new(team.clone()).expect("the profile is valid");
     let in_scope = stages / TEAMS;
     let (ms, (findings, _)) = median_ms(|| {
-        let verdicts = team_scan.evaluate(&reads, now);
+        let verdicts = team_scan.evaluate(&reads, Some("123456789012"), now);
         let scan = ScanResult {
             findings: verdicts.findings,
             read_errors: verdicts.errors,

@@ -337,7 +337,7 @@ async fn run_scan(args: &ScanArgs) -> Result<ExitCode, Usage> {
         progress: show_progress.then(|| Arc::new(|line: &str| eprintln!("{line}")) as _),
     };
     let inventory = read_inventory(&identity.sdk, &regions, &options).await;
-    let verdicts = scan.evaluate([&inventory], Timestamp::now());
+    let verdicts = scan.evaluate([&inventory], identity.account.as_deref(), Timestamp::now());
     for expired in &verdicts.exemptions.expired {
         eprintln!("warning: {expired}; it no longer applies");
     }

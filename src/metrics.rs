@@ -550,6 +550,8 @@ mod tests {
             control_id: crate::controls::xray_tracing::ID,
             resource_type: ResourceType::RestStage,
             resource_arn: "arn:aws:apigateway:us-east-1::/restapis/a/stages/prod".into(),
+            resource_name: "a/prod".into(),
+            account_id: "123456789012".into(),
             region: "us-east-1".into(),
             status,
             severity: Severity::Low,

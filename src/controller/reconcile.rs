@@ -197,7 +197,8 @@ async fn reconcile_profile(
     stage!(announce(&mut run).await);
     let identity = stage!(identity(&mut run, interval).await);
     let reads = read(&run, &scan, &identity, interval, &why).await;
-    let (scan, verdicts) = evaluate(ctx, scan, &reads, &run.now).await;
+    let account = identity.account.clone();
+    let (scan, verdicts) = evaluate(ctx, scan, &reads, account, &run.now).await;
     report(&mut run, scan, verdicts, reads, &identity, interval, why).await
 }
 
@@ -393,13 +394,20 @@ async fn read(
 }
 
 /// 7. Scope, evaluate, exempt (pure, CPU-bound): on a blocking thread, one at a time
-///    (see `Context::evaluation`), borrowing the shared reads.
-async fn evaluate(ctx: &Context, scan: Scan, reads: &[SharedRead], now: &Time) -> (Scan, Verdicts) {
+///    (see `Context::evaluation`), borrowing the shared reads; `account` (the scan
+///    identity's) goes on every finding.
+async fn evaluate(
+    ctx: &Context,
+    scan: Scan,
+    reads: &[SharedRead],
+    account: Option<String>,
+    now: &Time,
+) -> (Scan, Verdicts) {
     let permit = ctx.evaluation.clone().acquire_owned().await.ok();
     let reads = reads.to_vec();
     let now = now.0;
     let evaluated = tokio::task::spawn_blocking(move || {
-        let verdicts = scan.evaluate(reads.iter().map(|r| &*r.inventory), now);
+        let verdicts = scan.evaluate(reads.iter().map(|r| &*r.inventory), account.as_deref(), now);
         (scan, verdicts)
     })
     .await;

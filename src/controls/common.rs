@@ -59,7 +59,9 @@ impl ControlMeta {
         !self.unsupported_regions.contains(&region)
     }
 
-    /// This control's verdict on one resource, with its severity.
+    /// This control's verdict on one resource, with its severity. Its readable name and
+    /// account are the pipeline's to fill (`pipeline::evaluate`): one place, for every
+    /// control, from the read and the identity that made it.
     pub(crate) fn finding(
         &self,
         resource_type: ResourceType,
@@ -72,6 +74,8 @@ impl ControlMeta {
             control_id: self.id,
             resource_type,
             resource_arn,
+            resource_name: String::new(),
+            account_id: String::new(),
             region: region.to_string(),
             status,
             severity: self.severity,

@@ -219,6 +219,15 @@ pub struct Finding {
     pub control_id: ControlId,
     pub resource_type: ResourceType,
     pub resource_arn: String,
+    /// The resource as people name it: `<api name>/<stage>` for stages, `<api name>
+    /// <route key>` for routes, `<api name> integration <id>` for integrations, the
+    /// domain name for custom domains (the ARN carries only ids).
+    #[serde(default)]
+    pub resource_name: String,
+    /// The 12-digit account of the identity that read the resource (API Gateway ARNs
+    /// carry none); empty, and left out of the JSON, when it could not be told.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub account_id: String,
     pub region: String,
     pub status: Status,
     pub severity: Severity,

@@ -1,8 +1,11 @@
 //! Pure evaluation: the in-scope views of some region reads and the profile's controls
 //! and parameters in, findings out. Nothing here reads AWS, Kubernetes or the clock.
 
+use std::collections::HashMap;
+
 use crate::controls::{self, ControlParameters};
 use crate::inventory::RegionInventory;
+use crate::model::arn::{ApiGatewayResource, parse_apigateway_arn};
 use crate::model::{ControlId, Finding};
 
 /// Evaluates the selected controls on every region.
@@ -10,9 +13,12 @@ use crate::model::{ControlId, Finding};
 /// Findings come sorted by region, then resource ARN, then control, so two scans of the
 /// same world print and serialize identically. A control listed twice is evaluated
 /// once (one finding per control and resource). What could not be read yields no
-/// finding here: the report lists it beside the findings.
+/// finding here: the report lists it beside the findings. Each finding carries its
+/// resource's readable name (from the region's read) and `account`, the account of
+/// the identity that made the reads (`None` when it could not be told).
 pub fn evaluate<'a>(
     regions: impl IntoIterator<Item = &'a RegionInventory> + Clone,
+    account: Option<&str>,
     ids: &[ControlId],
     params: &ControlParameters,
 ) -> Vec<Finding> {
@@ -25,9 +31,16 @@ pub fn evaluate<'a>(
             .map(|region| controls::findings_upper_bound(region, ids))
             .sum(),
     );
+    let account = account.unwrap_or_default();
     for region in regions {
+        let first = findings.len();
         for control in controls::selected(ids) {
             controls::evaluate(control, region, params, &mut findings);
+        }
+        let names = Names::of(region);
+        for finding in &mut findings[first..] {
+            finding.resource_name = names.name_of(&finding.resource_arn);
+            finding.account_id = account.to_string();
         }
     }
     // (region, ARN, control) is unique (one finding per control and resource), so the
@@ -36,6 +49,90 @@ pub fn evaluate<'a>(
         (&a.region, &a.resource_arn, a.control_id).cmp(&(&b.region, &b.resource_arn, b.control_id))
     });
     findings
+}
+
+/// The readable names of one region's resources, looked up by the ids their ARNs carry:
+/// controls name resources by ARN, people by the API's name.
+struct Names<'a> {
+    rest_apis: HashMap<&'a str, &'a str>,
+    v2_apis: HashMap<&'a str, &'a str>,
+    /// (API id, route id) -> route key.
+    routes: HashMap<(&'a str, &'a str), &'a str>,
+}
+
+impl<'a> Names<'a> {
+    fn of(region: &'a RegionInventory) -> Self {
+        Names {
+            rest_apis: region
+                .rest_apis
+                .iter()
+                .map(|api| (api.id.as_str(), api.name.as_str()))
+                .collect(),
+            v2_apis: region
+                .v2_apis
+                .iter()
+                .map(|api| (api.id.as_str(), api.name.as_str()))
+                .collect(),
+            routes: region
+                .v2_apis
+                .iter()
+                .flat_map(|api| {
+                    api.routes.iter().map(|route| {
+                        (
+                            (api.id.as_str(), route.id.as_str()),
+                            route.route_key.as_str(),
+                        )
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    /// `<api name>/<stage>`, `<api name> <route key>`, `<api name> integration <id>` or
+    /// the domain name. An API without a name (or missing from the read, which controls
+    /// never report on) is named by its id, a route missing from it by its id; an ARN
+    /// of another shape by itself.
+    fn name_of(&self, arn: &str) -> String {
+        let Some(parsed) = parse_apigateway_arn(arn) else {
+            return arn.to_string();
+        };
+        let api = |names: &HashMap<&str, &'a str>, id: &str| {
+            names
+                .get(id)
+                .copied()
+                .filter(|name| !name.trim().is_empty())
+                .unwrap_or(id)
+                .to_string()
+        };
+        match parsed.resource {
+            ApiGatewayResource::RestStage { api_id, stage } => {
+                format!("{}/{stage}", api(&self.rest_apis, &api_id))
+            }
+            ApiGatewayResource::V2Stage { api_id, stage } => {
+                format!("{}/{stage}", api(&self.v2_apis, &api_id))
+            }
+            ApiGatewayResource::V2Route { api_id, route_id } => {
+                let key = self
+                    .routes
+                    .get(&(api_id.as_str(), route_id.as_str()))
+                    .copied()
+                    .unwrap_or(route_id.as_str());
+                format!("{} {key}", api(&self.v2_apis, &api_id))
+            }
+            ApiGatewayResource::V2Integration {
+                api_id,
+                integration_id,
+            } => format!(
+                "{} integration {integration_id}",
+                api(&self.v2_apis, &api_id)
+            ),
+            ApiGatewayResource::DomainName { name } => name,
+            // No control reports on whole APIs or other API Gateway resources.
+            ApiGatewayResource::RestApi { .. }
+            | ApiGatewayResource::V2Api { .. }
+            | ApiGatewayResource::Other => arn.to_string(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -53,7 +150,7 @@ mod tests {
         ids: &[ControlId],
         params: &ControlParameters,
     ) -> Vec<Finding> {
-        evaluate(&inventory.regions, ids, params)
+        evaluate(&inventory.regions, Some("123456789012"), ids, params)
     }
 
     fn region_named(name: &str) -> RegionInventory {
@@ -183,11 +280,84 @@ mod tests {
     }
 
     #[test]
+    fn findings_carry_readable_names_and_the_account() {
+        let mut region = region_with(
+            vec![rest_api("a1b2c3", vec![rest_stage(&[])])],
+            vec![
+                v2_api(
+                    "ws1",
+                    V2Protocol::WebSocket,
+                    vec![v2_stage()],
+                    vec![route("r1", "$connect", None)],
+                ),
+                v2_api(
+                    "http1",
+                    V2Protocol::Http,
+                    Vec::new(),
+                    vec![route("r2", "GET /orders", None)],
+                ),
+            ],
+        );
+        region.v2_apis[0].name = "chat-realtime".to_string();
+        region.v2_apis[1].name = String::new();
+        region.v2_apis[1].integrations = vec![private_integration("int9", None)];
+        region.domain_names = vec![crate::inventory::DomainName {
+            name: "api.example.com".to_string(),
+            ..Default::default()
+        }];
+        let findings = evaluate(
+            [&region],
+            Some("123456789012"),
+            &all_ids(),
+            &Default::default(),
+        );
+        let names: std::collections::BTreeMap<&str, &str> = findings
+            .iter()
+            .map(|f| (f.resource_arn.as_str(), f.resource_name.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            std::collections::BTreeMap::from([
+                (
+                    "arn:aws:apigateway:us-east-1::/restapis/a1b2c3/stages/prod",
+                    "a1b2c3-name/prod"
+                ),
+                (
+                    "arn:aws:apigateway:us-east-1::/apis/ws1/stages/prod",
+                    "chat-realtime/prod"
+                ),
+                (
+                    "arn:aws:apigateway:us-east-1::/apis/ws1/routes/r1",
+                    "chat-realtime $connect"
+                ),
+                // An API without a name is named by its id.
+                (
+                    "arn:aws:apigateway:us-east-1::/apis/http1/routes/r2",
+                    "http1 GET /orders"
+                ),
+                (
+                    "arn:aws:apigateway:us-east-1::/apis/http1/integrations/int9",
+                    "http1 integration int9"
+                ),
+                (
+                    "arn:aws:apigateway:us-east-1::/domainnames/api.example.com",
+                    "api.example.com"
+                ),
+            ])
+        );
+        assert!(findings.iter().all(|f| f.account_id == "123456789012"));
+        let unknown = evaluate([&region], None, &all_ids(), &Default::default());
+        assert!(unknown.iter().all(|f| f.account_id.is_empty()));
+    }
+
+    #[test]
     fn finding_json_matches_the_contract_exactly() {
-        let finding = Finding {
+        let mut finding = Finding {
             control_id: execution_logging::ID,
             resource_type: ResourceType::RestStage,
             resource_arn: "arn:aws:apigateway:us-east-1::/restapis/a1b2c3/stages/prod".to_string(),
+            resource_name: "orders/prod".to_string(),
+            account_id: "123456789012".to_string(),
             region: "us-east-1".to_string(),
             status: Status::Failed,
             severity: Severity::Medium,
@@ -196,8 +366,13 @@ mod tests {
         };
         assert_eq!(
             serde_json::to_string(&finding).unwrap(),
-            r#"{"controlId":"APIGateway.1","resourceType":"AWS::ApiGateway::Stage","resourceArn":"arn:aws:apigateway:us-east-1::/restapis/a1b2c3/stages/prod","region":"us-east-1","status":"FAILED","severity":"MEDIUM","reason":"method settings GET /orders have logging level OFF"}"#
+            r#"{"controlId":"APIGateway.1","resourceType":"AWS::ApiGateway::Stage","resourceArn":"arn:aws:apigateway:us-east-1::/restapis/a1b2c3/stages/prod","resourceName":"orders/prod","accountId":"123456789012","region":"us-east-1","status":"FAILED","severity":"MEDIUM","reason":"method settings GET /orders have logging level OFF"}"#
         );
+        // An account that could not be told is left out, not printed empty.
+        finding.account_id = String::new();
+        let json = serde_json::to_value(&finding).unwrap();
+        assert!(json.get("accountId").is_none());
+        assert_eq!(json["resourceName"], "orders/prod");
     }
 
     #[test]
@@ -206,6 +381,8 @@ mod tests {
             control_id: route_authorization::ID,
             resource_type: ResourceType::V2Route,
             resource_arn: "arn:aws:apigateway:us-east-1::/apis/h1/routes/r1".to_string(),
+            resource_name: "h1 GET /".to_string(),
+            account_id: "123456789012".to_string(),
             region: "us-east-1".to_string(),
             status: Status::Failed,
             severity: Severity::Medium,

@@ -182,6 +182,8 @@ mod tests {
             control_id,
             resource_type: ResourceType::RestStage,
             resource_arn: resource_arn.to_string(),
+            resource_name: "orders/prod".to_string(),
+            account_id: "123456789012".to_string(),
             region: "us-east-1".to_string(),
             status: Status::Failed,
             severity: Severity::Medium,

@@ -78,10 +78,13 @@ impl Scan {
     /// The verdicts on `reads` (pure): each region's in-scope part is borrowed when the
     /// scope takes the whole region and copied otherwise, so reads shared by many
     /// profiles are not copied for each; read errors are kept unless they name an API
-    /// known to be out of scope; the exemptions apply as of `now`.
+    /// known to be out of scope; the exemptions apply as of `now`. `account` is the
+    /// account of the identity that made the reads (every read of a profile is made by
+    /// its one identity), carried on each finding; `None` when it could not be told.
     pub fn evaluate<'r>(
         &self,
         reads: impl IntoIterator<Item = &'r Inventory>,
+        account: Option<&str>,
         now: Timestamp,
     ) -> Verdicts {
         let mut views = Vec::new();
@@ -102,6 +105,7 @@ impl Scan {
         let read_anything = !views.is_empty() || errors.is_empty();
         let mut findings = evaluate::evaluate(
             views.iter().map(|v| &**v),
+            account,
             &self.ids,
             &self.spec.controls.parameters,
         );

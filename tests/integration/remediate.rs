@@ -68,7 +68,7 @@ fn method<'a>(
 async fn scan(sdk: &SdkConfig, params: &ControlParameters) -> (Inventory, Vec<Finding>) {
     let inventory = read_inventory(sdk, &[REGION.to_string()], &ReadOptions::default()).await;
     assert!(inventory.errors.is_empty(), "{:?}", inventory.errors);
-    let findings = evaluate(&inventory.regions, &all_ids(), params);
+    let findings = evaluate(&inventory.regions, Some("123456789012"), &all_ids(), params);
     (inventory, findings)
 }
 
@@ -1080,7 +1080,12 @@ async fn plan_and_apply(
     url: &str,
 ) -> RemediationReport {
     let params = ControlParameters::default();
-    let findings = evaluate(&inventory.regions, &all_ids(), &params);
+    let findings = evaluate(
+        &inventory.regions,
+        Some("123456789012"),
+        &all_ids(),
+        &params,
+    );
     let mode = if dry_run { Mode::DryRun } else { Mode::Enforce };
     run(
         mode,

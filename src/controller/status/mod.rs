@@ -558,6 +558,8 @@ pub(crate) mod fixtures {
             control_id: control,
             resource_type: ResourceType::RestStage,
             resource_arn: arn.into(),
+            resource_name: format!("name of {arn}"),
+            account_id: "123456789012".into(),
             region: "us-east-1".into(),
             status,
             severity,

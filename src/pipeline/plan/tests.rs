@@ -92,7 +92,7 @@ fn v2_inventory(protocol: V2Protocol, stage: V2Stage, routes: Vec<Route>) -> Inv
 }
 
 fn findings(inventory: &Inventory, params: &ControlParameters) -> Vec<Finding> {
-    evaluate(&inventory.regions, &all_ids(), params)
+    evaluate(&inventory.regions, Some("123456789012"), &all_ids(), params)
 }
 
 fn plan_for(
