@@ -4,13 +4,15 @@
 # A state directory holds everything one running control plane owns:
 #
 #   kubeconfig, kubeconfig-norights   what clients use (admin / authenticated, no rights)
+#   kubeconfig-controller-manager     kube-controller-manager's (client certificate)
 #   env                               ports, binary path, owner (sourced by the scripts)
-#   pki/                              throw-away CA, serving cert, service-account keys
+#   pki/                              throw-away CA, serving and client certs, service-account keys
 #   tokens.csv                        the static token file for --token-auth-file
 #   etcd/                             etcd's data
 #   apiserver.args                    kube-apiserver's arguments, one a line (restart reuses them)
-#   {etcd,apiserver,watchdog}.pid     the processes `down` stops, and only those
-#   {etcd,apiserver,watchdog}.log     their output
+#   controller-manager.args           kube-controller-manager's arguments, one a line
+#   {etcd,apiserver,controller-manager,watchdog}.pid   the processes `down` stops, and only those
+#   {etcd,apiserver,controller-manager,watchdog}.log   their output
 #
 # Processes are recognised by PID *and* by their command line mentioning the state
 # directory, so a PID reused by an unrelated process after a crash is never signalled.
@@ -19,8 +21,10 @@
 # these and nothing else, so pointing it at a folder with other content is safe.
 # shellcheck disable=SC2034 # used by down, which sources this file
 kcp_owned_entries=(
-	kubeconfig kubeconfig-norights env pki tokens.csv etcd apiserver.args
-	etcd.pid apiserver.pid watchdog.pid etcd.log apiserver.log watchdog.log .lock
+	kubeconfig kubeconfig-norights kubeconfig-controller-manager env pki tokens.csv etcd
+	apiserver.args controller-manager.args
+	etcd.pid apiserver.pid controller-manager.pid watchdog.pid
+	etcd.log apiserver.log controller-manager.log watchdog.log .lock
 )
 
 die() {
@@ -110,13 +114,16 @@ kcp_stop() {
 	rm -f "$state/$name.pid"
 }
 
-# Waits until <url> answers 200 (with the admin token and our CA when given), while the
-# process <name> is alive. Fails fast when that process exits.
+# Waits until <url> answers 200 (https: checked against our CA; with the admin token
+# when given), while the process <name> is alive. Fails fast when that process exits.
 kcp_wait_http() {
 	local state="$1" name="$2" url="$3" timeout="$4" token="${5:-}" i
 	local curl_args=(--silent --show-error --fail --max-time 2 --output /dev/null)
+	if [[ "$url" == https://* ]]; then
+		curl_args+=(--cacert "$state/pki/ca.crt")
+	fi
 	if [[ -n "$token" ]]; then
-		curl_args+=(--cacert "$state/pki/ca.crt" --header "Authorization: Bearer $token")
+		curl_args+=(--header "Authorization: Bearer $token")
 	fi
 	for ((i = 0; i < timeout * 4; i++)); do
 		kcp_live_pid "$state" "$name" >/dev/null || return 1
@@ -139,6 +146,34 @@ kcp_start_apiserver() {
 	# The first start writes the bootstrap RBAC roles, priority levels and so on into
 	# etcd; it usually takes a few seconds, much longer on a busy 2-core machine.
 	kcp_wait_http "$state" apiserver "https://127.0.0.1:$KCP_APISERVER_PORT/readyz" 180 "$KCP_ADMIN_TOKEN"
+}
+
+# Starts kube-controller-manager from <state>/controller-manager.args and waits until
+# its /healthz lists every controller named in --controllers as started and ok. Its
+# plain /healthz answers 200 as soon as it serves, before the controllers start; the
+# per-controller checks appear only once each controller has its credentials (a
+# ServiceAccount token from the API server) and runs, so this also proves that the
+# certificate, RBAC and token setup work. /healthz needs no credentials (it is in the
+# controller-manager's always-allowed paths).
+kcp_start_controller_manager() {
+	local state="$1" args controllers i body missing name
+	# shellcheck source=/dev/null
+	source "$state/env"
+	mapfile -t args <"$state/controller-manager.args"
+	controllers="$(sed -n 's/^--controllers=//p' "$state/controller-manager.args")"
+	kcp_spawn "$state" controller-manager "$KCP_BIN" controller-manager "${args[@]}"
+	for ((i = 0; i < 180 * 4; i++)); do
+		kcp_live_pid "$state" controller-manager >/dev/null || return 1
+		body="$(curl --silent --max-time 2 --cacert "$state/pki/ca.crt" \
+			"https://127.0.0.1:$KCP_CONTROLLER_MANAGER_PORT/healthz?verbose" 2>/dev/null)" || body=""
+		missing=""
+		for name in ${controllers//,/ }; do
+			[[ "$body" == *"[+]$name ok"* ]] || missing=1
+		done
+		[[ -n "$body" && -z "$missing" ]] && return 0
+		sleep 0.25
+	done
+	return 1
 }
 
 kcp_log_tail() {

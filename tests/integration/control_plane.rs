@@ -1,23 +1,34 @@
 //! Proof that the tests' local control plane is a real Kubernetes API server: CRDs
 //! with OpenAPI and CEL validation, watches, RBAC, coordination Leases, and a client
-//! watch that survives an API server restart on the same etcd.
+//! watch that survives an API server restart on the same etcd; and that its
+//! kube-controller-manager does what a cluster's does for the tests: the garbage
+//! collector deletes what a deleted owner owned, a deleted namespace is emptied and
+//! removed, and both go on working across an API server restart.
 
 use std::collections::BTreeMap;
+use std::fmt::Debug;
 use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
-use kube::Api;
-use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::runtime::wait::{await_condition, conditions};
 use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
 
 use crate::support::cluster;
 
 /// How long any single wait in these tests may take before the test fails.
 const WAIT: Duration = Duration::from_secs(60);
+
+/// How long the controller-manager may take to act. Longer than [`WAIT`]: the garbage
+/// collector looks for resource types it does not watch yet (a CRD created just
+/// before) only every 30 s, and the machine is shared with other builds.
+const CONTROLLER_WAIT: Duration = Duration::from_secs(120);
 
 /// A tiny CRD of the tests' own: an OpenAPI schema (types, an enum, bounds) and a CEL
 /// rule with its own message.
@@ -328,6 +339,7 @@ async fn client_watch_survives_apiserver_restart_on_same_etcd() {
     wait_for_value(&mut events, "before", "1").await;
 
     let pid_before = plane.apiserver_pid();
+    let controller_manager_pid = plane.controller_manager_pid();
     // Keep polling the watch while the restart runs, as a controller would; count the
     // errors it reports (connection refused while the server is down).
     let restart = tokio::task::spawn_blocking(move || {
@@ -373,9 +385,190 @@ async fn client_watch_survives_apiserver_restart_on_same_etcd() {
         .await
         .expect("create ConfigMap after");
     wait_for_value(&mut events, "after", "2").await;
+
+    // The controller-manager was not restarted: it reconnected by itself and its garbage
+    // collector still sees owners deleted after the restart.
+    assert_eq!(plane.controller_manager_pid(), controller_manager_pid);
+    let owner = config_maps
+        .create(&PostParams::default(), &config_map("owner", "3"))
+        .await
+        .expect("create ConfigMap owner");
+    let owned = config_maps
+        .create(
+            &PostParams::default(),
+            &owned_by(config_map("owned", "4"), &owner),
+        )
+        .await
+        .expect("create ConfigMap owned");
+    config_maps
+        .delete("owner", &DeleteParams::default())
+        .await
+        .expect("delete ConfigMap owner");
+    wait_deleted(&config_maps, &owned, "ConfigMap owned after its owner").await;
     drop(events);
     drop(client);
     drop(plane); // stops the private control plane (down)
+}
+
+#[tokio::test]
+async fn garbage_collector_deletes_what_a_deleted_owner_owned() {
+    let client = cluster::client().await;
+    let ns = cluster::test_namespace(&client, "gc").await;
+    let crd = cluster::apply_crd_yaml(&client, WIDGET_CRD).await;
+    let widgets: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &ns, &cluster::crd_api_resource(&crd));
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+
+    let owner = config_maps
+        .create(&PostParams::default(), &config_map("owner", "1"))
+        .await
+        .expect("create ConfigMap owner");
+    // A built-in object and a custom resource (as a profile's reports are), both owned.
+    let owned_config_map = config_maps
+        .create(
+            &PostParams::default(),
+            &owned_by(config_map("owned", "2"), &owner),
+        )
+        .await
+        .expect("create ConfigMap owned");
+    let owned_widget = widgets
+        .create(
+            &PostParams::default(),
+            &owned_by(
+                widget(
+                    "owned",
+                    serde_json::json!({"mode": "Observe", "minReplicas": 0, "maxReplicas": 1}),
+                ),
+                &owner,
+            ),
+        )
+        .await
+        .expect("create Widget owned");
+    let bystander = config_maps
+        .create(&PostParams::default(), &config_map("bystander", "3"))
+        .await
+        .expect("create ConfigMap bystander");
+
+    // Deleting the owner (background propagation, the API's default for ConfigMaps) is
+    // all a client does; the garbage collector deletes the dependents afterwards.
+    config_maps
+        .delete("owner", &DeleteParams::default())
+        .await
+        .expect("delete ConfigMap owner");
+    wait_deleted(&config_maps, &owned_config_map, "ConfigMap owned").await;
+    wait_deleted(&widgets, &owned_widget, "Widget owned").await;
+
+    // Only what the owner owned: the object without owner references is untouched.
+    let still_there = config_maps
+        .get_opt("bystander")
+        .await
+        .expect("get ConfigMap bystander")
+        .expect("ConfigMap bystander, which nothing owns, still exists");
+    assert_eq!(still_there.metadata.uid, bystander.metadata.uid);
+}
+
+#[tokio::test]
+async fn deleting_a_namespace_deletes_its_objects_and_then_the_namespace() {
+    let client = cluster::client().await;
+    let ns = cluster::test_namespace(&client, "ns-delete").await;
+    let crd = cluster::apply_crd_yaml(&client, WIDGET_CRD).await;
+    let widgets: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &ns, &cluster::crd_api_resource(&crd));
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    config_maps
+        .create(&PostParams::default(), &config_map("content", "1"))
+        .await
+        .expect("create ConfigMap content");
+    secrets
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({
+                "metadata": { "name": "content" },
+                "stringData": { "value": "1" },
+            }))
+            .expect("a Secret object"),
+        )
+        .await
+        .expect("create Secret content");
+    widgets
+        .create(
+            &PostParams::default(),
+            &widget(
+                "content",
+                serde_json::json!({"mode": "Enforce", "minReplicas": 1, "maxReplicas": 2}),
+            ),
+        )
+        .await
+        .expect("create Widget content");
+
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let namespace = namespaces.get(&ns).await.expect("get the test namespace");
+    namespaces
+        .delete(&ns, &DeleteParams::default())
+        .await
+        .expect("delete the test namespace");
+    // The namespace controller deletes the content, then removes its `kubernetes`
+    // finalizer; only then is the namespace gone (without it, it stays Terminating).
+    wait_deleted(&namespaces, &namespace, "the deleted namespace").await;
+
+    // The objects were really deleted, not left behind in etcd: a read by namespace and
+    // name would still find them otherwise, namespace or not.
+    assert!(
+        config_maps
+            .get_opt("content")
+            .await
+            .expect("get ConfigMap content")
+            .is_none()
+    );
+    assert!(
+        secrets
+            .get_opt("content")
+            .await
+            .expect("get Secret content")
+            .is_none()
+    );
+    assert!(
+        widgets
+            .get_opt("content")
+            .await
+            .expect("get Widget content")
+            .is_none()
+    );
+}
+
+/// `object` with a controller ownerReference to the ConfigMap `owner`, as an operator
+/// sets on what it creates for its custom resource. A namespaced owner must be in the
+/// dependent's namespace.
+fn owned_by<K: ResourceExt>(mut object: K, owner: &ConfigMap) -> K {
+    let reference = owner
+        .controller_owner_ref(&())
+        .expect("a stored ConfigMap has a name and a uid");
+    object.owner_references_mut().push(reference);
+    object
+}
+
+/// Waits until `object` (as it was stored) is deleted: not found, or replaced by a new
+/// object of the same name. Fails after [`CONTROLLER_WAIT`] with the object as it is.
+async fn wait_deleted<K>(api: &Api<K>, object: &K, what: &str)
+where
+    K: Resource + Clone + Debug + Send + DeserializeOwned + 'static,
+{
+    let name = object.name_any();
+    let uid = object.uid().expect("a stored object has a uid");
+    let deleted = tokio::time::timeout(
+        CONTROLLER_WAIT,
+        await_condition(api.clone(), &name, conditions::is_deleted(&uid)),
+    )
+    .await;
+    match deleted {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => panic!("watching {what}: {e}"),
+        Err(_) => panic!(
+            "{what} still exists after {CONTROLLER_WAIT:?}: {:?}",
+            api.get_opt(&name).await
+        ),
+    }
 }
 
 fn config_map(name: &str, value: &str) -> ConfigMap {

@@ -1,14 +1,25 @@
-// Command kcp is a multi-call binary holding a real kube-apiserver and a real etcd,
-// the two processes of the tests' local control plane (envtest style):
+// Command kcp is a multi-call binary holding a real kube-apiserver, a real
+// kube-controller-manager and a real etcd, the processes of the tests' local control
+// plane (envtest style, plus the controllers a test can observe):
 //
-//	kcp apiserver [kube-apiserver flags...]
-//	kcp etcd      [etcd flags...]
+//	kcp apiserver          [kube-apiserver flags...]
+//	kcp controller-manager [kube-controller-manager flags...]
+//	kcp etcd               [etcd flags...]
 //	kcp version
 //	kcp freeports N   (prints N distinct free TCP ports on 127.0.0.1, one a line)
 //
-// One binary instead of two because the apiserver already links most of etcd's
-// client and server packages: a single link of the shared code saves minutes and
-// about a hundred megabytes in the cache on a cold build.
+// One binary instead of three because the three share most of their code (client-go,
+// apimachinery, component-base, etcd's client): a single link of the shared packages
+// saves minutes and hundreds of megabytes in the cache on a cold build, and the
+// controller-manager adds only its own controller packages to the build.
+//
+// Each command still runs as a process of its own rather than as goroutines of one
+// process: both Kubernetes commands own process-wide state (the global flag set, klog,
+// the legacy Prometheus registry, where a second registration of the same metric
+// panics), and a separate controller-manager keeps running while restart-apiserver
+// restarts only the API server, then reconnects, as it does in a cluster. The price is
+// one more Go runtime (a few megabytes); the controller-manager's informer caches,
+// the bulk of its memory, would cost the same in one process.
 package main
 
 import (
@@ -25,10 +36,11 @@ import (
 	_ "k8s.io/component-base/metrics/prometheus/clientgo" // as upstream: client-go metrics
 	_ "k8s.io/component-base/metrics/prometheus/version"  // as upstream: version metric
 	kubeversion "k8s.io/component-base/version"
-	"k8s.io/kubernetes/cmd/kube-apiserver/app"
+	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
+	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 )
 
-const usage = "usage: kcp apiserver|etcd|version|freeports [args...]"
+const usage = "usage: kcp apiserver|controller-manager|etcd|version|freeports [args...]"
 
 func main() {
 	if len(os.Args) < 2 {
@@ -39,14 +51,20 @@ func main() {
 	case "apiserver":
 		// The same two lines as cmd/kube-apiserver/apiserver.go, with the
 		// subcommand word removed from the arguments cobra parses.
-		command := app.NewAPIServerCommand()
+		command := apiserver.NewAPIServerCommand()
+		command.SetArgs(os.Args[2:])
+		os.Exit(cli.Run(command))
+	case "controller-manager":
+		// The same two lines as cmd/kube-controller-manager/controller-manager.go.
+		command := controllermanager.NewControllerManagerCommand()
 		command.SetArgs(os.Args[2:])
 		os.Exit(cli.Run(command))
 	case "etcd":
 		// etcdmain.Main parses args[1:], exactly as etcd's own main passes os.Args.
 		etcdmain.Main(append([]string{"etcd"}, os.Args[2:]...))
 	case "version":
-		fmt.Printf("kube-apiserver %s\netcd %s\n", kubeversion.Get().GitVersion, version.Version)
+		kube := kubeversion.Get().GitVersion
+		fmt.Printf("kube-apiserver %s\nkube-controller-manager %s\netcd %s\n", kube, kube, version.Version)
 	case "freeports":
 		if err := freePorts(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "kcp freeports:", err)

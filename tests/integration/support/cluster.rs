@@ -1,8 +1,8 @@
-//! The local control plane (kube-apiserver + etcd) for tests.
+//! The local control plane (kube-apiserver + kube-controller-manager + etcd) for tests.
 //!
-//! A real `kube-apiserver` and etcd on 127.0.0.1, built and started by the scripts in
-//! `tests/control-plane/` (see `docs/development.md`). Which control plane the tests
-//! talk to:
+//! A real `kube-apiserver`, `kube-controller-manager` and etcd on 127.0.0.1, built and
+//! started by the scripts in `tests/control-plane/` (see `docs/development.md`). Which
+//! control plane the tests talk to:
 //!
 //! - `APIGW_TEST_KUBECONFIG` set (the test runner `scripts/test` does this): the admin
 //!   kubeconfig of a control plane that is already running, shared by every test.
@@ -16,9 +16,9 @@
 //!   however it exits.
 //!
 //! Every test of the binary shares it, and they run in parallel: each one works in its
-//! own namespace
-//! ([`test_namespace`]). There is no controller-manager, so namespaces are never really
-//! deleted (they would stay `Terminating`); the control plane is throw-away instead.
+//! own namespace ([`test_namespace`]). The controller-manager runs the garbage collector and the
+//! namespace controller only: owner references are honoured and a deleted namespace
+//! goes away as in a cluster, but nothing makes Pods (no scheduler, no kubelet).
 
 use std::ffi::OsStr;
 use std::io::Write;
@@ -143,7 +143,18 @@ impl ControlPlane {
 
     /// The PID of the running kube-apiserver (changes with every restart).
     pub fn apiserver_pid(&self) -> u32 {
-        let file = self.state_dir.join("apiserver.pid");
+        self.pid_of("apiserver")
+    }
+
+    /// The PID of the running kube-controller-manager (restart_apiserver leaves it
+    /// running).
+    pub fn controller_manager_pid(&self) -> u32 {
+        self.pid_of("controller-manager")
+    }
+
+    /// The PID `up` recorded in `<state>/<component>.pid`.
+    fn pid_of(&self, component: &str) -> u32 {
+        let file = self.state_dir.join(format!("{component}.pid"));
         let text = std::fs::read_to_string(&file)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()));
         text.trim()
