@@ -23,6 +23,7 @@ use crate::model::outcome::Mode;
 use crate::model::{ControlId, LoggingLevel, Status};
 use crate::pipeline::{self, Scan};
 use crate::report::ScanReport;
+use crate::report::asff::{self, AsffFinding, RecordState};
 use crate::report::remediation::RemediationReport;
 
 /// Exit status: the scan ran and nothing matched `--fail-on`.
@@ -38,6 +39,16 @@ const EXIT_REMEDIATION_FAILED: u8 = 4;
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Output {
+    Table,
+    Json,
+    /// The findings in the AWS Security Finding Format: a JSON list for
+    /// `aws securityhub batch-import-findings --findings file://...` (100 per call).
+    Asff,
+}
+
+/// How `controls` prints the catalog.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CatalogOutput {
     Table,
     Json,
 }
@@ -163,21 +174,21 @@ pub struct ScanArgs {
 #[derive(Args)]
 pub struct ControlsArgs {
     #[arg(long, value_enum, default_value = "table")]
-    output: Output,
+    output: CatalogOutput,
 }
 
 /// `apigw-compliance controls`: the catalog.
 pub fn controls(args: &ControlsArgs) -> ExitCode {
     let catalog: Vec<&ControlMeta> = CATALOG.iter().map(|control| control.meta).collect();
     match args.output {
-        Output::Json => match serde_json::to_string_pretty(&catalog) {
+        CatalogOutput::Json => match serde_json::to_string_pretty(&catalog) {
             Ok(json) => println!("{json}"),
             Err(e) => {
                 eprintln!("error: cannot serialise the catalog: {e}");
                 return ExitCode::from(EXIT_USAGE);
             }
         },
-        Output::Table => {
+        CatalogOutput::Table => {
             let id_width = catalog
                 .iter()
                 .map(|meta| meta.id.as_str().len())
@@ -257,6 +268,7 @@ fn profile_spec(
             remediation: Default::default(),
             exemptions: Vec::new(),
             interval: crate::crd::settings::DEFAULT_INTERVAL.to_string(),
+            export: Default::default(),
         });
     };
     // With a profile, `--control` narrows the profile's own selection.
@@ -364,7 +376,20 @@ async fn run_scan(args: &ScanArgs) -> Result<ExitCode, Usage> {
         findings: verdicts.findings,
         errors: verdicts.errors,
     };
-    if let Err(e) = print_report(args.output, &report, remediation.as_ref()) {
+    // Every finding of the scan, imported as it is now (ACTIVE; created and updated now).
+    let asff = match args.output {
+        Output::Asff => {
+            let now = Timestamp::now();
+            report
+                .findings
+                .iter()
+                .map(|finding| asff::to_asff(finding, RecordState::Active, now, now))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| Usage(e.to_string()))?
+        }
+        Output::Table | Output::Json => Vec::new(),
+    };
+    if let Err(e) = print_report(args.output, &report, &asff, remediation.as_ref()) {
         return Err(Usage(format!(
             "cannot write the report to standard output: {e}"
         )));
@@ -427,12 +452,20 @@ fn parameters(args: &ScanArgs) -> ControlParameters {
 fn print_report(
     output: Output,
     report: &ScanReport,
+    asff: &[AsffFinding],
     remediation: Option<&RemediationReport>,
 ) -> std::io::Result<()> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match (output, remediation) {
         (Output::Json, Some(remediation)) => remediation.write_scan_json(report, &mut out)?,
         (Output::Json, None) => report.write_json(&mut out)?,
+        (Output::Asff, remediation) => {
+            serde_json::to_writer_pretty(&mut out, asff)?;
+            // ASFF has no place for what remediation did: it goes to stderr.
+            if let Some(remediation) = remediation {
+                eprint!("{}", remediation.to_table());
+            }
+        }
         (Output::Table, remediation) => {
             out.write_all(report.to_table().as_bytes())?;
             if let Some(remediation) = remediation {
@@ -440,7 +473,7 @@ fn print_report(
             }
         }
     }
-    if output == Output::Json {
+    if output != Output::Table {
         writeln!(out)?;
     }
     out.flush()

@@ -107,6 +107,11 @@ struct KindLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RecordStateLabels {
+    record_state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct InventoryReadLabels {
     region: String,
     source: ReadSource,
@@ -141,6 +146,8 @@ pub struct Metrics {
     change_event_latency: Histogram,
     change_queue_errors: Family<KindLabels, Counter>,
     leader: Gauge,
+    securityhub_exported: Family<RecordStateLabels, Counter>,
+    securityhub_export_errors: Family<KindLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -271,6 +278,18 @@ impl Default for Metrics {
             "1 while this replica holds the leader lease (or runs without leader election)",
             leader.clone(),
         );
+        let securityhub_exported = Family::<RecordStateLabels, Counter>::default();
+        registry.register(
+            "securityhub_findings_exported",
+            "Findings Security Hub imported (BatchImportFindings), by record state (ACTIVE, ARCHIVED)",
+            securityhub_exported.clone(),
+        );
+        let securityhub_export_errors = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "securityhub_export_errors",
+            "Findings the Security Hub export could not import (a refused call counts each of its findings; a partial failure each failed one), by kind (accessDenied, notEnabled, invalid, throttled, unavailable, credentials, other); they are sent again at the next scan",
+            securityhub_export_errors.clone(),
+        );
         Metrics {
             registry,
             reconciles,
@@ -296,6 +315,8 @@ impl Default for Metrics {
             change_event_latency,
             change_queue_errors,
             leader,
+            securityhub_exported,
+            securityhub_export_errors,
         }
     }
 }
@@ -445,6 +466,24 @@ impl Metrics {
         self.rate_limit_wait
             .get_or_create(&labels)
             .inc_by(wait.as_secs_f64());
+    }
+
+    /// Counts findings Security Hub imported, sent with `record_state`.
+    pub fn securityhub_exported(&self, record_state: &str, findings: usize) {
+        self.securityhub_exported
+            .get_or_create(&RecordStateLabels {
+                record_state: record_state.to_string(),
+            })
+            .inc_by(u64::try_from(findings).unwrap_or(u64::MAX));
+    }
+
+    /// Counts findings the Security Hub export could not import, by kind.
+    pub fn securityhub_export_failed(&self, kind: &str, findings: usize) {
+        self.securityhub_export_errors
+            .get_or_create(&KindLabels {
+                kind: kind.to_string(),
+            })
+            .inc_by(u64::try_from(findings).unwrap_or(u64::MAX));
     }
 
     /// Counts one region's inventory used by a scan, by where it came from.

@@ -21,6 +21,10 @@
 //! sends more than the bucket allows, and the long-run rate is unchanged: the bucket's
 //! arithmetic stays exact, only the release is rounded up, by less than one period.
 //!
+//! Security Hub's BatchImportFindings (the findings export) has a quota of its own, 10
+//! requests per second with a burst of 30 per account and region: its requests take
+//! tokens from a bucket of their own, at half of that, like API Gateway's.
+//!
 //! The layer sits in the HTTP client of an [`SdkConfig`] ([`AwsHttp::configure`]):
 //! whatever is built from the returned configuration (the inventory reader, the
 //! remediation engine, STS) is paced and counted, whatever region its clients use,
@@ -55,6 +59,13 @@ pub const DEFAULT_BURST: u32 = 20;
 const GET_RESOURCES: RateLimit = RateLimit {
     per_second: 1.25,
     burst: 2,
+};
+
+/// Security Hub's BatchImportFindings quota is 10 per second with a burst of 30 per
+/// account and region; half of it, like the rest.
+const SECURITY_HUB: RateLimit = RateLimit {
+    per_second: 5.0,
+    burst: 15,
 };
 
 /// The longest period of a bucket's release grid ([`WakeGrid`]): a waiting request is
@@ -233,6 +244,8 @@ struct RegionBudget {
     management: TokenBucket,
     /// GetResources, on top of `management`.
     get_resources: TokenBucket,
+    /// Security Hub requests (the findings export).
+    security_hub: TokenBucket,
 }
 
 /// (account key, region).
@@ -279,8 +292,9 @@ impl AwsHttp {
 
     /// `sdk` with this layer as its HTTP client: every API Gateway request (REST and
     /// v2, each retry included) waits for a token of `account`'s budget in the
-    /// request's region; other services (STS, WAFv2) have quotas of their own and pass
-    /// unpaced; every request is counted. `account` is a key: the account id when
+    /// request's region, every Security Hub request for one of the Security Hub
+    /// bucket of that account and region; other services (STS, WAFv2) have quotas of
+    /// their own and pass unpaced; every request is counted. `account` is a key: the account id when
     /// known, otherwise anything that names the identity; configurations made with the
     /// same key share one budget per region.
     pub fn configure(self: &Arc<Self>, sdk: &SdkConfig, account: &str) -> SdkConfig {
@@ -313,6 +327,7 @@ impl AwsHttp {
                         },
                         self.epoch,
                     ),
+                    security_hub: TokenBucket::new(SECURITY_HUB, self.epoch),
                 })
             });
         Some(budget.clone())
@@ -371,10 +386,10 @@ impl HttpConnector for LayeredConnector {
         let scope = credential_scope(&request);
         let service = scope.map_or("unknown", |(_, service)| service).to_string();
         let budget = match scope {
-            Some((region, "apigateway")) => self
+            Some((region, service @ ("apigateway" | "securityhub"))) => self
                 .layer
                 .budget(&self.account, region)
-                .map(|budget| (budget, region.to_string())),
+                .map(|budget| (budget, region.to_string(), service == "securityhub")),
             _ => None,
         };
         let get_resources = is_get_resources(request.method(), request.uri());
@@ -385,14 +400,19 @@ impl HttpConnector for LayeredConnector {
         // minutes, and the wait is bounded by the requests in flight for the account
         // and region (a few dozen) divided by the rate: seconds.
         HttpConnectorFuture::new(async move {
-            if let Some((budget, region)) = budget {
-                let mut waited = budget.management.acquire().await;
-                if get_resources {
-                    waited += budget.get_resources.acquire().await;
+            match budget {
+                // Not counted in the rate-limit metrics, which are API Gateway's.
+                Some((budget, _, true)) => _ = budget.security_hub.acquire().await,
+                Some((budget, region, false)) => {
+                    let mut waited = budget.management.acquire().await;
+                    if get_resources {
+                        waited += budget.get_resources.acquire().await;
+                    }
+                    if let (Some(metrics), false) = (&metrics, waited.is_zero()) {
+                        metrics.rate_limit_waited(&account, &region, waited);
+                    }
                 }
-                if let (Some(metrics), false) = (&metrics, waited.is_zero()) {
-                    metrics.rate_limit_waited(&account, &region, waited);
-                }
+                None => {}
             }
             let result = inner.call(request).await;
             if let Some(metrics) = &metrics {
@@ -710,6 +730,38 @@ mod tests {
         assert!(
             waited > 0.0 && waited <= 0.1 + 1e-9,
             "waited {waited} s: {text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn security_hub_requests_are_paced_by_a_bucket_of_their_own() {
+        let metrics = Arc::new(Metrics::default());
+        let connector = LayeredConnector {
+            inner: SharedHttpConnector::new(SendsNothing),
+            // API Gateway at 1/s with a burst of 1: were Security Hub paced by it, the
+            // 16 requests below would take 15 s.
+            layer: AwsHttp::new(Some(limit(1.0, 1)), Some(metrics.clone())),
+            account: Arc::from("111122223333"),
+        };
+        let started = Instant::now();
+        for _ in 0..=SECURITY_HUB.burst {
+            let refused = connector.call(signed("eu-west-1", "securityhub")).await;
+            assert!(refused.is_err(), "the stub sends nothing");
+        }
+        let took = started.elapsed();
+        // The burst goes at once; the 16th request waits for a token (200 ms at 5/s).
+        assert!(
+            took >= Duration::from_millis(150) && took < Duration::from_secs(5),
+            "took {took:?}"
+        );
+        let text = metrics.encode();
+        assert!(
+            !text.contains("apigw_compliance_aws_rate_limit_waits_total{"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"apigw_compliance_aws_calls_total{service="securityhub"} 16"#),
+            "{text}"
         );
     }
 

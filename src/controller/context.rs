@@ -78,6 +78,8 @@ pub struct Context {
     pub(super) health: Arc<crate::http::Health>,
     /// Asked before each remediation write (leading, not shutting down).
     pub(super) write_gate: crate::pipeline::apply::WriteGate,
+    /// What each profile exporting to Security Hub has imported there.
+    pub(super) securityhub: super::securityhub::SecurityHubExports,
 }
 
 /// How one reconcile ended: the classification drives the requeue, the metric label
@@ -254,6 +256,7 @@ impl Context {
             .retain_profiles(|namespace, name| exists(&ObjectRef::new(name).within(namespace)));
         self.memory.forget(exists);
         self.requests.forget(exists);
+        self.securityhub.forget(exists);
     }
 
     /// What every profile allowed to use `key`'s identity in its region needs read:
@@ -382,8 +385,8 @@ impl Context {
         previous: Option<&ComplianceProfileStatus>,
         new: &ComplianceProfileStatus,
     ) -> Result<bool, Error> {
-        // Every status carries the queues' health and the last scan request acted on,
-        // whichever stage wrote it.
+        // Every status carries the queues' health, the Security Hub export's condition
+        // and the last scan request acted on, whichever stage wrote it.
         let mut new = super::status::with_change_events(
             new.clone(),
             self.requests.condition(),
@@ -392,6 +395,12 @@ impl Context {
         if new.requested_scan_at.is_none() {
             new.requested_scan_at = previous.and_then(|p| p.requested_scan_at.clone());
         }
+        let new = super::securityhub::with_export_condition(
+            new,
+            previous,
+            self.securityhub.condition(profile),
+            &crate::crd::status::now(),
+        );
         if previous == Some(&new) {
             return Ok(false);
         }

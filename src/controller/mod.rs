@@ -18,6 +18,7 @@ pub mod leader;
 mod memory;
 mod reconcile;
 mod requests;
+mod securityhub;
 pub mod status;
 pub mod tenancy;
 mod writes;
@@ -262,6 +263,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         requests,
         health: state.health.clone(),
         write_gate: write_gate(&shutdown, &leadership),
+        securityhub: Default::default(),
     });
     tokio::spawn(sweep_inventories(ctx.clone(), shutdown.clone()));
     {

@@ -507,6 +507,14 @@ async fn report(
         )
     });
     let (findings, read_errors) = (result.findings.len(), result.read_errors.len());
+    // What the Security Hub export sends is decided now; it is sent once the scan's
+    // status is written.
+    let export = (!result.read_nothing())
+        .then(|| {
+            ctx.securityhub
+                .plan(run.profile, &result.findings, &result.read_errors)
+        })
+        .flatten();
     drop(result);
     drop(reads);
     super::memory::release_freed_memory();
@@ -538,6 +546,18 @@ async fn report(
         ctx.events
             .remediation(run.profile, report, run.current.as_ref(), &new)
             .await;
+    }
+    if let Some(export) = export {
+        ctx.securityhub
+            .export(
+                ctx,
+                run.profile,
+                identity,
+                export,
+                &new,
+                run.current.as_ref(),
+            )
+            .await?;
     }
     tracing::info!(
         findings,

@@ -101,6 +101,11 @@ pub struct ComplianceProfileSpec {
     #[schemars(schema_with = "super::schema::interval_schema")]
     #[x_kube(validation = Rule::new(super::schema::INTERVAL_FLOOR_RULE).message("spec.interval must be between 1m and 24h").reason(Reason::FieldValueInvalid))]
     pub interval: String,
+
+    /// Where the operator sends the findings besides status. Nothing is sent when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Export::is_empty")]
+    pub export: Export,
 }
 
 fn default_interval() -> String {
@@ -252,4 +257,40 @@ impl ControlSelection {
                 .collect(),
         }
     }
+}
+
+/// Destinations of the findings beyond the profile's status.
+#[derive(KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Export {
+    /// AWS Security Hub (CSPM): every finding of each scan imported with
+    /// BatchImportFindings into the scanned account, in the resource's region, under
+    /// the account's default product, with the profile's identity (which then needs
+    /// securityhub:BatchImportFindings, and Security Hub enabled in each region).
+    /// Only findings that changed since the last import are sent; a resource that is
+    /// gone is sent once more as ARCHIVED. The `SecurityHubExport` condition tells how
+    /// the last export went.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_hub: Option<SecurityHubExport>,
+}
+
+impl Export {
+    pub fn is_empty(&self) -> bool {
+        self.security_hub.is_none()
+    }
+
+    /// Whether the findings go to Security Hub.
+    pub fn security_hub_enabled(&self) -> bool {
+        self.security_hub.as_ref().is_some_and(|hub| hub.enabled)
+    }
+}
+
+/// The Security Hub export of a profile.
+#[derive(KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecurityHubExport {
+    /// `true` imports the findings into Security Hub; `false` (the default) stops the
+    /// export (what was imported stays in Security Hub as it was).
+    #[serde(default)]
+    pub enabled: bool,
 }

@@ -425,6 +425,18 @@ pub mod reason {
     pub const RECEIVING: &str = "Receiving";
     /// ChangeEvents False: a queue cannot be read; the periodic scans go on.
     pub const QUEUE_UNREADABLE: &str = "QueueUnreadable";
+    /// Condition type, only while `spec.export.securityHub.enabled`: whether the last
+    /// export of the findings to Security Hub went through.
+    pub const SECURITY_HUB_EXPORT: &str = "SecurityHubExport";
+    /// SecurityHubExport True: every finding of the last scan is in Security Hub.
+    pub const EXPORTED: &str = "Exported";
+    /// SecurityHubExport False: the identity may not call BatchImportFindings.
+    pub const EXPORT_DENIED: &str = "ExportDenied";
+    /// SecurityHubExport False: Security Hub is not enabled in a region of the profile.
+    pub const SECURITY_HUB_NOT_ENABLED: &str = "SecurityHubNotEnabled";
+    /// SecurityHubExport False: Security Hub refused findings or could not be reached;
+    /// they are sent again at the next scan.
+    pub const EXPORT_FAILED: &str = "ExportFailed";
 }
 
 /// A condition as the controller wants it, before transition times are settled.

@@ -1,7 +1,9 @@
 //! The scan report: what `scan` prints, as a table for people or as the JSON contract
 //! for other tools (`{"findings": [...], "errors": [...]}`, and `"remediation"` beside
-//! them when remediation ran: [`remediation`]).
+//! them when remediation ran: [`remediation`]); the findings in the AWS Security
+//! Finding Format for Security Hub ([`asff`]).
 
+pub mod asff;
 pub mod remediation;
 pub mod scan;
 
