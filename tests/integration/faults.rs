@@ -445,3 +445,407 @@ async fn the_operator_through_an_outage_says_so_keeps_its_verdicts_and_recovers(
         .await;
     assert_eq!(series(&after), series(&before));
 }
+
+/// The `orders` profile of `namespace` checking APIGateway.3 in us-east-1, hourly, with
+/// `extra` spec lines.
+fn xray_profile(extra: &str) -> String {
+    profile_yaml(
+        "orders",
+        &format!(
+            "  scope:\n    regions: [us-east-1]\n  controls:\n    enabled: [APIGateway.3]\n  interval: 1h\n{extra}"
+        ),
+    )
+}
+
+/// Whether `stage` of REST API `api` has X-Ray tracing on, as moto holds it.
+async fn traced(sdk: &SdkConfig, api: &str, stage: &str) -> bool {
+    aws_sdk_apigateway::Client::new(sdk)
+        .get_stage()
+        .rest_api_id(api)
+        .stage_name(stage)
+        .send()
+        .await
+        .expect("GetStage")
+        .tracing_enabled()
+}
+
+fn ready_is(
+    status: ConditionStatus,
+    reason: &'static str,
+) -> impl Fn(&ComplianceProfile, &apigw_compliance::crd::ComplianceProfileStatus) -> bool {
+    move |_, s| condition(s, "Ready") == Some((status, reason.to_string()))
+}
+
+/// One API's GetStages fails with recoverable errors: the rest of the read stands and
+/// is shared, and the profile's retry reads that API again and nothing else (no list
+/// of the region, no other API), ending with the verdicts of a clean read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_reads_only_the_api_that_failed_and_keeps_what_succeeded() {
+    let client = client_with_crd().await;
+    let namespace = cluster::test_namespace(&client, "faults").await;
+    let plane = cluster::shared();
+    let account = new_account().await;
+    let sdk = account.sdk_config("us-east-1");
+    let orders = seed::rest_api_with_prod_and_dev(&sdk, "orders").await;
+    let flaky = seed::rest_api_with_prod_and_dev(&sdk, "flaky").await;
+    let proxy = FaultProxy::start(&account.endpoint_url).await;
+    proxy.inject(
+        &format!("/restapis/{flaky}/stages"),
+        Some("GET"),
+        Fault::Status(503),
+        None,
+    );
+    let operator = Operator::watching(&namespace, &account)
+        .envs([("AWS_ENDPOINT_URL", proxy.url.as_str())])
+        .args(["--max-attempts", "2", "--aws-read-timeout-seconds", "5"])
+        .start()
+        .await;
+    apply(plane, &namespace, &xray_profile(""));
+    let profiles: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
+    let wait = Duration::from_secs(120);
+    let incomplete = wait_for(
+        &profiles,
+        "orders",
+        &operator,
+        wait,
+        "the scan with `flaky` unread",
+        ready_is(ConditionStatus::False, "ScanIncomplete"),
+    )
+    .await;
+    let summary = incomplete.status.and_then(|s| s.summary).expect("summary");
+    assert_eq!(summary.evaluated, 2, "only `orders` is judged: {summary:?}");
+
+    let mark = proxy.requests().len();
+    proxy.clear();
+    let fixed = wait_for(
+        &profiles,
+        "orders",
+        &operator,
+        wait,
+        "the retry once `flaky` answers",
+        ready_is(ConditionStatus::True, "ScanSucceeded"),
+    )
+    .await;
+    let summary = fixed.status.and_then(|s| s.summary).expect("summary");
+    assert_eq!((summary.evaluated, summary.failed), (4, 2), "{summary:?}");
+    let read_again: Vec<String> = proxy.requests()[mark..]
+        .iter()
+        .filter(|r| r.contains("/restapis"))
+        .cloned()
+        .collect();
+    assert!(
+        read_again
+            .iter()
+            .any(|r| r.starts_with(&format!("GET /restapis/{flaky}/stages"))),
+        "{read_again:?}"
+    );
+    assert!(
+        read_again
+            .iter()
+            .all(|r| r.contains(&format!("/restapis/{flaky}"))),
+        "the retry read only the API that failed (not the list, not {orders}): {read_again:?}"
+    );
+}
+
+/// Enforce behind the fault proxy: one stage's UpdateStage meets two 500s, another's
+/// reaches AWS but its answer is lost. Each stage ends fixed; the 500s never reached
+/// AWS and the lost answer's retry sent the same settings again (harmless); status says
+/// both were applied and the next scan writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_through_500s_and_a_lost_answer_fix_each_stage_and_the_next_scan_writes_nothing() {
+    let client = client_with_crd().await;
+    let namespace = cluster::test_namespace(&client, "faults").await;
+    let plane = cluster::shared();
+    let account = new_account().await;
+    let sdk = account.sdk_config("us-east-1");
+    let orders = seed::rest_api_with_prod_and_dev(&sdk, "orders").await;
+    let billing = seed::rest_api_with_prod_and_dev(&sdk, "billing").await;
+    let proxy = FaultProxy::start(&account.endpoint_url).await;
+    proxy.inject(
+        &format!("/restapis/{orders}/stages/dev"),
+        Some("PATCH"),
+        Fault::Status(500),
+        Some(2),
+    );
+    proxy.inject(
+        &format!("/restapis/{billing}/stages/dev"),
+        Some("PATCH"),
+        Fault::LoseAnswer,
+        Some(1),
+    );
+    account.reset_call_counts().await;
+    let operator = Operator::watching(&namespace, &account)
+        .envs([("AWS_ENDPOINT_URL", proxy.url.as_str())])
+        .args(["--max-attempts", "4", "--aws-read-timeout-seconds", "5"])
+        .start()
+        .await;
+    apply(
+        plane,
+        &namespace,
+        &xray_profile("  remediation:\n    mode: Enforce\n"),
+    );
+    let profiles: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
+    let wait = Duration::from_secs(120);
+    let ran = |requested: Option<&'static str>| {
+        move |_: &ComplianceProfile, s: &apigw_compliance::crd::ComplianceProfileStatus| {
+            s.requested_scan_at.as_deref() == requested
+                && s.condition("Reconciling").is_none()
+                && s.remediation.as_ref().is_some_and(|r| r.last_run.is_some())
+        }
+    };
+    let status = wait_for(
+        &profiles,
+        "orders",
+        &operator,
+        wait,
+        "the Enforce scan",
+        ran(None),
+    )
+    .await
+    .status
+    .expect("status");
+    let run = status
+        .remediation
+        .and_then(|r| r.last_run)
+        .expect("last run");
+    assert_eq!((run.applied, run.failed), (2, 0), "{run:?}");
+    assert_eq!(proxy.fired(), 3);
+    // Two 500s answered by the proxy, the third attempt reached moto; the lost answer's
+    // write reached moto and so did its retry.
+    let calls = account.call_counts().await;
+    assert_eq!(calls.get("apigateway:UpdateStage"), 3, "{calls:?}");
+    for api in [&orders, &billing] {
+        for stage in ["prod", "dev"] {
+            assert!(traced(&sdk, api, stage).await, "{api}/{stage}");
+        }
+    }
+
+    account.reset_call_counts().await;
+    kubectl_stdout(
+        plane,
+        &[
+            "annotate",
+            "acp",
+            "orders",
+            "-n",
+            &namespace,
+            "apigwcompliance.io/requested-scan-at=again",
+        ],
+        None,
+    );
+    let status = wait_for(
+        &profiles,
+        "orders",
+        &operator,
+        wait,
+        "the scan after",
+        ran(Some("again")),
+    )
+    .await
+    .status
+    .expect("status");
+    let run = status
+        .remediation
+        .and_then(|r| r.last_run)
+        .expect("last run");
+    assert_eq!(run.applied, 0, "{run:?}");
+    assert_eq!(account.call_counts().await.writes(), 0);
+}
+
+/// A storm of HTTP 429s (TooManyRequestsException) on the reads: the operator backs off
+/// and retries, counts them as throttled, and ends with the verdicts of a clean scan.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_429s_is_retried_to_the_right_verdicts_and_counted_as_throttling() {
+    let client = client_with_crd().await;
+    let namespace = cluster::test_namespace(&client, "faults").await;
+    let plane = cluster::shared();
+    let account = new_account().await;
+    let sdk = account.sdk_config("us-east-1");
+    seed::rest_api_with_prod_and_dev(&sdk, "orders").await;
+    seed::rest_api_with_prod_and_dev(&sdk, "billing").await;
+    let proxy = FaultProxy::start(&account.endpoint_url).await;
+    proxy.inject("/restapis", Some("GET"), Fault::Status(429), Some(8));
+    let operator = Operator::watching(&namespace, &account)
+        .envs([("AWS_ENDPOINT_URL", proxy.url.as_str())])
+        .start()
+        .await;
+    apply(plane, &namespace, &xray_profile(""));
+    let profiles: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
+    let done = wait_for(
+        &profiles,
+        "orders",
+        &operator,
+        Duration::from_secs(180),
+        "the scan through the storm",
+        ready_is(ConditionStatus::True, "ScanSucceeded"),
+    )
+    .await;
+    assert_eq!(proxy.fired(), 8);
+    let summary = done.status.and_then(|s| s.summary).expect("summary");
+    assert_eq!(
+        (summary.evaluated, summary.passed, summary.failed),
+        (4, 2, 2),
+        "{summary:?}"
+    );
+    let throttled = operator
+        .wait_metrics(Duration::from_secs(30), "the throttled calls", |m| {
+            m.value(r#"apigw_compliance_aws_errors_total{service="apigateway",class="throttled"}"#)
+                >= 8.0
+        })
+        .await;
+    assert_eq!(
+        throttled
+            .value(r#"apigw_compliance_aws_errors_total{service="apigateway",class="throttled"}"#),
+        8.0,
+        "{}",
+        throttled.0
+    );
+}
+
+/// SIGTERM while remediation runs: the write in flight completes (its stage is fixed in
+/// one call), no other write starts (reported `not sent`), the status says so, and the
+/// operator exits cleanly. The next leader's scan makes the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_remediation_completes_the_write_in_flight_and_starts_no_other() {
+    let client = client_with_crd().await;
+    let namespace = cluster::test_namespace(&client, "faults").await;
+    let plane = cluster::shared();
+    let account = new_account().await;
+    let sdk = account.sdk_config("us-east-1");
+    let mut apis = Vec::new();
+    for name in ["alpha", "bravo", "charlie"] {
+        apis.push(seed::rest_api_with_prod_and_dev(&sdk, name).await);
+    }
+    let proxy = FaultProxy::start(&account.endpoint_url).await;
+    // Each UpdateStage takes 4 s on its way to AWS: long enough to be caught in flight.
+    proxy.inject(
+        "/stages/dev",
+        Some("PATCH"),
+        Fault::Delay(Duration::from_secs(4)),
+        None,
+    );
+    let mut operator = Operator::watching(&namespace, &account)
+        .envs([("AWS_ENDPOINT_URL", proxy.url.as_str())])
+        .start()
+        .await;
+    apply(
+        plane,
+        &namespace,
+        &xray_profile("  remediation:\n    mode: Enforce\n"),
+    );
+    let patches = |proxy: &FaultProxy| {
+        proxy
+            .requests()
+            .into_iter()
+            .filter(|r| r.starts_with("PATCH "))
+            .count()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while patches(&proxy) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no write started; log:\n{}",
+            operator.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    operator.terminate();
+    assert!(
+        operator.wait_exit(Duration::from_secs(60)),
+        "the operator did not exit after SIGTERM; log:\n{}",
+        operator.log()
+    );
+    assert_eq!(patches(&proxy), 1, "{:?}", proxy.requests());
+    let mut fixed = 0;
+    for api in &apis {
+        assert!(traced(&sdk, api, "prod").await);
+        if traced(&sdk, api, "dev").await {
+            fixed += 1;
+        }
+    }
+    assert_eq!(fixed, 1, "the write in flight completed, and only it");
+    let profiles: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
+    let status = profiles
+        .get("orders")
+        .await
+        .expect("profile")
+        .status
+        .expect("status");
+    let run = status
+        .remediation
+        .and_then(|r| r.last_run)
+        .expect("the run was written before exiting");
+    assert_eq!((run.applied, run.failed), (1, 2), "{run:?}");
+    assert!(
+        operator.log().contains("not sent"),
+        "the held-back writes are reported; log:\n{}",
+        operator.log()
+    );
+}
+
+/// Polls /healthz until it answers `want`; returns the body.
+async fn healthz_until(operator: &Operator, what: &str, want: u16) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = operator.get("/healthz");
+        if let Some((code, body)) = &got
+            && *code == want
+        {
+            return body.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: /healthz answered {got:?}; log:\n{}",
+            operator.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A reconcile that makes no progress (every answer stalls) fails /healthz after
+/// `--liveness-stall-seconds`, with why; once the call times out and the reconcile
+/// ends, /healthz is 200 again and the retry scans without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconcile_without_progress_fails_liveness_until_it_moves_again() {
+    let client = client_with_crd().await;
+    let namespace = cluster::test_namespace(&client, "faults").await;
+    let plane = cluster::shared();
+    let account = new_account().await;
+    let sdk = account.sdk_config("us-east-1");
+    seed::rest_api_with_prod_and_dev(&sdk, "orders").await;
+    let proxy = FaultProxy::start(&account.endpoint_url).await;
+    proxy.inject(
+        "/restapis",
+        None,
+        Fault::Stall(Duration::from_secs(60)),
+        None,
+    );
+    let operator = Operator::watching(&namespace, &account)
+        .envs([("AWS_ENDPOINT_URL", proxy.url.as_str())])
+        .args([
+            "--max-attempts",
+            "1",
+            "--aws-read-timeout-seconds",
+            "20",
+            "--liveness-stall-seconds",
+            "3",
+        ])
+        .start()
+        .await;
+    assert_eq!(operator.get("/healthz").map(|(code, _)| code), Some(200));
+    apply(plane, &namespace, &xray_profile(""));
+    let body = healthz_until(&operator, "liveness failing while the read hangs", 503).await;
+    assert!(body.contains("no progress"), "{body}");
+    proxy.clear();
+    healthz_until(&operator, "liveness back once the reconcile ends", 200).await;
+    let profiles: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
+    wait_for(
+        &profiles,
+        "orders",
+        &operator,
+        Duration::from_secs(60),
+        "the scan after the hang (no restart needed)",
+        ready_is(ConditionStatus::True, "ScanSucceeded"),
+    )
+    .await;
+}

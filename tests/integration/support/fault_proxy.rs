@@ -1,8 +1,10 @@
 //! A fault-injecting HTTP proxy on 127.0.0.1 in front of moto: requests pass through
 //! unless a rule matches their path, in which case the proxy answers with an HTTP
-//! status of its choosing, resets the connection before forwarding anything, or
-//! stalls and then drops it. Rules fire a given number of times or for ever, so a test
-//! can bring about a burst and watch the operator recover once it clears.
+//! status of its choosing, resets the connection before forwarding anything, stalls and
+//! then drops it, forwards it late, or forwards it and loses the answer. Rules fire a
+//! given number of times or for ever, so a test can bring about a burst and watch the
+//! operator recover once it clears. Every request is logged (method and path), so a
+//! test can tell what reached AWS.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,6 +21,12 @@ pub enum Fault {
     Reset,
     /// Waits this long without answering, then closes the connection.
     Stall(Duration),
+    /// Waits this long, then forwards the request and answers as usual: a slow call
+    /// in flight.
+    Delay(Duration),
+    /// Forwards the request (it reaches AWS and takes effect), then closes the
+    /// connection without the answer: the caller cannot tell whether it was applied.
+    LoseAnswer,
 }
 
 #[derive(Debug)]
@@ -36,6 +44,8 @@ struct Rule {
 pub struct FaultProxy {
     pub url: String,
     rules: Arc<Mutex<Vec<Rule>>>,
+    /// `METHOD path` of every request received, in order.
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl FaultProxy {
@@ -49,13 +59,24 @@ impl FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
         let url = format!("http://{}", listener.local_addr().expect("address"));
         let rules: Arc<Mutex<Vec<Rule>>> = Arc::default();
-        let shared = rules.clone();
+        let log: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (shared, logged) = (rules.clone(), log.clone());
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                tokio::spawn(serve(client, upstream.clone(), shared.clone()));
+                tokio::spawn(serve(
+                    client,
+                    upstream.clone(),
+                    shared.clone(),
+                    logged.clone(),
+                ));
             }
         });
-        FaultProxy { url, rules }
+        FaultProxy { url, rules, log }
+    }
+
+    /// `METHOD path` of every request received so far (faulted or not), in order.
+    pub fn requests(&self) -> Vec<String> {
+        self.log.lock().expect("log").clone()
     }
 
     /// From now on, `times` requests (`None`: all) whose path contains `path_contains`
@@ -108,7 +129,12 @@ fn fault_for(rules: &Mutex<Vec<Rule>>, method: &str, path: &str) -> Option<Fault
 
 /// One client connection: request after request (keep-alive), each forwarded on a
 /// connection of its own (`Connection: close` upstream) unless a rule says otherwise.
-async fn serve(mut client: TcpStream, upstream: String, rules: Arc<Mutex<Vec<Rule>>>) {
+async fn serve(
+    mut client: TcpStream,
+    upstream: String,
+    rules: Arc<Mutex<Vec<Rule>>>,
+    log: Arc<Mutex<Vec<String>>>,
+) {
     let mut buffered = Vec::new();
     loop {
         let Some((head, body)) = read_request(&mut client, &mut buffered).await else {
@@ -119,13 +145,20 @@ async fn serve(mut client: TcpStream, upstream: String, rules: Arc<Mutex<Vec<Rul
         let mut parts = request_line.split(' ');
         let method = parts.next().unwrap_or_default().to_string();
         let path = parts.next().unwrap_or_default().to_string();
-        match fault_for(&rules, &method, &path) {
+        log.lock().expect("log").push(format!("{method} {path}"));
+        let fault = fault_for(&rules, &method, &path);
+        match fault {
             Some(Fault::Status(code)) => {
-                let body = format!(
-                    r#"{{"__type":"ServiceUnavailableException","message":"injected {code}"}}"#
-                );
+                // The error type API Gateway gives each status, so the SDK classifies
+                // the injected answer as it would AWS's (429: throttling).
+                let kind = match code {
+                    429 => "TooManyRequestsException",
+                    500 => "InternalFailure",
+                    _ => "ServiceUnavailableException",
+                };
+                let body = format!(r#"{{"__type":"{kind}","message":"injected {code}"}}"#);
                 let answer = format!(
-                    "HTTP/1.1 {code} Injected\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                    "HTTP/1.1 {code} Injected\r\ncontent-type: application/json\r\nx-amzn-errortype: {kind}\r\ncontent-length: {}\r\n\r\n{body}",
                     body.len()
                 );
                 if client.write_all(answer.as_bytes()).await.is_err() {
@@ -137,7 +170,10 @@ async fn serve(mut client: TcpStream, upstream: String, rules: Arc<Mutex<Vec<Rul
                 tokio::time::sleep(wait).await;
                 return;
             }
-            None => {
+            None | Some(Fault::Delay(_)) | Some(Fault::LoseAnswer) => {
+                if let Some(Fault::Delay(wait)) = fault {
+                    tokio::time::sleep(wait).await;
+                }
                 let mut forwarded = format!("{request_line}\r\n");
                 for line in lines.filter(|l| !l.to_ascii_lowercase().starts_with("connection:")) {
                     forwarded.push_str(line);
@@ -154,6 +190,7 @@ async fn serve(mut client: TcpStream, upstream: String, rules: Arc<Mutex<Vec<Rul
                 }
                 let mut answer = Vec::new();
                 if server.read_to_end(&mut answer).await.is_err()
+                    || matches!(fault, Some(Fault::LoseAnswer))
                     || client.write_all(&answer).await.is_err()
                 {
                     return;
