@@ -111,6 +111,18 @@ struct RecordStateLabels {
     record_state: String,
 }
 
+/// A report API (`openreports.io`, `wgpolicyk8s.io`) and what happened to a part.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReportPartLabels {
+    api: String,
+    action: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReportApiLabels {
+    api: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct InventoryReadLabels {
     region: String,
@@ -145,6 +157,8 @@ pub struct Metrics {
     change_events_ignored: Family<ReasonLabels, Counter>,
     change_event_latency: Histogram,
     change_queue_errors: Family<KindLabels, Counter>,
+    report_parts: Family<ReportPartLabels, Counter>,
+    report_crd_missing: Family<ReportApiLabels, Gauge>,
     leader: Gauge,
     securityhub_exported: Family<RecordStateLabels, Counter>,
     securityhub_export_errors: Family<KindLabels, Counter>,
@@ -272,6 +286,18 @@ impl Default for Metrics {
             "Failed calls on the change-events queues, by kind (accessDenied, notFound, throttled, unavailable, credentials, other)",
             change_queue_errors.clone(),
         );
+        let report_parts = Family::<ReportPartLabels, Counter>::default();
+        registry.register(
+            "report_parts",
+            "Policy report parts after scans, by report API group and action: applied (written because their content changed), unchanged (left as they were), deleted (beyond the new count), failed",
+            report_parts.clone(),
+        );
+        let report_crd_missing = Family::<ReportApiLabels, Gauge>::default();
+        registry.register(
+            "report_crd_missing",
+            "1 while the CRD of the chosen report API (--report-api) is not installed: no report is written",
+            report_crd_missing.clone(),
+        );
         let leader = Gauge::default();
         registry.register(
             "leader",
@@ -314,6 +340,8 @@ impl Default for Metrics {
             change_events_ignored,
             change_event_latency,
             change_queue_errors,
+            report_parts,
+            report_crd_missing,
             leader,
             securityhub_exported,
             securityhub_export_errors,
@@ -555,6 +583,29 @@ impl Metrics {
                 })
                 .inc();
         }
+    }
+
+    /// Counts `parts` policy report parts of `api` (its group) by what happened to
+    /// them: `applied`, `unchanged`, `deleted` or `failed`.
+    pub fn report_parts(&self, api: &str, action: &str, parts: usize) {
+        if parts == 0 {
+            return;
+        }
+        self.report_parts
+            .get_or_create(&ReportPartLabels {
+                api: api.to_string(),
+                action: action.to_string(),
+            })
+            .inc_by(u64::try_from(parts).unwrap_or(u64::MAX));
+    }
+
+    /// Whether the CRD of report API `api` (its group) is installed.
+    pub fn report_crd_installed(&self, api: &str, installed: bool) {
+        self.report_crd_missing
+            .get_or_create(&ReportApiLabels {
+                api: api.to_string(),
+            })
+            .set(i64::from(!installed));
     }
 
     pub fn set_leader(&self, leader: bool) {

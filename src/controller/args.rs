@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use crate::aws::{self, client};
 use crate::http;
 use crate::inventory::reader;
+use crate::report::policy_report::ReportApi;
 use crate::telemetry::LogFormat;
 
 /// The field manager of our server-side-apply status writes, the Event reporter, and
@@ -25,6 +26,20 @@ pub struct RunArgs {
     /// Where /healthz, /readyz and /metrics are served.
     #[arg(long, env = "APIGW_HTTP_ADDR", default_value = "0.0.0.0:8080")]
     pub http_addr: SocketAddr,
+
+    /// Where every finding of each profile's last scan is kept in the cluster:
+    /// `openreports` (Report, openreports.io/v1alpha1, what Policy Reporter 3 reads),
+    /// `wgpolicyk8s` (PolicyReport, wgpolicyk8s.io/v1alpha2, for older Policy Reporter
+    /// installs) or `none`. The CRD must be installed (the operator never installs
+    /// it); without it the profiles say so in their `Reports` condition and everything
+    /// else goes on. See docs/reports.md.
+    #[arg(
+        long,
+        env = "APIGW_REPORT_API",
+        value_enum,
+        default_value = "openreports"
+    )]
+    pub report_api: ReportApiArg,
 
     /// Log format: `json` (for log collectors) or `text`.
     #[arg(long, env = "APIGW_LOG_FORMAT", value_enum, default_value = "json")]
@@ -125,4 +140,23 @@ pub struct RunArgs {
         default_value_t = 300
     )]
     pub change_events_visibility_seconds: u64,
+}
+
+/// `--report-api`: a report API, or none.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportApiArg {
+    Openreports,
+    Wgpolicyk8s,
+    None,
+}
+
+impl ReportApiArg {
+    /// The API to write, or `None` for no reports.
+    pub fn api(self) -> Option<ReportApi> {
+        match self {
+            ReportApiArg::Openreports => Some(ReportApi::OpenReports),
+            ReportApiArg::Wgpolicyk8s => Some(ReportApi::Wgpolicyk8s),
+            ReportApiArg::None => None,
+        }
+    }
 }

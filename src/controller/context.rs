@@ -24,6 +24,7 @@ use crate::pipeline;
 
 use super::args::MANAGER;
 use super::events::Events;
+use super::reports::Reports;
 use super::requests::Requests;
 use super::tenancy::Tenancy;
 use super::writes::Writes;
@@ -80,6 +81,8 @@ pub struct Context {
     pub(super) write_gate: crate::pipeline::apply::WriteGate,
     /// What each profile exporting to Security Hub has imported there.
     pub(super) securityhub: super::securityhub::SecurityHubExports,
+    /// The profiles' policy reports (`--report-api`).
+    pub(super) reports: Reports,
 }
 
 /// How one reconcile ended: the classification drives the requeue, the metric label

@@ -17,6 +17,7 @@ mod events;
 pub mod leader;
 mod memory;
 mod reconcile;
+mod reports;
 mod requests;
 mod securityhub;
 pub mod status;
@@ -46,7 +47,7 @@ use crate::metrics::Metrics;
 use crate::pipeline::apply::WriteGate;
 use crate::telemetry;
 
-pub use args::{MANAGER, RunArgs};
+pub use args::{MANAGER, ReportApiArg, RunArgs};
 use context::Context;
 use events::Events;
 use leader::{LeaderElector, LeaseConfig};
@@ -264,6 +265,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         health: state.health.clone(),
         write_gate: write_gate(&shutdown, &leadership),
         securityhub: Default::default(),
+        reports: reports::Reports::new(client.clone(), args.report_api.api(), metrics.clone()),
     });
     tokio::spawn(sweep_inventories(ctx.clone(), shutdown.clone()));
     {

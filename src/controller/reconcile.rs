@@ -4,8 +4,13 @@
 //!
 //! ```text
 //! check_spec -> check_tenancy -> due -> announce -> identity -> read -> evaluate
-//!   -> remediate -> report
+//!   -> policy reports -> remediate -> report
 //! ```
+//!
+//! The policy reports (`reports`) are written from the findings before remediation,
+//! which holds no findings (they are the largest allocation of a reconcile), and
+//! before the status write, which then points to them and says whether they hold the
+//! scan (one status write per scan, as before).
 //!
 //! A scan is due on the profile's schedule, for a new spec, when a change event asked
 //! for it (the held inventory, patched by the event, is evaluated: no sweep), or when
@@ -506,6 +511,17 @@ async fn report(
             scan.plan(reads.iter().map(|r| &*r.inventory), &result.findings),
         )
     });
+    let new = if result.read_nothing() {
+        // Nothing read, nothing new: the reports keep the last scan that read anything.
+        new
+    } else {
+        let account = identity.account.as_deref();
+        let written = ctx
+            .reports
+            .write(run.profile, account, &result.findings, &run.now)
+            .await;
+        status::with_reports(new, written.as_ref(), &run.now)
+    };
     let (findings, read_errors) = (result.findings.len(), result.read_errors.len());
     // What the Security Hub export sends is decided now; it is sent once the scan's
     // status is written.

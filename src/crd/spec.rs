@@ -57,6 +57,12 @@ use super::status::ComplianceProfileStatus;
         description = "When the last scan finished"
     ),
     printcolumn(
+        name = "Reports",
+        type_ = "string",
+        json_path = ".status.reports.location",
+        description = "The policy reports holding every finding of the last scan"
+    ),
+    printcolumn(
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"

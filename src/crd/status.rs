@@ -86,6 +86,12 @@ pub struct ComplianceProfileStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub expired_exemptions: Vec<ExpiredExemption>,
 
+    /// Where every finding of the last scan is: the policy reports the operator keeps
+    /// in this namespace (`--report-api`). Absent when reports are off or could not be
+    /// written (the `Reports` condition says why).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reports: Option<ReportsStatus>,
+
     /// What remediation did or would do, and the last changes it made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remediation: Option<RemediationStatus>,
@@ -202,6 +208,68 @@ pub struct ScanError {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<ErrorKind>,
     pub message: String,
+}
+
+/// The policy reports that hold every finding of the last scan, one result per
+/// finding, split into parts under a size budget.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportsStatus {
+    /// The kind of object: `reports.openreports.io` (Report) or
+    /// `policyreports.wgpolicyk8s.io` (PolicyReport).
+    pub resource: String,
+    /// For `kubectl get complianceprofiles`: `Report apigw-orders-0`, or
+    /// `4 Reports apigw-orders-0..3`.
+    pub location: String,
+    /// The label selector of this profile's reports:
+    /// `kubectl get <resource> -n <namespace> -l <selector>` lists them all.
+    pub selector: String,
+    /// Their names, in part order, at most 20.
+    pub names: Vec<String>,
+    /// How many names were left out of `names`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub names_truncated: u32,
+    /// The results of every part together, as the reports count them: an exempted
+    /// finding is a `skip`.
+    pub results: ReportSummary,
+}
+
+/// At most this many report names are listed in `status.reports.names`.
+pub const REPORT_NAMES_LIMIT: usize = 20;
+
+/// Result counts in the policy reports' own words (`summary` of a Report or
+/// PolicyReport).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub struct ReportSummary {
+    pub pass: u32,
+    pub fail: u32,
+    /// Always 0: no control verdict maps to `warn`; kept for the reports' schema.
+    pub warn: u32,
+    pub error: u32,
+    /// NOT_APPLICABLE and exempted findings.
+    pub skip: u32,
+}
+
+impl ReportSummary {
+    /// The counts of `self` and `other` together.
+    pub fn plus(self, other: ReportSummary) -> ReportSummary {
+        ReportSummary {
+            pass: self.pass.saturating_add(other.pass),
+            fail: self.fail.saturating_add(other.fail),
+            warn: self.warn.saturating_add(other.warn),
+            error: self.error.saturating_add(other.error),
+            skip: self.skip.saturating_add(other.skip),
+        }
+    }
+
+    /// How many results these counts cover.
+    pub fn total(self) -> u32 {
+        self.pass
+            .saturating_add(self.fail)
+            .saturating_add(self.warn)
+            .saturating_add(self.error)
+            .saturating_add(self.skip)
+    }
 }
 
 /// An exemption whose expiry has passed.
@@ -437,6 +505,17 @@ pub mod reason {
     /// SecurityHubExport False: Security Hub refused findings or could not be reached;
     /// they are sent again at the next scan.
     pub const EXPORT_FAILED: &str = "ExportFailed";
+    /// Condition type, only with `--report-api` other than `none`: whether the policy
+    /// reports hold the last scan's findings.
+    pub const REPORTS: &str = "Reports";
+    /// Reports True: every finding of the last scan is in the reports.
+    pub const REPORTS_WRITTEN: &str = "ReportsWritten";
+    /// Reports False: the chosen report CRD is not installed in the cluster; the
+    /// operator never installs it.
+    pub const REPORT_CRD_NOT_INSTALLED: &str = "ReportCRDNotInstalled";
+    /// Reports False: writing a report failed (RBAC, the API server); retried at the
+    /// next scan.
+    pub const REPORT_WRITE_FAILED: &str = "ReportWriteFailed";
 }
 
 /// A condition as the controller wants it, before transition times are settled.

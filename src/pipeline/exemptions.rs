@@ -78,10 +78,35 @@ pub struct ExemptionOutcome {
     pub invalid: Vec<InvalidExemption>,
 }
 
-/// An exemption ready to match: its glob compiled and its expiry checked.
-struct ActiveExemption {
-    control: ControlId,
-    matcher: GlobMatcher,
+/// The exemptions of a profile that apply at an instant (their globs compiled, their
+/// expiry checked), to tell which one covers a finding.
+pub struct ActiveExemptions<'a> {
+    active: Vec<(&'a Exemption, GlobMatcher)>,
+}
+
+impl<'a> ActiveExemptions<'a> {
+    /// The exemptions of `exemptions` that apply at `now`; expired and unusable ones
+    /// cover nothing ([`apply_exemptions`] reports them).
+    pub fn new(exemptions: &'a [Exemption], now: Timestamp) -> Self {
+        let active = exemptions
+            .iter()
+            .filter_map(|exemption| match prepare(exemption, now) {
+                Ok(Prepared::Active(matcher)) => Some((exemption, matcher)),
+                Ok(Prepared::Expired(_)) | Err(_) => None,
+            })
+            .collect();
+        ActiveExemptions { active }
+    }
+
+    /// The first exemption, in the profile's order, that covers `finding`.
+    pub fn covering(&self, finding: &Finding) -> Option<&'a Exemption> {
+        self.active
+            .iter()
+            .find(|(exemption, matcher)| {
+                exemption.control == finding.control_id && matcher.is_match(&finding.resource_arn)
+            })
+            .map(|(exemption, _)| *exemption)
+    }
 }
 
 /// Marks `exempted = true` on every finding an active exemption covers, keeping its
@@ -93,13 +118,9 @@ pub fn apply_exemptions(
     now: Timestamp,
 ) -> ExemptionOutcome {
     let mut outcome = ExemptionOutcome::default();
-    let mut active = Vec::new();
     for (index, exemption) in exemptions.iter().enumerate() {
         match prepare(exemption, now) {
-            Ok(Prepared::Active(matcher)) => active.push(ActiveExemption {
-                control: exemption.control,
-                matcher,
-            }),
+            Ok(Prepared::Active(_)) => {}
             Ok(Prepared::Expired(expired_at)) => outcome.expired.push(ExpiredExemption {
                 index,
                 control: exemption.control,
@@ -113,12 +134,9 @@ pub fn apply_exemptions(
             }),
         }
     }
-
+    let active = ActiveExemptions::new(exemptions, now);
     for finding in findings.iter_mut() {
-        let covered = active.iter().any(|exemption| {
-            exemption.control == finding.control_id
-                && exemption.matcher.is_match(&finding.resource_arn)
-        });
+        let covered = active.covering(finding).is_some();
         if covered && !finding.exempted {
             finding.exempted = true;
             outcome.exempted_findings += 1;

@@ -189,8 +189,16 @@ fn rule(groups: &[&str], resources: &[&str], names: &[&str], verbs: &[&str]) -> 
 }
 
 /// Exactly what the operator does (src/controller): list+watch profiles (controller,
-/// /readyz), patch their status (server-side apply), create+patch Events (Recorder).
+/// /readyz), patch their status (server-side apply), create+patch Events (Recorder),
+/// and its policy reports (the default `reportApi: openreports`).
 fn operator_rules() -> Vec<Rule> {
+    let mut rules = rules_without_reports();
+    rules.extend(report_rules("openreports.io", "reports"));
+    rules
+}
+
+/// The operator's rules with `reportApi: none`.
+fn rules_without_reports() -> Vec<Rule> {
     vec![
         rule(
             &["apigwcompliance.io"],
@@ -206,6 +214,42 @@ fn operator_rules() -> Vec<Rule> {
         ),
         rule(&["events.k8s.io"], &["events"], &[], &["create", "patch"]),
     ]
+}
+
+/// The rules of the policy reports of one API (src/controller/reports.rs): list to
+/// compare, get to keep times, create+patch to apply, delete beyond the count; and the
+/// owner's finalizers for blockOwnerDeletion.
+fn report_rules(group: &str, resource: &str) -> Vec<Rule> {
+    vec![
+        rule(
+            &[group],
+            &[resource],
+            &[],
+            &["get", "list", "create", "patch", "delete"],
+        ),
+        rule(
+            &["apigwcompliance.io"],
+            &["complianceprofiles/finalizers"],
+            &[],
+            &["update"],
+        ),
+    ]
+}
+
+#[test]
+fn report_api_picks_the_flag_and_exactly_the_rbac_of_its_resource() {
+    let docs = render(&[]);
+    assert!(args(&docs).contains(&"--report-api=openreports".to_string()));
+    let docs = render(&["--set", "reportApi=wgpolicyk8s"]);
+    assert!(args(&docs).contains(&"--report-api=wgpolicyk8s".to_string()));
+    let mut expected = rules_without_reports();
+    expected.extend(report_rules("wgpolicyk8s.io", "policyreports"));
+    assert_eq!(rules(one(&docs, "ClusterRole")), expected);
+    let docs = render(&["--set", "reportApi=none"]);
+    assert!(args(&docs).contains(&"--report-api=none".to_string()));
+    assert_eq!(rules(one(&docs, "ClusterRole")), rules_without_reports());
+    let docs = render(&["--set", "reportApi=none,watchNamespace=team-a"]);
+    assert_eq!(rules(one(&docs, "Role")), rules_without_reports());
 }
 
 // ---------------------------------------------------------------------------------
@@ -1356,6 +1400,8 @@ async fn operator_reconciles_with_only_the_charts_namespaced_rbac_and_reports_a_
         .await,
     );
     cluster::wait_crd_established(&client, CRD_NAME).await;
+    // The report CRD the chart's default reportApi writes (it installs none itself).
+    crate::reports::install(&client, "openreports").await;
 
     // The Role grants exactly the operator's verbs, nothing else.
     for (verb, resource, allowed) in [
@@ -1369,6 +1415,13 @@ async fn operator_reconciles_with_only_the_charts_namespaced_rbac_and_reports_a_
         ("create", "events.events.k8s.io", true),
         ("patch", "events.events.k8s.io", true),
         ("create", "leases.coordination.k8s.io", true),
+        ("patch", "reports.openreports.io", true),
+        ("create", "reports.openreports.io", true),
+        ("delete", "reports.openreports.io", true),
+        ("update", "reports.openreports.io", false),
+        ("watch", "reports.openreports.io", false),
+        ("patch", "policyreports.wgpolicyk8s.io", false),
+        ("patch", "clusterreports.openreports.io", false),
         ("get", "complianceprofiles.apigwcompliance.io", false),
         ("update", "complianceprofiles.apigwcompliance.io", false),
         ("delete", "complianceprofiles.apigwcompliance.io", false),
@@ -1560,6 +1613,7 @@ async fn operator_reconciles_with_only_the_charts_cluster_role() {
         .await,
     );
     cluster::wait_crd_established(&client, CRD_NAME).await;
+    crate::reports::install(&client, "openreports").await;
     // Cluster-wide list, and nothing beyond the operator's verbs.
     let as_sa = format!("--as=system:serviceaccount:{namespace}:{fullname}");
     let out = kubectl(owned(&[
@@ -1620,7 +1674,13 @@ async fn operator_reconciles_with_only_the_charts_cluster_role() {
         status.condition("Ready").map(|c| c.reason.as_str()),
         Some("ScanSucceeded")
     );
-    assert!(status.summary.is_some_and(|s| s.failed == 2));
+    assert!(status.summary.as_ref().is_some_and(|s| s.failed == 2));
+    // The chart's rules are enough for the policy reports too (a new part needs create).
+    assert_eq!(
+        status.condition("Reports").map(|c| c.reason.as_str()),
+        Some("ReportsWritten"),
+        "{status:?}"
+    );
     assert!(
         !operator.log().contains("forbidden"),
         "a request was refused: {}",

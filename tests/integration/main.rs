@@ -36,6 +36,8 @@ mod operator;
 mod operator_remediation;
 // Remediation as a library and through `scan --remediate`.
 mod remediate;
+// The policy reports (OpenReports, wgpolicyk8s.io) with their real CRDs.
+mod reports;
 // The `scan` command against moto.
 mod scan;
 // Overlapping profiles share inventory reads.

@@ -3,6 +3,7 @@
 //! and writes only when they differ.
 
 mod remediation;
+mod reports;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -22,6 +23,8 @@ use crate::model::{ControlId, Finding, Status};
 
 pub use remediation::remediated;
 use remediation::remediation_before_run;
+use reports::kept_reports;
+pub use reports::with_reports;
 
 /// What one scan produced, already scope-filtered and with exemptions applied.
 #[derive(Debug, Default)]
@@ -244,12 +247,9 @@ pub fn scanned(
             ),
         }
     };
-    let conditions = settle_conditions(
-        previous_conditions,
-        vec![ready, compliant(&summary, &scan.findings)],
-        generation,
-        now,
-    );
+    let mut desired = vec![ready, compliant(&summary, &scan.findings)];
+    desired.extend(kept_reports(previous));
+    let conditions = settle_conditions(previous_conditions, desired, generation, now);
     ComplianceProfileStatus {
         observed_generation: generation,
         conditions,
@@ -264,6 +264,7 @@ pub fn scanned(
         scan_errors,
         scan_errors_truncated,
         expired_exemptions: scan.expired_exemptions.clone(),
+        reports: previous.and_then(|p| p.reports.clone()),
         remediation: Some(remediation),
         requested_scan_at: previous.and_then(|p| p.requested_scan_at.clone()),
     }
@@ -388,6 +389,7 @@ fn without_results(
         compliant_condition,
     ];
     desired.extend(kept_remediated(keep));
+    desired.extend(kept_reports(previous));
     if is_stalled {
         desired.push(DesiredCondition {
             type_: reason::STALLED,
@@ -404,8 +406,10 @@ fn without_results(
         next_scan_time: next.cloned(),
         scan_errors,
         scan_errors_truncated,
-        // What remediation last did stays, whatever the generation: it happened.
+        // What remediation last did stays, whatever the generation: it happened; so
+        // do the reports, which hold the last scan that read anything.
         remediation: previous.and_then(|p| p.remediation.clone()),
+        reports: previous.and_then(|p| p.reports.clone()),
         ..base
     }
 }
@@ -477,6 +481,7 @@ pub fn scanning(
         compliant_condition,
     ];
     desired.extend(kept_remediated(previous));
+    desired.extend(kept_reports(previous));
     desired.push(DesiredCondition {
         type_: reason::RECONCILING,
         status: ConditionStatus::True,
