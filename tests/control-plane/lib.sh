@@ -9,6 +9,7 @@
 #   pki/                              throw-away CA, serving and client certs, service-account keys
 #   tokens.csv                        the static token file for --token-auth-file
 #   etcd/                             etcd's data
+#   etcd.args                         etcd's arguments, one a line (restart-etcd reuses them)
 #   apiserver.args                    kube-apiserver's arguments, one a line (restart reuses them)
 #   controller-manager.args           kube-controller-manager's arguments, one a line
 #   {etcd,apiserver,controller-manager,watchdog}.pid   the processes `down` stops, and only those
@@ -22,7 +23,7 @@
 # shellcheck disable=SC2034 # used by down, which sources this file
 kcp_owned_entries=(
 	kubeconfig kubeconfig-norights kubeconfig-controller-manager env pki tokens.csv etcd
-	apiserver.args controller-manager.args
+	etcd.args apiserver.args controller-manager.args
 	etcd.pid apiserver.pid controller-manager.pid watchdog.pid
 	etcd.log apiserver.log controller-manager.log watchdog.log .lock
 )

@@ -22,7 +22,8 @@ use crate::support::cluster;
 use crate::support::fault_proxy::{Fault, FaultProxy};
 use crate::support::moto::{MotoAccount, new_account};
 use crate::support::operator::{
-    Operator, apply, client_with_crd, condition, kubectl_stdout, profile_yaml, wait_for,
+    CRD_NAME, Operator, apply, client_with_crd, condition, crd_yaml, kubectl_stdout, profile_yaml,
+    wait_for,
 };
 use crate::support::seed;
 
@@ -848,4 +849,86 @@ async fn a_reconcile_without_progress_fails_liveness_until_it_moves_again() {
         ready_is(ConditionStatus::True, "ScanSucceeded"),
     )
     .await;
+}
+
+/// etcd restarted under a running operator (on a control plane of its own): what was
+/// written survives, the same operator process goes on reconciling (a spec change
+/// after the restart is scanned) and /healthz stays 200 throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_rides_out_an_etcd_restart() {
+    let plane = tokio::task::spawn_blocking(|| cluster::ControlPlane::start("etcd"))
+        .await
+        .expect("join the control plane's start")
+        .unwrap_or_else(|e| panic!("cannot start a control plane: {e}"));
+    let client = plane.client().await;
+    let applied = plane.kubectl_with_stdin(["apply", "-f", "-"], &crd_yaml());
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    cluster::wait_crd_established(&client, CRD_NAME).await;
+    let namespace = cluster::test_namespace(&client, "etcd").await;
+    let account = new_account().await;
+    seed::rest_api_with_prod_and_dev(&account.sdk_config("us-east-1"), "orders").await;
+    let operator = Operator::watching(&namespace, &account)
+        .kubeconfig(plane.kubeconfig_path())
+        .start()
+        .await;
+    apply(&plane, &namespace, &xray_profile(""));
+    let profiles: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
+    let wait = Duration::from_secs(120);
+    let before = wait_for(
+        &profiles,
+        "orders",
+        &operator,
+        wait,
+        "the scan before the restart",
+        ready_is(ConditionStatus::True, "ScanSucceeded"),
+    )
+    .await
+    .status
+    .expect("status");
+
+    let plane = tokio::task::spawn_blocking(move || {
+        plane.restart_etcd();
+        plane
+    })
+    .await
+    .expect("restart etcd");
+    assert_eq!(operator.get("/healthz").map(|(code, _)| code), Some(200));
+    let kept = profiles.get("orders").await.expect("the profile survives");
+    assert_eq!(
+        kept.status.as_ref().map(|s| &s.last_scan_time),
+        Some(&before.last_scan_time),
+        "its status survives"
+    );
+
+    // The same process reconciles a change made after the restart.
+    apply(
+        &plane,
+        &namespace,
+        &profile_yaml(
+            "orders",
+            "  scope:\n    regions: [us-east-1]\n  controls:\n    enabled: [APIGateway.1, APIGateway.3]\n  interval: 1h\n",
+        ),
+    );
+    let after = wait_for(
+        &profiles,
+        "orders",
+        &operator,
+        wait,
+        "the change after the restart",
+        |_, s| {
+            s.observed_generation == Some(2)
+                && condition(s, "Ready")
+                    == Some((ConditionStatus::True, "ScanSucceeded".to_string()))
+        },
+    )
+    .await
+    .status
+    .expect("status");
+    assert_eq!(after.summary.map(|s| s.evaluated), Some(4));
+    assert_eq!(operator.get("/healthz").map(|(code, _)| code), Some(200));
+    drop(plane);
 }

@@ -8,7 +8,8 @@
 //!   kubeconfig of a control plane that is already running, shared by every test.
 //!   `APIGW_TEST_KUBECONFIG_NORIGHTS` may name the no-rights kubeconfig; by default it is
 //!   `kubeconfig-norights` next to the admin one, which is where `up` writes it.
-//!   `APIGW_TEST_STATE_DIR` may name `up`'s state directory (for [`restart_apiserver`]);
+//!   `APIGW_TEST_STATE_DIR` may name `up`'s state directory (for [`restart_apiserver`]
+//!   and [`ControlPlane::restart_etcd`]);
 //!   by default it is the admin kubeconfig's folder, which is where `up` puts it.
 //! - not set: the first test that needs one builds (once, cached) and starts a control
 //!   plane for this process (the integration test binary, or a benchmark), with
@@ -160,6 +161,15 @@ impl ControlPlane {
         text.trim()
             .parse()
             .unwrap_or_else(|e| panic!("{}: bad pid {text:?}: {e}", file.display()))
+    }
+
+    /// Stops etcd and starts it again on the same data and ports, leaving the API server
+    /// running; returns when the API server is ready again. Blocks: call it from
+    /// `spawn_blocking` in async tests.
+    pub fn restart_etcd(&self) {
+        if let Err(e) = run_script("restart-etcd", [self.state_dir.as_os_str()]) {
+            panic!("restart-etcd failed: {e}");
+        }
     }
 
     /// Stops kube-apiserver and starts it again on the same etcd, port and certificates;
