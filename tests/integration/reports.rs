@@ -7,7 +7,8 @@
 //! The report CRDs are cluster-scoped and shared by the tests running in parallel:
 //! each test applies the ones it needs (server-side, idempotent) and never deletes
 //! them. The test of a missing CRD runs on a private control plane, where none is
-//! installed.
+//! installed. Deleting a profile deletes its reports through the garbage collector of
+//! the control plane's kube-controller-manager.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -604,4 +605,50 @@ async fn without_the_report_crd_the_profile_still_reconciles_and_says_why() {
         "{}",
         operator.metrics()
     );
+}
+
+/// The profile owns its reports: deleting it deletes them (the control plane's
+/// kube-controller-manager runs the garbage collector, as a cluster's does).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_the_profile_deletes_its_reports() {
+    let client = client_with_crd().await;
+    let resource = install(&client, "openreports").await;
+    let namespace = cluster::test_namespace(&client, "reports-gc").await;
+    let account = new_account().await;
+    seed::rest_api_with_prod_and_dev(&account.sdk_config(REGION), "orders").await;
+    let operator = Operator::watching(&namespace, &account).start().await;
+    apply(cluster::shared(), &namespace, &profile_yaml("orders", SPEC));
+    let profiles: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
+    wait_for(
+        &profiles,
+        "orders",
+        &operator,
+        WAIT,
+        "reports written",
+        reports_written,
+    )
+    .await;
+    assert_eq!(reports(&client, &namespace, &resource).await.len(), 1);
+
+    let out = cluster::kubectl(["delete", "-n", &namespace, "acp", "orders"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The garbage collector looks for a new resource type (a CRD applied a moment ago)
+    // every 30 s: allow for that on a shared machine.
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    loop {
+        let left = reports(&client, &namespace, &resource).await;
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reports outlived their profile: {:?}",
+            left.iter().map(ResourceExt::name_any).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
