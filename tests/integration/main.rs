@@ -40,6 +40,8 @@ mod remediate;
 mod reports;
 // The `scan` command against moto.
 mod scan;
+// The Security Hub export (operator) and `scan --output asff`, checked field by field.
+mod securityhub;
 // Overlapping profiles share inventory reads.
 mod shared_inventory;
 // Scans under AWS throttling.

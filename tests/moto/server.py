@@ -631,9 +631,13 @@ class ControlMiddleware:
         target = environ.get("HTTP_X_AMZ_TARGET")
         if target:  # JSON protocols (wafv2, ...): "AWSWAF_20190729.GetWebACL"
             return service or target.split(".")[0], target.split(".")[-1]
-        if service == "apigateway":
+        if service in ("apigateway", "securityhub"):
+            # REST protocols name the operation by method and path: moto's own router
+            # (botocore's model) tells which. API Gateway v2 signs as apigateway.
             name = (
-                "apigatewayv2" if environ.get("PATH_INFO", "").startswith("/v2/") else "apigateway"
+                "apigatewayv2"
+                if service == "apigateway" and environ.get("PATH_INFO", "").startswith("/v2/")
+                else service
             )
             try:
                 operation, _ = get_service_router(name).match(MotoRequest(environ))
@@ -804,6 +808,24 @@ class ControlMiddleware:
                     rule = (query.get("region", ""), operation, query.get("path", ""))
                     self.denials.setdefault(account, []).append(rule)
                     payload = {"account": account, "denied": list(rule)}
+            elif route == "allow" and method == "POST":
+                # ?account=ID&operation=securityhub:BatchImportFindings: drops that
+                # account's deny rules of the operation (what granting it back does).
+                operation = query.get("operation")
+                if not account or not operation:
+                    status, payload = (
+                        "400 Bad Request",
+                        {"message": "account and operation are required"},
+                    )
+                else:
+                    rules = self.denials.get(account, [])
+                    kept = [rule for rule in rules if rule[1] != operation]
+                    self.denials[account] = kept
+                    payload = {
+                        "account": account,
+                        "allowed": operation,
+                        "dropped": len(rules) - len(kept),
+                    }
             elif route == "rate-limit" and method == "POST":
                 # ?account=ID&rate=N[&burst=B]: per-account override (rate=0: never
                 # throttle this account); without account: the server-wide default.

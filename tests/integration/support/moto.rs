@@ -286,6 +286,14 @@ impl MotoAccount {
             .await
             .expect("deny an operation");
     }
+
+    /// Drops this account's deny rules of `operation`: what granting it back does.
+    pub async fn allow(&self, operation: &str) {
+        let query = format!("allow?account={}&operation={operation}", self.account_id);
+        control(&self.endpoint_url, "POST", &query)
+            .await
+            .expect("allow an operation");
+    }
 }
 
 /// Requests served, by `service:Operation` (e.g. `apigateway:GetStages`,
