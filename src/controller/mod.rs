@@ -140,8 +140,8 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let shutdown = Shutdown::install();
     let metrics = Arc::new(Metrics::default());
     let stall_after = Duration::from_secs(args.liveness_stall_seconds);
-    let longest_call = Duration::from_secs(args.aws_read_timeout_seconds)
-        .saturating_mul(args.max_attempts.max(1));
+    let longest_call =
+        Duration::from_secs(args.aws_read_timeout_seconds).saturating_mul(args.max_attempts.max(1));
     if stall_after <= longest_call {
         tracing::warn!(
             liveness_stall_seconds = args.liveness_stall_seconds,
