@@ -705,8 +705,9 @@ const QUEUE_CALLS: &[(&str, &str)] = &[
 /// in any account and region (a queue of another account also needs its queue policy).
 const CHANGE_EVENT_QUEUES: &str = "arn:aws:sqs:*:*:apigw-compliance-change-events";
 
-/// Operation method names of `aws-sdk-sqs` when it is in the build; None before it is.
-fn sqs_operations() -> Option<BTreeSet<String>> {
+/// Operation method names of the SDK crate `krate` when it is in the build; None
+/// before it is.
+fn operations_of(krate: &str) -> Option<BTreeSet<String>> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
     let out = Command::new(cargo)
         .args(["metadata", "--format-version", "1", "--offline", "--locked"])
@@ -724,7 +725,7 @@ fn sqs_operations() -> Option<BTreeSet<String>> {
         .as_array()
         .expect("packages")
         .iter()
-        .find(|p| p["name"] == "aws-sdk-sqs")?;
+        .find(|p| p["name"] == krate)?;
     let manifest = PathBuf::from(package["manifest_path"].as_str().expect("manifest_path"));
     let folder = manifest
         .parent()
@@ -738,8 +739,21 @@ fn sqs_operations() -> Option<BTreeSet<String>> {
             (path.extension().is_some_and(|e| e == "rs") && stem != "mod").then_some(stem)
         })
         .collect();
-    assert!(operations.len() > 5, "aws-sdk-sqs: {operations:?}");
+    assert!(operations.len() > 5, "{krate}: {operations:?}");
     Some(operations)
+}
+
+/// The SDK calls of `operations` in the product's code, with the files making them.
+fn called(operations: &BTreeSet<String>) -> BTreeMap<String, BTreeSet<String>> {
+    let mut called: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (file, text) in product_sources() {
+        for name in operations {
+            if calls(&text, name) > 0 {
+                called.entry(name.clone()).or_default().insert(file.clone());
+            }
+        }
+    }
+    called
 }
 
 /// docs/iam/change-events.json (the operator's identity, when change events are on)
@@ -772,17 +786,10 @@ fn change_events_policy_is_exactly_what_the_queue_consumer_calls() {
         );
     }
 
-    let Some(operations) = sqs_operations() else {
+    let Some(operations) = operations_of("aws-sdk-sqs") else {
         return;
     };
-    let mut called: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (file, text) in product_sources() {
-        for name in &operations {
-            if calls(&text, name) > 0 {
-                called.entry(name.clone()).or_default().insert(file.clone());
-            }
-        }
-    }
+    let called = called(&operations);
     if called.is_empty() {
         return;
     }
@@ -802,4 +809,29 @@ fn change_events_policy_is_exactly_what_the_queue_consumer_calls() {
         .map(|(_, action)| (action.to_string(), CHANGE_EVENT_QUEUES.to_string()))
         .collect();
     diff("change-events.json", &needed, &granted);
+}
+
+/// The default product of every account and region: the only product the Security Hub
+/// export imports under (`arn:aws:securityhub:<region>:<account>:product/<account>/default`).
+const DEFAULT_PRODUCTS: &str = "arn:aws:securityhub:*:*:product/*/default";
+
+/// docs/iam/securityhub-export.json (every identity a profile that exports scans with)
+/// grants exactly BatchImportFindings on the default products, and BatchImportFindings
+/// is the only Security Hub call in the code.
+#[test]
+fn securityhub_export_policy_is_exactly_what_the_export_calls() {
+    let granted = granted("securityhub-export.json");
+    let expected: BTreeSet<(String, String)> = BTreeSet::from([(
+        "securityhub:BatchImportFindings".to_string(),
+        DEFAULT_PRODUCTS.to_string(),
+    )]);
+    diff("securityhub-export.json", &expected, &granted);
+    let operations = operations_of("aws-sdk-securityhub").expect("aws-sdk-securityhub is built");
+    let called = called(&operations);
+    assert_eq!(
+        called.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["batch_import_findings"],
+        "the Security Hub calls in src/ ({called:?}) are not exactly BatchImportFindings: \
+         add the IAM action of a new call to docs/iam/securityhub-export.json and here"
+    );
 }
