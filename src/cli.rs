@@ -25,6 +25,8 @@ use crate::pipeline::{self, Scan};
 use crate::report::ScanReport;
 use crate::report::asff::{self, AsffFinding, RecordState};
 use crate::report::remediation::RemediationReport;
+use crate::report::sarif;
+use crate::report::scan::ScanRunInfo;
 
 /// Exit status: the scan ran and nothing matched `--fail-on`.
 const EXIT_OK: u8 = 0;
@@ -44,6 +46,9 @@ pub enum Output {
     /// The findings in the AWS Security Finding Format: a JSON list for
     /// `aws securityhub batch-import-findings --findings file://...` (100 per call).
     Asff,
+    /// SARIF 2.1.0 for CI code-scanning views: one rule per control, one result per
+    /// FAILED or ERROR finding.
+    Sarif,
 }
 
 /// How `controls` prints the catalog.
@@ -292,6 +297,7 @@ fn profile_spec(
 }
 
 async fn run_scan(args: &ScanArgs) -> Result<ExitCode, Usage> {
+    let started_at = Timestamp::now();
     let from_file = match &args.profile {
         Some(path) => {
             Some(ComplianceProfile::from_manifest_file(path).map_err(|e| Usage(e.to_string()))?)
@@ -320,6 +326,7 @@ async fn run_scan(args: &ScanArgs) -> Result<ExitCode, Usage> {
             "{bad:?} is not an AWS region code (expected e.g. us-east-1, eu-central-1)"
         )));
     }
+    let profile_name = from_file.as_ref().and_then(|p| p.metadata.name.clone());
     let spec = profile_spec(args, from_file, regions)?;
     let scan = Scan::new(spec).map_err(|e| Usage(e.to_string()))?;
     if let Err(cause) = check_credentials(&sdk).await {
@@ -372,10 +379,14 @@ async fn run_scan(args: &ScanArgs) -> Result<ExitCode, Usage> {
     // The report is all that is printed: the inventory's memory goes before its text
     // is made.
     drop(inventory);
-    let report = ScanReport {
-        findings: verdicts.findings,
-        errors: verdicts.errors,
+    let run = ScanRunInfo {
+        profile: profile_name,
+        started_at,
+        finished_at: Timestamp::now(),
+        semantics: scan.spec().controls.parameters.semantics,
+        regions,
     };
+    let report = ScanReport::new(run, verdicts.findings, verdicts.errors);
     // Every finding of the scan, imported as it is now (ACTIVE; created and updated now).
     let asff = match args.output {
         Output::Asff => {
@@ -387,7 +398,7 @@ async fn run_scan(args: &ScanArgs) -> Result<ExitCode, Usage> {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| Usage(e.to_string()))?
         }
-        Output::Table | Output::Json => Vec::new(),
+        Output::Table | Output::Json | Output::Sarif => Vec::new(),
     };
     if let Err(e) = print_report(args.output, &report, &asff, remediation.as_ref()) {
         return Err(Usage(format!(
@@ -462,6 +473,13 @@ fn print_report(
         (Output::Asff, remediation) => {
             serde_json::to_writer_pretty(&mut out, asff)?;
             // ASFF has no place for what remediation did: it goes to stderr.
+            if let Some(remediation) = remediation {
+                eprint!("{}", remediation.to_table());
+            }
+        }
+        (Output::Sarif, remediation) => {
+            serde_json::to_writer_pretty(&mut out, &sarif::to_sarif(report))?;
+            // SARIF has no place for what remediation did either.
             if let Some(remediation) = remediation {
                 eprint!("{}", remediation.to_table());
             }

@@ -1,7 +1,10 @@
 //! The Events the operator records on a profile: `Compliant`/`NonCompliant` when the
 //! verdict flips and a Warning when a profile stalls or a scan fails (through kube's
 //! Recorder), and one Event object per remediation change or new remediation problem
-//! (written directly, so none is folded into another).
+//! (written directly, so none is folded into another). An Event about one resource
+//! leads with its readable name (`orders/prod: ...`), its ARN beside it.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::events::v1::Event as K8sEvent;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
@@ -12,6 +15,8 @@ use kube::{Client, Resource, ResourceExt};
 
 use crate::crd::status::{ProblemReason, reason, truncate};
 use crate::crd::{ComplianceProfile, ComplianceProfileStatus, ConditionStatus};
+use crate::model::Finding;
+use crate::model::plan::RemediationPlan;
 use crate::report::remediation::RemediationReport;
 
 use super::args::MANAGER;
@@ -120,17 +125,23 @@ impl Events {
     /// Each is its own Event object. kube's Recorder folds Events of the same reason into
     /// one series that keeps the first note, which would lose every change but the first;
     /// nothing here repeats (a change is made once, a problem reported when it appears).
+    /// `names` gives the readable name each note leads with.
     pub(super) async fn remediation(
         &self,
         profile: &ComplianceProfile,
         report: &RemediationReport,
         previous: Option<&ComplianceProfileStatus>,
         status: &ComplianceProfileStatus,
+        names: &ResourceNames,
     ) {
         let mut events: Vec<(EventType, &str, String)> = Vec::new();
         let records = report.outcome.audit_records();
         for record in records.iter().take(EVENTS_LIMIT) {
-            events.push((EventType::Normal, reason::REMEDIATED, record.to_string()));
+            events.push((
+                EventType::Normal,
+                reason::REMEDIATED,
+                names.lead(Some(&record.resource_arn), record.to_string()),
+            ));
         }
         if records.len() > EVENTS_LIMIT {
             events.push((
@@ -163,6 +174,7 @@ impl Events {
                 Some(arn) => format!("{} on {arn}: {}", controls.join(", "), problem.message),
                 None => format!("{}: {}", controls.join(", "), problem.message),
             };
+            let note = names.lead(problem.resource_arn.as_deref(), note);
             events.push((EventType::Warning, event_reason, note));
         }
         for (type_, event_reason, note) in events {
@@ -212,6 +224,41 @@ impl Events {
     }
 }
 
+/// The readable names of the resources a remediation plan touches, by ARN, taken from
+/// the findings the plan was made of (before they are dropped): few, however large the
+/// scan.
+#[derive(Debug, Default)]
+pub(super) struct ResourceNames(BTreeMap<String, String>);
+
+impl ResourceNames {
+    /// The names of the resources of `plan` (its changes, pending ones included, and
+    /// its unplanned findings).
+    pub(super) fn of(plan: &RemediationPlan, findings: &[Finding]) -> Self {
+        let arns: BTreeSet<&str> = plan
+            .changes
+            .iter()
+            .chain(&plan.pending)
+            .map(|change| change.resource_arn.as_str())
+            .chain(plan.unplanned.iter().map(|u| u.resource_arn.as_str()))
+            .collect();
+        ResourceNames(
+            findings
+                .iter()
+                .filter(|f| !f.resource_name.is_empty() && arns.contains(f.resource_arn.as_str()))
+                .map(|f| (f.resource_arn.clone(), f.resource_name.clone()))
+                .collect(),
+        )
+    }
+
+    /// `note` led by the name of the resource `arn`, when it has one.
+    fn lead(&self, arn: Option<&str>, note: String) -> String {
+        match arn.and_then(|arn| self.0.get(arn)) {
+            Some(name) => format!("{name}: {note}"),
+            None => note,
+        }
+    }
+}
+
 /// Event reasons are the condition reasons (a closed set), as `&'static str`.
 fn stall_event_reason(condition_reason: &str) -> &'static str {
     [
@@ -230,6 +277,76 @@ fn stall_event_reason(condition_reason: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controller::status::fixtures::finding;
+    use crate::model::plan::{Call, Change, Operation, Unplanned, UnplannedReason};
+    use crate::model::{ResourceType, Severity, Status};
+
+    #[test]
+    fn notes_about_a_resource_lead_with_its_name() {
+        let stage = "arn:aws:apigateway:us-east-1::/restapis/a1b2c3/stages/prod";
+        let route = "arn:aws:apigateway:us-east-1::/apis/h1/routes/r1";
+        let mut plan = RemediationPlan::default();
+        plan.changes.push(Change {
+            region: "us-east-1".into(),
+            resource_arn: stage.into(),
+            resource_type: ResourceType::RestStage,
+            operation: Operation::RestUpdateStage {
+                rest_api_id: "a1b2c3".into(),
+                stage_name: "prod".into(),
+            },
+            call: Call {
+                operation: "apigateway:UpdateStage".into(),
+                http: "PATCH /restapis/a1b2c3/stages/prod".into(),
+                request: serde_json::json!({}),
+            },
+            items: Vec::new(),
+            notes: Vec::new(),
+        });
+        plan.unplanned.push(Unplanned {
+            control_id: crate::controls::route_authorization::ID,
+            resource_arn: route.into(),
+            region: "us-east-1".into(),
+            reason: UnplannedReason::ManualAction,
+            message: "attach an authorizer".into(),
+        });
+        let findings = [
+            finding(
+                crate::controls::xray_tracing::ID,
+                stage,
+                Status::Failed,
+                Severity::Low,
+            ),
+            finding(
+                crate::controls::route_authorization::ID,
+                route,
+                Status::Failed,
+                Severity::Medium,
+            ),
+            // Not in the plan: not kept.
+            finding(
+                crate::controls::xray_tracing::ID,
+                "arn:other",
+                Status::Failed,
+                Severity::Low,
+            ),
+        ];
+        let names = ResourceNames::of(&plan, &findings);
+        assert_eq!(names.0.len(), 2);
+        assert_eq!(
+            names.lead(
+                Some(stage),
+                format!("APIGateway.3 on {stage}: tracingEnabled false -> true")
+            ),
+            format!("name of {stage}: APIGateway.3 on {stage}: tracingEnabled false -> true")
+        );
+        assert_eq!(
+            names.lead(Some(route), "x".into()),
+            format!("name of {route}: x")
+        );
+        // Unknown or absent ARNs leave the note as it is.
+        assert_eq!(names.lead(Some("arn:other"), "y".into()), "y");
+        assert_eq!(names.lead(None, "z".into()), "z");
+    }
 
     #[test]
     fn event_reasons_are_condition_reasons() {

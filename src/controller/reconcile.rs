@@ -44,6 +44,7 @@ use crate::pipeline::{self, Scan, Verdicts};
 use crate::report::remediation::RemediationReport;
 
 use super::context::{Context, Error, Step, all_terminal};
+use super::events::ResourceNames;
 use super::status::{self, ScanResult};
 
 /// Why a reconcile scans.
@@ -531,6 +532,11 @@ async fn report(
                 .plan(run.profile, &result.findings, &result.read_errors)
         })
         .flatten();
+    // The Events of remediation lead with the names of the resources it touched.
+    let names = planned
+        .as_ref()
+        .map(|(_, plan)| ResourceNames::of(plan, &result.findings))
+        .unwrap_or_default();
     drop(result);
     drop(reads);
     super::memory::release_freed_memory();
@@ -560,7 +566,7 @@ async fn report(
     ctx.events.scan(run.profile, run.before, &new).await;
     if let Some(report) = &remediation {
         ctx.events
-            .remediation(run.profile, report, run.current.as_ref(), &new)
+            .remediation(run.profile, report, run.current.as_ref(), &new, &names)
             .await;
     }
     if let Some(export) = export {

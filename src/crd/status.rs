@@ -186,6 +186,10 @@ pub struct ControlCounts {
 #[serde(rename_all = "camelCase")]
 pub struct FailingFinding {
     pub control_id: ControlId,
+    /// The resource as people name it: `<api name>/<stage>`, `<api name> <route key>`,
+    /// `<api name> integration <id>` or the domain name (the ARN carries only ids).
+    #[serde(default)]
+    pub resource_name: String,
     pub resource_arn: String,
     pub severity: Severity,
     /// `FAILED` or `ERROR`.

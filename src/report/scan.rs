@@ -4,18 +4,56 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use k8s_openapi::jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::controls::Semantics;
 use crate::inventory::ReadError;
 use crate::model::{Finding, Status};
 
+/// This build's version, as `scan` reports it.
+pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// Everything one scan found. Serialises to the `scan --output json` contract:
-/// `{"findings": [...], "errors": [...]}`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// `{"scan": {...}, "findings": [...], "errors": [...]}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ScanReport {
+    /// What ran, when, and its counts.
+    pub scan: ScanRun,
     pub findings: Vec<Finding>,
     /// What could not be read at all (a region, or an API whose stages were denied).
     pub errors: Vec<ReadError>,
+}
+
+/// The `"scan"` object of the contract: which tool and profile ran, over which
+/// regions with which semantics, from when to when, and the counts of its findings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanRun {
+    /// [`TOOL_VERSION`] of the build that scanned.
+    pub tool_version: String,
+    /// The profile's `metadata.name` when the scan ran a profile file; absent when the
+    /// flags were the profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// When the scan started (before the first read), RFC 3339.
+    pub started_at: Timestamp,
+    /// When it ended (after remediation, when it ran), RFC 3339.
+    pub finished_at: Timestamp,
+    pub semantics: Semantics,
+    pub regions: Vec<String>,
+    pub summary: Summary,
+}
+
+/// What the shell knows of a scan beyond its results; [`ScanReport::new`] completes it
+/// into the [`ScanRun`] of the report.
+#[derive(Clone, Debug)]
+pub struct ScanRunInfo {
+    pub profile: Option<String>,
+    pub started_at: Timestamp,
+    pub finished_at: Timestamp,
+    pub semantics: Semantics,
+    pub regions: Vec<String>,
 }
 
 /// Counts of findings by verdict.
@@ -54,8 +92,26 @@ impl Summary {
 }
 
 impl ScanReport {
+    /// The report of a scan that ran as `run` describes (its summary is counted here,
+    /// from `findings`).
+    pub fn new(run: ScanRunInfo, findings: Vec<Finding>, errors: Vec<ReadError>) -> Self {
+        ScanReport {
+            scan: ScanRun {
+                tool_version: TOOL_VERSION.to_string(),
+                profile: run.profile,
+                started_at: run.started_at,
+                finished_at: run.finished_at,
+                semantics: run.semantics,
+                regions: run.regions,
+                summary: Summary::of(&findings),
+            },
+            findings,
+            errors,
+        }
+    }
+
     pub fn summary(&self) -> Summary {
-        Summary::of(&self.findings)
+        self.scan.summary
     }
 
     /// Whether any non-exempted finding has one of these verdicts.
@@ -72,7 +128,9 @@ impl ScanReport {
     }
 
     /// A table grouped by resource: resources with failures first, then errors, then
-    /// the rest; each resource's findings by verdict, then control.
+    /// the rest, each rank by readable name (an API's stages, routes and integrations
+    /// side by side); each resource headed by its name with its ARN beside it, then its
+    /// findings by verdict, then control.
     pub fn to_table(&self) -> String {
         let mut by_resource: BTreeMap<&str, Vec<&Finding>> = BTreeMap::new();
         for finding in &self.findings {
@@ -81,7 +139,7 @@ impl ScanReport {
                 .or_default()
                 .push(finding);
         }
-        let mut resources: Vec<(&str, Vec<&Finding>)> = by_resource.into_iter().collect();
+        let mut resources: Vec<Vec<&Finding>> = by_resource.into_values().collect();
         let rank = |findings: &Vec<&Finding>| {
             findings
                 .iter()
@@ -90,18 +148,37 @@ impl ScanReport {
                 .min()
                 .unwrap_or(Status::NotApplicable)
         };
-        resources
-            .sort_by(|(arn_a, a), (arn_b, b)| rank(a).cmp(&rank(b)).then_with(|| arn_a.cmp(arn_b)));
+        // Each group holds at least one finding (it was made for one).
+        let key = |findings: &Vec<&Finding>| {
+            let first = findings[0];
+            (
+                rank(findings),
+                first.resource_name.clone(),
+                first.resource_arn.clone(),
+            )
+        };
+        resources.sort_by_cached_key(key);
 
         let mut out = String::new();
-        for (arn, mut findings) in resources {
+        for mut findings in resources {
             findings.sort_by_key(|f| (f.exempted, f.status, f.control_id));
             let first = findings[0];
+            let name = if first.resource_name.is_empty() {
+                &first.resource_arn
+            } else {
+                &first.resource_name
+            };
+            let account = if first.account_id.is_empty() {
+                String::new()
+            } else {
+                format!(", account {}", first.account_id)
+            };
             let _ = writeln!(
                 out,
-                "{arn}  ({}, {})",
+                "{name}  {}  ({}, {}{account})",
+                first.resource_arn,
                 first.resource_type.as_str(),
-                first.region
+                first.region,
             );
             for f in findings {
                 let verdict = if f.exempted {
@@ -163,29 +240,49 @@ mod tests {
         }
     }
 
+    fn run() -> ScanRunInfo {
+        ScanRunInfo {
+            profile: Some("team-a".to_string()),
+            started_at: "2026-01-15T12:00:00Z".parse().unwrap(),
+            finished_at: "2026-01-15T12:00:07.5Z".parse().unwrap(),
+            semantics: Semantics::Strict,
+            regions: vec!["us-east-1".to_string(), "eu-west-1".to_string()],
+        }
+    }
+
     #[test]
     fn json_report_has_findings_and_errors_in_contract_shape() {
-        let report = ScanReport {
-            findings: vec![finding(
+        let report = ScanReport::new(
+            run(),
+            vec![finding(
                 "arn:a",
                 crate::controls::execution_logging::ID,
                 Status::Failed,
                 false,
             )],
-            errors: vec![ReadError {
+            vec![ReadError {
                 region: "eu-west-1".into(),
                 resource_arn: None,
                 operation: "GetRestApis".into(),
                 kind: crate::model::ErrorKind::AccessDenied,
                 message: "denied".into(),
             }],
-        };
+        );
         let mut text = Vec::new();
         report.write_json(&mut text).expect("writes to a Vec");
         let value: serde_json::Value = serde_json::from_slice(&text).expect("valid JSON");
         assert_eq!(
             value,
             serde_json::json!({
+                "scan": {
+                    "toolVersion": TOOL_VERSION,
+                    "profile": "team-a",
+                    "startedAt": "2026-01-15T12:00:00Z",
+                    "finishedAt": "2026-01-15T12:00:07.5Z",
+                    "semantics": "Strict",
+                    "regions": ["us-east-1", "eu-west-1"],
+                    "summary": {"evaluated": 1, "passed": 0, "failed": 1, "notApplicable": 0, "errors": 0, "exempted": 0}
+                },
                 "findings": [{
                     "controlId": "APIGateway.1",
                     "resourceType": "AWS::ApiGateway::Stage",
@@ -200,6 +297,19 @@ mod tests {
                 "errors": [{"region": "eu-west-1", "operation": "GetRestApis", "kind": "accessDenied", "message": "denied"}]
             })
         );
+        // Without a profile file, the flags were the profile: no name to give.
+        let flags = ScanReport::new(
+            ScanRunInfo {
+                profile: None,
+                ..run()
+            },
+            Vec::new(),
+            Vec::new(),
+        );
+        let value = serde_json::to_value(&flags).expect("serialises");
+        assert!(value["scan"].get("profile").is_none());
+        let back: ScanReport = serde_json::from_value(value).expect("reads back");
+        assert_eq!(back, flags);
     }
 
     #[test]
@@ -236,37 +346,41 @@ mod tests {
                 false,
             ),
         ];
+        let expected = Summary {
+            evaluated: 5,
+            passed: 1,
+            failed: 1,
+            not_applicable: 1,
+            errors: 1,
+            exempted: 1,
+        };
+        assert_eq!(Summary::of(&findings), expected);
         assert_eq!(
-            Summary::of(&findings),
-            Summary {
-                evaluated: 5,
-                passed: 1,
-                failed: 1,
-                not_applicable: 1,
-                errors: 1,
-                exempted: 1
-            }
+            ScanReport::new(run(), findings, Vec::new()).scan.summary,
+            expected
         );
     }
 
     #[test]
     fn exempted_failures_do_not_trip_the_gate() {
-        let report = ScanReport {
-            findings: vec![finding(
+        let report = ScanReport::new(
+            run(),
+            vec![finding(
                 "arn:a",
                 crate::controls::execution_logging::ID,
                 Status::Failed,
                 true,
             )],
-            errors: vec![],
-        };
+            vec![],
+        );
         assert!(!report.has_any(&[Status::Failed]));
     }
 
     #[test]
     fn table_lists_resources_with_failures_first_and_ends_with_a_summary() {
-        let report = ScanReport {
-            findings: vec![
+        let report = ScanReport::new(
+            run(),
+            vec![
                 finding(
                     "arn:a-passing",
                     crate::controls::xray_tracing::ID,
@@ -286,8 +400,8 @@ mod tests {
                     false,
                 ),
             ],
-            errors: vec![],
-        };
+            vec![],
+        );
         let table = report.to_table();
         let failing = table
             .find("arn:z-failing")
@@ -305,5 +419,45 @@ mod tests {
         assert!(table.trim_end().ends_with(
             "3 findings: 1 failed, 2 passed, 0 not applicable, 0 error, 0 exempted; 0 read errors"
         ));
+    }
+
+    #[test]
+    fn table_leads_each_resource_with_its_name_and_keeps_the_arn_beside_it() {
+        let arn = "arn:aws:apigateway:us-east-1::/apis/bzrwsuem/stages/dev";
+        let mut stage = finding(
+            arn,
+            crate::controls::xray_tracing::ID,
+            Status::Failed,
+            false,
+        );
+        stage.resource_name = "chat-realtime/dev".to_string();
+        let mut route = finding(
+            "arn:aws:apigateway:us-east-1::/apis/bzrwsuem/routes/r1",
+            crate::controls::route_authorization::ID,
+            Status::Failed,
+            false,
+        );
+        route.resource_name = "chat-realtime $connect".to_string();
+        let mut other = finding(
+            "arn:aws:apigateway:us-east-1::/apis/aaaa/stages/dev",
+            crate::controls::xray_tracing::ID,
+            Status::Failed,
+            false,
+        );
+        other.resource_name = "orders/dev".to_string();
+        let table = ScanReport::new(run(), vec![other, route, stage], Vec::new()).to_table();
+        let headings: Vec<&str> = table
+            .lines()
+            .filter(|line| !line.starts_with(' ') && line.contains("arn:"))
+            .collect();
+        assert_eq!(
+            headings,
+            [
+                "chat-realtime $connect  arn:aws:apigateway:us-east-1::/apis/bzrwsuem/routes/r1  (AWS::ApiGateway::Stage, us-east-1, account 123456789012)",
+                "chat-realtime/dev  arn:aws:apigateway:us-east-1::/apis/bzrwsuem/stages/dev  (AWS::ApiGateway::Stage, us-east-1, account 123456789012)",
+                "orders/dev  arn:aws:apigateway:us-east-1::/apis/aaaa/stages/dev  (AWS::ApiGateway::Stage, us-east-1, account 123456789012)",
+            ],
+            "{table}"
+        );
     }
 }

@@ -38,6 +38,8 @@ mod operator_remediation;
 mod remediate;
 // The policy reports (OpenReports, wgpolicyk8s.io) with their real CRDs.
 mod reports;
+// `scan --output sarif` against the SARIF 2.1.0 schema.
+mod sarif;
 // The `scan` command against moto.
 mod scan;
 // The Security Hub export (operator) and `scan --output asff`, checked field by field.

@@ -13,7 +13,7 @@ use crate::support::seed::{self, V2StageSpec};
 const BIN: &str = env!("CARGO_BIN_EXE_apigw-compliance");
 const LOG_GROUP: &str = "arn:aws:logs:us-east-1:123456789012:log-group:apigw-access";
 
-fn run_scan(account: &MotoAccount, args: &[&str]) -> Output {
+pub(crate) fn run_scan(account: &MotoAccount, args: &[&str]) -> Output {
     std::process::Command::new(BIN)
         .arg("scan")
         .args(args)
@@ -23,7 +23,7 @@ fn run_scan(account: &MotoAccount, args: &[&str]) -> Output {
         .expect("run apigw-compliance")
 }
 
-fn json(output: &Output) -> Value {
+pub(crate) fn json(output: &Output) -> Value {
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
         panic!(
             "scan did not print JSON ({e}); stdout:\n{}\nstderr:\n{}",
@@ -207,6 +207,45 @@ async fn scan_reports_every_control_on_rest_websocket_and_http_apis_in_two_regio
         reason(&report, "APIGateway.1", &live).contains("$default"),
         "{report:#}"
     );
+    // Every finding carries a readable name and the account it was read in.
+    let names: BTreeMap<&str, &str> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            assert_eq!(f["accountId"], account.account_id.as_str(), "{f:#}");
+            (
+                f["resourceArn"].as_str().expect("arn"),
+                f["resourceName"].as_str().expect("resourceName"),
+            )
+        })
+        .collect();
+    for (arn, name) in [
+        (&dev, "orders/dev"),
+        (&live, "chat/live"),
+        (&http_stage, "pets/$default"),
+        (&cached_prod, "catalog/prod"),
+        (&connect, "chat $connect"),
+        (&default_route, "chat $default"),
+        (&post_pets, "pets POST /pets"),
+    ] {
+        assert_eq!(names.get(arn.as_str()).copied(), Some(name), "{names:#?}");
+    }
+
+    // The table leads each resource with its name, its ARN beside it.
+    let table = run_scan(
+        &account,
+        &["--region", "us-east-1", "--region", "eu-west-1"],
+    );
+    let table = String::from_utf8_lossy(&table.stdout);
+    let heading = format!(
+        "orders/dev  {dev}  (AWS::ApiGateway::Stage, us-east-1, account {})",
+        account.account_id
+    );
+    assert!(
+        table.lines().any(|line| line == heading),
+        "no line {heading:?} in:\n{table}"
+    );
 
     // The ACL allow-list parameter: the associated ACL passes, any other fails.
     let allowed = run_scan(
@@ -265,7 +304,7 @@ async fn every_finding_follows_the_json_contract() {
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(top, ["errors", "findings"]);
+    assert_eq!(top, ["errors", "findings", "scan"]);
     let findings = report["findings"].as_array().expect("findings");
     assert_eq!(
         findings.len(),
@@ -282,10 +321,12 @@ async fn every_finding_follows_the_json_contract() {
         assert_eq!(
             keys,
             [
+                "accountId",
                 "controlId",
                 "reason",
                 "region",
                 "resourceArn",
+                "resourceName",
                 "resourceType",
                 "severity",
                 "status"
@@ -295,8 +336,54 @@ async fn every_finding_follows_the_json_contract() {
         assert_eq!(f["resourceType"], "AWS::ApiGateway::Stage");
         assert_eq!(f["region"], "us-east-1");
         assert_eq!(f["resourceArn"], rest_arn("us-east-1", &rest, "prod"));
+        assert_eq!(f["resourceName"], "contract/prod");
+        assert_eq!(f["accountId"], account.account_id.as_str());
         assert!(!f["reason"].as_str().expect("reason").is_empty());
     }
+
+    // The scan object: what ran, when, and the counts of the findings beside it.
+    let scan = &report["scan"];
+    let keys: Vec<&str> = scan
+        .as_object()
+        .expect("scan object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    // No profile file: the flags were the profile, which has no name.
+    assert_eq!(
+        keys,
+        [
+            "finishedAt",
+            "regions",
+            "semantics",
+            "startedAt",
+            "summary",
+            "toolVersion"
+        ],
+        "{scan:#}"
+    );
+    assert_eq!(scan["toolVersion"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(scan["semantics"], "Strict");
+    assert_eq!(scan["regions"], serde_json::json!(["us-east-1"]));
+    let time = |field: &str| -> k8s_openapi::jiff::Timestamp {
+        scan[field]
+            .as_str()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("{field} is not an RFC 3339 time: {scan:#}"))
+    };
+    assert!(time("startedAt") <= time("finishedAt"), "{scan:#}");
+    let count = |status: &str| findings.iter().filter(|f| f["status"] == status).count();
+    assert_eq!(
+        scan["summary"],
+        serde_json::json!({
+            "evaluated": findings.len(),
+            "passed": count("PASSED"),
+            "failed": count("FAILED"),
+            "notApplicable": count("NOT_APPLICABLE"),
+            "errors": count("ERROR"),
+            "exempted": 0,
+        })
+    );
 }
 
 #[tokio::test]
@@ -567,6 +654,18 @@ spec:
         })
         .collect();
     assert_eq!(exempted, [("APIGateway.4", test.as_str())]);
+    // The profile's name is the scan's; each finding names its resource and the
+    // account the role reads (not the caller's own).
+    assert_eq!(report["scan"]["profile"], "payments");
+    for f in report["findings"].as_array().expect("findings") {
+        assert_eq!(f["accountId"], target.account_id.as_str(), "{f:#}");
+        let name = if f["resourceArn"] == prod.as_str() {
+            "payments-api/prod"
+        } else {
+            "payments-api/test"
+        };
+        assert_eq!(f["resourceName"], name, "{f:#}");
+    }
 
     // `--control` narrows the profile's controls.
     let narrowed = run_scan(
@@ -613,7 +712,7 @@ fn an_invalid_profile_is_refused_with_the_field_named() {
     assert!(stderr.contains("scope.regions"), "{stderr}");
 }
 
-fn tempdir() -> std::path::PathBuf {
+pub(crate) fn tempdir() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "apigw-scan-test-{}-{}",
         std::process::id(),
@@ -918,6 +1017,21 @@ async fn integrations_and_domain_names_are_judged_and_read_only_when_their_contr
         .collect();
     assert!(resource_types.contains(&"AWS::ApiGatewayV2::Integration"));
     assert!(resource_types.contains(&"AWS::ApiGateway::DomainName"));
+    let name_of = |arn: &str| {
+        report["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .find(|f| f["resourceArn"] == arn)
+            .and_then(|f| f["resourceName"].as_str())
+            .unwrap_or_else(|| panic!("no finding for {arn}"))
+            .to_string()
+    };
+    assert_eq!(
+        name_of(&integration_arn(&no_tls)),
+        format!("orders integration {no_tls}")
+    );
+    assert_eq!(name_of(east_domain), "api.example.com");
     // The opt-in check is not in the default selection.
     assert!(
         !got.keys()

@@ -110,6 +110,7 @@ pub fn failing_findings(findings: &[Finding]) -> (Vec<FailingFinding>, u32) {
         .into_iter()
         .map(|f| FailingFinding {
             control_id: f.control_id,
+            resource_name: f.resource_name.clone(),
             resource_arn: f.resource_arn.clone(),
             severity: f.severity,
             status: f.status,
@@ -720,6 +721,7 @@ mod tests {
             assert_eq!(listed.len(), FAILING_FINDINGS_LIMIT);
             assert_eq!(left_out, 9);
             assert_eq!(listed[0].resource_arn, "arn:yyy");
+            assert_eq!(listed[0].resource_name, "name of arn:yyy");
             assert_eq!(listed[1].resource_arn, "arn:zzz");
             let rest: Vec<String> = listed[2..].iter().map(|f| f.resource_arn.clone()).collect();
             let expected: Vec<String> = (0..FAILING_FINDINGS_LIMIT - 2)
