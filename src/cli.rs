@@ -21,6 +21,7 @@ use crate::inventory::reader::{DEFAULT_API_CONCURRENCY, ReadOptions, read_invent
 use crate::model::arn::is_region_code;
 use crate::model::outcome::Mode;
 use crate::model::{ControlId, LoggingLevel, Status};
+use crate::pipeline::ownership::OwnershipTags;
 use crate::pipeline::{self, Scan};
 use crate::report::ScanReport;
 use crate::report::asff::{self, AsffFinding, RecordState};
@@ -174,6 +175,17 @@ pub struct ScanArgs {
     /// overrides the profile's mode. See docs/remediation.md.
     #[arg(long, value_enum, value_name = "MODE")]
     remediate: Option<RemediateArg>,
+    /// A tag key that says infrastructure as code owns a stage, API or domain name:
+    /// changes there are planned and held back, never written (the stack would revert
+    /// them). Repeatable; replaces the default; `--ownership-tag ''` turns the check
+    /// off. The tag `apigwcompliance.io/remediate: "false"` always holds a resource
+    /// back. See docs/remediation.md.
+    #[arg(
+        long = "ownership-tag",
+        value_name = "KEY",
+        default_value = pipeline::ownership::CLOUDFORMATION_STACK_TAG
+    )]
+    ownership_tags: Vec<String>,
 }
 
 #[derive(Args)]
@@ -366,7 +378,8 @@ async fn run_scan(args: &ScanArgs) -> Result<ExitCode, Usage> {
                 RemediateArg::DryRun => Mode::DryRun,
                 RemediateArg::Enforce => Mode::Enforce,
             };
-            let plan = scan.plan([&inventory], &verdicts.findings);
+            let ownership = OwnershipTags::new(args.ownership_tags.iter().cloned());
+            let plan = scan.plan([&inventory], &verdicts.findings, &ownership);
             let outcome = pipeline::remediate(mode, &plan, &identity.sdk, None).await;
             Some(RemediationReport {
                 mode,

@@ -49,6 +49,44 @@ pub struct RunArgs {
     #[arg(long, env = "APIGW_WATCH_NAMESPACE")]
     pub watch_namespace: Option<String>,
 
+    /// Only watch and reconcile the profiles whose labels match this Kubernetes label
+    /// selector (e.g. `apigwcompliance.io/shard=a`, `tier in (prod,stage)`): one shard
+    /// of the profiles, for several operator releases side by side (docs/operator.md,
+    /// "Sharding"). Default: every profile.
+    #[arg(long, env = "APIGW_PROFILE_SELECTOR", value_name = "SELECTOR")]
+    pub profile_selector: Option<String>,
+
+    /// A tag key that says infrastructure as code owns a stage, API or domain name:
+    /// remediation plans the changes there and holds them back, never writing them
+    /// (the stack would revert them). Replaces the default; an empty value turns the
+    /// check off. The tag `apigwcompliance.io/remediate: "false"` always holds a
+    /// resource back. Repeatable; the environment variable takes a comma-separated
+    /// list.
+    #[arg(
+        long = "ownership-tag",
+        env = "APIGW_OWNERSHIP_TAGS",
+        value_name = "KEY",
+        value_delimiter = ',',
+        default_value = crate::pipeline::ownership::CLOUDFORMATION_STACK_TAG
+    )]
+    pub ownership_tags: Vec<String>,
+
+    /// Remediation write calls per AWS account, for all profiles together, within
+    /// `--account-changes-window-seconds`: bounds what a wrong setting can change at
+    /// once. Changes over it are held back and made at a later scan. 0: no cap.
+    #[arg(long, env = "APIGW_ACCOUNT_MAX_CHANGES", default_value_t = 100)]
+    pub account_max_changes: u32,
+
+    /// The window of `--account-max-changes`, in seconds. Default: the default
+    /// profile interval, so the cap is per scan.
+    #[arg(
+        long,
+        env = "APIGW_ACCOUNT_CHANGES_WINDOW_SECONDS",
+        default_value_t = 900,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub account_changes_window_seconds: u64,
+
     /// Profiles reconciled at the same time. Most of a reconcile is waiting on AWS
     /// (often on a read shared with other profiles), and the request rate is bounded by
     /// `--aws-rate-limit`, not by this: it only caps how many profiles wait at once.

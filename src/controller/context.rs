@@ -83,6 +83,10 @@ pub struct Context {
     pub(super) securityhub: super::securityhub::SecurityHubExports,
     /// The profiles' policy reports (`--report-api`).
     pub(super) reports: Reports,
+    /// `--ownership-tag`: resources infrastructure as code owns are not written.
+    pub(super) ownership: crate::pipeline::ownership::OwnershipTags,
+    /// `--account-max-changes`: the writes each account may still take.
+    pub(super) account_writes: super::writers::AccountWrites,
 }
 
 /// How one reconcile ended: the classification drives the requeue, the metric label

@@ -22,6 +22,7 @@ mod requests;
 mod securityhub;
 pub mod status;
 pub mod tenancy;
+mod writers;
 mod writes;
 
 use std::process::ExitCode;
@@ -45,6 +46,7 @@ use crate::inventory::cache::InventoryCache;
 use crate::inventory::reader::ReadOptions;
 use crate::metrics::Metrics;
 use crate::pipeline::apply::WriteGate;
+use crate::pipeline::ownership::OwnershipTags;
 use crate::telemetry;
 
 pub use args::{MANAGER, ReportApiArg, RunArgs};
@@ -173,8 +175,20 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         Some(namespace) => Api::namespaced(client.clone(), namespace),
         None => Api::all(client.clone()),
     };
+    let selector = args
+        .profile_selector
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    if let Some(selector) = selector {
+        tracing::info!(
+            selector,
+            "reconciling only the profiles whose labels match --profile-selector"
+        );
+    }
     tokio::spawn(report_readiness(
         api.clone(),
+        selector.map(str::to_string),
         state.clone(),
         shutdown.clone(),
     ));
@@ -196,7 +210,11 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     // above all: a firing alert) goes as soon as the watch says so, the last profile's
     // too. A relist (after a restart of the watch) may have missed deletions as well.
     let (deleted_tx, mut deleted) = tokio::sync::mpsc::unbounded_channel();
-    let profiles = watcher(api, watcher::Config::default())
+    let watch = match selector {
+        Some(selector) => watcher::Config::default().labels(selector),
+        None => watcher::Config::default(),
+    };
+    let profiles = watcher(api, watch)
         .modify(trim_cached_profile)
         .reflect(writer)
         .inspect({
@@ -266,6 +284,11 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         write_gate: write_gate(&shutdown, &leadership),
         securityhub: Default::default(),
         reports: reports::Reports::new(client.clone(), args.report_api.api(), metrics.clone()),
+        ownership: OwnershipTags::new(args.ownership_tags.iter().cloned()),
+        account_writes: writers::AccountWrites::new(
+            args.account_max_changes,
+            Duration::from_secs(args.account_changes_window_seconds),
+        ),
     });
     tokio::spawn(sweep_inventories(ctx.clone(), shutdown.clone()));
     {
@@ -424,14 +447,26 @@ fn trim_cached_profile(profile: &mut ComplianceProfile) {
 
 /// Marks the operator ready once it can list ComplianceProfiles (the API server is
 /// reachable, the CRD installed, RBAC in place), retrying until then.
-async fn report_readiness(api: Api<ComplianceProfile>, state: Arc<HttpState>, shutdown: Shutdown) {
+async fn report_readiness(
+    api: Api<ComplianceProfile>,
+    selector: Option<String>,
+    state: Arc<HttpState>,
+    shutdown: Shutdown,
+) {
     let stop = shutdown.wait();
     tokio::pin!(stop);
+    let mut list = ListParams::default().limit(1);
+    if let Some(selector) = &selector {
+        list = list.labels(selector);
+    }
     loop {
-        match api.list_metadata(&ListParams::default().limit(1)).await {
+        match api.list_metadata(&list).await {
             Ok(_) => {
                 state.health.set_listed();
                 return;
+            }
+            Err(kube::Error::Api(status)) if status.code == 400 && selector.is_some() => {
+                tracing::error!(error = %status.message, selector = selector.as_deref().unwrap_or_default(), "the API server refuses --profile-selector: give a label selector such as apigwcompliance.io/shard=a")
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot list ComplianceProfiles yet; is the CRD installed (kubectl apply -f crds/) and may the operator list them?")

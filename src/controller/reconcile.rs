@@ -39,7 +39,7 @@ use crate::crd::{ComplianceProfile, ComplianceProfileStatus, RemediationMode};
 use crate::inventory::cache::{SharedRead, max_age};
 use crate::inventory::reader::ReadOptions;
 use crate::metrics::{Outcome, ReadSource};
-use crate::model::outcome::Mode;
+use crate::model::outcome::{ItemStatus, Mode};
 use crate::pipeline::{self, Scan, Verdicts};
 use crate::report::remediation::RemediationReport;
 
@@ -506,12 +506,24 @@ async fn report(
         RemediationMode::DryRun => Some(Mode::DryRun),
         RemediationMode::Enforce => Some(Mode::Enforce),
     };
-    let planned = mode.filter(|_| !result.read_nothing()).map(|mode| {
-        (
-            mode,
-            scan.plan(reads.iter().map(|r| &*r.inventory), &result.findings),
-        )
-    });
+    let planned = match mode.filter(|_| !result.read_nothing()) {
+        Some(mode) => {
+            let inventories: Vec<&crate::inventory::Inventory> =
+                reads.iter().map(|r| &*r.inventory).collect();
+            let plan = super::writers::plan(
+                ctx,
+                run.profile,
+                &scan,
+                &inventories,
+                &result.findings,
+                identity,
+                &run.now,
+            )
+            .await;
+            Some((mode, plan))
+        }
+        None => None,
+    };
     let new = if result.read_nothing() {
         // Nothing read, nothing new: the reports keep the last scan that read anything.
         new
@@ -601,16 +613,36 @@ async fn report(
 }
 
 /// Applies (Enforce) or checks and shows (DryRun) the plan with the scan's identity,
-/// then counts its items and records where it wrote.
+/// within what the account's write cap leaves (Enforce), then counts its items and
+/// records where it wrote.
 async fn remediate(
     run: &Run<'_>,
     identity: &ScanIdentity,
     mode: Mode,
-    plan: crate::model::plan::RemediationPlan,
+    mut plan: crate::model::plan::RemediationPlan,
 ) -> RemediationReport {
     let ctx = run.ctx;
+    let taken_at = Instant::now();
+    let taken = (mode == Mode::Enforce)
+        .then(|| {
+            ctx.account_writes
+                .take(&identity.key, plan.changes.len(), taken_at)
+        })
+        .flatten();
+    if let Some(allowed) = taken {
+        plan.hold_beyond(allowed, &ctx.account_writes.hold(&identity.key));
+    }
     let outcome =
         pipeline::remediate(mode, &plan, &identity.sdk, Some(ctx.write_gate.clone())).await;
+    if let Some(allowed) = taken {
+        let sent = outcome
+            .changes
+            .iter()
+            .filter(|c| c.items.iter().any(|i| i.status == ItemStatus::Applied))
+            .count();
+        ctx.account_writes
+            .give_back(&identity.key, taken_at, allowed.saturating_sub(sent));
+    }
     let scope = &run.profile.spec.scope;
     ctx.writes.record(
         &Identity::new(scope.role_arn.as_deref(), scope.external_id.as_deref()),
@@ -623,6 +655,7 @@ async fn remediate(
         mode = ?mode,
         changes = plan.changes.len(),
         pending = plan.pending.len(),
+        held = plan.held.len(),
         unplanned = plan.unplanned.len(),
         applied = summary.applied,
         would_apply = summary.would_apply,

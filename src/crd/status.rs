@@ -11,6 +11,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
 use crate::model::outcome::{ApplySummary, AuditRecord};
+use crate::model::plan::HoldReason;
 use crate::model::{ControlId, ErrorKind, Severity, Status};
 
 use super::settings::RemediationMode;
@@ -325,6 +326,17 @@ pub struct RemediationStatus {
     #[serde(default, skip_serializing_if = "is_zero")]
     pub unplanned: u32,
 
+    /// Changes held back: on resources owned elsewhere (the tag
+    /// `apigwcompliance.io/remediate: "false"`, an infrastructure-as-code ownership
+    /// tag), settings an older Enforce profile sets to another value, or over the
+    /// account's write cap (made at a later scan). The first are in `heldBack`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub held: u32,
+
+    /// The held-back changes, conflicts with other profiles first, at most 10.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_back: Vec<HeldBackChange>,
+
     /// DryRun: the changes that would be made, in plan order (region, resource), at most
     /// 20 of them: the AWS call, its request body, and each setting's before -> after.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -354,6 +366,8 @@ pub struct RemediationStatus {
 pub const PLAN_LIMIT: usize = 20;
 /// At most this many items (settings) are listed per planned change.
 pub const PLAN_ITEMS_LIMIT: usize = 10;
+/// At most this many held-back changes are listed in `status.remediation.heldBack`.
+pub const HELD_BACK_LIMIT: usize = 10;
 /// At most this many problems are listed in `status.remediation.problems`.
 pub const PROBLEMS_LIMIT: usize = 10;
 /// At most this many applied changes are kept in `status.remediation.recentChanges`.
@@ -392,6 +406,24 @@ pub struct PlannedItem {
     pub setting: String,
     pub before: String,
     pub after: String,
+}
+
+/// A change remediation held back, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HeldBackChange {
+    /// `OptedOut`, `OwnedElsewhere` (an infrastructure-as-code tag),
+    /// `ConflictingProfile` (an older Enforce profile sets the setting otherwise) or
+    /// `AccountWriteLimit`.
+    pub reason: HoldReason,
+    pub resource_arn: String,
+    /// The controls the change would fix.
+    pub controls: Vec<ControlId>,
+    /// Who has the resource or setting instead: `CloudFormation stack orders-prod`,
+    /// `profile team-a/edge-waf`, `account 123456789012`.
+    pub owner: String,
+    /// Why, and what to do.
+    pub message: String,
 }
 
 /// Something that stopped a change.
@@ -487,6 +519,14 @@ pub mod reason {
     pub const REMEDIATION_BLOCKED: &str = "RemediationBlocked";
     /// Remediated=False (Enforce): AWS refused a change; retried at the next scan.
     pub const REMEDIATION_FAILED: &str = "RemediationFailed";
+    /// Remediated=False: an older Enforce profile sets a setting of a resource in
+    /// scope to another value, so this profile holds its change back; the message
+    /// names the older profile (`status.remediation.heldBack` lists each).
+    pub const CONFLICTING_PROFILE: &str = "ConflictingProfile";
+    /// Remediated=False: changes are held back because their resources are owned
+    /// elsewhere (opt-out or infrastructure-as-code tags) or the account's write cap is
+    /// reached; see `status.remediation.heldBack`.
+    pub const CHANGES_HELD_BACK: &str = "ChangesHeldBack";
     /// Ready=False and Stalled: a bug met while reconciling this profile (a panic); the
     /// other profiles go on.
     pub const INTERNAL_ERROR: &str = "InternalError";

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Value, json};
 
 use super::finding::{ControlId, LoggingLevel, ResourceType, V2Protocol};
@@ -18,9 +18,79 @@ pub struct RemediationPlan {
     pub changes: Vec<Change>,
     /// Changes beyond `maxChangesPerScan`, left for the next scans.
     pub pending: Vec<Change>,
+    /// Changes this profile does not make, and why (see [`HoldReason`]). Left out of
+    /// the JSON when empty, so a plan without any reads as before.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<HeldChange>,
     /// Failing findings no change is planned for, and why.
     pub unplanned: Vec<Unplanned>,
     pub max_changes_per_scan: u32,
+}
+
+impl RemediationPlan {
+    /// Holds back the items `hold` gives a reason for: each change keeps the items it
+    /// may still make (its call rebuilt for them), the held items of a change go into
+    /// one [`HeldChange`] per reason, and what is left is split at
+    /// `maxChangesPerScan` again, so a held change frees its place for a pending one.
+    pub fn hold_items(&mut self, mut hold: impl FnMut(&Change, &ChangeItem) -> Option<Hold>) {
+        let all: Vec<Change> = self
+            .changes
+            .drain(..)
+            .chain(self.pending.drain(..))
+            .collect();
+        let mut kept_changes = Vec::with_capacity(all.len());
+        for change in all {
+            let mut kept: Vec<ChangeItem> = Vec::new();
+            let mut held: Vec<(Hold, Vec<ChangeItem>)> = Vec::new();
+            for item in &change.items {
+                match hold(&change, item) {
+                    None => kept.push(item.clone()),
+                    Some(why) => match held.iter_mut().find(|(h, _)| *h == why) {
+                        Some((_, items)) => items.push(item.clone()),
+                        None => held.push((why, vec![item.clone()])),
+                    },
+                }
+            }
+            if held.is_empty() {
+                kept_changes.push(change);
+                continue;
+            }
+            for (why, items) in held {
+                self.held.push(HeldChange {
+                    change: change.with_items(items),
+                    hold: why,
+                });
+            }
+            if !kept.is_empty() {
+                kept_changes.push(change.with_items(kept));
+            }
+        }
+        self.split(kept_changes);
+    }
+
+    /// Holds back every change after the first `allowed` (the pending ones stay
+    /// pending): what a cap shared with other profiles leaves this one.
+    pub fn hold_beyond(&mut self, allowed: usize, hold: &Hold) {
+        if self.changes.len() > allowed {
+            let over = self.changes.split_off(allowed);
+            self.held.extend(over.into_iter().map(|change| HeldChange {
+                change,
+                hold: hold.clone(),
+            }));
+        }
+    }
+
+    /// Puts the first `maxChangesPerScan` of `changes` in `changes`, the rest in
+    /// `pending`.
+    pub fn split(&mut self, mut changes: Vec<Change>) {
+        let limit = usize::try_from(self.max_changes_per_scan.max(1)).unwrap_or(usize::MAX);
+        self.pending = if changes.len() > limit {
+            changes.split_off(limit)
+        } else {
+            Vec::new()
+        };
+        self.changes = changes;
+    }
 }
 
 /// One AWS write call on one resource, fixing one or more controls.
@@ -42,6 +112,15 @@ pub struct Change {
 }
 
 impl Change {
+    /// The same call with only `items` (the request rebuilt for them).
+    pub fn with_items(&self, items: Vec<ChangeItem>) -> Change {
+        Change {
+            call: call_for(&self.operation, &self.resource_arn, &items),
+            items,
+            ..self.clone()
+        }
+    }
+
     /// The controls this change fixes, in catalog order.
     pub fn controls(&self) -> Vec<ControlId> {
         let set: BTreeSet<ControlId> = self.items.iter().map(|item| item.control_id).collect();
@@ -216,6 +295,55 @@ impl Precondition {
     }
 }
 
+/// A change this profile does not make, and why.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeldChange {
+    #[serde(flatten)]
+    pub change: Change,
+    #[serde(flatten)]
+    pub hold: Hold,
+}
+
+/// Why a change is held back, whose the resource or setting is instead, and what to do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Hold {
+    pub reason: HoldReason,
+    /// Who has the resource or setting instead, for people: `CloudFormation stack
+    /// orders-prod`, `profile team-a/edge-waf`, `account 123456789012`.
+    pub owner: String,
+    /// Why, and what a person should do.
+    pub message: String,
+}
+
+/// Why a planned change is not made.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
+pub enum HoldReason {
+    /// The resource or its API carries the tag `apigwcompliance.io/remediate: "false"`.
+    OptedOut,
+    /// The resource or its API carries an infrastructure-as-code ownership tag (by
+    /// default `aws:cloudformation:stack-name`): the stack would revert the change.
+    OwnedElsewhere,
+    /// An older Enforce profile sets this setting of the resource to another value.
+    ConflictingProfile,
+    /// The account's cap on writes across profiles is reached; made at a later scan.
+    AccountWriteLimit,
+}
+
+impl HoldReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldReason::OptedOut => "OptedOut",
+            HoldReason::OwnedElsewhere => "OwnedElsewhere",
+            HoldReason::ConflictingProfile => "ConflictingProfile",
+            HoldReason::AccountWriteLimit => "AccountWriteLimit",
+        }
+    }
+}
+
 /// A failing finding no change is planned for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -332,4 +460,141 @@ fn rest_patch_operations(items: &[ChangeItem]) -> Vec<Value> {
             _ => None,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(stage: &str, items: &[&str]) -> Change {
+        let items: Vec<ChangeItem> = items
+            .iter()
+            .map(|path| ChangeItem {
+                control_id: ControlId::new("APIGateway.3"),
+                setting: (*path).to_string(),
+                before: "false".into(),
+                after: "true".into(),
+                edit: Edit::RestReplace {
+                    path: (*path).to_string(),
+                    value: PatchValue::Literal("true".into()),
+                },
+                precondition: None,
+            })
+            .collect();
+        let operation = Operation::RestUpdateStage {
+            rest_api_id: "a1".into(),
+            stage_name: stage.into(),
+        };
+        let resource_arn = format!("arn:aws:apigateway:us-east-1::/restapis/a1/stages/{stage}");
+        Change {
+            region: "us-east-1".into(),
+            resource_type: ResourceType::RestStage,
+            call: call_for(&operation, &resource_arn, &items),
+            resource_arn,
+            operation,
+            items,
+            notes: Vec::new(),
+        }
+    }
+
+    fn hold(reason: HoldReason) -> Hold {
+        Hold {
+            reason,
+            owner: "someone".into(),
+            message: "why".into(),
+        }
+    }
+
+    fn plan(changes: Vec<Change>, max: u32) -> RemediationPlan {
+        let mut plan = RemediationPlan {
+            max_changes_per_scan: max,
+            ..RemediationPlan::default()
+        };
+        plan.split(changes);
+        plan
+    }
+
+    fn stages(changes: &[Change]) -> Vec<&str> {
+        changes
+            .iter()
+            .map(|c| c.resource_arn.rsplit('/').next().unwrap_or_default())
+            .collect()
+    }
+
+    #[test]
+    fn held_items_leave_the_rest_of_their_call_and_free_places_for_pending_changes() {
+        let mut plan = plan(
+            vec![
+                change("s1", &["/a", "/b"]),
+                change("s2", &["/a"]),
+                change("s3", &["/a"]),
+            ],
+            2,
+        );
+        assert_eq!(
+            (stages(&plan.changes), stages(&plan.pending)),
+            (vec!["s1", "s2"], vec!["s3"])
+        );
+        plan.hold_items(|change, item| {
+            (change.resource_arn.ends_with("s2")
+                || (change.resource_arn.ends_with("s1") && item.setting == "/b"))
+                .then(|| hold(HoldReason::ConflictingProfile))
+        });
+        assert_eq!(stages(&plan.changes), ["s1", "s3"]);
+        assert!(plan.pending.is_empty());
+        assert_eq!(
+            plan.changes[0].call.request,
+            json!({"patchOperations": [{"op": "replace", "path": "/a", "value": "true"}]})
+        );
+        let held: Vec<(&str, Vec<&str>)> = plan
+            .held
+            .iter()
+            .map(|h| {
+                (
+                    h.change.resource_arn.rsplit('/').next().unwrap_or_default(),
+                    h.change.items.iter().map(|i| i.setting.as_str()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(held, [("s1", vec!["/b"]), ("s2", vec!["/a"])]);
+        assert_eq!(
+            plan.held[0].change.call.request,
+            json!({"patchOperations": [{"op": "replace", "path": "/b", "value": "true"}]})
+        );
+    }
+
+    #[test]
+    fn a_cap_holds_back_what_is_over_it_and_leaves_pending_alone() {
+        let mut plan = plan(
+            vec![
+                change("s1", &["/a"]),
+                change("s2", &["/a"]),
+                change("s3", &["/a"]),
+            ],
+            2,
+        );
+        plan.hold_beyond(1, &hold(HoldReason::AccountWriteLimit));
+        assert_eq!(stages(&plan.changes), ["s1"]);
+        assert_eq!(stages(&plan.pending), ["s3"]);
+        assert_eq!(plan.held.len(), 1);
+        assert_eq!(plan.held[0].hold.reason, HoldReason::AccountWriteLimit);
+        plan.hold_beyond(5, &hold(HoldReason::AccountWriteLimit));
+        assert_eq!(plan.held.len(), 1, "nothing over a cap it is within");
+    }
+
+    #[test]
+    fn a_plan_without_held_changes_serializes_as_before() {
+        let plan = plan(vec![change("s1", &["/a"])], 25);
+        let json = serde_json::to_value(&plan).expect("serializes");
+        assert!(json.get("held").is_none(), "{json}");
+        let mut held = plan.clone();
+        held.hold_items(|_, _| Some(hold(HoldReason::OptedOut)));
+        let json = serde_json::to_value(&held).expect("serializes");
+        assert_eq!(json["held"][0]["reason"], "OptedOut");
+        assert_eq!(json["held"][0]["owner"], "someone");
+        assert_eq!(
+            json["held"][0]["call"]["operation"],
+            "apigateway:UpdateStage"
+        );
+    }
 }

@@ -9,13 +9,18 @@
 //! Scan::needs()          what to read (the selected controls' needs, within the scope)
 //!   ... the shell reads each region (inventory::reader, or inventory::cache) ...
 //! Scan::evaluate(reads)  scope views -> controls -> findings -> exemptions   (pure)
-//! Scan::plan(reads, ..)  failing findings -> exact AWS calls                 (pure)
+//! Scan::plan(reads, ..)  failing findings -> exact AWS calls; those on resources
+//!                        owned elsewhere held back (ownership)               (pure)
+//! claims::hold_claimed   the operator: settings an older Enforce profile sets
+//!                        otherwise held back                                 (pure)
 //! remediate(plan, ..)    preconditions, then the calls (DryRun: shows them)  (AWS)
 //! ```
 
 pub mod apply;
+pub mod claims;
 pub mod evaluate;
 pub mod exemptions;
+pub mod ownership;
 pub mod plan;
 pub mod scope;
 
@@ -31,6 +36,7 @@ use crate::model::{ControlId, Finding};
 
 use apply::ApplyOptions;
 use exemptions::{ExemptionOutcome, apply_exemptions};
+use ownership::OwnershipTags;
 use scope::ScopeFilter;
 
 /// A profile ready to scan: its spec checked and its scope compiled.
@@ -120,17 +126,20 @@ impl Scan {
     }
 
     /// The changes that fix the failing, non-exempted `findings` (pure), planned on
-    /// the reads they were evaluated on.
+    /// the reads they were evaluated on; those on resources that opt out or that
+    /// `ownership` says infrastructure as code owns are held back.
     pub fn plan<'r>(
         &self,
         reads: impl IntoIterator<Item = &'r Inventory>,
         findings: &[Finding],
+        ownership: &OwnershipTags,
     ) -> RemediationPlan {
         plan::plan(
             reads,
             findings,
             &self.spec.controls.parameters,
             &self.spec.remediation.settings,
+            ownership,
         )
     }
 }

@@ -4,7 +4,9 @@
 //! The planner is generic: for each failing resource it asks each failing control
 //! (its `plan` function, in the control's file) what to change, then merges what they
 //! planned into one call per operation, so the controls of one REST stage share one
-//! UpdateStage, and splits the calls at `maxChangesPerScan`.
+//! UpdateStage, holds back the calls on resources owned elsewhere (an opt-out tag, an
+//! infrastructure-as-code ownership tag: see [`super::ownership`]), and splits the
+//! rest at `maxChangesPerScan`.
 //!
 //! The safety rules every control's plan follows (each tested here on random estates):
 //! only `replace` operations on logging levels, `/tracingEnabled`,
@@ -24,20 +26,24 @@ use crate::model::arn::{
     domain_name_arn, rest_stage_arn, v2_integration_arn, v2_route_arn, v2_stage_arn,
 };
 use crate::model::plan::{
-    Change, Operation, RemediationPlan, Unplanned, UnplannedReason, call_for,
+    Change, HeldChange, Operation, RemediationPlan, Unplanned, UnplannedReason, call_for,
 };
 use crate::model::{ControlId, Finding, Status};
+
+use super::ownership::OwnershipTags;
 
 /// Plans the changes that fix every FAILED, non-exempted finding the settings allow.
 ///
 /// Pure: `reads` must hold the resources the findings name (the reads they were
 /// evaluated on, one region each or several). A finding whose resource is not there
-/// is reported as not planned rather than guessed at.
+/// is reported as not planned rather than guessed at. The changes on a resource that
+/// opts out or that `ownership` says infrastructure as code owns are held back.
 pub fn plan<'a>(
     reads: impl IntoIterator<Item = &'a Inventory>,
     findings: &[Finding],
     params: &ControlParameters,
     settings: &RemediationSettings,
+    ownership: &OwnershipTags,
 ) -> RemediationPlan {
     let index = Index::new(reads.into_iter().flat_map(|read| &read.regions));
     let mut failing: BTreeMap<(&str, &str), BTreeSet<ControlId>> = BTreeMap::new();
@@ -51,6 +57,7 @@ pub fn plan<'a>(
     }
 
     let mut changes = Vec::new();
+    let mut held = Vec::new();
     let mut unplanned = Vec::new();
     for ((region, arn), ids) in failing {
         let Some(resource) = index.0.get(arn) else {
@@ -75,22 +82,24 @@ pub fn plan<'a>(
         };
         let (mut resource_changes, mut resource_unplanned) =
             plan_resource(&input, &ids, params, &settings.controls);
-        changes.append(&mut resource_changes);
+        match ownership.owner(resource) {
+            Some(hold) => held.extend(resource_changes.into_iter().map(|change| HeldChange {
+                change,
+                hold: hold.clone(),
+            })),
+            None => changes.append(&mut resource_changes),
+        }
         unplanned.append(&mut resource_unplanned);
     }
 
-    let limit = usize::try_from(settings.max_changes_per_scan.max(1)).unwrap_or(usize::MAX);
-    let pending = if changes.len() > limit {
-        changes.split_off(limit)
-    } else {
-        Vec::new()
-    };
-    RemediationPlan {
-        changes,
-        pending,
+    let mut plan = RemediationPlan {
+        held,
         unplanned,
         max_changes_per_scan: settings.max_changes_per_scan,
-    }
+        ..RemediationPlan::default()
+    };
+    plan.split(changes);
+    plan
 }
 
 /// One resource: each failing control's plan, merged into one change per operation

@@ -116,6 +116,22 @@ impl RemediationReport {
                 );
             }
         }
+        if !self.plan.held.is_empty() {
+            let _ = writeln!(out, "  HELD BACK (not written):");
+            for held in &self.plan.held {
+                let controls: Vec<&str> =
+                    held.change.controls().iter().map(|c| c.as_str()).collect();
+                let _ = writeln!(
+                    out,
+                    "    {}  {} ({}) {}: {}",
+                    held.change.resource_arn,
+                    held.change.call.operation,
+                    controls.join(", "),
+                    held.hold.reason.as_str(),
+                    held.hold.message
+                );
+            }
+        }
         if !self.plan.unplanned.is_empty() {
             let _ = writeln!(out, "  NOT PLANNED:");
             for item in &self.plan.unplanned {
@@ -132,7 +148,7 @@ impl RemediationReport {
         let s = self.outcome.summary();
         let _ = writeln!(
             out,
-            "{} changes: {} applied, {} would apply, {} already compliant, {} changed since plan, {} failed, {} blocked by a precondition; {} pending, {} not planned",
+            "{} changes: {} applied, {} would apply, {} already compliant, {} changed since plan, {} failed, {} blocked by a precondition; {} pending, {} held back, {} not planned",
             self.outcome.changes.len(),
             s.applied,
             s.would_apply,
@@ -141,6 +157,7 @@ impl RemediationReport {
             s.failed,
             s.blocked,
             self.plan.pending.len(),
+            self.plan.held.len(),
             self.plan.unplanned.len()
         );
         out

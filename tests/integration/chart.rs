@@ -109,7 +109,12 @@ fn succeeded(what: &str, out: &Output) -> String {
 
 /// `helm template` of the chart with `args`, as parsed YAML documents.
 fn render(args: &[&str]) -> Vec<Value> {
-    let mut all = vec!["template", "rel", &chart_dir(), "--namespace", "ops"]
+    render_release("rel", args)
+}
+
+/// `helm template` of the chart as release `release` with `args`.
+fn render_release(release: &str, args: &[&str]) -> Vec<Value> {
+    let mut all = vec!["template", release, &chart_dir(), "--namespace", "ops"]
         .into_iter()
         .map(str::to_string)
         .collect::<Vec<_>>();
@@ -645,6 +650,98 @@ fn aws_rate_limit_reaches_the_operator_only_when_set() {
     for flag in ["--concurrency=8", "--max-attempts=3", "--api-concurrency=2"] {
         assert!(tuned.contains(&flag.to_string()), "{flag} in {tuned:?}");
     }
+}
+
+/// Sharding: each release's `profileSelector` becomes its `--profile-selector`, and its
+/// Lease is named after the release, so the shards' leader elections never meet.
+#[test]
+fn a_shard_renders_its_profile_selector_and_a_lease_of_its_own() {
+    let defaults = args(&render(&[]));
+    assert!(
+        !defaults.iter().any(|a| a.starts_with("--profile-selector")),
+        "{defaults:?}"
+    );
+    let lease = |docs: &[Value]| -> String {
+        args(docs)
+            .into_iter()
+            .find_map(|a| a.strip_prefix("--lease-name=").map(str::to_string))
+            .expect("--lease-name")
+    };
+    let shards: Vec<Vec<Value>> = ["shard-a", "shard-b"]
+        .iter()
+        .map(|release| {
+            let selector = format!(
+                "profileSelector=\"apigwcompliance.io/shard={}\"",
+                release.trim_start_matches("shard-")
+            );
+            render_release(
+                release,
+                &[
+                    "--set-json",
+                    &selector,
+                    "--set",
+                    "leaderElection.enabled=true",
+                ],
+            )
+        })
+        .collect();
+    assert!(
+        args(&shards[0]).contains(&"--profile-selector=apigwcompliance.io/shard=a".to_string()),
+        "{:?}",
+        args(&shards[0])
+    );
+    assert!(
+        args(&shards[1]).contains(&"--profile-selector=apigwcompliance.io/shard=b".to_string())
+    );
+    assert_eq!(
+        (lease(&shards[0]), lease(&shards[1])),
+        (
+            "shard-a-apigw-compliance".to_string(),
+            "shard-b-apigw-compliance".to_string()
+        )
+    );
+}
+
+/// The remediation safeguards: the ownership tags as one comma-separated variable
+/// (empty turns the check off), the account's write cap as flags.
+#[test]
+fn ownership_tags_and_the_account_write_cap_reach_the_operator() {
+    let docs = render(&[]);
+    assert_eq!(
+        env_value(&docs, "APIGW_OWNERSHIP_TAGS").as_deref(),
+        Some("aws:cloudformation:stack-name")
+    );
+    let defaults = args(&docs);
+    for flag in [
+        "--account-max-changes=100",
+        "--account-changes-window-seconds=900",
+    ] {
+        assert!(
+            defaults.contains(&flag.to_string()),
+            "{flag} in {defaults:?}"
+        );
+    }
+    let docs = render(&[
+        "--set-json",
+        r#"remediation.ownershipTags=["aws:cloudformation:stack-name","managed-by"]"#,
+        "--set",
+        "remediation.accountMaxChanges=0,remediation.accountChangesWindowSeconds=60",
+    ]);
+    assert_eq!(
+        env_value(&docs, "APIGW_OWNERSHIP_TAGS").as_deref(),
+        Some("aws:cloudformation:stack-name,managed-by")
+    );
+    let set = args(&docs);
+    assert!(
+        set.contains(&"--account-max-changes=0".to_string()),
+        "{set:?}"
+    );
+    assert!(set.contains(&"--account-changes-window-seconds=60".to_string()));
+    let none = render(&["--set-json", "remediation.ownershipTags=[]"]);
+    assert_eq!(
+        env_value(&none, "APIGW_OWNERSHIP_TAGS").as_deref(),
+        Some("")
+    );
 }
 
 /// `changeEvents.queueUrls` reaches the operator as one comma-separated variable, with

@@ -48,3 +48,6 @@ mod securityhub;
 mod shared_inventory;
 // Scans under AWS throttling.
 mod throttling;
+// No two writers fighting: conflicting Enforce profiles, resources owned elsewhere,
+// the account's write cap.
+mod writers;

@@ -920,3 +920,83 @@ async fn readiness_follows_the_watch_through_an_api_server_outage() {
     });
     drop(plane);
 }
+
+/// A profile manifest with the shard label `apigwcompliance.io/shard: <shard>`, or
+/// none.
+fn sharded_profile(name: &str, shard: Option<&str>) -> String {
+    let labels = shard
+        .map(|s| format!("  labels: {{apigwcompliance.io/shard: {s}}}\n"))
+        .unwrap_or_default();
+    format!(
+        "---\napiVersion: apigwcompliance.io/v1alpha1\nkind: ComplianceProfile\nmetadata:\n  name: {name}\n{labels}spec:\n  scope: {{regions: [{REGION}]}}\n  interval: 1h\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_operators_with_different_profile_selectors_each_reconcile_only_their_profiles() {
+    let client = client_with_crd().await;
+    let namespace = cluster::test_namespace(&client, "shards").await;
+    let account = new_account().await;
+    seed_orders(&account).await;
+    apply(
+        cluster::shared(),
+        &namespace,
+        &[
+            sharded_profile("a1", Some("a")),
+            sharded_profile("b1", Some("b")),
+            sharded_profile("unsharded", None),
+        ]
+        .concat(),
+    );
+    let shard = |selector: &str| {
+        Operator::watching(&namespace, &account)
+            .args(["--profile-selector", selector])
+            .start()
+    };
+    let (shard_a, shard_b) = (
+        shard("apigwcompliance.io/shard=a").await,
+        shard("apigwcompliance.io/shard=b").await,
+    );
+    let profiles: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
+    for (name, operator) in [("a1", &shard_a), ("b1", &shard_b)] {
+        wait_for(
+            &profiles,
+            name,
+            operator,
+            WAIT,
+            "its shard's scan",
+            |_, s| {
+                s.condition("Ready")
+                    .is_some_and(|c| c.status == ConditionStatus::True)
+            },
+        )
+        .await;
+    }
+    let scanned = |operator: &Operator, profile: &str| {
+        operator.metric(&format!(
+            "apigw_compliance_last_complete_scan_timestamp_seconds{{namespace=\"{namespace}\",profile=\"{profile}\"}}"
+        )) > 0.0
+    };
+    for (operator, own, other) in [(&shard_a, "a1", "b1"), (&shard_b, "b1", "a1")] {
+        assert!(scanned(operator, own), "{}", operator.metrics());
+        assert!(!scanned(operator, other), "{}", operator.metrics());
+        assert!(!scanned(operator, "unsharded"), "{}", operator.metrics());
+        // It reconciled its one profile: its scan's reconcile and the watch events of
+        // its own status writes, all of that profile.
+        assert!(
+            !operator.log().contains("profile=unsharded")
+                && !operator.log().contains(&format!("profile={other}")),
+            "{}",
+            operator.log()
+        );
+    }
+    assert!(
+        profiles
+            .get("unsharded")
+            .await
+            .expect("the unsharded profile")
+            .status
+            .is_none(),
+        "no shard's selector matches it, so no operator writes its status"
+    );
+}

@@ -29,6 +29,7 @@ use apigw_compliance::model::outcome::{ItemStatus, Mode};
 use apigw_compliance::model::{ControlId, ErrorKind, Finding, V2Protocol};
 use apigw_compliance::pipeline::apply::{ApplyOptions, apply};
 use apigw_compliance::pipeline::evaluate::evaluate;
+use apigw_compliance::pipeline::ownership::OwnershipTags;
 use apigw_compliance::pipeline::plan::plan;
 use apigw_compliance::report::remediation::RemediationReport;
 
@@ -93,7 +94,13 @@ async fn run(
     params: &ControlParameters,
     settings: &RemediationSettings,
 ) -> RemediationReport {
-    let plan = plan([inventory], findings, params, settings);
+    let plan = plan(
+        [inventory],
+        findings,
+        params,
+        settings,
+        &OwnershipTags::default(),
+    );
     let outcome = apigw_compliance::pipeline::remediate(mode, &plan, sdk, None).await;
     RemediationReport {
         mode,
@@ -308,6 +315,7 @@ async fn a_stage_deleted_between_plan_and_apply_fails_alone_with_the_aws_message
         &findings,
         &params,
         &RemediationSettings::default(),
+        &OwnershipTags::default(),
     );
     assert_eq!(plan.changes.len(), 2, "{plan:#?}");
 
@@ -394,6 +402,7 @@ async fn a_level_raised_to_info_after_the_plan_is_not_set_back_to_error() {
         &findings,
         &params,
         &RemediationSettings::default(),
+        &OwnershipTags::default(),
     );
     assert_eq!(plan.changes.len(), 1, "{plan:#?}");
     let items: Vec<(ControlId, &str, &str)> = plan.changes[0]
@@ -456,6 +465,7 @@ async fn a_web_acl_associated_after_the_plan_is_not_replaced() {
         &findings,
         &params,
         &settings_with_acl(&planned),
+        &OwnershipTags::default(),
     );
     let operations: Vec<&str> = plan
         .changes
@@ -1361,7 +1371,13 @@ async fn a_closed_write_gate_sends_no_write() {
     let acl = seed::web_acl(&sdk, "api").await;
     let params = ControlParameters::default();
     let (inventory, findings) = scan(&sdk, &params).await;
-    let plan = plan([&inventory], &findings, &params, &settings_with_acl(&acl));
+    let plan = plan(
+        [&inventory],
+        &findings,
+        &params,
+        &settings_with_acl(&acl),
+        &OwnershipTags::default(),
+    );
     assert!(!plan.changes.is_empty());
 
     account.reset_call_counts().await;

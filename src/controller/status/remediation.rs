@@ -8,14 +8,14 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde_json::Value;
 
 use crate::crd::status::{
-    AppliedChange, DesiredCondition, MESSAGE_LIMIT, PLAN_ITEMS_LIMIT, PLAN_LIMIT, PROBLEMS_LIMIT,
-    PlannedChange, PlannedItem, ProblemReason, RECENT_CHANGES_LIMIT, RemediationProblem, reason,
-    saturate, settle_conditions, truncate,
+    AppliedChange, DesiredCondition, HELD_BACK_LIMIT, HeldBackChange, MESSAGE_LIMIT,
+    PLAN_ITEMS_LIMIT, PLAN_LIMIT, PROBLEMS_LIMIT, PlannedChange, PlannedItem, ProblemReason,
+    RECENT_CHANGES_LIMIT, RemediationProblem, reason, saturate, settle_conditions, truncate,
 };
 use crate::crd::{ComplianceProfileStatus, ConditionStatus, RemediationMode, RemediationStatus};
 use crate::model::ControlId;
 use crate::model::outcome::{AuditRecord, ItemStatus, Mode};
-use crate::model::plan::UnplannedReason;
+use crate::model::plan::{HeldChange, HoldReason, UnplannedReason};
 use crate::report::remediation::RemediationReport;
 
 /// The remediation part of a scan's status before remediation runs: Observe says
@@ -51,6 +51,8 @@ fn empty_remediation(mode: RemediationMode, message: String) -> RemediationStatu
         planned: 0,
         pending: 0,
         unplanned: 0,
+        held: 0,
+        held_back: Vec::new(),
         plan: Vec::new(),
         plan_truncated: 0,
         problems: Vec::new(),
@@ -110,6 +112,8 @@ pub fn remediated(
         planned: saturate(report.plan.changes.len()),
         pending: saturate(report.plan.pending.len()),
         unplanned: saturate(report.plan.unplanned.len()),
+        held: saturate(report.plan.held.len()),
+        held_back: held_back(report),
         plan,
         plan_truncated,
         problems,
@@ -160,6 +164,9 @@ fn remediated_condition(
         .iter()
         .filter(|c| c.items.iter().any(|i| i.status == ItemStatus::Applied))
         .count();
+    let held = &report.plan.held;
+    let conflict = first_held(held, |r| r == HoldReason::ConflictingProfile);
+    let mut held_said = false;
     let (status, reason, mut message) = if summary.failed > 0 {
         (
             ConditionStatus::False,
@@ -175,6 +182,18 @@ fn remediated_condition(
             reason::REMEDIATION_BLOCKED,
             format!("{blocked} setting(s) cannot be changed as things are, first: {first}"),
         )
+    } else if let Some(conflict) = conflict {
+        held_said = true;
+        (
+            ConditionStatus::False,
+            reason::CONFLICTING_PROFILE,
+            format!(
+                "{} change(s) held back (see status.remediation.heldBack), first: {}: {}",
+                held.len(),
+                conflict.change.resource_arn,
+                conflict.hold.message
+            ),
+        )
     } else if report.mode == Mode::DryRun && (summary.would_apply > 0 || pending > 0) {
         (
             ConditionStatus::False,
@@ -188,6 +207,26 @@ fn remediated_condition(
                 } else {
                     String::new()
                 }
+            ),
+        )
+    } else if let Some(first_held) = held.first() {
+        held_said = true;
+        (
+            ConditionStatus::False,
+            reason::CHANGES_HELD_BACK,
+            format!(
+                "{}{} change(s) held back (see status.remediation.heldBack), first: {}: {}",
+                if summary.applied > 0 {
+                    format!(
+                        "applied {} setting(s) in {calls} call(s); ",
+                        summary.applied
+                    )
+                } else {
+                    String::new()
+                },
+                held.len(),
+                first_held.change.resource_arn,
+                first_held.hold.message
             ),
         )
     } else if summary.changed_since_plan > 0 {
@@ -234,6 +273,13 @@ fn remediated_condition(
             "nothing to change".to_string(),
         )
     };
+    if !held.is_empty() && !held_said {
+        let _ = write!(
+            message,
+            "; {} change(s) held back (see status.remediation.heldBack)",
+            held.len()
+        );
+    }
     if unplanned > 0 {
         let _ = write!(
             message,
@@ -246,6 +292,28 @@ fn remediated_condition(
         reason,
         message,
     }
+}
+
+/// The first held-back change whose reason `wanted` picks.
+fn first_held(held: &[HeldChange], wanted: impl Fn(HoldReason) -> bool) -> Option<&HeldChange> {
+    held.iter().find(|h| wanted(h.hold.reason))
+}
+
+/// The held-back changes for the status: conflicts with other profiles first (what
+/// people must resolve), then the others in plan order; at most [`HELD_BACK_LIMIT`].
+fn held_back(report: &RemediationReport) -> Vec<HeldBackChange> {
+    let mut held: Vec<&HeldChange> = report.plan.held.iter().collect();
+    held.sort_by_key(|h| h.hold.reason != HoldReason::ConflictingProfile);
+    held.into_iter()
+        .take(HELD_BACK_LIMIT)
+        .map(|h| HeldBackChange {
+            reason: h.hold.reason,
+            resource_arn: h.change.resource_arn.clone(),
+            controls: h.change.controls(),
+            owner: truncate(&h.hold.owner),
+            message: truncate(&h.hold.message),
+        })
+        .collect()
 }
 
 /// The first item found changed since the plan's read: its resource and why.
@@ -580,6 +648,7 @@ mod tests {
             plan: RemediationPlan {
                 changes,
                 pending: (100..100 + pending).map(|i| change(i, 1, false)).collect(),
+                held: Vec::new(),
                 unplanned: Vec::new(),
                 max_changes_per_scan: 25,
             },
@@ -812,6 +881,7 @@ mod tests {
             plan: RemediationPlan {
                 changes: vec![refused, blocked],
                 pending: Vec::new(),
+                held: Vec::new(),
                 unplanned: vec![Unplanned {
                     control_id: crate::controls::waf_acl::ID,
                     resource_arn: stage_arn(3),
@@ -912,6 +982,107 @@ mod tests {
             (ConditionStatus::False, reason::CHANGES_PENDING)
         );
         assert_eq!(remediation(&s).pending, 3);
+    }
+
+    fn held(i: usize, reason: HoldReason, owner: &str) -> HeldChange {
+        HeldChange {
+            change: change(i, 1, false),
+            hold: crate::model::plan::Hold {
+                reason,
+                owner: owner.into(),
+                message: format!("held by {owner}"),
+            },
+        }
+    }
+
+    #[test]
+    fn a_conflict_with_an_older_profile_names_it_and_other_holds_are_listed_after_it() {
+        let mut report = report(
+            Mode::Enforce,
+            vec![change(1, 1, false)],
+            0,
+            ItemStatus::Applied,
+        );
+        report.plan.held = vec![
+            held(2, HoldReason::OwnedElsewhere, "CloudFormation stack orders"),
+            held(3, HoldReason::ConflictingProfile, "profile team-a/edge"),
+        ];
+        let s = remediated_on_a_first_scan(RemediationMode::Enforce, &report);
+        let r = remediation(&s);
+        assert_eq!(r.held, 2);
+        let listed: Vec<(HoldReason, &str)> = r
+            .held_back
+            .iter()
+            .map(|h| (h.reason, h.owner.as_str()))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                (HoldReason::ConflictingProfile, "profile team-a/edge"),
+                (HoldReason::OwnedElsewhere, "CloudFormation stack orders"),
+            ]
+        );
+        assert_eq!(
+            r.held_back[0].controls,
+            vec![crate::controls::xray_tracing::ID]
+        );
+        let c = cond(&s, reason::REMEDIATED);
+        assert_eq!(
+            (c.status, c.reason.as_str()),
+            (ConditionStatus::False, reason::CONFLICTING_PROFILE)
+        );
+        assert!(
+            c.message.contains(&format!(
+                "2 change(s) held back (see status.remediation.heldBack), first: {}: held by profile team-a/edge",
+                stage_arn(3)
+            )),
+            "{}",
+            c.message
+        );
+
+        // Without the conflict: ChangesHeldBack, after what was applied.
+        report.plan.held.truncate(1);
+        let s = remediated_on_a_first_scan(RemediationMode::Enforce, &report);
+        let c = cond(&s, reason::REMEDIATED);
+        assert_eq!(c.reason, reason::CHANGES_HELD_BACK);
+        assert!(
+            c.message
+                .starts_with("applied 1 setting(s) in 1 call(s); 1 change(s) held back"),
+            "{}",
+            c.message
+        );
+
+        // In DryRun the plan comes first and the holds are counted after it.
+        let mut dry = self::report(
+            Mode::DryRun,
+            vec![change(1, 1, false)],
+            0,
+            ItemStatus::WouldApply,
+        );
+        dry.plan.held = vec![held(2, HoldReason::OptedOut, "tag")];
+        let s = remediated_on_a_first_scan(RemediationMode::DryRun, &dry);
+        let c = cond(&s, reason::REMEDIATED);
+        assert_eq!(c.reason, reason::CHANGES_PLANNED);
+        assert!(
+            c.message
+                .contains("; 1 change(s) held back (see status.remediation.heldBack)"),
+            "{}",
+            c.message
+        );
+    }
+
+    #[test]
+    fn held_back_changes_are_bounded() {
+        let mut report = report(Mode::Enforce, Vec::new(), 0, ItemStatus::Applied);
+        report.plan.held = (0..HELD_BACK_LIMIT + 5)
+            .map(|i| held(i, HoldReason::AccountWriteLimit, "account 1"))
+            .collect();
+        let s = remediated_on_a_first_scan(RemediationMode::Enforce, &report);
+        let r = remediation(&s);
+        assert_eq!(
+            (r.held, r.held_back.len()),
+            (saturate(HELD_BACK_LIMIT + 5), HELD_BACK_LIMIT)
+        );
     }
 
     #[test]

@@ -100,7 +100,13 @@ fn plan_for(
     params: &ControlParameters,
     settings: &RemediationSettings,
 ) -> RemediationPlan {
-    plan([inventory], &findings(inventory, params), params, settings)
+    plan(
+        [inventory],
+        &findings(inventory, params),
+        params,
+        settings,
+        &OwnershipTags::default(),
+    )
 }
 
 fn all_on() -> RemediationSettings {
@@ -470,6 +476,7 @@ fn exempted_findings_are_never_touched() {
         &found,
         &params,
         &RemediationSettings::default(),
+        &OwnershipTags::default(),
     );
     assert_eq!(
         partly.changes[0].controls(),
@@ -480,7 +487,13 @@ fn exempted_findings_are_never_touched() {
     for f in &mut found {
         f.exempted = true;
     }
-    let none = plan([&inventory], &found, &params, &all_on());
+    let none = plan(
+        [&inventory],
+        &found,
+        &params,
+        &all_on(),
+        &OwnershipTags::default(),
+    );
     assert!(
         none.changes.is_empty() && none.unplanned.is_empty(),
         "{none:#?}"
@@ -505,6 +518,7 @@ fn passing_findings_are_never_planned() {
         &found,
         &params,
         &RemediationSettings::default(),
+        &OwnershipTags::default(),
     );
     assert!(plan.changes.is_empty(), "{plan:#?}");
 }
@@ -537,6 +551,94 @@ fn max_changes_per_scan_stops_the_plan_and_keeps_the_rest_pending() {
     assert_eq!(plan.pending.len(), 1);
     assert_eq!(plan.pending[0].resource_arn, rest_arn("s3"));
     assert_eq!(plan.max_changes_per_scan, 2);
+}
+
+#[test]
+fn stages_owned_elsewhere_are_planned_held_back_and_free_their_place_under_the_limit() {
+    use crate::model::plan::HoldReason;
+    use crate::pipeline::ownership::{CLOUDFORMATION_STACK_TAG, OPT_OUT_TAG};
+    let mut stages: Vec<RestStage> = (1..=4)
+        .map(|n| {
+            rest_stage(
+                &format!("s{n}"),
+                &[("*/*", setting(Some("ERROR"), false, false))],
+            )
+        })
+        .collect();
+    stages[0]
+        .tags
+        .insert(OPT_OUT_TAG.to_string(), "false".to_string());
+    stages[1]
+        .tags
+        .insert(CLOUDFORMATION_STACK_TAG.to_string(), "orders".to_string());
+    let settings = RemediationSettings {
+        max_changes_per_scan: 2,
+        ..RemediationSettings::default()
+    };
+    let planned = plan_for(
+        &rest_inventory(stages),
+        &ControlParameters::default(),
+        &settings,
+    );
+    let arns = |changes: &[Change]| -> Vec<String> {
+        changes.iter().map(|c| c.resource_arn.clone()).collect()
+    };
+    assert_eq!(arns(&planned.changes), [rest_arn("s3"), rest_arn("s4")]);
+    assert!(planned.pending.is_empty());
+    let held: Vec<(String, HoldReason, &str)> = planned
+        .held
+        .iter()
+        .map(|h| {
+            (
+                h.change.resource_arn.clone(),
+                h.hold.reason,
+                h.hold.owner.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        held,
+        [
+            (
+                rest_arn("s1"),
+                HoldReason::OptedOut,
+                "tag apigwcompliance.io/remediate=false on stage s1"
+            ),
+            (
+                rest_arn("s2"),
+                HoldReason::OwnedElsewhere,
+                "CloudFormation stack orders"
+            ),
+        ]
+    );
+    // The held change is the exact call the owner should make.
+    assert_eq!(
+        planned.held[1].change.call.operation,
+        "apigateway:UpdateStage"
+    );
+    assert_eq!(planned.held[1].change.items.len(), 1);
+
+    // Without ownership tags the stack's stage is remediated; the opt-out still holds.
+    let unowned = plan(
+        [&plan_inventory_with_tags()],
+        &findings(&plan_inventory_with_tags(), &ControlParameters::default()),
+        &ControlParameters::default(),
+        &settings,
+        &OwnershipTags::new([]),
+    );
+    assert_eq!(arns(&unowned.changes), [rest_arn("s2")]);
+    assert_eq!(unowned.held.len(), 1);
+}
+
+/// Two failing stages: `s1` opted out, `s2` in a CloudFormation stack.
+fn plan_inventory_with_tags() -> Inventory {
+    use crate::pipeline::ownership::{CLOUDFORMATION_STACK_TAG, OPT_OUT_TAG};
+    let mut s1 = rest_stage("s1", &[("*/*", setting(Some("ERROR"), false, false))]);
+    s1.tags.insert(OPT_OUT_TAG.to_string(), "false".to_string());
+    let mut s2 = rest_stage("s2", &[("*/*", setting(Some("ERROR"), false, false))]);
+    s2.tags
+        .insert(CLOUDFORMATION_STACK_TAG.to_string(), "orders".to_string());
+    rest_inventory(vec![s1, s2])
 }
 
 #[test]
@@ -585,7 +687,13 @@ fn an_existing_web_acl_is_never_replaced_unless_the_allow_list_demands_it() {
             f.status = Status::Failed;
         }
     }
-    let plan_without = plan([&inventory], &found, &params, &all_on());
+    let plan_without = plan(
+        [&inventory],
+        &found,
+        &params,
+        &all_on(),
+        &OwnershipTags::default(),
+    );
     assert!(plan_without.changes.is_empty(), "{plan_without:#?}");
     assert_eq!(
         unplanned_for(&plan_without, crate::controls::waf_acl::ID)[0].reason,
@@ -817,7 +925,13 @@ fn http_stages_are_never_sent_a_logging_level() {
             f.status = Status::Failed;
         }
     }
-    let plan = plan([&inventory], &found, &params, &all_on());
+    let plan = plan(
+        [&inventory],
+        &found,
+        &params,
+        &all_on(),
+        &OwnershipTags::default(),
+    );
     let change = &plan.changes[0];
     assert_eq!(change.controls(), vec![crate::controls::access_logging::ID]);
     assert!(change.call.request.get("defaultRouteSettings").is_none());
@@ -1077,6 +1191,7 @@ fn a_finding_for_a_resource_missing_from_the_inventory_is_not_guessed_at() {
         &found,
         &params,
         &RemediationSettings::default(),
+        &OwnershipTags::default(),
     );
     assert!(plan.changes.is_empty());
     assert!(!plan.unplanned.is_empty());
@@ -1094,7 +1209,13 @@ fn findings_of_a_region_nobody_read_are_not_planned() {
             ..f
         })
         .collect();
-    let planned = plan([&read], &elsewhere, &params, &all_on());
+    let planned = plan(
+        [&read],
+        &elsewhere,
+        &params,
+        &all_on(),
+        &OwnershipTags::default(),
+    );
     assert!(planned.changes.is_empty());
     assert!(!planned.unplanned.is_empty());
 }
@@ -1674,7 +1795,13 @@ fn property_plans_only_strengthen_and_fix_what_they_do_not_explain() {
         for f in &mut found {
             f.exempted = rng.chance(10);
         }
-        let plan = plan([&inventory], &found, &params, &settings);
+        let plan = plan(
+            [&inventory],
+            &found,
+            &params,
+            &settings,
+            &OwnershipTags::default(),
+        );
         assert!(
             plan.changes.len() <= settings.max_changes_per_scan as usize,
             "case {case}"
@@ -1739,7 +1866,13 @@ fn property_exempted_controls_get_no_items() {
         for f in &mut found {
             f.exempted = rng.chance(50);
         }
-        let plan = plan([&inventory], &found, &params, &settings);
+        let plan = plan(
+            [&inventory],
+            &found,
+            &params,
+            &settings,
+            &OwnershipTags::default(),
+        );
         let exempted: BTreeSet<(ControlId, &str)> = found
             .iter()
             .filter(|f| f.exempted)
