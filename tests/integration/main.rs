@@ -26,6 +26,8 @@ mod chart;
 mod control_plane;
 // `crds/` is what the code generates.
 mod crd;
+// Assumed-role sessions shorter than a read or a remediation run are renewed in it.
+mod credentials;
 // The IAM policies in docs/iam/ grant exactly the calls the code makes.
 mod iam;
 // What the test emulator (moto plus tests/moto/server.py) does.

@@ -47,7 +47,9 @@ from moto.apigatewayv2.responses import ApiGatewayV2Response
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.request import Request as MotoRequest
 from moto.core.routing import get_service_router
+from moto.core.utils import utcnow
 from moto.iam.models import get_account_id_from
+from moto.sts.models import sts_backends
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -597,6 +599,10 @@ class ControlMiddleware:
         # that match are refused with 403 AccessDeniedException, as IAM would refuse
         # them, so tests can show what one denied API or region does to a scan.
         self.denials: dict[str, list[tuple[str, str, str]]] = {}
+        # Accounts whose requests signed with an AssumeRole session past its Expiration
+        # are refused with ExpiredToken, as AWS refuses them (moto never checks), so
+        # tests can show that credentials are renewed before they run out.
+        self.session_expiry: set[str] = set()
 
     # ---- request identification -------------------------------------------------
 
@@ -654,6 +660,39 @@ class ControlMiddleware:
                 return service or "unknown", action[0]
         return service or "unknown", f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}"
 
+    # ---- session expiry ---------------------------------------------------------
+
+    def _expired(self, account: str, access_key: str | None) -> bool:
+        """Whether the request's key is an AssumeRole session of `account` that ran out."""
+        if account not in self.session_expiry or not access_key:
+            return False
+        for backend in sts_backends[account].values():
+            role = backend.get_assumed_role_from_access_key(access_key)
+            if role is not None:
+                return bool(role.expiration <= utcnow())
+        return False
+
+    @staticmethod
+    def _expired_answer(service: str, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        """ExpiredToken in the service's error shape: XML for STS (query protocol), JSON
+        with x-amzn-ErrorType for the REST-JSON and JSON services."""
+        message = "The security token included in the request is expired"
+        if service == "sts":
+            body = (
+                '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error>'
+                f"<Type>Sender</Type><Code>ExpiredToken</Code><Message>{message}</Message>"
+                "</Error><RequestId>expired</RequestId></ErrorResponse>"
+            ).encode()
+            headers = [("Content-Type", "text/xml")]
+        else:
+            body = json.dumps({"__type": "ExpiredTokenException", "message": message}).encode()
+            headers = [
+                ("Content-Type", "application/json"),
+                ("x-amzn-ErrorType", "ExpiredTokenException"),
+            ]
+        start_response("403 Forbidden", [*headers, ("Content-Length", str(len(body)))])
+        return [body]
+
     # ---- throttling -------------------------------------------------------------
 
     def _allowed(self, account: str, region: str) -> bool:
@@ -697,6 +736,8 @@ class ControlMiddleware:
             )
             if not allowed:
                 self.throttled[account] = self.throttled.get(account, 0) + 1
+        if self._expired(account, access_key):
+            return self._expired_answer(service, start_response)
         if denied:
             body = json.dumps(
                 {"message": f"User is not authorized to perform {key} on {path} (test denial)"}
@@ -826,6 +867,14 @@ class ControlMiddleware:
                         "allowed": operation,
                         "dropped": len(rules) - len(kept),
                     }
+            elif route == "session-expiry" and method == "POST":
+                # ?account=ID: from now on, that account's AssumeRole sessions end at
+                # their Expiration (requests signed with them get ExpiredToken).
+                if not account:
+                    status, payload = "400 Bad Request", {"message": "account is required"}
+                else:
+                    self.session_expiry.add(account)
+                    payload = {"account": account, "sessionExpiry": True}
             elif route == "rate-limit" and method == "POST":
                 # ?account=ID&rate=N[&burst=B]: per-account override (rate=0: never
                 # throttle this account); without account: the server-wide default.

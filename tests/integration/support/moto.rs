@@ -294,6 +294,16 @@ impl MotoAccount {
             .await
             .expect("allow an operation");
     }
+
+    /// From now on, AssumeRole sessions of roles in this account end at their
+    /// Expiration: a request signed with one that ran out gets 403 ExpiredToken, as AWS
+    /// answers it (moto itself never checks).
+    pub async fn enforce_session_expiry(&self) {
+        let query = format!("session-expiry?account={}", self.account_id);
+        control(&self.endpoint_url, "POST", &query)
+            .await
+            .expect("enforce session expiry");
+    }
 }
 
 /// Requests served, by `service:Operation` (e.g. `apigateway:GetStages`,
