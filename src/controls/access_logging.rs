@@ -3,11 +3,12 @@
 //! Traces to: "This control fails if access log settings aren't defined." Decisions:
 //! docs/controls/APIGateway.9.md.
 
-use crate::controls::admission::{Admission, BoundedString};
-use crate::controls::planning::{PlanInput, Resource, ResourcePlan, v2_update_stage};
+use crate::controls::admission::{Admission, BoundedString, ObjectRule};
 use crate::controls::common::{
-    Source,
-    AccessLogRemediation, REQUEST_ID_VARIABLE, check_access_log_format,ControlMeta, FieldError, Semantics, non_empty, shown};
+    AccessLogRemediation, ControlMeta, FieldError, REQUEST_ID_VARIABLE, Semantics, Source,
+    check_access_log_format, names_a_target_rule, non_empty, one_per_region_rule, shown,
+};
+use crate::controls::planning::{PlanInput, Resource, ResourcePlan, v2_update_stage};
 use crate::inventory::{Needs, RegionInventory, V2Stage};
 use crate::model::arn::{LogDestination, v2_stage_arn};
 use crate::model::plan::{ChangeItem, Edit, Precondition, UnplannedReason};
@@ -23,16 +24,16 @@ pub static META: ControlMeta = ControlMeta {
     category: "Identify > Logging",
     resource_types: &[ResourceType::V2Stage],
     related_requirements: &[
-    "NIST.800-53.r5 AC-4(26)",
-    "NIST.800-53.r5 AU-10",
-    "NIST.800-53.r5 AU-12",
-    "NIST.800-53.r5 AU-2",
-    "NIST.800-53.r5 AU-3",
-    "NIST.800-53.r5 AU-6(3)",
-    "NIST.800-53.r5 AU-6(4)",
-    "NIST.800-53.r5 CA-7",
-    "NIST.800-53.r5 SC-7(9)",
-    "NIST.800-53.r5 SI-7(8)",
+        "NIST.800-53.r5 AC-4(26)",
+        "NIST.800-53.r5 AU-10",
+        "NIST.800-53.r5 AU-12",
+        "NIST.800-53.r5 AU-2",
+        "NIST.800-53.r5 AU-3",
+        "NIST.800-53.r5 AU-6(3)",
+        "NIST.800-53.r5 AU-6(4)",
+        "NIST.800-53.r5 CA-7",
+        "NIST.800-53.r5 SC-7(9)",
+        "NIST.800-53.r5 SI-7(8)",
     ],
     config_rule: "api-gwv2-access-logs-enabled",
     unsupported_regions: &[
@@ -52,7 +53,18 @@ pub static ADMISSION: Admission = Admission {
         path: &["controls", "accessLogging", "destinationArn"],
         max_length: 2048,
     }],
-    remediation_rules: &[],
+    remediation_rules: &[
+        ObjectRule {
+            path: &["controls", "accessLogging"],
+            rule: names_a_target_rule!("destinationArn", "destinationArns"),
+            message: "name the access log destinations: destinationArns, one per region (or destinationArn)",
+        },
+        ObjectRule {
+            path: &["controls", "accessLogging"],
+            rule: one_per_region_rule!("destinationArn", "destinationArns"),
+            message: "at most one access log destination per region (the region is the ARN's): API Gateway writes a stage's access logs to one",
+        },
+    ],
     spec_rules: &[],
 };
 
@@ -73,9 +85,9 @@ pub fn needs(_: &()) -> Needs {
 }
 
 pub fn validate(_: &(), settings: &Remediation) -> Result<(), FieldError> {
-    settings
-        .as_ref()
-        .map_or(Ok(()), |access| access.validate("remediation.controls.accessLogging"))
+    settings.as_ref().map_or(Ok(()), |access| {
+        access.validate("remediation.controls.accessLogging")
+    })
 }
 
 /// Fills what is empty and keeps what is set: logs already going somewhere are never
@@ -88,14 +100,15 @@ pub fn plan(input: &PlanInput<'_>, _: &(), settings: &Remediation, out: &mut Res
         return out.unplanned(
             ID,
             UnplannedReason::Disabled,
-            "no access log destination: set accessLogging.destinationArn (a log group ARN) and accessLogging.format"
+            "no access log destination: set accessLogging.destinationArns (a log group ARN per region) and accessLogging.format"
                 .to_string(),
         );
     };
-    let destination = match access.destination_for(input.region) {
-        Ok(destination) => destination,
-        Err((reason, message)) => return out.unplanned(ID, reason, message),
-    };
+    let (destination_arn, destination) =
+        match access.destination_for(input.region, "spec.remediation.controls.accessLogging") {
+            Ok(found) => found,
+            Err((reason, message)) => return out.unplanned(ID, reason, message),
+        };
     // REST and WebSocket APIs write logs to CloudWatch Logs with the role named in the
     // account settings, as execution logging does; HTTP APIs (and Firehose
     // destinations) do not use it.
@@ -129,9 +142,9 @@ pub fn plan(input: &PlanInput<'_>, _: &(), settings: &Remediation, out: &mut Res
                 control_id: ID,
                 setting: "access log destination".to_string(),
                 before: shown(current_destination),
-                after: access.destination_arn.clone(),
+                after: destination_arn.to_string(),
                 edit: Edit::AccessLogDestination {
-                    destination_arn: access.destination_arn.clone(),
+                    destination_arn: destination_arn.to_string(),
                 },
                 precondition: precondition.clone(),
             },
@@ -371,6 +384,105 @@ mod tests {
     fn rest_stages_get_no_finding() {
         let region = rest_region(rest_stage(&[]));
         assert!(run(ID, &region, &strict()).is_empty());
+    }
+
+    const FORMAT: &str = r#"{"id":"$context.requestId"}"#;
+    const EU_LOG_GROUP: &str = "arn:aws:logs:eu-west-1:123456789012:log-group:api-access";
+    const FIREHOSE: &str =
+        "arn:aws:firehose:us-east-1:123456789012:deliverystream/amazon-apigateway-access";
+
+    fn per_region(single: Option<&str>, list: &[&str]) -> AccessLogRemediation {
+        AccessLogRemediation {
+            destination_arn: single.map(str::to_string),
+            destination_arns: list.iter().map(|arn| (*arn).to_string()).collect(),
+            format: FORMAT.to_string(),
+        }
+    }
+
+    /// The destination planned for a failing HTTP stage in `region`, or why none is.
+    fn destination_planned(
+        region: &str,
+        settings: AccessLogRemediation,
+    ) -> Result<String, (UnplannedReason, String)> {
+        let api = v2_api("v2", V2Protocol::Http, Vec::new(), Vec::new());
+        let stage = stage(None);
+        let arn = v2_stage_arn(region, "v2", "prod");
+        let input = PlanInput {
+            region,
+            resource_arn: &arn,
+            resource: Resource::V2Stage(&api, &stage),
+            semantics: Semantics::Strict,
+        };
+        let mut out = ResourcePlan::default();
+        plan(&input, &(), &Some(settings), &mut out);
+        let destination = out.items.iter().find_map(|(_, item)| match &item.edit {
+            Edit::AccessLogDestination { destination_arn } => Some(destination_arn.clone()),
+            _ => None,
+        });
+        match destination {
+            Some(destination) => Ok(destination),
+            None => {
+                let unplanned = out.take_unplanned(region, &arn);
+                Err((unplanned[0].reason, unplanned[0].message.clone()))
+            }
+        }
+    }
+
+    #[test]
+    fn each_region_gets_the_destination_named_for_it() {
+        let settings = per_region(None, &[EU_LOG_GROUP, LOG_GROUP]);
+        assert_eq!(
+            destination_planned("us-east-1", settings.clone()),
+            Ok(LOG_GROUP.to_string())
+        );
+        assert_eq!(
+            destination_planned("eu-west-1", settings),
+            Ok(EU_LOG_GROUP.to_string())
+        );
+        // The single destination of before works as one entry.
+        assert_eq!(
+            destination_planned("us-east-1", per_region(Some(FIREHOSE), &[EU_LOG_GROUP])),
+            Ok(FIREHOSE.to_string())
+        );
+    }
+
+    #[test]
+    fn a_region_without_a_destination_is_reported_as_needing_one() {
+        assert_eq!(
+            destination_planned("ap-south-1", per_region(None, &[EU_LOG_GROUP, LOG_GROUP])),
+            Err((
+                UnplannedReason::BlockedPrecondition,
+                "no access log destination named for ap-south-1: add one to spec.remediation.controls.accessLogging.destinationArns"
+                    .to_string()
+            ))
+        );
+    }
+
+    #[test]
+    fn validation_wants_well_formed_destinations_at_most_one_per_region_and_at_least_one() {
+        let validated = |settings: AccessLogRemediation| validate(&(), &Some(settings));
+        assert_eq!(
+            validated(per_region(None, &[LOG_GROUP, EU_LOG_GROUP])),
+            Ok(())
+        );
+        let twice = validated(per_region(Some(FIREHOSE), &[EU_LOG_GROUP, LOG_GROUP]))
+            .expect_err("two for us-east-1");
+        assert_eq!(
+            twice.field,
+            "remediation.controls.accessLogging.destinationArns[1]"
+        );
+        assert!(twice.message.contains("us-east-1"), "{}", twice.message);
+        let malformed = validated(per_region(
+            None,
+            &[LOG_GROUP, "arn:aws:s3:::not-a-log-destination"],
+        ))
+        .expect_err("not a log group");
+        assert_eq!(
+            malformed.field,
+            "remediation.controls.accessLogging.destinationArns[1]"
+        );
+        let none = validated(per_region(None, &[])).expect_err("names nothing");
+        assert_eq!(none.field, "remediation.controls.accessLogging");
     }
 
     /// The specification (securityhub-apigateway-controls.md), field by field, in its

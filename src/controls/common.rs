@@ -145,52 +145,177 @@ impl Setting for RemediationSwitch {}
 pub const REQUEST_ID_VARIABLE: &str = "$context.requestId";
 
 /// Where remediation sends the access logs of stages that have none, and in what format
-/// (APIGateway.9 for v2 stages, the REST access logging check for REST stages).
+/// (APIGateway.9 for v2 stages, the REST access logging check for REST stages). A log
+/// destination is regional, so a profile over several regions names one per region.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AccessLogRemediation {
-    /// A CloudWatch Logs log group ARN without the trailing `:*`
-    /// (`arn:aws:logs:us-east-1:123456789012:log-group:/apigw/access`), or a Firehose
-    /// stream whose name starts with `amazon-apigateway-`. Only stages in its region are
-    /// changed.
+    /// The destinations, at most one per region: CloudWatch Logs log group ARNs without
+    /// the trailing `:*` (`arn:aws:logs:us-east-1:123456789012:log-group:/apigw/access`),
+    /// or Firehose streams whose name starts with `amazon-apigateway-`. A stage's logs go
+    /// to the one of its region (the region is the ARN's); a failing stage in a region
+    /// without one is reported as needing one.
+    #[serde(default)]
+    #[schemars(schema_with = "destination_arns_schema")]
+    pub destination_arns: Vec<String>,
+    /// One destination, as profiles named it before `destinationArns`: the same as an
+    /// entry of `destinationArns` (the two together still name at most one per region).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("pattern" = LOG_DESTINATION_ARN_PATTERN))]
-    pub destination_arn: String,
+    pub destination_arn: Option<String>,
     /// The access log format; must contain `$context.requestId`.
     #[schemars(regex(pattern = r"\$context\.requestId"), length(max = 10000))]
     pub format: String,
 }
 
+fn destination_arns_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    regional_arns_schema(generator, LOG_DESTINATION_ARN_PATTERN)
+}
+
+/// The most regional targets (web ACLs, log destinations) a remediation setting names:
+/// one per region of a profile, which has at most 32.
+pub const MAX_REGIONAL_TARGETS: u32 = 32;
+
+/// A list of regional ARNs matching `pattern`: a set, bounded so the CEL rules over it
+/// stay cheap for the API server.
+pub fn regional_arns_schema(_: &mut schemars::SchemaGenerator, pattern: &str) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "array",
+        "items": {"type": "string", "pattern": pattern, "maxLength": 2048},
+        "maxItems": MAX_REGIONAL_TARGETS,
+        "x-kubernetes-list-type": "set",
+    })
+}
+
+/// The CEL rule (on the object holding them) that the ARNs in `$single` (one ARN) and
+/// `$list` name at most one per region, the ARN's fourth field.
+macro_rules! one_per_region_rule {
+    ($single:literal, $list:literal) => {
+        concat!(
+            "(!has(self.",
+            $list,
+            ") || self.",
+            $list,
+            ".all(a, self.",
+            $list,
+            ".exists_one(b, b.split(':')[3] == a.split(':')[3]))) && (!has(self.",
+            $single,
+            ") || !has(self.",
+            $list,
+            ") || !self.",
+            $list,
+            ".exists(b, b.split(':')[3] == self.",
+            $single,
+            ".split(':')[3]))"
+        )
+    };
+}
+pub(crate) use one_per_region_rule;
+
+/// The CEL rule (on the object holding them) that `$single` or `$list` names at least
+/// one target.
+macro_rules! names_a_target_rule {
+    ($single:literal, $list:literal) => {
+        concat!(
+            "has(self.",
+            $single,
+            ") || (has(self.",
+            $list,
+            ") && size(self.",
+            $list,
+            ") > 0)"
+        )
+    };
+}
+pub(crate) use names_a_target_rule;
+
+/// Admission: `(field, region)` of each target names each region once. `what` names the
+/// target, `why` says why one is enough.
+pub fn one_per_region(targets: &[(&str, String)], what: &str, why: &str) -> Result<(), FieldError> {
+    for (i, (field, region)) in targets.iter().enumerate() {
+        if let Some((first, _)) = targets[..i].iter().find(|(_, r)| r == region) {
+            return Err(FieldError::new(
+                *field,
+                format!(
+                    "a second {what} for {region} (the first is {first}): name at most one per region, {why}"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl AccessLogRemediation {
-    /// Admission: the destination is a log group or Firehose ARN and the format carries
-    /// the request id. `field` is where the settings are (`remediation.controls.<name>`).
+    /// Every destination named: `destinationArn`, then `destinationArns`, each with
+    /// its field (`field` is where the settings are, `remediation.controls.<name>`).
+    fn fields<'a>(&'a self, field: &str) -> Vec<(String, &'a str)> {
+        self.destination_arn
+            .iter()
+            .map(|arn| (format!("{field}.destinationArn"), arn.as_str()))
+            .chain(
+                self.destination_arns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, arn)| (format!("{field}.destinationArns[{i}]"), arn.as_str())),
+            )
+            .collect()
+    }
+
+    /// Admission: at least one destination, each a log group or Firehose ARN, at most
+    /// one per region, and a format that carries the request id. `field` is where the
+    /// settings are (`remediation.controls.<name>`).
     pub fn validate(&self, field: &str) -> Result<(), FieldError> {
-        parse_log_destination(&self.destination_arn)
-            .map_err(|message| FieldError::new(format!("{field}.destinationArn"), message))?;
+        let fields = self.fields(field);
+        if fields.is_empty() {
+            return Err(FieldError::new(
+                field,
+                "name the access log destinations: destinationArns, one per region (or destinationArn)",
+            ));
+        }
+        let mut regions = Vec::with_capacity(fields.len());
+        for (field, arn) in &fields {
+            let destination =
+                parse_log_destination(arn).map_err(|message| FieldError::new(field, message))?;
+            regions.push((field.as_str(), destination.region().to_string()));
+        }
+        one_per_region(
+            &regions,
+            "access log destination",
+            "API Gateway writes a stage's access logs to one",
+        )?;
         check_access_log_format(&self.format)
             .map_err(|message| FieldError::new(format!("{field}.format"), message))
     }
 
-    /// Where the access logs of a stage in `region` may be sent: the parsed destination
-    /// when the settings are valid and in the stage's region, else why nothing is planned.
+    /// Where the access logs of a stage in `region` may be sent: the destination named
+    /// for that region (its ARN and what it is) when the settings are valid, else why
+    /// nothing is planned. `field` names the settings in messages
+    /// (`spec.remediation.controls.<name>`).
     pub fn destination_for(
         &self,
         region: &str,
-    ) -> Result<LogDestination, (UnplannedReason, String)> {
-        let destination = parse_log_destination(&self.destination_arn)
-            .map_err(|message| (UnplannedReason::InvalidSettings, message))?;
+        field: &str,
+    ) -> Result<(&str, LogDestination), (UnplannedReason, String)> {
         check_access_log_format(&self.format)
             .map_err(|message| (UnplannedReason::InvalidSettings, message))?;
-        if destination.region() != region {
-            return Err((
-                UnplannedReason::BlockedPrecondition,
-                format!(
-                    "access log destination {} is in {}, the stage in {region}: API Gateway writes access logs to its own region",
-                    self.destination_arn,
-                    destination.region(),
-                ),
-            ));
+        let mut named = Vec::new();
+        for (_, arn) in self.fields(field) {
+            let destination = parse_log_destination(arn)
+                .map_err(|message| (UnplannedReason::InvalidSettings, message))?;
+            named.push((arn, destination));
         }
-        Ok(destination)
+        // A log destination is regional: API Gateway writes to one of the stage's region.
+        named
+            .into_iter()
+            .find(|(_, destination)| destination.region() == region)
+            .ok_or_else(|| {
+                (
+                    UnplannedReason::BlockedPrecondition,
+                    format!(
+                        "no access log destination named for {region}: add one to {field}.destinationArns"
+                    ),
+                )
+            })
     }
 }
 

@@ -6,10 +6,10 @@
 //! is under strict semantics: a destination and a format. Decisions:
 //! docs/controls/RestAccessLogging.md.
 
-use crate::controls::admission::{Admission, BoundedString};
+use crate::controls::admission::{Admission, BoundedString, ObjectRule};
 use crate::controls::common::{
     AccessLogRemediation, ControlMeta, FieldError, REQUEST_ID_VARIABLE, Semantics, Source,
-    check_access_log_format, non_empty, shown,
+    check_access_log_format, names_a_target_rule, non_empty, one_per_region_rule, shown,
 };
 use crate::controls::planning::{PlanInput, Resource, ResourcePlan, rest_update_stage};
 use crate::inventory::{Needs, RegionInventory, RestStage};
@@ -43,7 +43,18 @@ pub static ADMISSION: Admission = Admission {
         path: &["controls", "restAccessLogging", "destinationArn"],
         max_length: 2048,
     }],
-    remediation_rules: &[],
+    remediation_rules: &[
+        ObjectRule {
+            path: &["controls", "restAccessLogging"],
+            rule: names_a_target_rule!("destinationArn", "destinationArns"),
+            message: "name the access log destinations: destinationArns, one per region (or destinationArn)",
+        },
+        ObjectRule {
+            path: &["controls", "restAccessLogging"],
+            rule: one_per_region_rule!("destinationArn", "destinationArns"),
+            message: "at most one access log destination per region (the region is the ARN's): API Gateway writes a stage's access logs to one",
+        },
+    ],
     spec_rules: &[],
 };
 
@@ -59,18 +70,13 @@ pub fn needs(_: &()) -> Needs {
 }
 
 pub fn validate(_: &(), settings: &Remediation) -> Result<(), FieldError> {
-    settings
-        .as_ref()
-        .map_or(Ok(()), |access| access.validate("remediation.controls.restAccessLogging"))
+    settings.as_ref().map_or(Ok(()), |access| {
+        access.validate("remediation.controls.restAccessLogging")
+    })
 }
 
 /// One finding per REST stage.
-pub fn evaluate(
-    region: &RegionInventory,
-    _: &(),
-    _: Semantics,
-    findings: &mut Vec<Finding>,
-) {
+pub fn evaluate(region: &RegionInventory, _: &(), _: Semantics, findings: &mut Vec<Finding>) {
     for api in &region.rest_apis {
         for stage in &api.stages {
             let (status, reason) = evaluate_stage(stage);
@@ -121,15 +127,16 @@ pub fn plan(input: &PlanInput<'_>, _: &(), settings: &Remediation, out: &mut Res
         return out.unplanned(
             ID,
             UnplannedReason::Disabled,
-            "no access log destination: set restAccessLogging.destinationArn (a log group ARN) and \
-             restAccessLogging.format"
+            "no access log destination: set restAccessLogging.destinationArns (a log group ARN per \
+             region) and restAccessLogging.format"
                 .to_string(),
         );
     };
-    let destination = match access.destination_for(input.region) {
-        Ok(destination) => destination,
-        Err((reason, message)) => return out.unplanned(ID, reason, message),
-    };
+    let (destination_arn, destination) =
+        match access.destination_for(input.region, "spec.remediation.controls.restAccessLogging") {
+            Ok(found) => found,
+            Err((reason, message)) => return out.unplanned(ID, reason, message),
+        };
     // REST APIs write logs to CloudWatch Logs with the role named in the account
     // settings; Firehose destinations do not use it.
     let precondition = matches!(destination, LogDestination::LogGroup { .. }).then(|| {
@@ -162,7 +169,7 @@ pub fn plan(input: &PlanInput<'_>, _: &(), settings: &Remediation, out: &mut Res
             "access log destination",
             current_destination,
             "/accessLogSettings/destinationArn",
-            &access.destination_arn,
+            destination_arn,
         );
     }
     if current_format.is_none() {
@@ -223,7 +230,11 @@ mod tests {
 
     #[test]
     fn a_stage_without_settings_or_with_an_empty_part_fails_saying_what_to_set() {
-        assert!(verdict(stage(None)).reason.starts_with("stage has no access log settings"));
+        assert!(
+            verdict(stage(None))
+                .reason
+                .starts_with("stage has no access log settings")
+        );
         let no_destination = verdict(stage(Some((None, Some(FORMAT)))));
         assert_eq!(no_destination.status, Status::Failed);
         assert!(no_destination.reason.contains("destinationArn) is empty"));
@@ -253,7 +264,8 @@ mod tests {
 
     fn settings(destination: &str) -> Remediation {
         Some(AccessLogRemediation {
-            destination_arn: destination.to_string(),
+            destination_arns: vec![destination.to_string()],
+            destination_arn: None,
             format: FORMAT.to_string(),
         })
     }
@@ -296,13 +308,38 @@ mod tests {
     }
 
     #[test]
-    fn a_destination_in_another_region_blocks_and_nothing_is_planned_without_settings() {
-        let mut elsewhere =
-            planned(&stage(None), &settings("arn:aws:logs:eu-west-1:123456789012:log-group:x"));
-        assert!(elsewhere.items.is_empty());
+    fn a_stage_gets_the_destination_of_its_region() {
+        let per_region = Some(AccessLogRemediation {
+            destination_arns: vec![
+                "arn:aws:logs:eu-west-1:123456789012:log-group:/apigw/rest".to_string(),
+                LOG_GROUP.to_string(),
+            ],
+            destination_arn: None,
+            format: FORMAT.to_string(),
+        });
+        let out = planned(&stage(None), &per_region);
         assert_eq!(
-            elsewhere.take_unplanned("us-east-1", "x")[0].reason,
-            UnplannedReason::BlockedPrecondition
+            out.items[0].1.edit,
+            Edit::RestReplace {
+                path: "/accessLogSettings/destinationArn".to_string(),
+                value: PatchValue::Literal(LOG_GROUP.to_string())
+            }
+        );
+    }
+
+    #[test]
+    fn a_region_without_a_destination_is_reported_as_needing_one_and_nothing_is_planned_without_settings()
+     {
+        let mut elsewhere = planned(
+            &stage(None),
+            &settings("arn:aws:logs:eu-west-1:123456789012:log-group:x"),
+        );
+        assert!(elsewhere.items.is_empty());
+        let unplanned = elsewhere.take_unplanned("us-east-1", "x");
+        assert_eq!(unplanned[0].reason, UnplannedReason::BlockedPrecondition);
+        assert_eq!(
+            unplanned[0].message,
+            "no access log destination named for us-east-1: add one to spec.remediation.controls.restAccessLogging.destinationArns"
         );
         let mut off = planned(&stage(None), &None);
         assert_eq!(

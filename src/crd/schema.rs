@@ -145,14 +145,18 @@ pub(crate) fn remediation_schema(generator: &mut SchemaGenerator) -> Schema {
     for control in CATALOG {
         for rule in control.admission.remediation_rules {
             if let Some(node) = at(&mut value, rule.path) {
-                node.insert(
-                    "x-kubernetes-validations".into(),
-                    json!([{
-                        "rule": rule.rule,
-                        "message": rule.message,
-                        "reason": "FieldValueInvalid",
-                    }]),
-                );
+                let rule = json!({
+                    "rule": rule.rule,
+                    "message": rule.message,
+                    "reason": "FieldValueInvalid",
+                });
+                // A setting may carry several rules.
+                match node.get_mut("x-kubernetes-validations") {
+                    Some(Value::Array(rules)) => rules.push(rule),
+                    _ => {
+                        node.insert("x-kubernetes-validations".into(), json!([rule]));
+                    }
+                }
             }
         }
         for field in control.admission.remediation_fields {

@@ -145,7 +145,8 @@ async fn failing_rest_stage(sdk: &SdkConfig, name: &str) -> String {
 fn settings_with_acl(acl: &str) -> RemediationSettings {
     let mut settings = RemediationSettings::default();
     settings.controls.waf = Some(WafRemediation {
-        web_acl_arn: acl.to_string(),
+        web_acl_arns: vec![acl.to_string()],
+        web_acl_arn: None,
     });
     settings
 }
@@ -154,7 +155,8 @@ fn settings_with_acl(acl: &str) -> RemediationSettings {
 fn settings_with_access_log(destination_arn: &str) -> RemediationSettings {
     let mut settings = RemediationSettings::default();
     settings.controls.access_logging = Some(AccessLoggingRemediation {
-        destination_arn: destination_arn.to_string(),
+        destination_arns: vec![destination_arn.to_string()],
+        destination_arn: None,
         format: FORMAT.to_string(),
     });
     settings
@@ -1399,4 +1401,144 @@ async fn a_closed_write_gate_sends_no_write() {
             "{item:?}"
         );
     }
+}
+
+/// A web ACL and a log destination are regional: a profile over three regions names
+/// one of each for two of them (webAclArns, destinationArns). Each of those regions'
+/// stages gets its own region's ACL and destination; the third region's failing stages
+/// get nothing and are reported as needing one, each with the field to add it to.
+#[tokio::test]
+async fn each_region_gets_its_own_web_acl_and_log_destination_and_a_region_without_is_reported() {
+    use apigw_compliance::crd::ComplianceProfile;
+    use apigw_compliance::model::plan::UnplannedReason;
+    use apigw_compliance::pipeline::Scan;
+
+    const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-south-1"];
+    let account = new_account().await;
+    let mut seeded = Vec::new();
+    for region in REGIONS {
+        let sdk = account.sdk_config(region);
+        let (rest_api, deployment) = seed::rest_api(&sdk, "orders").await;
+        seed::rest_stage(&sdk, &rest_api, &deployment, "prod", &[]).await;
+        let http_api = seed::v2_api(&sdk, "web", ProtocolType::Http).await;
+        seed::v2_stage(&sdk, &http_api, "live", V2StageSpec::default()).await;
+        seeded.push((region, rest_api, http_api));
+    }
+    let east_acl = seed::web_acl(&account.sdk_config("us-east-1"), "api").await;
+    let west_acl = seed::web_acl(&account.sdk_config("eu-west-1"), "api").await;
+    let log_group = |region: &str| {
+        format!(
+            "arn:aws:logs:{region}:{}:log-group:/apigw/access",
+            account.account_id
+        )
+    };
+    let manifest = format!(
+        r#"apiVersion: apigwcompliance.io/v1alpha1
+kind: ComplianceProfile
+metadata: {{name: per-region}}
+spec:
+  scope:
+    regions: [{regions}]
+  controls:
+    enabled: [APIGateway.4, APIGateway.9]
+  remediation:
+    mode: Enforce
+    controls:
+      waf:
+        webAclArns: ["{west_acl}", "{east_acl}"]
+      accessLogging:
+        destinationArns: ["{east_log}", "{west_log}"]
+        format: '{FORMAT}'
+"#,
+        regions = REGIONS.join(", "),
+        east_log = log_group("us-east-1"),
+        west_log = log_group("eu-west-1"),
+    );
+    let profile = ComplianceProfile::from_manifest(&manifest).expect("a valid profile");
+    let scan = Scan::new(profile.spec).expect("a valid spec");
+    let sdk = account.sdk_config(REGIONS[0]);
+    let regions: Vec<String> = REGIONS.iter().map(|r| (*r).to_string()).collect();
+    let options = ReadOptions {
+        needs: scan.needs(),
+        ..ReadOptions::default()
+    };
+    let inventory = read_inventory(&sdk, &regions, &options).await;
+    assert!(inventory.errors.is_empty(), "{:?}", inventory.errors);
+    let verdicts = scan.evaluate(
+        [&inventory],
+        Some(&account.account_id),
+        k8s_openapi::jiff::Timestamp::now(),
+    );
+    let plan = scan.plan([&inventory], &verdicts.findings, &OwnershipTags::default());
+    let outcome = apigw_compliance::pipeline::remediate(Mode::Enforce, &plan, &sdk, None).await;
+    let summary = outcome.summary();
+    assert_eq!((summary.failed, summary.blocked), (0, 0), "{outcome:#?}");
+    // Per region: the web ACL, and the access log destination and format.
+    assert_eq!(summary.applied, 6, "{outcome:#?}");
+
+    // The two regions with targets: each stage has its own region's.
+    for (region, acl) in [("us-east-1", &east_acl), ("eu-west-1", &west_acl)] {
+        let sdk = account.sdk_config(region);
+        let (_, rest_api, http_api) = seeded.iter().find(|(r, ..)| *r == region).expect("seeded");
+        assert_eq!(
+            stage(&sdk, rest_api, "prod").await.web_acl_arn(),
+            Some(acl.as_str()),
+            "{region}"
+        );
+        let live = aws_sdk_apigatewayv2::Client::new(&sdk)
+            .get_stage()
+            .api_id(http_api)
+            .stage_name("live")
+            .send()
+            .await
+            .expect("GetStage");
+        assert_eq!(
+            live.access_log_settings().and_then(|a| a.destination_arn()),
+            Some(log_group(region).as_str()),
+            "{region}"
+        );
+    }
+
+    // The third: nothing written, and the plan says what it needs.
+    let south = account.sdk_config("ap-south-1");
+    let (_, rest_api, http_api) = &seeded[2];
+    assert_eq!(stage(&south, rest_api, "prod").await.web_acl_arn(), None);
+    let live = aws_sdk_apigatewayv2::Client::new(&south)
+        .get_stage()
+        .api_id(http_api)
+        .stage_name("live")
+        .send()
+        .await
+        .expect("GetStage");
+    assert!(live.access_log_settings().is_none(), "{live:?}");
+    let mut needed: Vec<(String, UnplannedReason, String)> = plan
+        .unplanned
+        .iter()
+        .map(|u| (u.control_id.to_string(), u.reason, u.message.clone()))
+        .collect();
+    needed.sort_by(|a, b| (&a.0, &a.2).cmp(&(&b.0, &b.2)));
+    assert_eq!(
+        needed,
+        [
+            (
+                "APIGateway.4".to_string(),
+                UnplannedReason::BlockedPrecondition,
+                "no web ACL named for ap-south-1: add one to spec.remediation.controls.waf.webAclArns"
+                    .to_string()
+            ),
+            (
+                "APIGateway.9".to_string(),
+                UnplannedReason::BlockedPrecondition,
+                "no access log destination named for ap-south-1: add one to spec.remediation.controls.accessLogging.destinationArns"
+                    .to_string()
+            ),
+        ]
+    );
+    assert!(
+        plan.unplanned
+            .iter()
+            .all(|u| u.resource_arn.contains(":ap-south-1:") && u.region == "ap-south-1"),
+        "{:?}",
+        plan.unplanned
+    );
 }

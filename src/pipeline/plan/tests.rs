@@ -117,10 +117,12 @@ fn all_on() -> RemediationSettings {
                 certificate_id: None,
             }),
             waf: Some(WebAclRemediation {
-                web_acl_arn: ACL.to_string(),
+                web_acl_arns: vec![ACL.to_string()],
+                web_acl_arn: None,
             }),
             access_logging: Some(AccessLogRemediation {
-                destination_arn: LOG_GROUP.to_string(),
+                destination_arns: vec![LOG_GROUP.to_string()],
+                destination_arn: None,
                 format: FORMAT.to_string(),
             }),
             ..ControlRemediations::default()
@@ -719,10 +721,11 @@ fn an_existing_web_acl_is_never_replaced_unless_the_allow_list_demands_it() {
 }
 
 #[test]
-fn a_web_acl_of_another_region_is_a_blocked_precondition() {
+fn a_stage_in_a_region_with_no_web_acl_named_is_a_blocked_precondition() {
     let mut settings = all_on();
     settings.controls.waf = Some(WebAclRemediation {
-        web_acl_arn: WEST_ACL.to_string(),
+        web_acl_arns: Vec::new(),
+        web_acl_arn: Some(WEST_ACL.to_string()),
     });
     let plan = plan_for(
         &rest_inventory(vec![rest_stage("prod", &[])]),
@@ -736,10 +739,10 @@ fn a_web_acl_of_another_region_is_a_blocked_precondition() {
     );
     let blocked = unplanned_for(&plan, crate::controls::waf_acl::ID);
     assert_eq!(blocked[0].reason, UnplannedReason::BlockedPrecondition);
-    assert!(
-        blocked[0].message.contains("eu-west-1"),
-        "{}",
-        blocked[0].message
+    // The only web ACL named is in eu-west-1; the stage is in us-east-1.
+    assert_eq!(
+        blocked[0].message,
+        "no web ACL named for us-east-1: add one to spec.remediation.controls.waf.webAclArns"
     );
 }
 
@@ -1077,7 +1080,8 @@ fn the_access_log_destination_must_be_a_log_group_in_the_stage_region() {
     let inventory = v2_inventory(V2Protocol::Http, stage, Vec::new());
     let mut settings = all_on();
     settings.controls.access_logging = Some(AccessLogRemediation {
-        destination_arn: "arn:aws:s3:::my-bucket".into(),
+        destination_arns: vec!["arn:aws:s3:::my-bucket".into()],
+        destination_arn: None,
         format: FORMAT.into(),
     });
     let plan = plan_for(&inventory, &ControlParameters::default(), &settings);
@@ -1088,7 +1092,8 @@ fn the_access_log_destination_must_be_a_log_group_in_the_stage_region() {
     );
 
     settings.controls.access_logging = Some(AccessLogRemediation {
-        destination_arn: WEST_LOG_GROUP.into(),
+        destination_arns: Vec::new(),
+        destination_arn: Some(WEST_LOG_GROUP.into()),
         format: FORMAT.into(),
     });
     let plan = plan_for(&inventory, &ControlParameters::default(), &settings);
@@ -1446,10 +1451,12 @@ fn gen_case(rng: &mut Rng) -> (Inventory, ControlParameters, RemediationSettings
             waf: rng.pick(&[
                 None,
                 Some(WebAclRemediation {
-                    web_acl_arn: ACL.into(),
+                    web_acl_arns: vec![ACL.into()],
+                    web_acl_arn: None,
                 }),
                 Some(WebAclRemediation {
-                    web_acl_arn: WEST_ACL.into(),
+                    web_acl_arns: Vec::new(),
+                    web_acl_arn: Some(WEST_ACL.into()),
                 }),
             ]),
             cache_encryption: RemediationSwitch {
@@ -1458,18 +1465,21 @@ fn gen_case(rng: &mut Rng) -> (Inventory, ControlParameters, RemediationSettings
             access_logging: rng.pick(&[
                 None,
                 Some(AccessLogRemediation {
-                    destination_arn: LOG_GROUP.into(),
+                    destination_arns: vec![LOG_GROUP.into()],
+                    destination_arn: None,
                     format: FORMAT.into(),
                 }),
                 Some(AccessLogRemediation {
-                    destination_arn: WEST_LOG_GROUP.into(),
+                    destination_arns: Vec::new(),
+                    destination_arn: Some(WEST_LOG_GROUP.into()),
                     format: FORMAT.into(),
                 }),
             ]),
             rest_access_logging: rng.pick(&[
                 None,
                 Some(AccessLogRemediation {
-                    destination_arn: LOG_GROUP.into(),
+                    destination_arns: vec![LOG_GROUP.into()],
+                    destination_arn: None,
                     format: FORMAT.into(),
                 }),
             ]),
