@@ -288,10 +288,7 @@ impl Context {
                 scope.regions.iter().any(|r| r == region)
                     && self
                         .tenancy
-                        .check(
-                            &p.namespace().unwrap_or_default(),
-                            scope.role_arn.as_deref(),
-                        )
+                        .check(&p.namespace().unwrap_or_default(), &p.spec)
                         .is_ok()
             })
             .map(|p| {

@@ -169,6 +169,12 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
             "the tenancy configuration grants nothing: every profile will be Stalled with RoleNotAllowed (give --tenancy-config; see docs/operator.md)"
         );
     }
+    if tenancy.legacy_entries() > 0 {
+        tracing::warn!(
+            entries = tenancy.legacy_entries(),
+            "tenancy entries with allowedRoleArns or allowOperatorIdentity grant no external id and no Enforce: profiles using an external id or Enforce under them are Stalled; grant roles[] with externalId and enforce, and operatorIdentity (docs/operator.md, Tenancy)"
+        );
+    }
 
     let client = Client::try_default().await.map_err(RunError::Kubernetes)?;
     let api: Api<ComplianceProfile> = match &args.watch_namespace {

@@ -219,11 +219,10 @@ async fn check_spec(run: &Run<'_>) -> Flow<(Scan, Duration)> {
     }
 }
 
-/// 2. Tenancy, before any AWS call. Terminal until the spec or the operator's
-///    configuration changes.
+/// 2. Tenancy (the role, its external id, Enforce), before any AWS call. Terminal
+///    until the spec or the operator's configuration changes.
 async fn check_tenancy(run: &Run<'_>) -> Flow<()> {
-    let role = run.profile.spec.scope.role_arn.as_deref();
-    match run.ctx.tenancy.check(&run.namespace, role) {
+    match run.ctx.tenancy.check(&run.namespace, &run.profile.spec) {
         Ok(()) => ControlFlow::Continue(()),
         Err(denial) => {
             ControlFlow::Break(stall(run, reason::ROLE_NOT_ALLOWED, denial.to_string()).await)

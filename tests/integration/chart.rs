@@ -21,7 +21,9 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use apigw_compliance::controller::tenancy::Tenancy;
-use apigw_compliance::crd::{ComplianceProfile, ComplianceProfileStatus, ConditionStatus};
+use apigw_compliance::crd::{
+    ComplianceProfile, ComplianceProfileSpec, ComplianceProfileStatus, ConditionStatus,
+};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
@@ -566,7 +568,7 @@ fn service_account_carries_the_irsa_annotation_and_the_tenancy_is_what_the_opera
         "--set-json",
         &format!(r#"serviceAccount.annotations={{"eks.amazonaws.com/role-arn":"{role}"}}"#),
         "--set-json",
-        r#"tenancy.namespaces=[{"namespace":"team-*","allowedRoleArns":["arn:aws:iam::444455556666:role/apigw-readonly-*"]},{"namespace":"platform","allowOperatorIdentity":true}]"#,
+        r#"tenancy.namespaces=[{"namespace":"team-a","roles":[{"roleArn":"arn:aws:iam::444455556666:role/apigw-compliance-scan","externalId":"team-a-7f3c","enforce":true},{"roleArn":"arn:aws:iam::555566667777:role/apigw-compliance-scan","externalId":"team-a-7f3c"}]},{"namespace":"platform","operatorIdentity":{"enforce":true}},{"namespace":"legacy","allowedRoleArns":["arn:aws:iam::444455556666:role/apigw-readonly"]}]"#,
     ]);
     let sa = one(&docs, "ServiceAccount");
     assert_eq!(
@@ -578,17 +580,37 @@ fn service_account_carries_the_irsa_annotation_and_the_tenancy_is_what_the_opera
         .expect("tenancy.yaml")
         .to_string();
     let tenancy = Tenancy::parse("tenancy.yaml", &text).expect("the operator accepts it");
-    assert!(tenancy.check("platform", None).is_ok());
-    assert!(
-        tenancy
-            .check(
-                "team-a",
-                Some("arn:aws:iam::444455556666:role/apigw-readonly-x")
-            )
-            .is_ok()
-    );
-    assert!(tenancy.check("team-a", None).is_err());
-    assert!(tenancy.check("other", None).is_err());
+    let scan = Some("arn:aws:iam::444455556666:role/apigw-compliance-scan");
+    let read_only = Some("arn:aws:iam::555566667777:role/apigw-compliance-scan");
+    let legacy = Some("arn:aws:iam::444455556666:role/apigw-readonly");
+    let team = Some("team-a-7f3c");
+    for (namespace, role, external_id, mode, admitted) in [
+        ("platform", None, None, "Enforce", true),
+        ("team-a", scan, team, "Enforce", true),
+        ("team-a", read_only, team, "DryRun", true),
+        ("team-a", read_only, team, "Enforce", false),
+        ("team-a", scan, Some("team-b-9d2e"), "Observe", false),
+        ("team-a", None, None, "Observe", false),
+        ("other", None, None, "Observe", false),
+        ("legacy", legacy, None, "DryRun", true),
+        ("legacy", legacy, None, "Enforce", false),
+    ] {
+        let checked = tenancy.check(namespace, &spec(role, external_id, mode));
+        assert_eq!(
+            checked.is_ok(),
+            admitted,
+            "{namespace} {role:?} {external_id:?} {mode}: {checked:?}"
+        );
+    }
+}
+
+/// A profile spec scanning us-east-1 with `role` and `external_id`, in `mode`.
+fn spec(role: Option<&str>, external_id: Option<&str>, mode: &str) -> ComplianceProfileSpec {
+    serde_json::from_value(serde_json::json!({
+        "scope": {"regions": ["us-east-1"], "roleArn": role, "externalId": external_id},
+        "remediation": {"mode": mode},
+    }))
+    .expect("a spec")
 }
 
 fn env_value(docs: &[Value], name: &str) -> Option<String> {
@@ -987,7 +1009,11 @@ fn readme_quick_start_values_render_as_documented() {
         .expect("tenancy.yaml")
         .to_string();
     let tenancy = Tenancy::parse("tenancy.yaml", &tenancy).expect("the operator accepts it");
-    assert!(tenancy.check("apigw-demo", None).is_ok());
+    assert!(
+        tenancy
+            .check("apigw-demo", &spec(None, None, "Observe"))
+            .is_ok()
+    );
     assert!(
         container(&docs)["image"]
             .as_str()
@@ -1032,6 +1058,20 @@ fn invalid_values_are_refused_by_the_schema_naming_the_value() {
                 r#"tenancy.namespaces=[{"namespace":"a","allowedRoleArns":["payments-role"]}]"#,
             ],
             &["/tenancy/namespaces/0/allowedRoleArns/0"],
+        ),
+        (
+            &[
+                "--set-json",
+                r#"tenancy.namespaces=[{"namespace":"a","roles":[{"roleArn":"arn:aws:iam::444455556666:role/scan","externalId":"x y"}]}]"#,
+            ],
+            &["/tenancy/namespaces/0/roles/0/externalId"],
+        ),
+        (
+            &[
+                "--set-json",
+                r#"tenancy.namespaces=[{"namespace":"a","operatorIdentity":{"enforced":true}}]"#,
+            ],
+            &["additional properties 'enforced' not allowed"],
         ),
         (
             &["--set", "resources.limits.memory=lots"],

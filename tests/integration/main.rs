@@ -48,6 +48,8 @@ mod scan;
 mod securityhub;
 // Overlapping profiles share inventory reads.
 mod shared_inventory;
+// Tenancy grants: the external id and Enforce, refused before any AWS call.
+mod tenancy;
 // Scans under AWS throttling.
 mod throttling;
 // No two writers fighting: conflicting Enforce profiles, resources owned elsewhere,

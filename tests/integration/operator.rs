@@ -347,8 +347,9 @@ async fn a_profile_naming_a_role_its_namespace_may_not_use_stalls_without_any_aw
     let plane = cluster::shared();
     let allowed = format!("arn:aws:iam::{}:role/apigw-audit", account.account_id);
     let forbidden = format!("arn:aws:iam::{}:role/admin", account.account_id);
-    let tenancy =
-        format!("namespaces:\n  - namespace: {namespace}\n    allowedRoleArns: [\"{allowed}\"]\n");
+    let tenancy = format!(
+        "namespaces:\n  - namespace: {namespace}\n    roles:\n      - roleArn: {allowed}\n        externalId: team-x\n"
+    );
     account.reset_call_counts().await;
     let operator = Operator::watching(&namespace, &account)
         .tenancy(tenancy)
