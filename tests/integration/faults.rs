@@ -22,8 +22,8 @@ use crate::support::cluster;
 use crate::support::fault_proxy::{Fault, FaultProxy};
 use crate::support::moto::{MotoAccount, new_account};
 use crate::support::operator::{
-    CRD_NAME, Operator, apply, client_with_crd, condition, crd_yaml, kubectl_stdout, profile_yaml,
-    wait_for,
+    Operator, apply, client_with_crd, condition, kubectl_stdout, private_plane_with_crd,
+    profile_yaml, wait_for,
 };
 use crate::support::seed;
 
@@ -331,18 +331,17 @@ async fn a_write_reset_before_it_reached_aws_is_sent_again_once_and_the_stage_is
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operator_through_an_outage_says_so_keeps_its_verdicts_and_recovers() {
-    let client = client_with_crd().await;
-    let namespace = cluster::test_namespace(&client, "faults").await;
+    let (client, namespace, account, sdk) = operator_world().await;
     let plane = cluster::shared();
-    let account = new_account().await;
-    let sdk = account.sdk_config("us-east-1");
     seed::rest_api_with_prod_and_dev(&sdk, "orders").await;
     let proxy = FaultProxy::start(&account.endpoint_url).await;
-    let operator = Operator::watching(&namespace, &account)
-        .envs([("AWS_ENDPOINT_URL", proxy.url.as_str())])
-        .args(["--max-attempts", "2", "--aws-read-timeout-seconds", "2"])
-        .start()
-        .await;
+    let operator = behind(
+        &proxy,
+        &namespace,
+        &account,
+        &["--max-attempts", "2", "--aws-read-timeout-seconds", "2"],
+    )
+    .await;
     apply(
         plane,
         &namespace,
@@ -351,7 +350,7 @@ async fn the_operator_through_an_outage_says_so_keeps_its_verdicts_and_recovers(
             "  scope:\n    regions: [us-east-1]\n  controls:\n    enabled: [APIGateway.3]\n  interval: 1h\n",
         ),
     );
-    let profiles: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
+    let profiles: Api<ComplianceProfile> = Api::namespaced(client, &namespace);
     let ready = |reason: &'static str, status: ConditionStatus| {
         move |_: &ComplianceProfile, s: &apigw_compliance::crd::ComplianceProfileStatus| {
             condition(s, "Ready") == Some((status, reason.to_string()))
@@ -447,6 +446,31 @@ async fn the_operator_through_an_outage_says_so_keeps_its_verdicts_and_recovers(
     assert_eq!(series(&after), series(&before));
 }
 
+/// A test's own namespace on the shared control plane (with the CRD) and a fresh moto
+/// account: (client, namespace, account, its us-east-1 SDK config).
+async fn operator_world() -> (kube::Client, String, MotoAccount, SdkConfig) {
+    let client = client_with_crd().await;
+    let namespace = cluster::test_namespace(&client, "faults").await;
+    let account = new_account().await;
+    let sdk = account.sdk_config("us-east-1");
+    (client, namespace, account, sdk)
+}
+
+/// The operator watching `namespace` with `account`'s credentials, every AWS call going
+/// through `proxy`, with `args`.
+async fn behind(
+    proxy: &FaultProxy,
+    namespace: &str,
+    account: &MotoAccount,
+    args: &[&str],
+) -> Operator {
+    Operator::watching(namespace, account)
+        .envs([("AWS_ENDPOINT_URL", proxy.url.as_str())])
+        .args(args.iter().copied())
+        .start()
+        .await
+}
+
 /// The `orders` profile of `namespace` checking APIGateway.3 in us-east-1, hourly, with
 /// `extra` spec lines.
 fn xray_profile(extra: &str) -> String {
@@ -482,11 +506,8 @@ fn ready_is(
 /// of the region, no other API), ending with the verdicts of a clean read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_reads_only_the_api_that_failed_and_keeps_what_succeeded() {
-    let client = client_with_crd().await;
-    let namespace = cluster::test_namespace(&client, "faults").await;
+    let (client, namespace, account, sdk) = operator_world().await;
     let plane = cluster::shared();
-    let account = new_account().await;
-    let sdk = account.sdk_config("us-east-1");
     let orders = seed::rest_api_with_prod_and_dev(&sdk, "orders").await;
     let flaky = seed::rest_api_with_prod_and_dev(&sdk, "flaky").await;
     let proxy = FaultProxy::start(&account.endpoint_url).await;
@@ -496,13 +517,15 @@ async fn a_retry_reads_only_the_api_that_failed_and_keeps_what_succeeded() {
         Fault::Status(503),
         None,
     );
-    let operator = Operator::watching(&namespace, &account)
-        .envs([("AWS_ENDPOINT_URL", proxy.url.as_str())])
-        .args(["--max-attempts", "2", "--aws-read-timeout-seconds", "5"])
-        .start()
-        .await;
+    let operator = behind(
+        &proxy,
+        &namespace,
+        &account,
+        &["--max-attempts", "2", "--aws-read-timeout-seconds", "5"],
+    )
+    .await;
     apply(plane, &namespace, &xray_profile(""));
-    let profiles: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
+    let profiles: Api<ComplianceProfile> = Api::namespaced(client, &namespace);
     let wait = Duration::from_secs(120);
     let incomplete = wait_for(
         &profiles,
@@ -554,11 +577,8 @@ async fn a_retry_reads_only_the_api_that_failed_and_keeps_what_succeeded() {
 /// both were applied and the next scan writes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_through_500s_and_a_lost_answer_fix_each_stage_and_the_next_scan_writes_nothing() {
-    let client = client_with_crd().await;
-    let namespace = cluster::test_namespace(&client, "faults").await;
+    let (client, namespace, account, sdk) = operator_world().await;
     let plane = cluster::shared();
-    let account = new_account().await;
-    let sdk = account.sdk_config("us-east-1");
     let orders = seed::rest_api_with_prod_and_dev(&sdk, "orders").await;
     let billing = seed::rest_api_with_prod_and_dev(&sdk, "billing").await;
     let proxy = FaultProxy::start(&account.endpoint_url).await;
@@ -575,17 +595,19 @@ async fn writes_through_500s_and_a_lost_answer_fix_each_stage_and_the_next_scan_
         Some(1),
     );
     account.reset_call_counts().await;
-    let operator = Operator::watching(&namespace, &account)
-        .envs([("AWS_ENDPOINT_URL", proxy.url.as_str())])
-        .args(["--max-attempts", "4", "--aws-read-timeout-seconds", "5"])
-        .start()
-        .await;
+    let operator = behind(
+        &proxy,
+        &namespace,
+        &account,
+        &["--max-attempts", "4", "--aws-read-timeout-seconds", "5"],
+    )
+    .await;
     apply(
         plane,
         &namespace,
         &xray_profile("  remediation:\n    mode: Enforce\n"),
     );
-    let profiles: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
+    let profiles: Api<ComplianceProfile> = Api::namespaced(client, &namespace);
     let wait = Duration::from_secs(120);
     let ran = |requested: Option<&'static str>| {
         move |_: &ComplianceProfile, s: &apigw_compliance::crd::ComplianceProfileStatus| {
@@ -657,21 +679,15 @@ async fn writes_through_500s_and_a_lost_answer_fix_each_stage_and_the_next_scan_
 /// and retries, counts them as throttled, and ends with the verdicts of a clean scan.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_storm_of_429s_is_retried_to_the_right_verdicts_and_counted_as_throttling() {
-    let client = client_with_crd().await;
-    let namespace = cluster::test_namespace(&client, "faults").await;
+    let (client, namespace, account, sdk) = operator_world().await;
     let plane = cluster::shared();
-    let account = new_account().await;
-    let sdk = account.sdk_config("us-east-1");
     seed::rest_api_with_prod_and_dev(&sdk, "orders").await;
     seed::rest_api_with_prod_and_dev(&sdk, "billing").await;
     let proxy = FaultProxy::start(&account.endpoint_url).await;
     proxy.inject("/restapis", Some("GET"), Fault::Status(429), Some(8));
-    let operator = Operator::watching(&namespace, &account)
-        .envs([("AWS_ENDPOINT_URL", proxy.url.as_str())])
-        .start()
-        .await;
+    let operator = behind(&proxy, &namespace, &account, &[]).await;
     apply(plane, &namespace, &xray_profile(""));
-    let profiles: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
+    let profiles: Api<ComplianceProfile> = Api::namespaced(client, &namespace);
     let done = wait_for(
         &profiles,
         "orders",
@@ -708,11 +724,8 @@ async fn a_storm_of_429s_is_retried_to_the_right_verdicts_and_counted_as_throttl
 /// operator exits cleanly. The next leader's scan makes the rest.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_mid_remediation_completes_the_write_in_flight_and_starts_no_other() {
-    let client = client_with_crd().await;
-    let namespace = cluster::test_namespace(&client, "faults").await;
+    let (client, namespace, account, sdk) = operator_world().await;
     let plane = cluster::shared();
-    let account = new_account().await;
-    let sdk = account.sdk_config("us-east-1");
     let mut apis = Vec::new();
     for name in ["alpha", "bravo", "charlie"] {
         apis.push(seed::rest_api_with_prod_and_dev(&sdk, name).await);
@@ -725,10 +738,7 @@ async fn sigterm_mid_remediation_completes_the_write_in_flight_and_starts_no_oth
         Fault::Delay(Duration::from_secs(4)),
         None,
     );
-    let mut operator = Operator::watching(&namespace, &account)
-        .envs([("AWS_ENDPOINT_URL", proxy.url.as_str())])
-        .start()
-        .await;
+    let mut operator = behind(&proxy, &namespace, &account, &[]).await;
     apply(
         plane,
         &namespace,
@@ -765,7 +775,7 @@ async fn sigterm_mid_remediation_completes_the_write_in_flight_and_starts_no_oth
         }
     }
     assert_eq!(fixed, 1, "the write in flight completed, and only it");
-    let profiles: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
+    let profiles: Api<ComplianceProfile> = Api::namespaced(client, &namespace);
     let status = profiles
         .get("orders")
         .await
@@ -808,11 +818,8 @@ async fn healthz_until(operator: &Operator, what: &str, want: u16) -> String {
 /// ends, /healthz is 200 again and the retry scans without a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reconcile_without_progress_fails_liveness_until_it_moves_again() {
-    let client = client_with_crd().await;
-    let namespace = cluster::test_namespace(&client, "faults").await;
+    let (client, namespace, account, sdk) = operator_world().await;
     let plane = cluster::shared();
-    let account = new_account().await;
-    let sdk = account.sdk_config("us-east-1");
     seed::rest_api_with_prod_and_dev(&sdk, "orders").await;
     let proxy = FaultProxy::start(&account.endpoint_url).await;
     proxy.inject(
@@ -821,25 +828,27 @@ async fn a_reconcile_without_progress_fails_liveness_until_it_moves_again() {
         Fault::Stall(Duration::from_secs(60)),
         None,
     );
-    let operator = Operator::watching(&namespace, &account)
-        .envs([("AWS_ENDPOINT_URL", proxy.url.as_str())])
-        .args([
+    let operator = behind(
+        &proxy,
+        &namespace,
+        &account,
+        &[
             "--max-attempts",
             "1",
             "--aws-read-timeout-seconds",
             "20",
             "--liveness-stall-seconds",
             "3",
-        ])
-        .start()
-        .await;
+        ],
+    )
+    .await;
     assert_eq!(operator.get("/healthz").map(|(code, _)| code), Some(200));
     apply(plane, &namespace, &xray_profile(""));
     let body = healthz_until(&operator, "liveness failing while the read hangs", 503).await;
     assert!(body.contains("no progress"), "{body}");
     proxy.clear();
     healthz_until(&operator, "liveness back once the reconcile ends", 200).await;
-    let profiles: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
+    let profiles: Api<ComplianceProfile> = Api::namespaced(client, &namespace);
     wait_for(
         &profiles,
         "orders",
@@ -856,18 +865,7 @@ async fn a_reconcile_without_progress_fails_liveness_until_it_moves_again() {
 /// after the restart is scanned) and /healthz stays 200 throughout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operator_rides_out_an_etcd_restart() {
-    let plane = tokio::task::spawn_blocking(|| cluster::ControlPlane::start("etcd"))
-        .await
-        .expect("join the control plane's start")
-        .unwrap_or_else(|e| panic!("cannot start a control plane: {e}"));
-    let client = plane.client().await;
-    let applied = plane.kubectl_with_stdin(["apply", "-f", "-"], &crd_yaml());
-    assert!(
-        applied.status.success(),
-        "{}",
-        String::from_utf8_lossy(&applied.stderr)
-    );
-    cluster::wait_crd_established(&client, CRD_NAME).await;
+    let (plane, client) = private_plane_with_crd("etcd").await;
     let namespace = cluster::test_namespace(&client, "etcd").await;
     let account = new_account().await;
     seed::rest_api_with_prod_and_dev(&account.sdk_config("us-east-1"), "orders").await;
@@ -876,7 +874,7 @@ async fn the_operator_rides_out_an_etcd_restart() {
         .start()
         .await;
     apply(&plane, &namespace, &xray_profile(""));
-    let profiles: Api<ComplianceProfile> = Api::namespaced(client.clone(), &namespace);
+    let profiles: Api<ComplianceProfile> = Api::namespaced(client, &namespace);
     let wait = Duration::from_secs(120);
     let before = wait_for(
         &profiles,

@@ -14,7 +14,7 @@ use crate::support::cluster::{self, ControlPlane};
 use crate::support::moto::{MotoAccount, new_account};
 use crate::support::operator::{
     CRD_NAME, Operator, Scrape, apply, client_with_crd, condition, crd_yaml, events,
-    kubectl_stdout, profile_yaml, repo, touch, wait_for,
+    kubectl_stdout, private_plane_with_crd, profile_yaml, repo, touch, wait_for,
 };
 use crate::support::seed;
 use aws_sdk_apigatewayv2::types::ProtocolType;
@@ -871,18 +871,7 @@ async fn a_profile_without_a_control_list_reports_every_security_hub_control() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_follows_the_watch_through_an_api_server_outage() {
     // A control plane of its own: stopping the shared one would break the other tests.
-    let plane = tokio::task::spawn_blocking(|| cluster::ControlPlane::start("probes"))
-        .await
-        .expect("join the control plane's start")
-        .unwrap_or_else(|e| panic!("cannot start a control plane: {e}"));
-    let client = plane.client().await;
-    let applied = plane.kubectl_with_stdin(["apply", "-f", "-"], &crd_yaml());
-    assert!(
-        applied.status.success(),
-        "{}",
-        String::from_utf8_lossy(&applied.stderr)
-    );
-    cluster::wait_crd_established(&client, CRD_NAME).await;
+    let (plane, client) = private_plane_with_crd("probes").await;
     let namespace = cluster::test_namespace(&client, "probes").await;
     let account = new_account().await;
     let operator = Operator::watching(&namespace, &account)

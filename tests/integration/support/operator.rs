@@ -66,6 +66,25 @@ pub async fn client_with_crd() -> Client {
     client
 }
 
+/// A control plane of the test's own, with `crds/` applied by kubectl and served: for
+/// tests that stop or restart parts of it, which would break the others on the shared
+/// one. It stops when dropped.
+pub async fn private_plane_with_crd(label: &'static str) -> (ControlPlane, Client) {
+    let plane = tokio::task::spawn_blocking(move || ControlPlane::start(label))
+        .await
+        .expect("join the control plane's start")
+        .unwrap_or_else(|e| panic!("cannot start a control plane: {e}"));
+    let client = plane.client().await;
+    let applied = plane.kubectl_with_stdin(["apply", "-f", "-"], &crd_yaml());
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    cluster::wait_crd_established(&client, CRD_NAME).await;
+    (plane, client)
+}
+
 /// A new, empty directory of its own under the system temp directory.
 pub fn temp_dir(label: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
