@@ -102,9 +102,7 @@ pub fn temp_dir(label: &str) -> PathBuf {
 /// A tenancy configuration that lets profiles in `namespace` scan with the operator's
 /// own AWS identity (here: the test's moto account), Enforce included.
 pub fn tenancy_allowing_operator_identity(namespace: &str) -> String {
-    format!(
-        "namespaces:\n  - namespace: {namespace}\n    operatorIdentity:\n      enforce: true\n"
-    )
+    format!("namespaces:\n  - namespace: {namespace}\n    operatorIdentity:\n      enforce: true\n")
 }
 
 /// A ComplianceProfile manifest; `spec` is the YAML under `spec:`, indented two spaces.
