@@ -211,3 +211,81 @@ async fn a_session_kept_past_its_end_is_refused_as_expired() {
 fn now() -> k8s_openapi::jiff::Timestamp {
     k8s_openapi::jiff::Timestamp::now()
 }
+
+/// `scan` with an `AWS_PROFILE` whose credentials come from a `credential_process`
+/// (aws-config's `credentials-process` feature): no key in the environment, and the
+/// scan reads the account of the credentials the process prints.
+#[tokio::test]
+async fn scan_with_a_credential_process_profile_scans_that_profiles_account() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let account = new_account().await;
+    let api = seed::rest_api_with_prod_and_dev(&account.sdk_config(REGION), "orders").await;
+    let dir = crate::support::operator::temp_dir("credential-process");
+    let process = dir.join("print-credentials");
+    let printed = serde_json::json!({
+        "Version": 1,
+        "AccessKeyId": account.access_key_id,
+        "SecretAccessKey": account.secret_access_key,
+        "SessionToken": account.session_token,
+    });
+    std::fs::write(
+        &process,
+        format!("#!/bin/sh\ncat <<'JSON'\n{printed}\nJSON\n"),
+    )
+    .expect("write the process");
+    std::fs::set_permissions(&process, std::fs::Permissions::from_mode(0o755))
+        .expect("make it executable");
+    let config = dir.join("config");
+    std::fs::write(
+        &config,
+        format!(
+            "[profile audit]\nregion = {REGION}\ncredential_process = {}\n",
+            process.display()
+        ),
+    )
+    .expect("write the AWS config");
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_apigw-compliance"))
+        .args(["scan", "--control", "APIGateway.3", "--output", "json"])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("AWS_PROFILE", "audit")
+        .env("AWS_CONFIG_FILE", &config)
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_ENDPOINT_URL", &account.endpoint_url)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .expect("run apigw-compliance");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON ({e}); stderr:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    let stages: Vec<(&str, &str)> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            (
+                f["resourceArn"].as_str().expect("ARN"),
+                f["accountId"].as_str().expect("account"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            (
+                format!("arn:aws:apigateway:{REGION}::/restapis/{api}/stages/dev").as_str(),
+                account.account_id.as_str()
+            ),
+            (
+                format!("arn:aws:apigateway:{REGION}::/restapis/{api}/stages/prod").as_str(),
+                account.account_id.as_str()
+            ),
+        ],
+        "{report:#}"
+    );
+}
