@@ -274,7 +274,7 @@ async fn dry_run_plans_without_writing_then_enforce_fixes_the_stages_and_the_nex
     assert!(
         remediated.iter().any(|e| e
             == &format!(
-                "Remediated/Normal/APIGateway.3 on arn:aws:apigateway:{REGION}::/restapis/{api}/stages/dev: X-Ray tracing false -> true (apigateway:UpdateStage)"
+                "Remediated/Normal/orders/dev: APIGateway.3 on arn:aws:apigateway:{REGION}::/restapis/{api}/stages/dev: X-Ray tracing false -> true (apigateway:UpdateStage)"
             )),
         "{remediated:#?}"
     );
@@ -389,7 +389,7 @@ async fn a_missing_cloudwatch_role_blocks_execution_logging_once_reported_while_
         &namespace,
         &operator,
         WAIT,
-        "Remediated/Normal/APIGateway.3 on ",
+        "Remediated/Normal/orders/dev: APIGateway.3 on ",
         1,
     )
     .await;
