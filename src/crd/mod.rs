@@ -18,8 +18,8 @@ pub mod validate;
 
 pub use settings::{Exemption, Remediation, RemediationMode, RemediationSettings};
 pub use spec::{
-    ApiType, ComplianceProfile, ComplianceProfileSpec, ControlSelection, Export, NameFilter, Scope,
-    SecurityHubExport, TagFilter,
+    AccountFilter, ApiType, ComplianceProfile, ComplianceProfileSpec, ControlSelection, Export,
+    NameFilter, OrganizationScope, Scope, SecurityHubExport, TagFilter,
 };
 pub use status::{
     ComplianceProfileStatus, Condition, ConditionStatus, ControlCounts, FailingFinding,

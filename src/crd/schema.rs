@@ -52,6 +52,25 @@ pub(crate) fn globs_schema(_: &mut SchemaGenerator) -> Schema {
     )
 }
 
+/// At most this many organizational units per profile.
+const MAX_ORGANIZATIONAL_UNITS: u32 = 100;
+/// At most this many account ids in each of `accounts.include` and `accounts.exclude`.
+const MAX_ACCOUNT_IDS: u32 = 1000;
+
+pub(crate) fn organizational_units_schema(_: &mut SchemaGenerator) -> Schema {
+    string_list(
+        json!({"type": "string", "pattern": "^(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$", "maxLength": 68}),
+        MAX_ORGANIZATIONAL_UNITS,
+    )
+}
+
+pub(crate) fn account_ids_schema(_: &mut SchemaGenerator) -> Schema {
+    string_list(
+        json!({"type": "string", "pattern": "^[0-9]{12}$", "maxLength": 12}),
+        MAX_ACCOUNT_IDS,
+    )
+}
+
 pub(crate) fn tags_schema(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
         "type": "object",

@@ -77,9 +77,10 @@ use super::status::ComplianceProfileStatus;
 )]
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = super::schema::add_catalog_rules)]
+#[x_kube(validation = Rule::new("!has(self.scope.organization) || !has(self.export) || !has(self.export.securityHub) || !self.export.securityHub.enabled").message("the Security Hub export is not available with spec.scope.organization yet").reason(Reason::FieldValueForbidden))]
 pub struct ComplianceProfileSpec {
-    /// Which AWS account (through an optional IAM role), regions, API types, APIs and
-    /// stages are checked.
+    /// Which AWS account (through an optional IAM role) or organization, regions, API
+    /// types, APIs and stages are checked.
     pub scope: Scope,
 
     /// Which controls apply, and their parameters. Every Security Hub control with
@@ -118,7 +119,8 @@ fn default_interval() -> String {
     DEFAULT_INTERVAL.to_string()
 }
 
-/// What is checked: which account, regions, API types, APIs and stages.
+/// What is checked: which account (or the accounts of an organization), regions, API
+/// types, APIs and stages.
 #[derive(KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(self.externalId) || has(self.roleArn)").message("spec.scope.externalId is only used with spec.scope.roleArn").reason(Reason::FieldValueForbidden))]
@@ -166,6 +168,71 @@ pub struct Scope {
     /// a route has its API's tags.
     #[serde(default, skip_serializing_if = "TagFilter::is_empty")]
     pub tags: TagFilter,
+
+    /// Scan the member accounts of an AWS organization instead of one account: the
+    /// operator lists the organization's ACTIVE accounts with AWS Organizations (as
+    /// `roleArn`, which then names a role in the management or delegated-administrator
+    /// account, or as its own identity), assumes `roleName` in each, and checks every
+    /// account and region. Accounts that join or close are picked up at the next scan;
+    /// one account that cannot be scanned is an error of that account only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<OrganizationScope>,
+}
+
+/// The accounts of an AWS organization a profile scans.
+#[derive(KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.accounts) || !has(self.accounts.include) || !has(self.accounts.exclude) || !self.accounts.include.exists(a, a in self.accounts.exclude)").message("the same account is both included and excluded").reason(Reason::FieldValueInvalid))]
+pub struct OrganizationScope {
+    /// The IAM role assumed in each member account, by name (with its path, if any),
+    /// e.g. `apigw-compliance-audit`: the operator assumes
+    /// `arn:<partition>:iam::<account>:role/<roleName>`. docs/iam/organization.md shows
+    /// the role, its trust policy, and how to roll it out with StackSets or Terraform.
+    #[schemars(
+        regex(pattern = r"^[A-Za-z0-9+=,.@_-]+(/[A-Za-z0-9+=,.@_-]+)*$"),
+        length(min = 1, max = 512)
+    )]
+    pub role_name: String,
+
+    /// The external id the member role's trust policy requires (sts:ExternalId).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        regex(pattern = r"^[A-Za-z0-9+=,.@:/_-]+$"),
+        length(min = 2, max = 1224)
+    )]
+    pub external_id: Option<String>,
+
+    /// Only the accounts in these organizational units (and the units below them), by
+    /// id (`ou-ab12-cd34ef56`, or a root `r-ab12`). The whole organization when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "super::schema::organizational_units_schema")]
+    pub organizational_units: Vec<String>,
+
+    /// Account ids to take in or leave out of what the organization (or its units)
+    /// lists.
+    #[serde(default, skip_serializing_if = "AccountFilter::is_empty")]
+    pub accounts: AccountFilter,
+}
+
+/// Account ids to scan, or not, within an organization. An account is scanned when it
+/// is listed ACTIVE, is in `include` (or `include` is empty), and is not in `exclude`.
+#[derive(KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountFilter {
+    /// Only these accounts (12-digit ids).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "super::schema::account_ids_schema")]
+    pub include: Vec<String>,
+    /// Never these accounts (12-digit ids).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "super::schema::account_ids_schema")]
+    pub exclude: Vec<String>,
+}
+
+impl AccountFilter {
+    pub fn is_empty(&self) -> bool {
+        self.include.is_empty() && self.exclude.is_empty()
+    }
 }
 
 /// An API Gateway API type.
