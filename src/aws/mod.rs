@@ -1,11 +1,13 @@
 //! Everything that holds an SDK configuration: loading it from the standard chain,
 //! the one HTTP client layer every AWS client is built on ([`client`]: pacing and
 //! request counting), the identity a scan runs as ([`identity`]: the process's own or
-//! an assumed role), and the classification of AWS errors ([`error`]).
+//! an assumed role), the accounts of an AWS Organization ([`organization`]), and the
+//! classification of AWS errors ([`error`]).
 
 pub mod client;
 pub mod error;
 pub mod identity;
+pub mod organization;
 
 use std::time::Duration;
 

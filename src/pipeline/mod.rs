@@ -20,6 +20,7 @@ pub mod apply;
 pub mod claims;
 pub mod evaluate;
 pub mod exemptions;
+pub mod organization;
 pub mod ownership;
 pub mod plan;
 pub mod scope;
