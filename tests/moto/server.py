@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs, unquote
+from xml.sax.saxutils import escape
 
 import moto
 from moto.apigateway import models as apigw_models
@@ -45,10 +46,13 @@ from moto.apigatewayv2 import models as v2_models
 from moto.apigatewayv2.exceptions import BadRequestException as V2BadRequestException
 from moto.apigatewayv2.responses import ApiGatewayV2Response
 from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.exceptions import JsonRESTError
 from moto.core.request import Request as MotoRequest
 from moto.core.routing import get_service_router
 from moto.core.utils import utcnow
 from moto.iam.models import get_account_id_from
+from moto.organizations import models as org_models
+from moto.organizations.exceptions import AWSOrganizationsNotInUseException
 from moto.sts.models import sts_backends
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -488,6 +492,45 @@ def _associate_web_acl(self: Any, web_acl_arn: str, resource_arn: str) -> None:
 waf_models.WAFV2Backend.associate_web_acl = _associate_web_acl
 
 # --------------------------------------------------------------------------------------
+# Organizations: who may list the accounts
+# --------------------------------------------------------------------------------------
+
+
+def _management_only(name: str) -> None:
+    """Wraps the backend's listing `name` so that only the organization's management
+    account (or a delegated administrator, answered from the management account's
+    organization) may call it."""
+    original = getattr(org_models.OrganizationsBackend, name)
+
+    def listing(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # Why: moto answers an account outside any organization, and a member account,
+        # with its own empty backend (no accounts, or ParentNotFoundException). AWS
+        # refuses the first with AWSOrganizationsNotInUseException and a member that is
+        # not a delegated administrator with AccessDeniedException: the two errors a
+        # listing identity in the wrong account meets.
+        if self.org is not None:
+            return original(self, *args, **kwargs)
+        owner = org_models.organizations_backends.master_accounts.get(self.account_id)
+        if owner is None:
+            raise AWSOrganizationsNotInUseException
+        management = org_models.organizations_backends[owner[0]][owner[1]]
+        if not any(admin.account.id == self.account_id for admin in management.admins):
+            raise JsonRESTError(
+                "AccessDeniedException", "You don't have permissions to access this resource."
+            )
+        return original(management, *args, **kwargs)
+
+    setattr(org_models.OrganizationsBackend, name, listing)
+
+
+for _listing in (
+    "list_accounts",
+    "list_accounts_for_parent",
+    "list_organizational_units_for_parent",
+):
+    _management_only(_listing)
+
+# --------------------------------------------------------------------------------------
 # Bulk seeding (benchmarks): many APIs created in-process, without one request per call
 # --------------------------------------------------------------------------------------
 
@@ -603,6 +646,10 @@ class ControlMiddleware:
         # are refused with ExpiredToken, as AWS refuses them (moto never checks), so
         # tests can show that credentials are renewed before they run out.
         self.session_expiry: set[str] = set()
+        # Accounts whose roles nobody may assume: sts:AssumeRole of a role in one is
+        # refused with AccessDenied, as AWS refuses it when the role's trust policy does
+        # not let the caller in (moto lets anyone assume any role).
+        self.assume_denied: set[str] = set()
 
     # ---- request identification -------------------------------------------------
 
@@ -650,15 +697,21 @@ class ControlMiddleware:
                 return name, operation.name
             except Exception:  # noqa: BLE001 - unknown route: fall back to method+path
                 return name, f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}"
-        if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
-            # Query protocol (sts, ...): the Action is in the body; read and put it back.
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            body = environ["wsgi.input"].read(length) if length else b""
-            environ["wsgi.input"] = io.BytesIO(body)
-            action = parse_qs(body.decode("utf-8", "replace")).get("Action")
-            if action:
-                return service or "unknown", action[0]
+        action = ControlMiddleware._form(environ).get("Action")
+        if action:
+            return service or "unknown", action[0]
         return service or "unknown", f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}"
+
+    @staticmethod
+    def _form(environ: dict[str, Any]) -> dict[str, list[str]]:
+        """The parameters of a query-protocol request (sts, ...), which are in its
+        form-encoded body; the body is read and put back for moto. Empty for others."""
+        if not environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+            return {}
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        return parse_qs(body.decode("utf-8", "replace"))
 
     # ---- session expiry ---------------------------------------------------------
 
@@ -691,6 +744,44 @@ class ControlMiddleware:
                 ("x-amzn-ErrorType", "ExpiredTokenException"),
             ]
         start_response("403 Forbidden", [*headers, ("Content-Length", str(len(body)))])
+        return [body]
+
+    def _refused_assume(self, environ: dict[str, Any]) -> str | None:
+        """The role ARN of an sts:AssumeRole into an account under deny-assume, else None."""
+        if not self.assume_denied:
+            return None
+        role = (self._form(environ).get("RoleArn") or [""])[0]
+        parts = role.split(":")
+        return role if len(parts) > 4 and parts[4] in self.assume_denied else None
+
+    @staticmethod
+    def _assume_denied_answer(
+        caller_account: str,
+        access_key: str | None,
+        role: str,
+        start_response: Callable[..., Any],
+    ) -> Iterable[bytes]:
+        """STS's query-protocol AccessDenied, as AWS answers an AssumeRole the role's
+        trust policy does not allow."""
+        caller = f"arn:aws:iam::{caller_account}:user/{access_key or 'anonymous'}"
+        if access_key and caller_account in sts_backends:
+            for backend in sts_backends[caller_account].values():
+                assumed = backend.get_assumed_role_from_access_key(access_key)
+                if assumed is not None:
+                    caller = assumed.arn
+                    break
+        message = (
+            f"User: {caller} is not authorized to perform: sts:AssumeRole on resource: "
+            f"{role} (test denial)"
+        )
+        body = (
+            '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error>'
+            f"<Type>Sender</Type><Code>AccessDenied</Code><Message>{escape(message)}</Message>"
+            "</Error><RequestId>assume-denied</RequestId></ErrorResponse>"
+        ).encode()
+        start_response(
+            "403 Forbidden", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))]
+        )
         return [body]
 
     # ---- throttling -------------------------------------------------------------
@@ -738,6 +829,10 @@ class ControlMiddleware:
                 self.throttled[account] = self.throttled.get(account, 0) + 1
         if self._expired(account, access_key):
             return self._expired_answer(service, start_response)
+        if key == "sts:AssumeRole":
+            refused = self._refused_assume(environ)
+            if refused is not None:
+                return self._assume_denied_answer(account, access_key, refused, start_response)
         if denied:
             body = json.dumps(
                 {"message": f"User is not authorized to perform {key} on {path} (test denial)"}
@@ -875,6 +970,15 @@ class ControlMiddleware:
                 else:
                     self.session_expiry.add(account)
                     payload = {"account": account, "sessionExpiry": True}
+            elif route == "deny-assume" and method == "POST":
+                # ?account=ID: from now on, sts:AssumeRole of any role in that account is
+                # refused with AccessDenied (a member role whose trust policy does not
+                # let the caller in).
+                if not account:
+                    status, payload = "400 Bad Request", {"message": "account is required"}
+                else:
+                    self.assume_denied.add(account)
+                    payload = {"account": account, "assumeDenied": True}
             elif route == "rate-limit" and method == "POST":
                 # ?account=ID&rate=N[&burst=B]: per-account override (rate=0: never
                 # throttle this account); without account: the server-wide default.
