@@ -263,6 +263,7 @@ fn main() {
             read_anything: verdicts.read_anything,
             expired_exemptions: Vec::new(),
             account: Some("123456789012".into()),
+            accounts: Vec::new(),
             regions: whole.scope.regions.clone(),
         };
         let status = status::scanned(None, Some(1), whole.remediation.mode, &scan, &wall, &wall);
@@ -286,6 +287,7 @@ fn main() {
             read_anything: verdicts.read_anything,
             expired_exemptions: Vec::new(),
             account: None,
+            accounts: Vec::new(),
             regions: team.scope.regions.clone(),
         };
         let status = status::scanned(None, Some(1), team.remediation.mode, &scan, &wall, &wall);
@@ -309,6 +311,7 @@ fn main() {
         read_anything: true,
         expired_exemptions: Vec::new(),
         account: None,
+        accounts: Vec::new(),
         regions: estate.regions.clone(),
     };
     let (ms, built) =

@@ -9,20 +9,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use futures::StreamExt as _;
 use k8s_openapi::jiff::Timestamp;
 
 use crate::aws::client::{self, AwsHttp, RateLimit};
-use crate::aws::identity::{AwsAccess, Identity};
+use crate::aws::identity::{AwsAccess, Identity, ScanIdentity};
 use crate::aws::{self, NO_CREDENTIALS_HINT, check_credentials, load_sdk_config};
 use crate::controls::route_authorization::{AuthorizationType, NonConnectRoutePolicy};
 use crate::controls::{self, CATALOG, ControlMeta, ControlParameters, Semantics};
 use crate::crd::{ComplianceProfile, ComplianceProfileSpec, ControlSelection, Scope};
+use crate::inventory::Inventory;
 use crate::inventory::reader::{DEFAULT_API_CONCURRENCY, ReadOptions, read_inventory};
 use crate::model::arn::is_region_code;
-use crate::model::outcome::Mode;
+use crate::model::outcome::{ApplyOutcome, Mode};
+use crate::model::plan::RemediationPlan;
 use crate::model::{ControlId, LoggingLevel, Status};
 use crate::pipeline::ownership::OwnershipTags;
-use crate::pipeline::{self, Scan};
+use crate::pipeline::{self, Scan, accounts};
 use crate::report::ScanReport;
 use crate::report::asff::{self, AsffFinding, RecordState};
 use crate::report::remediation::RemediationReport;
@@ -352,14 +355,6 @@ async fn run_scan(args: &ScanArgs) -> Result<ExitCode, Usage> {
     );
     let scope = &scan.spec().scope;
     let regions = scope.regions.clone();
-    let identity = access
-        .identity(
-            &Identity::new(scope.role_arn.as_deref(), scope.external_id.as_deref()),
-            &regions[0],
-        )
-        .await
-        .map_err(|e| Usage(e.to_string()))?;
-
     let show_progress = args.progress || std::io::stderr().is_terminal();
     let options = ReadOptions {
         needs: scan.needs(),
@@ -367,8 +362,16 @@ async fn run_scan(args: &ScanArgs) -> Result<ExitCode, Usage> {
         retry_partition: None,
         progress: show_progress.then(|| Arc::new(|line: &str| eprintln!("{line}")) as _),
     };
-    let inventory = read_inventory(&identity.sdk, &regions, &options).await;
-    let verdicts = scan.evaluate([&inventory], identity.account.as_deref(), Timestamp::now());
+    let accounts = read_accounts(&access, scope, &regions, &options).await?;
+    let verdicts = scan.evaluate_accounts(
+        accounts.iter().map(|a| {
+            (
+                &a.inventory,
+                (!a.account.is_empty()).then_some(a.account.as_str()),
+            )
+        }),
+        Timestamp::now(),
+    );
     for expired in &verdicts.exemptions.expired {
         eprintln!("warning: {expired}; it no longer applies");
     }
@@ -379,19 +382,36 @@ async fn run_scan(args: &ScanArgs) -> Result<ExitCode, Usage> {
                 RemediateArg::Enforce => Mode::Enforce,
             };
             let ownership = OwnershipTags::new(args.ownership_tags.iter().cloned());
-            let plan = scan.plan([&inventory], &verdicts.findings, &ownership);
-            let outcome = pipeline::remediate(mode, &plan, &identity.sdk, None).await;
+            // Each account's changes are planned on its own reads and made with its own
+            // identity; the profile's maxChangesPerScan is shared by all of them.
+            let reachable: Vec<(&AccountRead, &ScanIdentity)> = accounts
+                .iter()
+                .filter_map(|a| a.identity.as_ref().map(|identity| (a, identity)))
+                .collect();
+            let mut plans: Vec<_> = reachable
+                .iter()
+                .map(|(a, identity)| {
+                    let findings =
+                        accounts::findings_of(&verdicts.findings, identity.account.as_deref());
+                    scan.plan([&a.inventory], findings, &ownership)
+                })
+                .collect();
+            RemediationPlan::share_changes(&mut plans);
+            let mut outcomes = Vec::with_capacity(plans.len());
+            for (plan, (_, identity)) in plans.iter().zip(&reachable) {
+                outcomes.push(pipeline::remediate(mode, plan, &identity.sdk, None).await);
+            }
             Some(RemediationReport {
                 mode,
-                plan,
-                outcome,
+                plan: RemediationPlan::merge(plans),
+                outcome: ApplyOutcome::merge(outcomes),
             })
         }
         None => None,
     };
     // The report is all that is printed: the inventory's memory goes before its text
     // is made.
-    drop(inventory);
+    drop(accounts);
     let run = ScanRunInfo {
         profile: profile_name,
         started_at,
@@ -442,6 +462,65 @@ async fn run_scan(args: &ScanArgs) -> Result<ExitCode, Usage> {
     } else {
         ExitCode::from(EXIT_OK)
     })
+}
+
+/// One account's read: the account the profile's identity is in, or one member account
+/// of its organization, read as its member role (`identity` is `None` when that role
+/// was refused: `inventory` then holds only that error).
+struct AccountRead {
+    account: String,
+    identity: Option<ScanIdentity>,
+    inventory: Inventory,
+}
+
+/// Reads every account of the scope: the identity's own, or each member account the
+/// organization lists (several at once; an account whose role is refused is an error
+/// of that account alone). A refused identity or an unreadable organization ends the
+/// scan.
+async fn read_accounts(
+    access: &Arc<AwsAccess>,
+    scope: &Scope,
+    regions: &[String],
+    options: &ReadOptions,
+) -> Result<Vec<AccountRead>, Usage> {
+    let first_region = &regions[0];
+    let members = match accounts::discover(access, scope, first_region).await {
+        None => {
+            let identity = access
+                .identity(
+                    &Identity::new(scope.role_arn.as_deref(), scope.external_id.as_deref()),
+                    first_region,
+                )
+                .await
+                .map_err(|e| Usage(e.to_string()))?;
+            let inventory = read_inventory(&identity.sdk, regions, options).await;
+            return Ok(vec![AccountRead {
+                account: identity.account.clone().unwrap_or_default(),
+                identity: Some(identity),
+                inventory,
+            }]);
+        }
+        Some(discovered) => discovered.map_err(|e| Usage(e.to_string()))?,
+    };
+    let reads = futures::stream::iter(members)
+        .map(|member| async move {
+            match access.identity(&member.identity, first_region).await {
+                Ok(identity) => AccountRead {
+                    inventory: read_inventory(&identity.sdk, regions, options).await,
+                    identity: Some(identity),
+                    account: member.account,
+                },
+                Err(refused) => AccountRead {
+                    inventory: accounts::unreachable(&member.account, first_region, &refused),
+                    identity: None,
+                    account: member.account,
+                },
+            }
+        })
+        .buffered(accounts::ACCOUNT_CONCURRENCY)
+        .collect()
+        .await;
+    Ok(reads)
 }
 
 /// The control parameters the flags set.

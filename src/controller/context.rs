@@ -367,6 +367,7 @@ impl Context {
                         read.await.unwrap_or_else(|e| Inventory {
                             regions: Vec::new(),
                             errors: vec![ReadError {
+                                account_id: None,
                                 region: unread,
                                 resource_arn: None,
                                 operation: "ReadInventory".into(),

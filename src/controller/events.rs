@@ -92,6 +92,7 @@ impl Events {
                 reason::SCAN_FAILED,
                 reason::SCAN_INCOMPLETE,
                 reason::CREDENTIALS_UNAVAILABLE,
+                reason::ORGANIZATION_UNREADABLE,
             ]
             .contains(&ready_reason.as_str())
         {
@@ -267,6 +268,7 @@ fn stall_event_reason(condition_reason: &str) -> &'static str {
         reason::SCAN_FAILED,
         reason::SCAN_INCOMPLETE,
         reason::CREDENTIALS_UNAVAILABLE,
+        reason::ORGANIZATION_UNREADABLE,
         reason::INTERNAL_ERROR,
     ]
     .into_iter()

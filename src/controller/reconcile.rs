@@ -33,13 +33,18 @@ use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 
+use futures::StreamExt as _;
+
 use crate::aws::identity::{Identity, ScanIdentity};
 use crate::crd::status::{ExpiredExemption, now, reason};
 use crate::crd::{ComplianceProfile, ComplianceProfileStatus, RemediationMode};
+use crate::inventory::Inventory;
 use crate::inventory::cache::{SharedRead, max_age};
 use crate::inventory::reader::ReadOptions;
 use crate::metrics::{Outcome, ReadSource};
-use crate::model::outcome::{ItemStatus, Mode};
+use crate::model::outcome::{ApplyOutcome, ItemStatus, Mode};
+use crate::model::plan::RemediationPlan;
+use crate::pipeline::accounts::{self, DiscoveryError};
 use crate::pipeline::{self, Scan, Verdicts};
 use crate::report::remediation::RemediationReport;
 
@@ -201,11 +206,34 @@ async fn reconcile_profile(
     stage!(check_tenancy(&run).await);
     let why = stage!(due(&run).await);
     stage!(announce(&mut run).await);
-    let identity = stage!(identity(&mut run, interval).await);
-    let reads = read(&run, &scan, &identity, interval, &why).await;
-    let account = identity.account.clone();
-    let (scan, verdicts) = evaluate(ctx, scan, &reads, account, &run.now).await;
-    report(&mut run, scan, verdicts, reads, &identity, interval, why).await
+    let accounts = stage!(accounts(&mut run, interval).await);
+    let accounts = read(&run, &scan, accounts, interval, &why).await;
+    let (scan, verdicts) = evaluate(ctx, scan, &accounts, &run.now).await;
+    report(&mut run, scan, verdicts, accounts, interval, why).await
+}
+
+/// One account of a scan: the account of the profile's identity, or one member account
+/// of its organization.
+struct AccountScan {
+    /// The account, when known (always, for a member account).
+    account: Option<String>,
+    /// What the account's reads are shared, and its writes recorded, under.
+    key: Identity,
+    /// `None`: the member role was refused; `refused` then holds that error.
+    identity: Option<ScanIdentity>,
+    /// One read per region of the scope.
+    reads: Vec<SharedRead>,
+    refused: Option<Arc<Inventory>>,
+}
+
+impl AccountScan {
+    /// What was read in the account, each read with the account it is of.
+    fn inventories(&self) -> impl Iterator<Item = &Arc<Inventory>> {
+        self.reads
+            .iter()
+            .map(|read| &read.inventory)
+            .chain(self.refused.as_ref())
+    }
 }
 
 /// 1. The spec, as the API server should already have checked it, plus what it cannot
@@ -303,116 +331,192 @@ async fn announce(run: &mut Run<'_>) -> Flow<()> {
     ControlFlow::Continue(())
 }
 
-/// 5. The AWS identity: the operator's own, or the profile's role assumed.
-async fn identity(run: &mut Run<'_>, interval: Duration) -> Flow<ScanIdentity> {
+/// 5. The accounts and the AWS identity for each: the operator's own or the
+///    profile's role (one account); or, for an organization, the member role in each
+///    account the organization lists (a refused member role is an error of that
+///    account alone, reported with the verdicts of the others).
+async fn accounts(run: &mut Run<'_>, interval: Duration) -> Flow<Vec<AccountScan>> {
+    let ctx = run.ctx;
     let scope = &run.profile.spec.scope;
     let first_region = scope
         .regions
         .first()
         .map(String::as_str)
         .unwrap_or("us-east-1");
-    let wanted = Identity::new(scope.role_arn.as_deref(), scope.external_id.as_deref());
-    match run.ctx.aws.identity(&wanted, first_region).await {
-        Ok(identity) => ControlFlow::Continue(identity),
-        Err(e) => {
-            let terminal = e.kind.is_terminal();
-            let delay = run.ctx.memory.backoff(&run.key, interval, terminal);
-            let new = status::credentials_unavailable(
-                run.current.as_ref(),
-                run.generation,
-                e.to_string(),
-                &run.now,
-                &later(&run.now, delay),
-            );
-            let written = run
-                .ctx
-                .write_status(run.profile, run.current.as_ref(), &new)
-                .await;
-            if let Err(e) = written {
-                return ControlFlow::Break(Err(e));
-            }
-            run.ctx.events.scan(run.profile, run.before, &new).await;
-            ControlFlow::Break(Ok(Step::failed(
-                reason::CREDENTIALS_UNAVAILABLE,
-                delay,
-                terminal,
-            )))
+    let members = match accounts::discover(&ctx.aws, scope, first_region).await {
+        None => {
+            let key = Identity::new(scope.role_arn.as_deref(), scope.external_id.as_deref());
+            return match ctx.aws.identity(&key, first_region).await {
+                Ok(identity) => ControlFlow::Continue(vec![AccountScan {
+                    account: identity.account.clone(),
+                    key,
+                    identity: Some(identity),
+                    reads: Vec::new(),
+                    refused: None,
+                }]),
+                Err(e) => ControlFlow::Break(
+                    unavailable(
+                        run,
+                        interval,
+                        reason::CREDENTIALS_UNAVAILABLE,
+                        e.to_string(),
+                        e.kind.is_terminal(),
+                    )
+                    .await,
+                ),
+            };
         }
-    }
+        Some(Ok(members)) => members,
+        Some(Err(e)) => {
+            let why = match e {
+                DiscoveryError::Lister(_) => reason::CREDENTIALS_UNAVAILABLE,
+                DiscoveryError::Organization(_) => reason::ORGANIZATION_UNREADABLE,
+            };
+            let terminal = e.is_terminal();
+            return ControlFlow::Break(
+                unavailable(run, interval, why, e.to_string(), terminal).await,
+            );
+        }
+    };
+    let accounts = futures::stream::iter(members)
+        .map(|member| async move {
+            let identity = ctx.aws.identity(&member.identity, first_region).await;
+            let refused = identity
+                .as_ref()
+                .err()
+                .map(|e| Arc::new(accounts::unreachable(&member.account, first_region, e)));
+            AccountScan {
+                account: Some(member.account),
+                key: member.identity,
+                identity: identity.ok(),
+                reads: Vec::new(),
+                refused,
+            }
+        })
+        .buffered(accounts::ACCOUNT_CONCURRENCY)
+        .collect()
+        .await;
+    ControlFlow::Continue(accounts)
+}
+
+/// Ends a reconcile whose scan could not start (`why`: credentials, or the
+/// organization unreadable), retried with backoff.
+async fn unavailable(
+    run: &Run<'_>,
+    interval: Duration,
+    why: &'static str,
+    message: String,
+    terminal: bool,
+) -> Result<Step, Error> {
+    let delay = run.ctx.memory.backoff(&run.key, interval, terminal);
+    let new = status::credentials_unavailable(
+        run.current.as_ref(),
+        run.generation,
+        why,
+        message,
+        &run.now,
+        &later(&run.now, delay),
+    );
+    run.ctx
+        .write_status(run.profile, run.current.as_ref(), &new)
+        .await?;
+    run.ctx.events.scan(run.profile, run.before, &new).await;
+    Ok(Step::failed(why, delay, terminal))
 }
 
 /// 6. Read: one read per identity and region, shared with the profiles that overlap
-///    it, every API Gateway request paced by the account's rate limit. The cache of
-///    profiles fills in one go when the initial list completes; until then it could
-///    not say what the other profiles need read. An error means the watch is gone
-///    (shutdown): the read then covers this profile alone.
+///    it, every API Gateway request paced by the account's rate limit; the accounts of
+///    an organization several at once. The cache of profiles fills in one go when the
+///    initial list completes; until then it could not say what the other profiles need
+///    read. An error means the watch is gone (shutdown): the read then covers this
+///    profile alone.
 async fn read(
     run: &Run<'_>,
     scan: &Scan,
-    identity: &ScanIdentity,
+    accounts: Vec<AccountScan>,
     interval: Duration,
     why: &Why,
-) -> Vec<SharedRead> {
+) -> Vec<AccountScan> {
     let ctx = run.ctx;
     let _ = ctx.store.wait_until_ready().await;
-    let scope = &run.profile.spec.scope;
-    let key = Identity::new(scope.role_arn.as_deref(), scope.external_id.as_deref());
-    let options = ReadOptions {
-        retry_partition: Some(identity.key.clone()),
-        ..ctx.read_base.clone()
-    };
-    let oldest = match why {
-        Why::Requested(_) => Duration::ZERO,
-        Why::Scheduled | Why::Changed => ctx.writes.max_age(
-            &key,
-            &scope.regions,
-            max_age(interval, ctx.max_inventory_age),
-            Instant::now(),
-        ),
-    };
-    let reads = ctx
-        .read_regions(
-            &key,
-            &scope.regions,
-            scan.needs(),
-            oldest,
-            &identity.sdk,
-            &options,
-            &run.now,
-            *why == Why::Changed,
-        )
-        .await;
-    for (region, read) in scope.regions.iter().zip(&reads) {
-        let source = if read.fresh {
-            ReadSource::aws
-        } else {
-            ReadSource::shared
-        };
-        ctx.metrics.inventory_read(region, source);
-        if read.fresh {
-            for error in &read.inventory.errors {
-                ctx.metrics.read_error(&error.region, error.kind);
+    let regions = &run.profile.spec.scope.regions;
+    let needs = scan.needs();
+    futures::stream::iter(accounts)
+        .map(|mut account| async move {
+            let Some(identity) = &account.identity else {
+                return account;
+            };
+            let options = ReadOptions {
+                retry_partition: Some(identity.key.clone()),
+                ..ctx.read_base.clone()
+            };
+            let oldest = match why {
+                Why::Requested(_) => Duration::ZERO,
+                Why::Scheduled | Why::Changed => ctx.writes.max_age(
+                    &account.key,
+                    regions,
+                    max_age(interval, ctx.max_inventory_age),
+                    Instant::now(),
+                ),
+            };
+            let reads = ctx
+                .read_regions(
+                    &account.key,
+                    regions,
+                    needs,
+                    oldest,
+                    &identity.sdk,
+                    &options,
+                    &run.now,
+                    *why == Why::Changed,
+                )
+                .await;
+            for (region, read) in regions.iter().zip(&reads) {
+                let source = if read.fresh {
+                    ReadSource::aws
+                } else {
+                    ReadSource::shared
+                };
+                ctx.metrics.inventory_read(region, source);
+                if read.fresh {
+                    for error in &read.inventory.errors {
+                        ctx.metrics.read_error(&error.region, error.kind);
+                    }
+                }
             }
-        }
-    }
-    reads
+            account.reads = reads;
+            account
+        })
+        .buffered(accounts::ACCOUNT_CONCURRENCY)
+        .collect()
+        .await
 }
 
 /// 7. Scope, evaluate, exempt (pure, CPU-bound): on a blocking thread, one at a time
-///    (see `Context::evaluation`), borrowing the shared reads; `account` (the scan
-///    identity's) goes on every finding.
+///    (see `Context::evaluation`), borrowing the shared reads; each read's account goes
+///    on its findings and errors.
 async fn evaluate(
     ctx: &Context,
     scan: Scan,
-    reads: &[SharedRead],
-    account: Option<String>,
+    accounts: &[AccountScan],
     now: &Time,
 ) -> (Scan, Verdicts) {
     let permit = ctx.evaluation.clone().acquire_owned().await.ok();
-    let reads = reads.to_vec();
+    let reads: Vec<(Arc<Inventory>, Option<String>)> = accounts
+        .iter()
+        .flat_map(|a| {
+            a.inventories()
+                .map(|read| (read.clone(), a.account.clone()))
+        })
+        .collect();
     let now = now.0;
     let evaluated = tokio::task::spawn_blocking(move || {
-        let verdicts = scan.evaluate(reads.iter().map(|r| &*r.inventory), account.as_deref(), now);
+        let verdicts = scan.evaluate_accounts(
+            reads
+                .iter()
+                .map(|(read, account)| (&**read, account.as_deref())),
+            now,
+        );
         (scan, verdicts)
     })
     .await;
@@ -431,8 +535,7 @@ async fn report(
     run: &mut Run<'_>,
     scan: Scan,
     verdicts: Verdicts,
-    reads: Vec<SharedRead>,
-    identity: &ScanIdentity,
+    accounts: Vec<AccountScan>,
     interval: Duration,
     why: Why,
 ) -> Result<Step, Error> {
@@ -446,8 +549,8 @@ async fn report(
     let terminal = all_terminal(verdicts.errors.iter().map(|e| e.kind));
     // The data is as old as its oldest read: the next scan is due an interval after
     // it, so profiles sharing reads fall due together (see inventory::cache).
-    let read_at = reads
-        .iter()
+    let reads = || accounts.iter().flat_map(|a| &a.reads);
+    let read_at = reads()
         .map(|r| r.started_at.clone())
         .min_by(|a, b| a.0.cmp(&b.0))
         .unwrap_or_else(|| run.now.clone());
@@ -465,7 +568,8 @@ async fn report(
             (interval, later(&run.now, interval))
         }
     };
-    let shared_regions = reads.iter().filter(|r| !r.fresh).count();
+    let shared_regions = reads().filter(|r| !r.fresh).count();
+    let organization = spec.scope.organization.is_some();
     let result = ScanResult {
         findings: verdicts.findings,
         read_errors: verdicts.errors,
@@ -480,7 +584,16 @@ async fn report(
                 expires: e.expired_at.to_string(),
             })
             .collect(),
-        account: identity.account.clone(),
+        account: if organization {
+            None
+        } else {
+            accounts.first().and_then(|a| a.account.clone())
+        },
+        accounts: if organization {
+            accounts.iter().filter_map(|a| a.account.clone()).collect()
+        } else {
+            Vec::new()
+        },
         regions: spec.scope.regions.clone(),
     };
     ctx.metrics.scanned(
@@ -505,21 +618,34 @@ async fn report(
         RemediationMode::DryRun => Some(Mode::DryRun),
         RemediationMode::Enforce => Some(Mode::Enforce),
     };
+    // Each account's changes are planned on its own reads; the profile's
+    // maxChangesPerScan is shared by the accounts, in order.
     let planned = match mode.filter(|_| !result.read_nothing()) {
         Some(mode) => {
-            let inventories: Vec<&crate::inventory::Inventory> =
-                reads.iter().map(|r| &*r.inventory).collect();
-            let plan = super::writers::plan(
-                ctx,
-                run.profile,
-                &scan,
-                &inventories,
-                &result.findings,
-                identity,
-                &run.now,
-            )
-            .await;
-            Some((mode, plan))
+            let mut plans = Vec::new();
+            for account in &accounts {
+                let Some(identity) = &account.identity else {
+                    continue;
+                };
+                let inventories: Vec<&Inventory> =
+                    account.reads.iter().map(|r| &*r.inventory).collect();
+                let findings =
+                    pipeline::accounts::findings_of(&result.findings, account.account.as_deref());
+                plans.push(
+                    super::writers::plan(
+                        ctx,
+                        run.profile,
+                        &scan,
+                        &inventories,
+                        findings,
+                        identity,
+                        &run.now,
+                    )
+                    .await,
+                );
+            }
+            RemediationPlan::share_changes(&mut plans);
+            Some((mode, plans))
         }
         None => None,
     };
@@ -527,10 +653,14 @@ async fn report(
         // Nothing read, nothing new: the reports keep the last scan that read anything.
         new
     } else {
-        let account = identity.account.as_deref();
         let written = ctx
             .reports
-            .write(run.profile, account, &result.findings, &run.now)
+            .write(
+                run.profile,
+                result.account.as_deref(),
+                &result.findings,
+                &run.now,
+            )
             .await;
         status::with_reports(new, written.as_ref(), &run.now)
     };
@@ -546,14 +676,36 @@ async fn report(
     // The Events of remediation lead with the names of the resources it touched.
     let names = planned
         .as_ref()
-        .map(|(_, plan)| ResourceNames::of(plan, &result.findings))
+        .map(|(_, plans)| {
+            ResourceNames::of(
+                &RemediationPlan::merge(plans.iter().cloned()),
+                &result.findings,
+            )
+        })
         .unwrap_or_default();
     drop(result);
-    drop(reads);
+    // The identities stay for remediation and the export; the reads go.
+    let identities: Vec<(Identity, ScanIdentity)> = accounts
+        .into_iter()
+        .filter_map(|a| a.identity.map(|identity| (a.key, identity)))
+        .collect();
     super::memory::release_freed_memory();
 
     let remediation = match planned {
-        Some((mode, plan)) => Some(remediate(run, identity, mode, plan).await),
+        Some((mode, plans)) => {
+            let mut applied_plans = Vec::with_capacity(plans.len());
+            let mut outcomes = Vec::with_capacity(plans.len());
+            for (plan, (key, identity)) in plans.into_iter().zip(&identities) {
+                let report = remediate(run, key, identity, mode, plan).await;
+                applied_plans.push(report.plan);
+                outcomes.push(report.outcome);
+            }
+            Some(RemediationReport {
+                mode,
+                plan: RemediationPlan::merge(applied_plans),
+                outcome: ApplyOutcome::merge(outcomes),
+            })
+        }
         None => None,
     };
     let mut new = match &remediation {
@@ -580,7 +732,9 @@ async fn report(
             .remediation(run.profile, report, run.current.as_ref(), &new, &names)
             .await;
     }
-    if let Some(export) = export {
+    // Only a profile of one account exports (validation refuses the export with an
+    // organization).
+    if let (Some(export), [(_, identity)]) = (export, identities.as_slice()) {
         ctx.securityhub
             .export(
                 ctx,
@@ -616,6 +770,7 @@ async fn report(
 /// records where it wrote.
 async fn remediate(
     run: &Run<'_>,
+    key: &Identity,
     identity: &ScanIdentity,
     mode: Mode,
     mut plan: crate::model::plan::RemediationPlan,
@@ -642,12 +797,7 @@ async fn remediate(
         ctx.account_writes
             .give_back(&identity.key, taken_at, allowed.saturating_sub(sent));
     }
-    let scope = &run.profile.spec.scope;
-    ctx.writes.record(
-        &Identity::new(scope.role_arn.as_deref(), scope.external_id.as_deref()),
-        &outcome,
-        Instant::now(),
-    );
+    ctx.writes.record(key, &outcome, Instant::now());
     ctx.metrics.remediated(&outcome);
     let summary = outcome.summary();
     tracing::info!(

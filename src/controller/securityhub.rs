@@ -649,6 +649,7 @@ mod tests {
 
     fn read_error(region: &str) -> ReadError {
         ReadError {
+            account_id: None,
             region: region.into(),
             resource_arn: None,
             operation: "GetRestApis".into(),

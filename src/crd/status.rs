@@ -83,6 +83,16 @@ pub struct ComplianceProfileStatus {
     #[serde(default, skip_serializing_if = "is_zero")]
     pub scan_errors_truncated: u32,
 
+    /// A profile of an organization: counts per account of the last scan, at most 100
+    /// accounts, those that could not be read completely first, then those with the
+    /// most failures.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<AccountCounts>,
+
+    /// How many accounts were left out of `accounts`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub accounts_truncated: u32,
+
     /// Exemptions of the spec whose expiry has passed: they no longer apply.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub expired_exemptions: Vec<ExpiredExemption>,
@@ -198,10 +208,33 @@ pub struct FailingFinding {
     pub reason: String,
 }
 
+/// At most this many accounts are listed in `status.accounts` (about 150 bytes each).
+pub const ACCOUNTS_LIMIT: usize = 100;
+
+/// One account's part of an organization profile's last scan.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountCounts {
+    pub account_id: String,
+    /// Findings that passed.
+    pub passed: u32,
+    /// Failing findings (FAILED or ERROR), exemptions excluded.
+    pub failed: u32,
+    /// Parts of the account that could not be read (the whole account when its role
+    /// was refused).
+    pub errors: u32,
+    /// The first of those errors: what to fix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
 /// Something the scan could not read.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScanError {
+    /// The account it belongs to, in a profile of an organization.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
     pub region: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_arn: Option<String>,
@@ -484,6 +517,9 @@ pub mod reason {
     /// Ready=False: AWS credentials could not be obtained (AssumeRole refused, no
     /// credentials); retried with backoff.
     pub const CREDENTIALS_UNAVAILABLE: &str = "CredentialsUnavailable";
+    /// Ready=False: a profile of an organization could not list the organization's
+    /// accounts (AWS Organizations refused or failed); retried with backoff.
+    pub const ORGANIZATION_UNREADABLE: &str = "OrganizationUnreadable";
     /// Reconciling=True: the first scan of a new generation is under way.
     pub const SCANNING: &str = "Scanning";
     /// Reconciling=True: the last attempt failed and a retry is scheduled.

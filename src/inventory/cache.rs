@@ -567,6 +567,7 @@ mod tests {
         Inventory {
             regions: Vec::new(),
             errors: vec![ReadError {
+                account_id: None,
                 region: "us-east-1".into(),
                 resource_arn: None,
                 operation: "GetRestApis".into(),
@@ -620,6 +621,7 @@ mod tests {
                 ..RegionInventory::default()
             }],
             errors: vec![ReadError {
+                account_id: None,
                 region: "us-east-1".into(),
                 resource_arn: Some("arn:aws:apigateway:us-east-1::/restapis/a1".into()),
                 operation: "GetStages".into(),
@@ -760,6 +762,7 @@ mod tests {
                 ..RegionInventory::default()
             }],
             errors: vec![ReadError {
+                account_id: None,
                 region: "us-east-1".into(),
                 resource_arn: Some("arn:aws:apigateway:us-east-1::/restapis/a1".into()),
                 operation: "GetStages".into(),

@@ -218,6 +218,10 @@ pub struct DomainName {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReadError {
+    /// The account whose read failed, when the scan covers several (an organization)
+    /// or the account is known; filled in by the pipeline, never by the reader.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
     pub region: String,
     /// The ARN of the API whose children could not be read, when known.
     #[serde(skip_serializing_if = "Option::is_none")]

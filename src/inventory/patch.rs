@@ -174,6 +174,7 @@ mod tests {
                 ..RegionInventory::default()
             }],
             errors: vec![ReadError {
+                account_id: None,
                 region: "us-east-1".into(),
                 resource_arn: Some(rest_api_arn("us-east-1", "a3")),
                 operation: "GetStages".into(),

@@ -242,6 +242,7 @@ impl<'a> RegionReader<'a> {
     {
         let error = classify(self.region, operation, Needed::Read, err);
         ReadError {
+            account_id: None,
             region: self.region.to_string(),
             resource_arn,
             operation: operation.to_string(),
@@ -401,6 +402,7 @@ impl<'a> RegionReader<'a> {
             Some(ProtocolType::Http) => V2Protocol::Http,
             other => {
                 return Err(ReadError {
+                    account_id: None,
                     region: self.region.to_string(),
                     resource_arn: Some(arn),
                     operation: "GetApis".to_string(),

@@ -109,6 +109,7 @@ mod tests {
 
     fn error(arn: Option<String>, operation: &str, kind: ErrorKind) -> ReadError {
         ReadError {
+            account_id: None,
             region: REGION.into(),
             resource_arn: arn,
             operation: operation.into(),

@@ -68,6 +68,7 @@ where
         return Ok(None);
     }
     Err(ReadError {
+        account_id: None,
         region: region.to_string(),
         resource_arn: Some(resource_arn),
         operation: operation.to_string(),

@@ -170,6 +170,23 @@ impl std::fmt::Display for AuditRecord {
 }
 
 impl ApplyOutcome {
+    /// The outcomes of the accounts of one scan, in order, as one.
+    pub fn merge(outcomes: impl IntoIterator<Item = ApplyOutcome>) -> ApplyOutcome {
+        let mut merged: Option<ApplyOutcome> = None;
+        for mut outcome in outcomes {
+            match &mut merged {
+                None => merged = Some(outcome),
+                Some(all) => {
+                    all.preconditions.append(&mut outcome.preconditions);
+                    all.client_certificates
+                        .append(&mut outcome.client_certificates);
+                    all.changes.append(&mut outcome.changes);
+                }
+            }
+        }
+        merged.unwrap_or_default()
+    }
+
     pub fn summary(&self) -> ApplySummary {
         let mut summary = ApplySummary::default();
         for item in self.changes.iter().flat_map(|c| &c.items) {

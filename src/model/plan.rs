@@ -80,6 +80,48 @@ impl RemediationPlan {
         }
     }
 
+    /// Moves every change after the first `allowed` to the front of `pending`: what a
+    /// `maxChangesPerScan` shared by the accounts of one scan leaves this account's plan.
+    pub fn defer_beyond(&mut self, allowed: usize) {
+        if self.changes.len() > allowed {
+            let mut deferred = self.changes.split_off(allowed);
+            deferred.append(&mut self.pending);
+            self.pending = deferred;
+        }
+    }
+
+    /// Shares one `maxChangesPerScan` among the plans of the accounts of one scan, in
+    /// order: each account's changes beyond what the accounts before it left wait as
+    /// pending.
+    pub fn share_changes(plans: &mut [RemediationPlan]) {
+        let Some(first) = plans.first() else {
+            return;
+        };
+        let mut left = usize::try_from(first.max_changes_per_scan.max(1)).unwrap_or(usize::MAX);
+        for plan in plans {
+            plan.defer_beyond(left);
+            left -= plan.changes.len();
+        }
+    }
+
+    /// The plans of the accounts of one scan, in order, as one: what the scan's report
+    /// and status show.
+    pub fn merge(plans: impl IntoIterator<Item = RemediationPlan>) -> RemediationPlan {
+        let mut merged: Option<RemediationPlan> = None;
+        for mut plan in plans {
+            match &mut merged {
+                None => merged = Some(plan),
+                Some(all) => {
+                    all.changes.append(&mut plan.changes);
+                    all.pending.append(&mut plan.pending);
+                    all.held.append(&mut plan.held);
+                    all.unplanned.append(&mut plan.unplanned);
+                }
+            }
+        }
+        merged.unwrap_or_default()
+    }
+
     /// Puts the first `maxChangesPerScan` of `changes` in `changes`, the rest in
     /// `pending`.
     pub fn split(&mut self, mut changes: Vec<Change>) {
@@ -512,6 +554,36 @@ mod tests {
         };
         plan.split(changes);
         plan
+    }
+
+    #[test]
+    fn the_accounts_of_one_scan_share_its_change_budget_in_order() {
+        // maxChangesPerScan 3: the first account takes 2, the second 1 of its 2, the
+        // third none; what did not fit waits, ahead of what was already pending.
+        let mut plans = vec![
+            plan(vec![change("a", &["/x"]), change("b", &["/x"])], 3),
+            plan(vec![change("c", &["/x"]), change("d", &["/x"])], 3),
+            plan(
+                vec![
+                    change("e", &["/x"]),
+                    change("f", &["/x"]),
+                    change("g", &["/x"]),
+                    change("h", &["/x"]),
+                ],
+                3,
+            ),
+        ];
+        RemediationPlan::share_changes(&mut plans);
+        assert_eq!(stages(&plans[0].changes), ["a", "b"]);
+        assert_eq!(stages(&plans[1].changes), ["c"]);
+        assert_eq!(stages(&plans[1].pending), ["d"]);
+        assert!(plans[2].changes.is_empty());
+        assert_eq!(stages(&plans[2].pending), ["e", "f", "g", "h"]);
+
+        let merged = RemediationPlan::merge(plans);
+        assert_eq!(stages(&merged.changes), ["a", "b", "c"]);
+        assert_eq!(stages(&merged.pending), ["d", "e", "f", "g", "h"]);
+        assert_eq!(merged.max_changes_per_scan, 3);
     }
 
     fn stages(changes: &[Change]) -> Vec<&str> {

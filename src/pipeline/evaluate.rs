@@ -8,17 +8,33 @@ use crate::inventory::RegionInventory;
 use crate::model::arn::{ApiGatewayResource, parse_apigateway_arn};
 use crate::model::{ControlId, Finding};
 
-/// Evaluates the selected controls on every region.
-///
-/// Findings come sorted by region, then resource ARN, then control, so two scans of the
-/// same world print and serialize identically. A control listed twice is evaluated
-/// once (one finding per control and resource). What could not be read yields no
-/// finding here: the report lists it beside the findings. Each finding carries its
-/// resource's readable name (from the region's read) and `account`, the account of
-/// the identity that made the reads (`None` when it could not be told).
+/// Evaluates the selected controls on every region of one account (`None`: it could
+/// not be told); see [`evaluate_per_account`].
 pub fn evaluate<'a>(
     regions: impl IntoIterator<Item = &'a RegionInventory> + Clone,
-    account: Option<&str>,
+    account: Option<&'a str>,
+    ids: &[ControlId],
+    params: &ControlParameters,
+) -> Vec<Finding> {
+    let regions: Vec<_> = regions
+        .into_iter()
+        .map(|region| (region, account))
+        .collect();
+    evaluate_per_account(&regions, ids, params)
+}
+
+/// Evaluates the selected controls on every region, each given with the account it
+/// was read in.
+///
+/// Findings come sorted by account, region, resource ARN and control, so two scans of
+/// the same world print and serialize identically (an API Gateway ARN does not name
+/// its account, so the account keeps the order total across an organization). A
+/// control listed twice is evaluated once (one finding per control and resource).
+/// What could not be read yields no finding here: the report lists it beside the
+/// findings. Each finding carries its resource's readable name (from the region's
+/// read) and its account (empty when it could not be told).
+pub fn evaluate_per_account(
+    regions: &[(&RegionInventory, Option<&str>)],
     ids: &[ControlId],
     params: &ControlParameters,
 ) -> Vec<Finding> {
@@ -26,27 +42,31 @@ pub fn evaluate<'a>(
     // to twice what it holds, and copied at every step.
     let mut findings = Vec::with_capacity(
         regions
-            .clone()
-            .into_iter()
-            .map(|region| controls::findings_upper_bound(region, ids))
+            .iter()
+            .map(|(region, _)| controls::findings_upper_bound(region, ids))
             .sum(),
     );
-    let account = account.unwrap_or_default();
-    for region in regions {
+    for &(region, account) in regions {
         let first = findings.len();
         for control in controls::selected(ids) {
             controls::evaluate(control, region, params, &mut findings);
         }
         let names = Names::of(region);
+        let account = account.unwrap_or_default();
         for finding in &mut findings[first..] {
             finding.resource_name = names.name_of(&finding.resource_arn);
             finding.account_id = account.to_string();
         }
     }
-    // (region, ARN, control) is unique (one finding per control and resource), so the
-    // unstable sort gives the stable sort's order without its scratch buffer.
+    // (account, region, ARN, control) is unique (one finding per control and resource),
+    // so the unstable sort gives the stable sort's order without its scratch buffer.
     findings.sort_unstable_by(|a, b| {
-        (&a.region, &a.resource_arn, a.control_id).cmp(&(&b.region, &b.resource_arn, b.control_id))
+        (&a.account_id, &a.region, &a.resource_arn, a.control_id).cmp(&(
+            &b.account_id,
+            &b.region,
+            &b.resource_arn,
+            b.control_id,
+        ))
     });
     findings
 }
@@ -248,6 +268,7 @@ mod tests {
         let inventory = Inventory {
             regions: Vec::new(),
             errors: vec![ReadError {
+                account_id: None,
                 region: "us-east-1".to_string(),
                 resource_arn: None,
                 operation: "GetRestApis".to_string(),

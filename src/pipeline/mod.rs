@@ -16,6 +16,7 @@
 //! remediate(plan, ..)    preconditions, then the calls (DryRun: shows them)  (AWS)
 //! ```
 
+pub mod accounts;
 pub mod apply;
 pub mod claims;
 pub mod evaluate;
@@ -82,40 +83,56 @@ impl Scan {
         needs(&self.spec)
     }
 
-    /// The verdicts on `reads` (pure): each region's in-scope part is borrowed when the
-    /// scope takes the whole region and copied otherwise, so reads shared by many
-    /// profiles are not copied for each; read errors are kept unless they name an API
-    /// known to be out of scope; the exemptions apply as of `now`. `account` is the
-    /// account of the identity that made the reads (every read of a profile is made by
-    /// its one identity), carried on each finding; `None` when it could not be told.
+    /// The verdicts on the reads of one account (every read made by one identity):
+    /// [`Scan::evaluate_accounts`] with `account` on each read.
     pub fn evaluate<'r>(
         &self,
         reads: impl IntoIterator<Item = &'r Inventory>,
-        account: Option<&str>,
+        account: Option<&'r str>,
+        now: Timestamp,
+    ) -> Verdicts {
+        self.evaluate_accounts(reads.into_iter().map(|read| (read, account)), now)
+    }
+
+    /// The verdicts on `reads` (pure), each given with the account it was read in
+    /// (`None` when it could not be told), carried on its findings and errors. Each
+    /// region's in-scope part is borrowed when the scope takes the whole region and
+    /// copied otherwise, so reads shared by many profiles are not copied for each;
+    /// read errors are kept unless they name an API known to be out of scope; the
+    /// exemptions apply as of `now`. An account that could not be read at all (its
+    /// role refused) comes as a read holding only its error.
+    pub fn evaluate_accounts<'r>(
+        &self,
+        reads: impl IntoIterator<Item = (&'r Inventory, Option<&'r str>)>,
         now: Timestamp,
     ) -> Verdicts {
         let mut views = Vec::new();
         let mut errors = Vec::new();
-        for read in reads {
+        for (read, account) in reads {
             views.extend(
                 read.regions
                     .iter()
-                    .filter_map(|r| self.filter.region_view(r)),
+                    .filter_map(|r| self.filter.region_view(r))
+                    .map(|view| (view, account)),
             );
             errors.extend(
                 read.errors
                     .iter()
                     .filter(|e| self.filter.keeps_error(e, read))
-                    .cloned(),
+                    .map(|e| ReadError {
+                        account_id: e.account_id.clone().or(account.map(str::to_string)),
+                        ..e.clone()
+                    }),
             );
         }
         let read_anything = !views.is_empty() || errors.is_empty();
-        let mut findings = evaluate::evaluate(
-            views.iter().map(|v| &**v),
-            account,
-            &self.ids,
-            &self.spec.controls.parameters,
-        );
+        let regions: Vec<_> = views
+            .iter()
+            .map(|(view, account)| (&**view, *account))
+            .collect();
+        let mut findings =
+            evaluate::evaluate_per_account(&regions, &self.ids, &self.spec.controls.parameters);
+        drop(regions);
         drop(views);
         let exemptions = apply_exemptions(&mut findings, &self.spec.exemptions, now);
         Verdicts {

@@ -431,6 +431,7 @@ mod tests {
             ],
             errors: vec![
                 ReadError {
+                    account_id: None,
                     region: "us-east-1".into(),
                     resource_arn: Some(rest_api_arn("us-east-1", "r2")),
                     operation: "GetStages".into(),
@@ -438,6 +439,7 @@ mod tests {
                     message: "throttled".into(),
                 },
                 ReadError {
+                    account_id: None,
                     region: "us-east-1".into(),
                     resource_arn: Some(rest_api_arn("us-east-1", "unknown")),
                     operation: "GetStages".into(),
@@ -445,6 +447,7 @@ mod tests {
                     message: "denied".into(),
                 },
                 ReadError {
+                    account_id: None,
                     region: "eu-west-1".into(),
                     resource_arn: None,
                     operation: "GetRestApis".into(),

@@ -436,6 +436,7 @@ mod tests {
         let log = to_sarif(&report(
             Vec::new(),
             vec![ReadError {
+                account_id: None,
                 region: "eu-west-1".to_string(),
                 resource_arn: None,
                 operation: "GetRestApis".to_string(),

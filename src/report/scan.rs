@@ -261,6 +261,7 @@ mod tests {
                 false,
             )],
             vec![ReadError {
+                account_id: None,
                 region: "eu-west-1".into(),
                 resource_arn: None,
                 operation: "GetRestApis".into(),

@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::crd::status::{
-    DesiredCondition, ExpiredExemption, FAILING_FINDINGS_LIMIT, SCAN_ERRORS_LIMIT, reason,
-    saturate, settle_conditions, truncate,
+    ACCOUNTS_LIMIT, AccountCounts, DesiredCondition, ExpiredExemption, FAILING_FINDINGS_LIMIT,
+    SCAN_ERRORS_LIMIT, reason, saturate, settle_conditions, truncate,
 };
 use crate::crd::{
     ComplianceProfileStatus, ConditionStatus, ControlCounts, FailingFinding, RemediationMode,
@@ -35,6 +35,9 @@ pub struct ScanResult {
     pub read_anything: bool,
     pub expired_exemptions: Vec<ExpiredExemption>,
     pub account: Option<String>,
+    /// A profile of an organization: every account the scan selected (empty for a
+    /// profile of one account).
+    pub accounts: Vec<String>,
     pub regions: Vec<String>,
 }
 
@@ -126,6 +129,7 @@ pub fn scan_errors(errors: &[ReadError]) -> (Vec<ScanError>, u32) {
         .iter()
         .take(SCAN_ERRORS_LIMIT)
         .map(|e| ScanError {
+            account_id: e.account_id.clone(),
             region: e.region.clone(),
             resource_arn: e.resource_arn.clone(),
             operation: e.operation.clone(),
@@ -137,6 +141,58 @@ pub fn scan_errors(errors: &[ReadError]) -> (Vec<ScanError>, u32) {
         listed,
         saturate(errors.len().saturating_sub(SCAN_ERRORS_LIMIT)),
     )
+}
+
+/// The counts of each account of an organization's scan, at most [`ACCOUNTS_LIMIT`]:
+/// accounts with errors first (most errors first), then by failures, then by id; and
+/// how many were left out.
+pub fn account_counts(
+    accounts: &[String],
+    findings: &[Finding],
+    errors: &[ReadError],
+) -> (Vec<AccountCounts>, u32) {
+    let mut counts: BTreeMap<&str, AccountCounts> = accounts
+        .iter()
+        .map(|id| {
+            (
+                id.as_str(),
+                AccountCounts {
+                    account_id: id.clone(),
+                    ..AccountCounts::default()
+                },
+            )
+        })
+        .collect();
+    for finding in findings {
+        if let Some(account) = counts.get_mut(finding.account_id.as_str()) {
+            match finding.status {
+                Status::Passed => account.passed += 1,
+                Status::Failed | Status::Error if !finding.exempted => account.failed += 1,
+                _ => {}
+            }
+        }
+    }
+    for error in errors {
+        if let Some(account) = error
+            .account_id
+            .as_deref()
+            .and_then(|id| counts.get_mut(id))
+        {
+            account.errors += 1;
+            account
+                .message
+                .get_or_insert_with(|| truncate(&error.message));
+        }
+    }
+    let mut listed: Vec<AccountCounts> = counts.into_values().collect();
+    listed.sort_by(|a, b| {
+        (b.errors, b.failed)
+            .cmp(&(a.errors, a.failed))
+            .then_with(|| a.account_id.cmp(&b.account_id))
+    });
+    let left_out = saturate(listed.len().saturating_sub(ACCOUNTS_LIMIT));
+    listed.truncate(ACCOUNTS_LIMIT);
+    (listed, left_out)
 }
 
 /// The Compliant condition a set of counts implies.
@@ -227,8 +283,18 @@ pub fn scanned(
     let (failing_findings, failing_findings_truncated) = failing_findings(&scan.findings);
     let (scan_errors, scan_errors_truncated) = scan_errors(&scan.read_errors);
     let remediation = remediation_before_run(mode, previous.and_then(|p| p.remediation.as_ref()));
+    let (accounts, accounts_truncated) =
+        account_counts(&scan.accounts, &scan.findings, &scan.read_errors);
     let resources = summary.evaluated;
-    let regions = scan.regions.join(", ");
+    let regions = if scan.accounts.is_empty() {
+        scan.regions.join(", ")
+    } else {
+        format!(
+            "{} account(s) x {}",
+            scan.accounts.len(),
+            scan.regions.join(", ")
+        )
+    };
     let ready = if scan.read_errors.is_empty() {
         DesiredCondition {
             type_: reason::READY,
@@ -264,6 +330,8 @@ pub fn scanned(
         failing_findings_truncated,
         scan_errors,
         scan_errors_truncated,
+        accounts,
+        accounts_truncated,
         expired_exemptions: scan.expired_exemptions.clone(),
         reports: previous.and_then(|p| p.reports.clone()),
         remediation: Some(remediation),
@@ -313,10 +381,13 @@ fn failed_scan(
     )
 }
 
-/// Credentials could not be obtained (AssumeRole refused, no credentials): retried.
+/// Credentials could not be obtained (AssumeRole refused, no credentials; `why` is
+/// `CredentialsUnavailable`), or an organization's accounts could not be listed
+/// (`OrganizationUnreadable`): retried.
 pub fn credentials_unavailable(
     previous: Option<&ComplianceProfileStatus>,
     generation: Option<i64>,
+    why: &'static str,
     message: String,
     now: &Time,
     next: &Time,
@@ -324,7 +395,7 @@ pub fn credentials_unavailable(
     without_results(
         previous,
         generation,
-        reason::CREDENTIALS_UNAVAILABLE,
+        why,
         message,
         false,
         now,
@@ -581,12 +652,14 @@ pub(crate) mod fixtures {
             read_anything: true,
             expired_exemptions: vec![],
             account: Some("123456789012".into()),
+            accounts: vec![],
             regions: vec!["us-east-1".into()],
         }
     }
 
     pub(crate) fn read_error() -> ReadError {
         ReadError {
+            account_id: None,
             region: "us-east-1".into(),
             resource_arn: None,
             operation: "GetRestApis".into(),
@@ -619,6 +692,78 @@ mod tests {
     use super::fixtures::*;
     use super::*;
     use crate::model::Severity;
+
+    #[test]
+    fn an_organization_scan_counts_each_account_and_lists_the_unreadable_first() {
+        let of = |account: &str, arn: &str, status: Status| Finding {
+            account_id: account.into(),
+            ..finding(
+                crate::controls::xray_tracing::ID,
+                arn,
+                status,
+                Severity::Low,
+            )
+        };
+        let mut exempted = of("111111111111", "arn:x", Status::Failed);
+        exempted.exempted = true;
+        let mut scan = result(vec![
+            of("111111111111", "arn:a", Status::Passed),
+            of("111111111111", "arn:b", Status::Failed),
+            exempted,
+            of("222222222222", "arn:a", Status::Failed),
+            of("222222222222", "arn:b", Status::Error),
+            of("444444444444", "arn:a", Status::Passed),
+        ]);
+        scan.account = None;
+        scan.accounts = [
+            "111111111111",
+            "222222222222",
+            "333333333333",
+            "444444444444",
+        ]
+        .map(String::from)
+        .to_vec();
+        scan.read_errors = vec![ReadError {
+            account_id: Some("333333333333".into()),
+            operation: "AssumeRole".into(),
+            message: "account 333333333333: cannot assume role".into(),
+            ..read_error()
+        }];
+        let status = first_observe_scan(&scan);
+        let counts: Vec<(&str, u32, u32, u32)> = status
+            .accounts
+            .iter()
+            .map(|a| (a.account_id.as_str(), a.passed, a.failed, a.errors))
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                ("333333333333", 0, 0, 1),
+                ("222222222222", 0, 2, 0),
+                ("111111111111", 1, 1, 0),
+                ("444444444444", 1, 0, 0),
+            ]
+        );
+        assert_eq!(
+            status.accounts[0].message.as_deref(),
+            Some("account 333333333333: cannot assume role")
+        );
+        assert_eq!(status.accounts_truncated, 0);
+        assert!(status.account.is_none());
+        assert_eq!(
+            status.scan_errors[0].account_id.as_deref(),
+            Some("333333333333")
+        );
+        let ready = cond(&status, reason::READY);
+        assert_eq!(ready.reason, reason::SCAN_INCOMPLETE);
+
+        let many: Vec<String> = (0..ACCOUNTS_LIMIT + 5)
+            .map(|i| format!("{i:012}"))
+            .collect();
+        let (listed, left_out) = account_counts(&many, &[], &[]);
+        assert_eq!(listed.len(), ACCOUNTS_LIMIT);
+        assert_eq!(left_out, 5);
+    }
 
     #[test]
     fn counts_put_exempted_findings_only_under_exempted() {

@@ -119,6 +119,7 @@ impl Edge<'_> {
         }
         let Some((api_id, stage)) = rest_stage_of(&change.resource_arn) else {
             return Err(ReadError {
+                account_id: None,
                 region: change.region.clone(),
                 resource_arn: Some(change.resource_arn.clone()),
                 operation: "GetStage".to_string(),
