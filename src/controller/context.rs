@@ -87,6 +87,9 @@ pub struct Context {
     pub(super) ownership: crate::pipeline::ownership::OwnershipTags,
     /// `--account-max-changes`: the writes each account may still take.
     pub(super) account_writes: super::writers::AccountWrites,
+    /// The member roles each profile of an organization last scanned with: the
+    /// identities it scans as, for [`Context::scanning`].
+    pub(super) members: Mutex<HashMap<ObjectRef<ComplianceProfile>, Vec<Identity>>>,
 }
 
 /// How one reconcile ended: the classification drives the requeue, the metric label
@@ -264,6 +267,7 @@ impl Context {
         self.memory.forget(exists);
         self.requests.forget(exists);
         self.securityhub.forget(exists);
+        lock(&self.members).retain(|key, _| exists(key));
     }
 
     /// What every profile allowed to use `key`'s identity in its region needs read:
@@ -278,8 +282,10 @@ impl Context {
     }
 
     /// The profiles that scan `region` and may (tenancy), with the identity each scans
-    /// it as.
+    /// it as: a profile of an organization once per member role of its last discovery
+    /// (none before its first).
     pub(super) fn scanning(&self, region: &str) -> Vec<(Arc<ComplianceProfile>, Identity)> {
+        let members = lock(&self.members);
         self.store
             .state()
             .into_iter()
@@ -291,13 +297,33 @@ impl Context {
                         .check(&p.namespace().unwrap_or_default(), &p.spec)
                         .is_ok()
             })
-            .map(|p| {
+            .flat_map(|p| {
                 let scope = &p.spec.scope;
-                let identity =
-                    Identity::new(scope.role_arn.as_deref(), scope.external_id.as_deref());
-                (p, identity)
+                let identities = if scope.organization.is_some() {
+                    members
+                        .get(&ObjectRef::from_obj(&*p))
+                        .cloned()
+                        .unwrap_or_default()
+                } else {
+                    vec![Identity::new(
+                        scope.role_arn.as_deref(),
+                        scope.external_id.as_deref(),
+                    )]
+                };
+                identities
+                    .into_iter()
+                    .map(move |identity| (p.clone(), identity))
             })
             .collect()
+    }
+
+    /// Records the member roles a profile of an organization scans with now.
+    pub(super) fn record_members(
+        &self,
+        profile: &ObjectRef<ComplianceProfile>,
+        identities: Vec<Identity>,
+    ) {
+        lock(&self.members).insert(profile.clone(), identities);
     }
 
     /// The profile's regions as `options` read them with `sdk`, each shared with the

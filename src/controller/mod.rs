@@ -295,6 +295,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
             args.account_max_changes,
             Duration::from_secs(args.account_changes_window_seconds),
         ),
+        members: Default::default(),
     });
     tokio::spawn(sweep_inventories(ctx.clone(), shutdown.clone()));
     {

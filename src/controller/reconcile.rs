@@ -366,7 +366,13 @@ async fn accounts(run: &mut Run<'_>, interval: Duration) -> Flow<Vec<AccountScan
                 ),
             };
         }
-        Some(Ok(members)) => members,
+        Some(Ok(members)) => {
+            ctx.record_members(
+                &run.key,
+                members.iter().map(|m| m.identity.clone()).collect(),
+            );
+            members
+        }
         Some(Err(e)) => {
             let why = match e {
                 DiscoveryError::Lister(_) => reason::CREDENTIALS_UNAVAILABLE,
