@@ -30,6 +30,8 @@ mod crd;
 mod credentials;
 // The IAM policies in docs/iam/ grant exactly the calls the code makes.
 mod iam;
+// The organization's IAM set-up (docs/iam/organization/): template, trust, Terraform.
+mod iam_templates;
 // What the test emulator (moto plus tests/moto/server.py) does.
 mod moto_extensions;
 // The operator end to end.
