@@ -10,7 +10,8 @@
 //! policy; a new SDK call without a row fails this test, and so does a row whose call
 //! is gone. Calls under `src/pipeline/apply/` belong to the remediation policies (one per
 //! control, plus `all.json`), STS AssumeRole to `assume-roles.json` (the operator's own
-//! identity), the rest to `scan.json`.
+//! identity), the Organizations listings to `organization-list.json` (the identity a
+//! profile lists its organization's accounts with), the rest to `scan.json`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -25,15 +26,22 @@ enum Policy {
     Scan,
     /// The operator's own identity: assuming the scan roles (docs/iam/assume-roles.json).
     AssumeRoles,
+    /// The identity a profile with `spec.scope.organization` lists the organization's
+    /// accounts with (docs/iam/organization-list.json).
+    OrganizationList,
     /// Remediation of one control (docs/iam/remediation/<control>.json).
     Remediation(&'static str),
 }
 
-use Policy::{AssumeRoles, Remediation, Scan};
+use Policy::{AssumeRoles, OrganizationList, Remediation, Scan};
 
 const REST_STAGE: &str = "arn:aws:apigateway:*::/restapis/*/stages/*";
 const V2_STAGE: &str = "arn:aws:apigateway:*::/apis/*/stages/*";
 const WEB_ACL: &str = "arn:aws:wafv2:*:*:regional/webacl/*/*";
+/// Any organization's root, and any of its organizational units (the account in these
+/// ARNs is the management account's).
+const ORGANIZATION_ROOTS: &str = "arn:aws:organizations::*:root/o-*/r-*";
+const ORGANIZATIONAL_UNITS: &str = "arn:aws:organizations::*:ou/o-*/ou-*";
 /// What API Gateway needs to set up access-log delivery for HTTP APIs to CloudWatch
 /// Logs on an UpdateStage with AccessLogSettings (API Gateway developer guide, "Configure
 /// logging for HTTP APIs"; logs:CreateLogGroup left out: remediation never creates the
@@ -142,6 +150,44 @@ const CALLS: &[(&str, &[Permission])] = &[
             "sts:AssumeRole",
             "arn:aws:iam::*:role/apigw-compliance-*",
         )],
+    ),
+    // Organization discovery (src/aws/organization.rs): the whole organization, or
+    // each organizational unit and the units below it. ListAccounts has no resource
+    // type; the other two take the root or OU they list (Service Authorization
+    // Reference, AWS Organizations).
+    (
+        "list_accounts",
+        &[(OrganizationList, "organizations:ListAccounts", "*")],
+    ),
+    (
+        "list_accounts_for_parent",
+        &[
+            (
+                OrganizationList,
+                "organizations:ListAccountsForParent",
+                ORGANIZATION_ROOTS,
+            ),
+            (
+                OrganizationList,
+                "organizations:ListAccountsForParent",
+                ORGANIZATIONAL_UNITS,
+            ),
+        ],
+    ),
+    (
+        "list_organizational_units_for_parent",
+        &[
+            (
+                OrganizationList,
+                "organizations:ListOrganizationalUnitsForParent",
+                ORGANIZATION_ROOTS,
+            ),
+            (
+                OrganizationList,
+                "organizations:ListOrganizationalUnitsForParent",
+                ORGANIZATIONAL_UNITS,
+            ),
+        ],
     ),
     // Remediation (src/pipeline/apply/).
     (
@@ -259,6 +305,7 @@ const SDK_CRATES: &[(&str, &str)] = &[
     ("aws-sdk-apigatewayv2", "apigatewayv2"),
     ("aws-sdk-wafv2", "wafv2"),
     ("aws-sdk-sts", "sts"),
+    ("aws-sdk-organizations", "organizations"),
 ];
 
 /// Calls made through aws-config rather than an SDK client method.
@@ -566,6 +613,7 @@ fn every_aws_call_is_found_and_mapped() {
         (false, "get_routes"),
         (false, "get_caller_identity"),
         (false, "AssumeRoleProvider"),
+        (false, "list_accounts_for_parent"),
         (true, "update_stage"),
         (true, "associate_web_acl"),
     ] {
@@ -605,6 +653,23 @@ fn assume_role_policy_is_exactly_sts_assume_role() {
         expected.get(&AssumeRoles).expect("AssumeRole"),
         &granted("assume-roles.json"),
     );
+}
+
+#[test]
+fn organization_list_policy_is_exactly_what_the_organization_listing_calls() {
+    let expected = expected_policies();
+    let listing = expected
+        .get(&OrganizationList)
+        .expect("the Organizations calls");
+    diff(
+        "organization-list.json",
+        listing,
+        &granted("organization-list.json"),
+    );
+    // Read-only: listings and nothing else.
+    for (action, _) in listing {
+        assert!(action.starts_with("organizations:List"), "{action}");
+    }
 }
 
 #[test]

@@ -36,6 +36,8 @@ mod iam_templates;
 mod moto_extensions;
 // The operator end to end.
 mod operator;
+// Organization discovery: listing the accounts, selecting them, their member roles.
+mod organization;
 // Remediation through the operator.
 mod operator_remediation;
 // Remediation as a library and through `scan --remediate`.

@@ -7,4 +7,5 @@ pub mod cluster;
 pub mod fault_proxy;
 pub mod moto;
 pub mod operator;
+pub mod organization;
 pub mod seed;

@@ -388,8 +388,10 @@ pub async fn reset_call_counts() {
 
 /// One request to the server's `/_apigw_test/` control API: plain HTTP/1.1 over a
 /// std TcpStream (no HTTP-client dependency for a loopback GET/POST), on a blocking
-/// thread.
-async fn control(base: &str, method: &str, route: &str) -> Result<serde_json::Value, String> {
+/// thread. Routes about one account are methods of [`MotoAccount`]; a route about an
+/// account the test has no credentials for (a member of its organization,
+/// `support::organization`) is called directly.
+pub async fn control(base: &str, method: &str, route: &str) -> Result<serde_json::Value, String> {
     let base = base.to_string();
     let method = method.to_string();
     let route = route.to_string();
