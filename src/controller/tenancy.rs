@@ -972,13 +972,15 @@ namespaces:
     }
 
     /// What the docs show a team grants exactly what it says: each role by its exact
-    /// ARN (no glob, so no other account's role of that name) with one external id.
+    /// ARN (no glob, so no other account's role of that name) with one external id, and
+    /// each organization by its exact listing role, with the member role's external id.
     #[test]
     fn the_documented_examples_grant_nothing_broader_than_they_say() {
         let examples = [
             Tenancy::parse("tenancy.yaml", include_str!("../../examples/tenancy.yaml"))
                 .expect("the example parses"),
             documented(include_str!("../../docs/operator.md"), "## Tenancy"),
+            documented(include_str!("../../docs/operator.md"), "### Organizations"),
             documented(
                 include_str!("../../docs/operations.md"),
                 "3. **Tenancy** (chart values)",
@@ -1000,8 +1002,27 @@ namespaces:
                         role.external_ids
                     );
                 }
+                for organization in &grant.organizations {
+                    let lister = organization
+                        .list_with
+                        .as_ref()
+                        .map(|l| l.glob().glob())
+                        .expect("the examples list with a role");
+                    assert!(!lister.contains(['*', '?', '[', '{']), "a glob: {lister}");
+                    assert!(
+                        matches!(organization.external_ids, ExternalIds::Exactly(_)),
+                        "{lister}: {:?}",
+                        organization.external_ids
+                    );
+                }
             }
         }
+        assert!(
+            examples[2]
+                .grants
+                .iter()
+                .any(|g| !g.organizations.is_empty())
+        );
         // And the example admits what its comments say, nothing more.
         let example = &examples[0];
         let audit = "arn:aws:iam::111122223333:role/apigw-compliance-audit";
@@ -1036,6 +1057,38 @@ namespaces:
         assert!(
             example
                 .check("team-payments", &observe(None, None))
+                .is_err()
+        );
+        // The platform team's organization: its unit, DryRun, as granted; not the whole
+        // organization, not Enforce, not from another namespace.
+        let lister = "arn:aws:iam::222233334444:role/apigw-compliance-org-reader";
+        let platform = |units: &[&str], mode| {
+            org_spec(
+                Some((lister, "org-list-5e6f7a")),
+                "apigw-compliance-audit",
+                Some("org-audit-1234"),
+                units,
+                mode,
+            )
+        };
+        let unit = ["ou-ab12-cd34ef56"];
+        assert_eq!(
+            example.check("platform", &platform(&unit, RemediationMode::DryRun)),
+            Ok(())
+        );
+        assert!(
+            example
+                .check("platform", &platform(&[], RemediationMode::Observe))
+                .is_err()
+        );
+        assert!(
+            example
+                .check("platform", &platform(&unit, RemediationMode::Enforce))
+                .is_err()
+        );
+        assert!(
+            example
+                .check("team-payments", &platform(&unit, RemediationMode::Observe))
                 .is_err()
         );
     }
