@@ -38,6 +38,8 @@ mod moto_extensions;
 mod operator;
 // Organization discovery: listing the accounts, selecting them, their member roles.
 mod organization;
+// One profile over an organization: the CLI and the operator, per-account verdicts.
+mod organization_scan;
 // Remediation through the operator.
 mod operator_remediation;
 // Remediation as a library and through `scan --remediate`.
