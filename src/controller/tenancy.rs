@@ -57,6 +57,7 @@
 use globset::GlobMatcher;
 use serde::Deserialize;
 
+use crate::crd::validate::{is_organizational_unit_id, is_role_name};
 use crate::crd::{ComplianceProfileSpec, OrganizationScope, RemediationMode, Scope};
 
 /// The file's shape.
@@ -362,20 +363,11 @@ fn external_ids(external_id: Option<&str>, any: bool) -> Result<ExternalIds, Str
     }
 }
 
-/// The longest role name with its path that the profile's
-/// `spec.scope.organization.roleName` accepts.
-const ROLE_NAME_MAX_LENGTH: usize = 512;
-
 /// An IAM role name, with an optional path (`audit/apigw-compliance`), as the profile's
 /// `spec.scope.organization.roleName` accepts it: a grant of another could never be
 /// used.
 fn check_role_name(name: &str) -> Result<(), String> {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c);
-    if name.len() <= ROLE_NAME_MAX_LENGTH
-        && name
-            .split('/')
-            .all(|part| !part.is_empty() && part.chars().all(allowed))
-    {
+    if is_role_name(name) {
         Ok(())
     } else {
         Err(format!(
@@ -387,20 +379,7 @@ fn check_role_name(name: &str) -> Result<(), String> {
 /// An organizational unit id (`ou-ab12-cd34ef56`) or a root id (`r-ab12`), as the
 /// profile's `spec.scope.organization.organizationalUnits` accepts them.
 fn check_organizational_unit(id: &str) -> Result<(), String> {
-    let part = |p: &str, min: usize| {
-        (min..=32).contains(&p.len())
-            && p.chars()
-                .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase())
-    };
-    let valid = if let Some(rest) = id.strip_prefix("ou-") {
-        rest.split_once('-')
-            .is_some_and(|(root, unit)| part(root, 4) && part(unit, 8))
-    } else if let Some(rest) = id.strip_prefix("r-") {
-        part(rest, 4)
-    } else {
-        false
-    };
-    if valid {
+    if is_organizational_unit_id(id) {
         Ok(())
     } else {
         Err(format!(

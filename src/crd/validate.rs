@@ -296,13 +296,7 @@ pub(crate) const ORGANIZATION_EXPORT_MESSAGE: &str = "the Security Hub export is
 
 impl OrganizationScope {
     fn validate(&self) -> Result<(), SpecError> {
-        let name_ok = !self.role_name.is_empty()
-            && self.role_name.len() <= 512
-            && self
-                .role_name
-                .split('/')
-                .all(|part| !part.is_empty() && part.chars().all(is_role_name_char));
-        if !name_ok {
+        if !is_role_name(&self.role_name) {
             return Err(SpecError::invalid(
                 "scope.organization.roleName",
                 format!(
@@ -369,8 +363,16 @@ impl OrganizationScope {
     }
 }
 
-fn is_role_name_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "+=,.@_-".contains(c)
+/// An IAM role name with an optional path (`audit/apigw-compliance`), at most 512
+/// characters: what `spec.scope.organization.roleName` (and a tenancy grant of it)
+/// accepts.
+pub(crate) fn is_role_name(name: &str) -> bool {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c);
+    !name.is_empty()
+        && name.len() <= 512
+        && name
+            .split('/')
+            .all(|part| !part.is_empty() && part.chars().all(allowed))
 }
 
 fn is_external_id(id: &str) -> bool {
@@ -385,7 +387,7 @@ fn is_account_id(id: &str) -> bool {
 }
 
 /// `ou-<root part>-<unit part>` or a root `r-<part>`, lowercase letters and digits.
-fn is_organizational_unit_id(id: &str) -> bool {
+pub(crate) fn is_organizational_unit_id(id: &str) -> bool {
     let part = |p: &str, min: usize| {
         (min..=32).contains(&p.len())
             && p.chars()

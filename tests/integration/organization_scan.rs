@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::support::cluster;
 use crate::support::moto::{DEFAULT_REGION, MotoAccount};
 use crate::support::operator::{
-    BIN, Operator, apply, client_with_crd, kubectl_stdout, profile_yaml, wait_for,
+    BIN, Operator, apply, client_with_crd, profile_yaml, request_scan, wait_for,
 };
 use crate::support::organization::{ROOT, TestOrganization};
 use crate::support::seed;
@@ -151,22 +151,6 @@ fn scanned_accounts(
             .map(|a| a.account_id.clone())
             .collect::<BTreeSet<_>>()
             == *accounts
-}
-
-fn request_scan(namespace: &str, name: &str, value: &str) {
-    kubectl_stdout(
-        cluster::shared(),
-        &[
-            "annotate",
-            "complianceprofile",
-            name,
-            "-n",
-            namespace,
-            &format!("apigwcompliance.io/requested-scan-at={value}"),
-            "--overwrite",
-        ],
-        None,
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

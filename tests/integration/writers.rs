@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::support::cluster;
 use crate::support::moto::{MotoAccount, new_account};
 use crate::support::operator::{
-    BIN, Operator, apply, client_with_crd, condition, kubectl_stdout, profile_yaml, wait_all,
+    BIN, Operator, apply, client_with_crd, condition, profile_yaml, request_scan, wait_all,
     wait_for,
 };
 use crate::support::seed;
@@ -64,23 +64,6 @@ fn enforced(profile: &ComplianceProfile, status: &ComplianceProfileStatus) -> bo
             .remediation
             .as_ref()
             .is_some_and(|r| r.mode.as_str() == "Enforce" && r.last_run.is_some())
-}
-
-/// `kubectl annotate` of a new scan request.
-fn request_scan(namespace: &str, name: &str, value: &str) {
-    kubectl_stdout(
-        cluster::shared(),
-        &[
-            "annotate",
-            "complianceprofile",
-            name,
-            "-n",
-            namespace,
-            &format!("apigwcompliance.io/requested-scan-at={value}"),
-            "--overwrite",
-        ],
-        None,
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -708,3 +708,21 @@ fn the_bound_address_is_read_from_whole_text_and_json_log_lines() {
         None
     );
 }
+
+/// `kubectl annotate` of a new scan request (`apigwcompliance.io/requested-scan-at`):
+/// the operator reads the profile's scope afresh once per value.
+pub fn request_scan(namespace: &str, name: &str, value: &str) {
+    kubectl_stdout(
+        cluster::shared(),
+        &[
+            "annotate",
+            "complianceprofile",
+            name,
+            "-n",
+            namespace,
+            &format!("apigwcompliance.io/requested-scan-at={value}"),
+            "--overwrite",
+        ],
+        None,
+    );
+}
