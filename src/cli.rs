@@ -511,7 +511,7 @@ async fn read_accounts(
                     account: member.account,
                 },
                 Err(refused) => AccountRead {
-                    inventory: accounts::unreachable(&member.account, first_region, &refused),
+                    inventory: accounts::unreachable(&member.account, regions, &refused),
                     identity: None,
                     account: member.account,
                 },

@@ -390,7 +390,7 @@ async fn accounts(run: &mut Run<'_>, interval: Duration) -> Flow<Vec<AccountScan
             let refused = identity
                 .as_ref()
                 .err()
-                .map(|e| Arc::new(accounts::unreachable(&member.account, first_region, e)));
+                .map(|e| Arc::new(accounts::unreachable(&member.account, &scope.regions, e)));
             AccountScan {
                 account: Some(member.account),
                 key: member.identity,
@@ -738,14 +738,13 @@ async fn report(
             .remediation(run.profile, report, run.current.as_ref(), &new, &names)
             .await;
     }
-    // Only a profile of one account exports (validation refuses the export with an
-    // organization).
-    if let (Some(export), [(_, identity)]) = (export, identities.as_slice()) {
+    if let Some(export) = export {
+        let identities: Vec<&ScanIdentity> = identities.iter().map(|(_, i)| i).collect();
         ctx.securityhub
             .export(
                 ctx,
                 run.profile,
-                identity,
+                &identities,
                 export,
                 &new,
                 run.current.as_ref(),

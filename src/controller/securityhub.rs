@@ -2,8 +2,8 @@
 //! (`spec.export.securityHub.enabled`): after the scan's status is written, the
 //! findings that changed since the last successful import are sent with
 //! BatchImportFindings (ASFF from [`crate::report::asff`]) into the scanned account, in
-//! each finding's region, under the account's default product, with the profile's
-//! identity.
+//! each finding's region, under the account's default product, with the identity that
+//! read the account (the profile's, or the member role of an organization's account).
 //!
 //! What the process remembers per profile is what Security Hub holds from it: per ASFF
 //! `Id`, a hash of the content last imported successfully, when it was first imported
@@ -176,13 +176,14 @@ impl SecurityHubExports {
         Some(plan(imported.get(&key), findings, read_errors))
     }
 
-    /// Sends `planned` with `identity`, then writes the `SecurityHubExport` condition
-    /// if it changed. `written` is the status the scan just wrote over `previous`.
+    /// Sends `planned`, each account's findings with the identity that read that
+    /// account (of `identities`), then writes the `SecurityHubExport` condition if it
+    /// changed. `written` is the status the scan just wrote over `previous`.
     pub(super) async fn export(
         &self,
         ctx: &Context,
         profile: &ComplianceProfile,
-        identity: &ScanIdentity,
+        identities: &[&ScanIdentity],
         planned: PlannedExport,
         written: &ComplianceProfileStatus,
         previous: Option<&ComplianceProfileStatus>,
@@ -203,6 +204,23 @@ impl SecurityHubExports {
         }
         let now = Timestamp::now();
         for ((account, region), pending) in planned.by_region {
+            // Every finding sent is of an account that was read, so its identity is
+            // there; one alone is the profile's one identity.
+            let identity = match identities {
+                [one] => Some(*one),
+                many => many
+                    .iter()
+                    .copied()
+                    .find(|i| i.account.as_deref() == Some(account.as_str())),
+            };
+            let Some(identity) = identity else {
+                outcome.failed(
+                    Problem::Failed(ErrorKind::Other),
+                    format!("no identity of account {account} to import its findings with"),
+                    pending.len(),
+                );
+                continue;
+            };
             self.export_region(
                 ctx,
                 &key,
@@ -434,7 +452,12 @@ fn plan(
         });
     }
     for (id, gone) in imported {
-        let unread = read_errors.iter().any(|e| e.region == gone.finding.region);
+        let unread = read_errors.iter().any(|e| {
+            e.region == gone.finding.region
+                && e.account_id
+                    .as_deref()
+                    .is_none_or(|account| account == gone.finding.account_id)
+        });
         if current.contains(id) || unread {
             continue;
         }
@@ -760,6 +783,43 @@ mod tests {
         let left = lock(&exports.imported).remove(&key).unwrap_or_default();
         let next = plan(Some(&left), &[], &[read_error("us-east-1")]);
         assert!(next.by_region.is_empty(), "{:?}", sent(&next));
+    }
+
+    #[test]
+    fn an_unread_account_keeps_its_findings_and_another_accounts_gone_ones_are_archived() {
+        let of = |account: &str, stage: &str| Finding {
+            account_id: account.into(),
+            ..finding("us-east-1", stage, Status::Failed)
+        };
+        let memory = imported(
+            &plan(
+                None,
+                &[of("111122223333", "prod"), of("444455556666", "dev")],
+                &[],
+            ),
+            100,
+        );
+        // Both gone from this scan; only 444455556666's role was refused in us-east-1.
+        let refused = ReadError {
+            account_id: Some("444455556666".into()),
+            operation: "AssumeRole".into(),
+            ..read_error("us-east-1")
+        };
+        let planned = plan(Some(&memory), &[], &[refused]);
+        assert_eq!(
+            sent(&planned),
+            [(
+                "orders/prod".to_string(),
+                RecordState::Archived,
+                Status::Failed
+            )]
+        );
+        assert!(
+            planned
+                .by_region
+                .keys()
+                .all(|(account, _)| account == "111122223333")
+        );
     }
 
     #[test]

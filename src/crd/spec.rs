@@ -77,7 +77,6 @@ use super::status::ComplianceProfileStatus;
 )]
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = super::schema::add_catalog_rules)]
-#[x_kube(validation = Rule::new("!has(self.scope.organization) || !has(self.export) || !has(self.export.securityHub) || !self.export.securityHub.enabled").message("the Security Hub export is not available with spec.scope.organization yet").reason(Reason::FieldValueForbidden))]
 pub struct ComplianceProfileSpec {
     /// Which AWS account (through an optional IAM role) or organization, regions, API
     /// types, APIs and stages are checked.
@@ -338,8 +337,9 @@ impl ControlSelection {
 pub struct Export {
     /// AWS Security Hub (CSPM): every finding of each scan imported with
     /// BatchImportFindings into the scanned account, in the resource's region, under
-    /// the account's default product, with the profile's identity (which then needs
-    /// securityhub:BatchImportFindings, and Security Hub enabled in each region).
+    /// the account's default product, with the identity that read it (the profile's,
+    /// or each account's member role; it then needs securityhub:BatchImportFindings,
+    /// and Security Hub enabled in each region).
     /// Only findings that changed since the last import are sent; a resource that is
     /// gone is sent once more as ARCHIVED. The `SecurityHubExport` condition tells how
     /// the last export went.

@@ -163,12 +163,6 @@ impl ComplianceProfileSpec {
         )
         .map_err(|e| SpecError::invalid(e.field, e.message))?;
         self.validate_exemptions()?;
-        if self.scope.organization.is_some() && self.export.security_hub_enabled() {
-            return Err(SpecError::invalid(
-                "export.securityHub.enabled",
-                ORGANIZATION_EXPORT_MESSAGE,
-            ));
-        }
         parse_interval(&self.interval)?;
         let max_changes = self.remediation.settings.max_changes_per_scan;
         if !(1..=MAX_CHANGES_PER_SCAN_LIMIT).contains(&max_changes) {
@@ -288,11 +282,6 @@ impl Scope {
         Ok(())
     }
 }
-
-/// Why a profile of an organization cannot export to Security Hub (yet): the export
-/// imports into the scanned account with the profile's one identity, and remembers per
-/// profile what it imported; it has no per-account identity or memory.
-pub(crate) const ORGANIZATION_EXPORT_MESSAGE: &str = "the Security Hub export is not available with spec.scope.organization yet; use Security Hub's own cross-account aggregation from a profile per account, or leave export.securityHub.enabled false";
 
 impl OrganizationScope {
     fn validate(&self) -> Result<(), SpecError> {

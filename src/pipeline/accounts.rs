@@ -8,7 +8,8 @@
 //!                              its units -> organization::select_accounts -> one
 //!                              member role per account                        (AWS)
 //! unreachable(..)           an account whose role was refused: a read holding only
-//!                           that error, so it is an error of that account alone (pure)
+//!                           that error (per region), so it is an error of that
+//!                           account alone (pure)
 //! ```
 
 use std::sync::Arc;
@@ -86,19 +87,23 @@ pub async fn discover(
 }
 
 /// The read of an account whose member role was refused: no region read, one error
-/// naming the account, so its resources are neither passed nor failed and the other
-/// accounts' verdicts stand.
-pub fn unreachable(account: &str, region: &str, error: &AssumeRoleError) -> Inventory {
+/// per region of the scope naming the account, so its resources there are neither
+/// passed nor failed (nor archived by an export) and the other accounts' verdicts
+/// stand.
+pub fn unreachable(account: &str, regions: &[String], error: &AssumeRoleError) -> Inventory {
     Inventory {
         regions: Vec::new(),
-        errors: vec![ReadError {
-            account_id: Some(account.to_string()),
-            region: region.to_string(),
-            resource_arn: None,
-            operation: "AssumeRole".to_string(),
-            kind: error.kind,
-            message: format!("account {account}: {error}"),
-        }],
+        errors: regions
+            .iter()
+            .map(|region| ReadError {
+                account_id: Some(account.to_string()),
+                region: region.clone(),
+                resource_arn: None,
+                operation: "AssumeRole".to_string(),
+                kind: error.kind,
+                message: format!("account {account}: {error}"),
+            })
+            .collect(),
     }
 }
 
@@ -149,17 +154,23 @@ mod tests {
     }
 
     #[test]
-    fn an_unreachable_account_is_one_error_of_that_account_and_no_region() {
+    fn an_unreachable_account_is_an_error_of_that_account_in_each_region() {
         let refused = AssumeRoleError {
             role: "arn:aws:iam::222222222222:role/audit".to_string(),
             kind: ErrorKind::AccessDenied,
             message: "not authorized to perform sts:AssumeRole".to_string(),
         };
-        let read = unreachable("222222222222", "eu-west-1", &refused);
+        let regions = ["eu-west-1".to_string(), "us-east-1".to_string()];
+        let read = unreachable("222222222222", &regions, &refused);
         assert!(read.regions.is_empty());
-        let [error] = read.errors.as_slice() else {
-            panic!("one error expected: {:?}", read.errors);
+        let [error, other] = read.errors.as_slice() else {
+            panic!("one error per region expected: {:?}", read.errors);
         };
+        assert_eq!(
+            (error.region.as_str(), other.region.as_str()),
+            ("eu-west-1", "us-east-1")
+        );
+        assert_eq!(other.account_id.as_deref(), Some("222222222222"));
         assert_eq!(error.account_id.as_deref(), Some("222222222222"));
         assert_eq!(error.operation, "AssumeRole");
         assert_eq!(error.kind, ErrorKind::AccessDenied);

@@ -3,20 +3,20 @@
 //! kube-apiserver: the organization has five member accounts in nested OUs, the profile
 //! selects four by OU, one of those refuses its member role. Each reachable account gets
 //! its own verdicts, the refused one is an error of its own, accounts that join or
-//! close are picked up at the next scan, and Enforce writes in each member account with
-//! that account's role.
+//! close are picked up at the next scan, and Enforce writes in each member account, and
+//! the Security Hub export imports into it, with that account's role.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use apigw_compliance::crd::{ComplianceProfile, ComplianceProfileStatus};
+use apigw_compliance::crd::{ComplianceProfile, ComplianceProfileStatus, ConditionStatus};
 use kube::api::Api;
 use serde_json::Value;
 
 use crate::support::cluster;
 use crate::support::moto::{DEFAULT_REGION, MotoAccount};
 use crate::support::operator::{
-    BIN, Operator, apply, client_with_crd, profile_yaml, request_scan, wait_for,
+    BIN, Operator, apply, client_with_crd, condition, profile_yaml, request_scan, wait_for,
 };
 use crate::support::organization::{ROOT, TestOrganization};
 use crate::support::seed;
@@ -180,7 +180,7 @@ async fn the_operator_scans_an_organization_per_account_and_follows_accounts_joi
         &profile_yaml(
             "org",
             &format!(
-                "{}  remediation:\n    mode: Enforce\n  interval: 1h\n",
+                "{}  remediation:\n    mode: Enforce\n  export: {{securityHub: {{enabled: true}}}}\n  interval: 1h\n",
                 organization_scope(&org)
             ),
         ),
@@ -204,6 +204,8 @@ async fn the_operator_scans_an_organization_per_account_and_follows_accounts_joi
         |p, s| {
             scanned_accounts(p, s, &selected)
                 && s.remediation.as_ref().is_some_and(|r| r.last_run.is_some())
+                && condition(s, "SecurityHubExport")
+                    == Some((ConditionStatus::True, "Exported".to_string()))
         },
     )
     .await
@@ -242,7 +244,34 @@ async fn the_operator_scans_an_organization_per_account_and_follows_accounts_joi
         );
     }
     let calls = org.member(&passing).await.call_counts().await;
-    assert_eq!(calls.writes(), 0, "{passing}: {calls:?}");
+    assert_eq!(
+        calls.get("apigateway:UpdateStage"),
+        0,
+        "{passing}: {calls:?}"
+    );
+    // Each reachable account's findings went to its own Security Hub, with its role.
+    for account in [&prod[0], &prod[1], &passing] {
+        let member = org.member(account).await;
+        let imported = aws_sdk_securityhub::Client::new(&member.sdk_config(DEFAULT_REGION))
+            .get_findings()
+            .send()
+            .await
+            .expect("GetFindings");
+        let accounts: Vec<&str> = imported
+            .findings()
+            .iter()
+            .map(|f| f.aws_account_id().unwrap_or_default())
+            .collect();
+        assert_eq!(accounts, [account.as_str()], "{account}");
+        let calls = member.call_counts().await;
+        assert_eq!(
+            calls.get("securityhub:BatchImportFindings"),
+            1,
+            "{account}: {calls:?}"
+        );
+    }
+    let calls = org.management.call_counts().await;
+    assert_eq!(calls.get("securityhub:BatchImportFindings"), 0, "{calls:?}");
     // The refused account saw no call at all.
     let calls = counted(&sandbox).call_counts().await;
     assert_eq!(calls.total, 0, "{sandbox}: {calls:?}");
