@@ -16,6 +16,12 @@
 //!   APIs, 100 v2 APIs, seeded in bulk) scanned at the default limit and without it, in
 //!   turn, `--runs R` times each (default 3); moto does not throttle. About 100 s a
 //!   paced run.
+//! - `--organization`: one profile over an AWS organization (`spec.scope.organization`,
+//!   the whole organization) of `--accounts N` member accounts (default 50), each with
+//!   100 REST stages (50 APIs x 2) in each of two regions, seeded in bulk; `scan
+//!   --profile` as the management account, with the client-side limit raised out of the
+//!   way and at the default limit: AWS calls by account and operation against the
+//!   minimum, wall, CPU, peak RSS, findings and accounts. About a minute.
 //!
 //! Run: `scripts/bench` (or `cargo bench --bench scan -- --estate` with moto running
 //! and APIGW_TEST_MOTO_URL set, or without: the test support starts one).
@@ -27,12 +33,16 @@ mod support;
 
 mod common;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
+use apigw_compliance::pipeline::accounts::ACCOUNT_CONCURRENCY;
 use aws_sdk_apigatewayv2::types::{AuthorizationType, LoggingLevel, ProtocolType};
 use common::{Estate, Measured, mib, run_measured, thousands};
 use futures::{StreamExt, stream};
 use support::moto::{CallCounts, MotoAccount};
+use support::operator::profile_yaml;
+use support::organization::TestOrganization;
 use support::seed::{self, V2StageSpec};
 
 struct Args {
@@ -40,6 +50,8 @@ struct Args {
     estate: bool,
     rate_limited: bool,
     pacing: bool,
+    organization: bool,
+    accounts: usize,
     runs: usize,
     rest: usize,
     stages: usize,
@@ -52,6 +64,8 @@ fn parse_args() -> Args {
         estate: false,
         rate_limited: false,
         pacing: false,
+        organization: false,
+        accounts: 50,
         runs: 3,
         rest: 200,
         stages: 2,
@@ -66,6 +80,11 @@ fn parse_args() -> Args {
             "--estate" => args.estate = true,
             "--rate-limited" => args.rate_limited = true,
             "--pacing" => args.pacing = true,
+            "--organization" => args.organization = true,
+            "--accounts" => {
+                args.accounts = value().expect("--accounts N");
+                i += 1;
+            }
             "--runs" => {
                 args.runs = value().expect("--runs N");
                 i += 1;
@@ -87,11 +106,12 @@ fn parse_args() -> Args {
         }
         i += 1;
     }
-    if !(args.small || args.estate || args.rate_limited || args.pacing) {
+    if !(args.small || args.estate || args.rate_limited || args.pacing || args.organization) {
         args.small = true;
         args.estate = true;
         args.rate_limited = true;
         args.pacing = true;
+        args.organization = true;
     }
     args
 }
@@ -368,6 +388,242 @@ async fn pacing(runs: usize) {
     );
 }
 
+/// The member role the organization profile assumes in each account (moto lets any role
+/// be assumed).
+const MEMBER_ROLE: &str = "apigw-compliance-audit";
+
+/// Accounts per ListAccounts page as moto answers it (its default MaxResults); AWS
+/// returns at most 20 per page.
+const MOTO_LIST_ACCOUNTS_PAGE: usize = 100;
+const AWS_LIST_ACCOUNTS_PAGE: usize = 20;
+
+/// What one `scan --profile` of the organization did, from its JSON report and moto's
+/// per-account counts.
+struct OrganizationRun {
+    run: Measured,
+    findings: usize,
+    accounts_with_findings: usize,
+    /// The management account's calls.
+    management: CallCounts,
+    /// Every member account's calls, summed by operation.
+    members: BTreeMap<String, u64>,
+    /// The largest GetCallerIdentity count of a single member.
+    member_identity_checks_max: u64,
+}
+
+async fn scan_organization(
+    org: &TestOrganization,
+    selected: &[String],
+    profile: &std::path::Path,
+    extra: &[&str],
+) -> OrganizationRun {
+    // Counts are kept per account: read and reset them with the management account's
+    // credentials naming each account (the control API keys them by the account named).
+    let counted = |account: &str| MotoAccount {
+        account_id: account.to_string(),
+        ..org.management.clone()
+    };
+    for account in selected {
+        counted(account).reset_call_counts().await;
+    }
+    let profile = profile.to_str().expect("a UTF-8 temp path");
+    let mut args = vec!["scan", "--profile", profile, "--output", "json"];
+    args.extend(extra);
+    let run = run_measured(&binary(), &args, &org.management.env("us-east-1"));
+    assert!(
+        run.success,
+        "scan --profile failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).expect("JSON report");
+    assert_eq!(
+        report["errors"].as_array().map_or(0, Vec::len),
+        0,
+        "the scan could not read everything: {}",
+        report["errors"]
+    );
+    let findings = report["findings"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let accounts_with_findings = findings
+        .iter()
+        .filter_map(|f| f["accountId"].as_str())
+        .collect::<BTreeSet<_>>()
+        .len();
+    let management = org.management.call_counts().await;
+    let mut members: BTreeMap<String, u64> = BTreeMap::new();
+    let mut member_identity_checks_max = 0;
+    for account in selected.iter().filter(|a| *a != org.management_id()) {
+        let counts = counted(account).call_counts().await;
+        member_identity_checks_max =
+            member_identity_checks_max.max(counts.get("sts:GetCallerIdentity"));
+        for (op, n) in counts.calls {
+            *members.entry(op).or_default() += n;
+        }
+    }
+    OrganizationRun {
+        findings: findings.len(),
+        accounts_with_findings,
+        run,
+        management,
+        members,
+        member_identity_checks_max,
+    }
+}
+
+async fn organization(accounts: usize) {
+    // Each member: 100 REST stages (50 APIs x 2 stages) in each of two regions.
+    let per_member = Estate {
+        regions: vec!["us-east-1".into(), "eu-west-1".into()],
+        rest_apis: 50,
+        http_apis: 0,
+        websocket_apis: 0,
+        stages_per_api: 2,
+    };
+    // The management account is ACTIVE and listed, and the profile excludes nothing:
+    // it is selected and scanned too, and holds no APIs.
+    let management_estate = Estate {
+        rest_apis: 0,
+        ..per_member.clone()
+    };
+    let seeding = Instant::now();
+    let org = TestOrganization::create(accounts, &[]).await;
+    let members = org.member_ids();
+    for id in &members {
+        per_member.seed(&org.management.endpoint_url, id);
+    }
+    let seeded = seeding.elapsed();
+    let mut selected = members.clone();
+    selected.push(org.management_id().to_string());
+    selected.sort();
+
+    let dir = std::env::temp_dir().join(format!("apigw-bench-org-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let profile = dir.join("profile.yaml");
+    let spec = format!(
+        "  scope:\n    regions: [{}]\n    organization:\n      roleName: {MEMBER_ROLE}\n",
+        per_member.regions.join(", ")
+    );
+    std::fs::write(&profile, profile_yaml("bench-org", &spec)).expect("write the profile");
+
+    let inventory_minimum =
+        members.len() * per_member.minimum_calls() + management_estate.minimum_calls();
+    let list_pages = selected.len().div_ceil(MOTO_LIST_ACCOUNTS_PAGE).max(1);
+    let aws_list_pages = selected.len().div_ceil(AWS_LIST_ACCOUNTS_PAGE).max(1);
+    let minimum = list_pages + selected.len() + inventory_minimum;
+    let per_region = per_member.minimum_calls() / per_member.regions.len();
+    let rounds = members.len().div_ceil(ACCOUNT_CONCURRENCY);
+    let paced_floor = rounds as f64 * (per_region as f64 - 20.0).max(0.0) / 5.0;
+
+    println!(
+        "scan, organization: {} member accounts x {} regions x {} REST stages ({} APIs x {}), one profile over the whole organization",
+        members.len(),
+        per_member.regions.len(),
+        per_member.rest_apis * per_member.stages_per_api,
+        per_member.rest_apis,
+        per_member.stages_per_api
+    );
+    println!(
+        "  organization + seeding (SDK + bulk, not measured): {:.1} s",
+        seeded.as_secs_f64()
+    );
+    println!(
+        "  accounts selected: {} ({} members + the management account, ACTIVE and listed, not excluded; it has no APIs)",
+        selected.len(),
+        members.len()
+    );
+    println!(
+        "  stages: {}; findings expected: {}",
+        thousands(members.len() * per_member.stages()),
+        thousands(members.len() * per_member.findings_all_controls())
+    );
+    println!(
+        "  minimum AWS calls: {} = ListAccounts {list_pages} (moto: {MOTO_LIST_ACCOUNTS_PAGE} per page; AWS: at most {AWS_LIST_ACCOUNTS_PAGE} per page, {aws_list_pages} pages) + AssumeRole {} + inventory {} ({} x {} + the management account's {})",
+        thousands(minimum),
+        selected.len(),
+        thousands(inventory_minimum),
+        members.len(),
+        per_member.minimum_calls(),
+        management_estate.minimum_calls()
+    );
+    for (label, flags) in [
+        (
+            "client-side limit raised (--aws-rate-limit 1000 --aws-burst 1000)",
+            &["--aws-rate-limit", "1000", "--aws-burst", "1000"][..],
+        ),
+        (
+            "default client-side limit (5/s, burst 20, per account and region)",
+            &[][..],
+        ),
+    ] {
+        let r = scan_organization(&org, &selected, &profile, flags).await;
+        println!("  {label}:");
+        println!(
+            "    findings: {} in {} accounts",
+            thousands(r.findings),
+            r.accounts_with_findings
+        );
+        println!("    management account {}:", org.management_id());
+        for (op, n) in &r.management.calls {
+            println!("      {op:<40} {n}");
+        }
+        println!("    {} member accounts, summed:", members.len());
+        for (op, n) in &r.members {
+            println!("      {op:<40} {n}");
+        }
+        let api_gateway = r.management.api_gateway()
+            + r.members
+                .iter()
+                .filter(|(op, _)| op.starts_with("apigateway"))
+                .map(|(_, n)| n)
+                .sum::<u64>();
+        let identity_checks = r.management.get("sts:GetCallerIdentity")
+            + r.members.get("sts:GetCallerIdentity").copied().unwrap_or(0);
+        let total = r.management.total + r.members.values().sum::<u64>();
+        let counted = r.management.get("organizations:ListAccounts")
+            + r.management.get("sts:AssumeRole")
+            + api_gateway;
+        println!(
+            "    ListAccounts + AssumeRole + API Gateway / minimum: {} / {} = {:.2}",
+            thousands(counted as usize),
+            thousands(minimum),
+            counted as f64 / minimum as f64
+        );
+        println!(
+            "    API Gateway / inventory minimum: {} / {} = {:.2}",
+            thousands(api_gateway as usize),
+            thousands(inventory_minimum),
+            api_gateway as f64 / inventory_minimum as f64
+        );
+        println!(
+            "    GetCallerIdentity (apart): {identity_checks} ({} in the management account, at most {} in one member); other calls: {}; all AWS calls: {}",
+            r.management.get("sts:GetCallerIdentity"),
+            r.member_identity_checks_max,
+            total - counted - identity_checks,
+            thousands(total as usize)
+        );
+        if flags.is_empty() {
+            println!(
+                "    wall time:                {:.1} s (pacing floor: ceil({} members / {ACCOUNT_CONCURRENCY} at once) x ({per_region} calls per region - 20) / 5 = {paced_floor:.1} s)",
+                r.run.wall.as_secs_f64(),
+                members.len()
+            );
+        } else {
+            println!(
+                "    wall time:                {:.2} s",
+                r.run.wall.as_secs_f64()
+            );
+        }
+        println!("    CPU time (user+sys):      {:.2} s", r.run.cpu);
+        println!(
+            "    peak RSS:                 {:.1} MiB",
+            mib(r.run.max_rss_kib.max(0) as u64)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn main() {
     if common::runner_mode() {
         return;
@@ -390,5 +646,8 @@ async fn run() {
     }
     if args.pacing {
         pacing(args.runs).await;
+    }
+    if args.organization {
+        organization(args.accounts).await;
     }
 }
